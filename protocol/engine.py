@@ -1,0 +1,557 @@
+"""The engine: (protocol, the case's events so far, now) -> the case's state.
+
+Pure and deterministic. Events are plain records (kind, at, data); the engine understands the
+kinds listed in ``ENGINE_EVENTS`` and ignores any other kind (counterpart named, notes ...), so the
+bot can keep its whole audit trail in one append-only history.
+
+Readings from ../shared/seeds/timescales.md section 4 that live here rather than in the YAML:
+* A8: every chained step is anchored on the *recorded* event (the previous stage closed unresolved,
+  the previous step done), never on the nominal plan. A lapsed deadline stays overdue until
+  someone records what happened.
+* A4: a protective date caps only the steps marked ``protective_cap``.
+* A7: an exceptional stage opens only on a recorded decision, but its clock may run from the
+  completion of the previous stage (``from: previous_stage_completed``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from protocol.calendar import WorkingCalendar
+from protocol.spec import AnchorKind, Protocol, Stage, Step, StepKind, Unit
+
+Moment = dt.datetime | dt.date
+
+ENGINE_EVENTS = {
+    "opened",
+    "step_done",
+    "contact",
+    "outcome",
+    "escalated",
+    "bypassed",
+    "protective_date",
+    "flag",
+    "extended",
+    "closed",
+}
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    AWAITING_DECISION = "awaiting_decision"  # a stage ended unresolved; the next stage is exceptional
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    RECORD_CONTACT = "record_contact"
+    COMPLETE_STEP = "complete_step"
+    RECORD_OUTCOME = "record_outcome"
+    ESCALATE_EXCEPTIONAL = "escalate_exceptional"
+    BYPASS = "bypass"
+    SET_PROTECTIVE_DATE = "set_protective_date"
+    EXTEND = "extend"
+    URGENT_NOTICE = "urgent_notice"
+    CLOSE = "close"
+
+
+class TransitionError(ValueError):
+    """An event that the protocol does not allow in the case's current state."""
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    at: dt.datetime  # when it was recorded (timezone-aware)
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective(self) -> Moment:
+        """When it happened: ``data['on']`` (an ISO date or datetime) if given, else ``at``."""
+        return parse_moment(self.data.get("on")) or self.at
+
+
+def parse_moment(value: Any) -> Moment | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("times must carry a timezone")
+        return value
+    if isinstance(value, dt.date):
+        return value
+    text = str(value)
+    if "T" in text or " " in text.strip():
+        moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError(f"{text!r}: times must carry a timezone")
+        return moment
+    return dt.date.fromisoformat(text)
+
+
+@dataclass
+class StageVisit:
+    stage: Stage
+    entered_at: Moment
+    how: str  # start | escalation | decision | bypass
+    reason: str | None = None
+    completed_at: Moment | None = None
+    outcome: str | None = None  # resolved | unresolved | bypassed
+
+
+@dataclass(frozen=True)
+class AnchorInfo:
+    kind: AnchorKind
+    at: Moment
+    stage_number: int | None = None  # for stage_start / previous_stage_completed
+    step_title: str | None = None  # for step anchors
+
+
+@dataclass(frozen=True)
+class Item:
+    """One applicable step: a deadline, a duty with no timescale, or a milestone."""
+
+    step: Step
+    stage: Stage | None
+    anchor: AnchorInfo | None  # None: its anchor has not happened yet
+    due_at: dt.datetime | None
+    nominal_due_at: dt.datetime | None  # before any protective cap or extension
+    capped: bool = False
+    extended_reason: str | None = None
+    done_at: Moment | None = None
+    overdue: bool = False
+    meeting_missing: bool = False
+
+    @property
+    def open(self) -> bool:
+        return self.done_at is None
+
+
+@dataclass(frozen=True)
+class CaseState:
+    status: Status
+    stage: Stage | None
+    visits: tuple[StageVisit, ...]
+    items: tuple[Item, ...]  # open items, soonest first (no-deadline items last)
+    done: tuple[Item, ...]
+    allowed: tuple[Action, ...]
+    escalation_due: bool
+    awaiting_stage: Stage | None
+    arose_on: dt.date | None
+    raised_at: dt.datetime | None
+    protective_date: dt.date | None
+    resolved_at: Moment | None
+    closed_at: Moment | None
+    flags: Mapping[str, Any]
+
+    @property
+    def overdue(self) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if i.overdue)
+
+    @property
+    def next_deadline(self) -> Item | None:
+        dated = [i for i in self.items if i.due_at is not None and i.step.kind is not StepKind.MILESTONE]
+        return dated[0] if dated else None
+
+    @property
+    def stage_deadline(self) -> Item | None:
+        return next((i for i in self.items if i.step.stage_deadline), None)
+
+    def completable(self) -> tuple[Item, ...]:
+        return tuple(
+            i
+            for i in self.items
+            if i.step.kind is not StepKind.MILESTONE and not i.step.standing and i.anchor is not None
+        )
+
+
+# --------------------------------------------------------------------------------------------
+class _Replay:
+    def __init__(self, protocol: Protocol):
+        self.p = protocol
+        self.status: Status | None = None
+        self.arose_on: dt.date | None = None
+        self.raised_at: dt.datetime | None = None
+        self.protective_date: dt.date | None = None
+        self.visits: list[StageVisit] = []
+        self.done: dict[str, Moment] = {}
+        self.extensions: dict[str, tuple[dt.date, str]] = {}
+        self.flags: dict[str, Any] = {}
+        self.resolved_at: Moment | None = None
+        self.closed_at: Moment | None = None
+        self.awaiting: Stage | None = None
+        self.resolved_stage: Stage | None = None
+
+    @property
+    def current(self) -> StageVisit | None:
+        return self.visits[-1] if self.visits else None
+
+    def _require(self, ok: bool, msg: str) -> None:
+        if not ok:
+            raise TransitionError(msg)
+
+    def _enter(self, stage: Stage, at: Moment, how: str, reason: str | None = None) -> None:
+        self.visits.append(StageVisit(stage, at, how, reason))
+        self.status = Status.OPEN
+        self.awaiting = None
+
+    def apply(self, ev: Event) -> None:
+        k, d = ev.kind, ev.data
+        if k not in ENGINE_EVENTS:
+            return
+        if k == "opened":
+            self._require(self.status is None, "the case is already open")
+            self.raised_at = ev.at
+            arose = parse_moment(d.get("arose_on"))
+            self.arose_on = arose if isinstance(arose, dt.date) and not isinstance(arose, dt.datetime) else (
+                arose.date() if isinstance(arose, dt.datetime) else self.p.calendar().local_date(ev.at)
+            )
+            pd = parse_moment(d.get("protective_date"))
+            self.protective_date = pd if isinstance(pd, dt.date) and not isinstance(pd, dt.datetime) else None
+            if d.get("bypass_to"):
+                self._require(self.p.bypass is not None and self.p.bypass.to == d["bypass_to"],
+                              "this protocol has no bypass to that stage")
+                self._enter(self.p.stage(d["bypass_to"]), ev.at, "bypass", d.get("bypass_reason"))
+            else:
+                self._enter(self.p.first_stage(), ev.at, "start")
+            return
+        self._require(self.status is not None, "the case has not been opened")
+        if k in ("step_done", "contact"):
+            step_id = d.get("step")
+            if step_id:
+                self._require(step_id not in self.done, f"step {step_id!r} is already recorded as done")
+                self.p.step(step_id)  # KeyError for an unknown step
+                self.done[step_id] = ev.effective
+            return
+        if k == "flag":
+            self.flags[str(d["name"])] = d.get("value", True)
+            return
+        if k == "protective_date":
+            self._require(self.status in (Status.OPEN, Status.AWAITING_DECISION), "the case is not open")
+            pd = parse_moment(d.get("date"))
+            self.protective_date = pd if isinstance(pd, dt.date) and not isinstance(pd, dt.datetime) else None
+            return
+        if k == "extended":
+            self._require(self.p.step(d["step"]).extendable, "that step cannot be extended")
+            self.extensions[d["step"]] = (dt.date.fromisoformat(str(d["until"])), str(d.get("reason", "")))
+            return
+        if k == "closed":
+            self._require(self.status in (Status.OPEN, Status.AWAITING_DECISION), "the case is not open")
+            self.status = Status.CLOSED
+            self.closed_at = ev.effective
+            if self.current and self.current.completed_at is None:
+                self.current.completed_at = ev.effective
+                self.current.outcome = "closed"
+            return
+        if k == "outcome":
+            self._require(self.status is Status.OPEN, "there is no stage in progress to record an outcome for")
+            cur = self.current
+            assert cur is not None
+            cur.completed_at = ev.effective
+            if d.get("resolved"):
+                cur.outcome = "resolved"
+                self.status = Status.RESOLVED
+                self.resolved_at = ev.effective
+                self.resolved_stage = cur.stage
+                for name, value in (d.get("flags") or {}).items():
+                    self.flags[str(name)] = value
+                return
+            cur.outcome = "unresolved"
+            nxt = self.p.next_stage(cur.stage.id)
+            if nxt is None:
+                self.status = Status.CLOSED
+                self.closed_at = ev.effective
+            elif nxt.exceptional:
+                self.status = Status.AWAITING_DECISION
+                self.awaiting = nxt
+            else:
+                self._enter(nxt, ev.effective, "escalation")
+            return
+        if k == "escalated":
+            self._require(self.status is Status.AWAITING_DECISION and self.awaiting is not None,
+                          "only a case awaiting a decision can be escalated to an exceptional stage")
+            assert self.awaiting is not None
+            self._enter(self.awaiting, ev.effective, "decision", d.get("reason"))
+            return
+        if k == "bypassed":
+            self._require(self.status is Status.OPEN, "the case is not open")
+            bp = self.p.bypass
+            self._require(bp is not None, "this protocol has no bypass route")
+            assert bp is not None and self.current is not None
+            self._require(self.p.stage_index(self.current.stage.id) < self.p.stage_index(bp.to),
+                          "the case is already at or past the bypass stage")
+            self._require(bool(d.get("reason")), "a bypass needs a recorded reason")
+            self.current.completed_at = ev.effective
+            self.current.outcome = "bypassed"
+            self._enter(self.p.stage(bp.to), ev.effective, "bypass", d.get("reason"))
+            return
+
+
+def _anchor(r: _Replay, step: Step, visit: StageVisit | None) -> AnchorInfo | None:
+    kind = step.anchor.kind
+    if kind is AnchorKind.DISAGREEMENT:
+        return AnchorInfo(kind, r.arose_on) if r.arose_on else None
+    if kind is AnchorKind.CONCERN_RAISED:
+        return AnchorInfo(kind, r.raised_at) if r.raised_at else None
+    if kind is AnchorKind.RESOLUTION:
+        return AnchorInfo(kind, r.resolved_at) if r.resolved_at else None
+    if kind is AnchorKind.STEP:
+        at = r.done.get(step.anchor.step or "")
+        if at is None:
+            return None
+        return AnchorInfo(kind, at, step_title=r.p.step(step.anchor.step or "").title)
+    if visit is None:
+        return None
+    if kind is AnchorKind.STAGE_START:
+        return AnchorInfo(kind, visit.entered_at, stage_number=visit.stage.number)
+    # previous stage completed: the visit of the stage just before this one in protocol order
+    idx = r.p.stage_index(visit.stage.id)
+    prev = r.p.stages[idx - 1] if idx > 0 else None
+    for v in reversed(r.visits):
+        if prev is not None and v.stage.id == prev.id and v.completed_at is not None:
+            return AnchorInfo(kind, v.completed_at, stage_number=prev.number)
+    # entered by bypass: the previous stage never completed, so the clock runs from entry
+    return AnchorInfo(AnchorKind.STAGE_START, visit.entered_at, stage_number=visit.stage.number)
+
+
+def due_for(step: Step, anchor: Moment, cal: WorkingCalendar, meetings: Mapping[str, tuple[dt.date, ...]]
+            ) -> tuple[dt.datetime | None, bool]:
+    """The deadline for ``step`` given its anchor. Returns (due, meeting_missing)."""
+    u, n = step.due.unit, step.due.amount
+    if u is Unit.NONE:
+        return None, False
+    if u is Unit.WORKING_DAYS:
+        return cal.due_working_days(anchor, n), False
+    if u is Unit.CALENDAR_DAYS:
+        return cal.due_calendar_days(anchor, n), False
+    if u is Unit.HOURS:
+        return cal.due_hours(anchor, n), False
+    if u is Unit.MONTHS:
+        return cal.due_months(anchor, n), False
+    if u is Unit.SAME_WORKING_DAY:
+        moment = anchor if isinstance(anchor, dt.datetime) else cal.start_of_business(anchor)
+        return cal.same_working_day(moment), False
+    if u is Unit.IMMEDIATELY:
+        return (cal.local(anchor) if isinstance(anchor, dt.datetime) else cal.start_of_business(anchor)), False
+    # next meeting of a body: the first listed meeting after the anchor's date
+    day = cal.local_date(anchor)
+    upcoming = [m for m in sorted(meetings.get(step.due.meeting or "", ())) if m > day]
+    if not upcoming:
+        return None, True
+    return cal.end_of_day(upcoming[0]), False
+
+
+def _when_ok(r: _Replay, step: Step, visit: StageVisit | None) -> bool:
+    w = step.when
+    if w is None:
+        return True
+    if w == "resolved":
+        if r.status is not Status.RESOLVED:
+            return False
+        return visit is None or (r.resolved_stage is not None and visit.stage.id == r.resolved_stage.id)
+    if w == "bypassed":
+        return visit is not None and visit.how == "bypass"
+    if w.startswith("flag:"):
+        return bool(r.flags.get(w[5:]))
+    return False
+
+
+def _item(r: _Replay, step: Step, stage: Stage | None, visit: StageVisit | None, now: dt.datetime,
+          cal: WorkingCalendar) -> Item:
+    anchor = _anchor(r, step, visit)
+    done_at = r.done.get(step.id)
+    due = nominal = None
+    capped = False
+    ext_reason = None
+    meeting_missing = False
+    if anchor is not None:
+        nominal, meeting_missing = due_for(step, anchor.at, cal, r.p.meetings)
+        due = nominal
+        if due is not None and step.extendable and step.id in r.extensions:
+            until, ext_reason = r.extensions[step.id]
+            due = max(due, cal.close_of_business(until))
+        if due is not None and step.protective_cap and r.protective_date is not None:
+            cap = cal.close_of_business(r.protective_date)
+            if cap < due:
+                due, capped = cap, True
+    overdue = done_at is None and due is not None and now > due
+    return Item(step, stage, anchor, due, nominal, capped, ext_reason, done_at, overdue, meeting_missing)
+
+
+def evaluate(protocol: Protocol, events: Iterable[Event], now: dt.datetime,
+             calendar: WorkingCalendar | None = None) -> CaseState:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    cal = calendar or protocol.calendar()
+    r = _Replay(protocol)
+    for ev in events:
+        r.apply(ev)
+    if r.status is None:
+        raise TransitionError("the case has no 'opened' event")
+
+    items: list[Item] = []
+    cur = r.current
+    seen: set[str] = set()
+
+    def add(step: Step, stage: Stage | None, visit: StageVisit | None) -> None:
+        if step.id in seen or not _when_ok(r, step, visit):
+            return
+        seen.add(step.id)
+        items.append(_item(r, step, stage, visit, now, cal))
+
+    # the current stage's steps (while it runs, or the resolution steps of the stage that resolved it)
+    if cur is not None and (r.status is Status.OPEN or r.status is Status.RESOLVED):
+        for st in cur.stage.steps:
+            if r.status is Status.RESOLVED and st.when != "resolved" and st.kind is not StepKind.DUTY:
+                continue
+            add(st, cur.stage, cur)
+    # duties still owed from earlier stages, and standing duties of stages already reached
+    for v in r.visits:
+        for st in v.stage.steps:
+            if st.kind is StepKind.DUTY and (st.id in r.done or _anchor(r, st, v) is not None):
+                if st.standing and r.status not in (Status.OPEN, Status.AWAITING_DECISION):
+                    continue
+                add(st, v.stage, v)
+    if r.status in (Status.OPEN, Status.AWAITING_DECISION) and cur is not None:
+        for st in protocol.milestones:
+            if st.until_stage is None or cur.stage.number <= st.until_stage:
+                add(st, None, None)
+    if r.status is Status.RESOLVED:
+        for st in protocol.after_resolution:
+            add(st, None, None)
+
+    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    open_items = sorted((i for i in items if i.open), key=lambda i: (i.due_at or far, i.step.id))
+    done_items = sorted((i for i in items if not i.open), key=lambda i: str(i.done_at))
+    stage = cur.stage if cur else None
+    escalation_due = r.status is Status.OPEN and any(i.step.stage_deadline and i.overdue for i in open_items)
+
+    allowed: list[Action] = []
+    if r.status is Status.OPEN:
+        allowed += [Action.RECORD_CONTACT, Action.RECORD_OUTCOME]
+        if any(i.step.kind is not StepKind.MILESTONE and not i.step.standing and i.anchor is not None
+               for i in open_items):
+            allowed.append(Action.COMPLETE_STEP)
+        if protocol.bypass and stage and protocol.stage_index(stage.id) < protocol.stage_index(protocol.bypass.to):
+            allowed.append(Action.BYPASS)
+        if any(i.step.extendable and i.due_at is not None for i in open_items):
+            allowed.append(Action.EXTEND)
+    if r.status is Status.AWAITING_DECISION:
+        allowed.append(Action.ESCALATE_EXCEPTIONAL)
+        if any(i.step.kind is StepKind.DUTY and i.anchor is not None for i in open_items):
+            allowed.append(Action.COMPLETE_STEP)
+    if r.status in (Status.OPEN, Status.AWAITING_DECISION):
+        if any(st.protective_cap for _, st in protocol.all_steps()):
+            allowed.append(Action.SET_PROTECTIVE_DATE)
+        if protocol.urgent_notice:
+            allowed.append(Action.URGENT_NOTICE)
+        allowed.append(Action.CLOSE)
+    if r.status is Status.RESOLVED and any(i.anchor is not None and not i.step.standing for i in open_items):
+        allowed.append(Action.COMPLETE_STEP)
+
+    return CaseState(
+        status=r.status,
+        stage=stage,
+        visits=tuple(r.visits),
+        items=tuple(open_items),
+        done=tuple(done_items),
+        allowed=tuple(allowed),
+        escalation_due=escalation_due,
+        awaiting_stage=r.awaiting,
+        arose_on=r.arose_on,
+        raised_at=r.raised_at,
+        protective_date=r.protective_date,
+        resolved_at=r.resolved_at,
+        closed_at=r.closed_at,
+        flags=dict(r.flags),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TimetableRow:
+    stage: Stage | None
+    stage_number: int | None
+    step: Step
+    anchor: AnchorInfo | None
+    due_at: dt.datetime | None
+    condition: str | None = None  # "resolved" for the steps that apply only if resolved at this stage
+
+    @property
+    def due_iso(self) -> str | None:
+        """A date for day-based timescales, a datetime for hours and 'immediately'."""
+        if self.due_at is None:
+            return None
+        if self.step.due.unit in (Unit.HOURS, Unit.IMMEDIATELY):
+            return self.due_at.isoformat()
+        return self.due_at.date().isoformat()
+
+
+def timetable(protocol: Protocol, start: dt.date, include_conditional: bool = False,
+              calendar: WorkingCalendar | None = None) -> list[TimetableRow]:
+    """Every stage's and step's due date, assuming each step completes on its last allowed day and
+    every stage ends unresolved on its last deadline (the worst-case path, 003's "Day 17" view).
+
+    Day 0 is ``start`` (the disagreement arose and the concern was raised that day, at the start of
+    business). Exceptional stages are included, as if the decision to use them was made at once.
+    Steps with no timescale have no date and are listed with ``due_at=None``.
+    """
+    cal = calendar or protocol.calendar()
+    opened_at = cal.start_of_business(start)
+    events: list[Event] = [Event("opened", opened_at, {"arose_on": start.isoformat()})]
+    rows: list[TimetableRow] = []
+    state = evaluate(protocol, events, opened_at, cal)
+    for m in state.items:
+        if m.step.kind is StepKind.MILESTONE:
+            rows.append(TimetableRow(None, m.step.timetable_stage or m.step.until_stage, m.step, m.anchor, m.due_at))
+    guard = 0
+    while state.status is Status.OPEN and guard < 200:
+        guard += 1
+        stage = state.stage
+        assert stage is not None
+        # complete every dated step of this stage whose anchor is known, in due order; a step with no
+        # timescale is listed undated and never "done", so nothing downstream of it gets a date.
+        stage_end: dt.datetime | None = None
+        undated: set[str] = set()
+        while True:
+            pending = [i for i in state.items if i.stage is not None and i.stage.id == stage.id
+                       and i.anchor is not None and not i.step.standing and i.step.kind is not StepKind.MILESTONE
+                       and i.step.when is None and i.step.id not in undated]
+            if not pending:
+                break
+            item = pending[0]
+            rows.append(TimetableRow(stage, stage.number, item.step, item.anchor, item.due_at))
+            if item.due_at is None:
+                undated.add(item.step.id)
+                continue
+            if item.step.stage_deadline or (item.step.kind is StepKind.ACTION and not any(
+                    s.stage_deadline for s in stage.steps)):
+                stage_end = max(stage_end, item.due_at) if stage_end else item.due_at
+            events.append(Event("step_done", item.due_at, {"step": item.step.id, "on": item.due_at.isoformat()}))
+            state = evaluate(protocol, events, item.due_at, cal)
+        if stage_end is None:  # a stage with no dated action: it ends as it starts
+            entered = state.visits[-1].entered_at
+            stage_end = entered if isinstance(entered, dt.datetime) else cal.start_of_business(entered)
+        # steps whose anchor never happens (no timescale upstream) are listed undated
+        listed = {r.step.id for r in rows}
+        for st in stage.steps:
+            if st.id not in listed and st.when is None:
+                rows.append(TimetableRow(stage, stage.number, st, None, None))
+        if include_conditional:
+            trial = evaluate(protocol, [*events, Event("outcome", stage_end, {"resolved": True})], stage_end, cal)
+            for i in trial.items:
+                if i.step.when == "resolved" and i.stage is not None and i.stage.id == stage.id:
+                    rows.append(TimetableRow(stage, stage.number, i.step, i.anchor, i.due_at, "resolved"))
+            for i in trial.items:
+                if i.stage is None and i.step.kind is not StepKind.MILESTONE:
+                    rows.append(TimetableRow(stage, stage.number, i.step, i.anchor, i.due_at, "resolved"))
+        events.append(Event("outcome", stage_end, {"resolved": False}))
+        state = evaluate(protocol, events, stage_end, cal)
+        if state.status is Status.AWAITING_DECISION:
+            events.append(Event("escalated", stage_end, {"reason": "timetable"}))
+            state = evaluate(protocol, events, stage_end, cal)
+    return rows

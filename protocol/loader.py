@@ -1,0 +1,424 @@
+"""Load and validate board protocols written as YAML (see docs/protocol-format.md).
+
+Errors name the file, the path inside it and what is wrong, e.g.
+``swindon.yaml: stages[1].steps[0].due: '5 workin days' is not a duration ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from protocol.calendar import NATIONS
+from protocol.spec import (
+    Anchor,
+    AnchorKind,
+    Bypass,
+    BypassReason,
+    Category,
+    Contact,
+    Duration,
+    DurationError,
+    Exclusion,
+    Form,
+    FormPart,
+    ImmediateRisk,
+    Level,
+    Precondition,
+    PreconditionAnswer,
+    Protocol,
+    Record,
+    Reporting,
+    Side,
+    Stage,
+    Step,
+    StepKind,
+    Unit,
+    UrgentNotice,
+)
+
+SCHEMA_VERSION = 1
+BOARDS_DIR = Path(__file__).parent / "boards"
+
+
+class ProtocolError(ValueError):
+    """A protocol file is not valid. ``problems`` lists every problem found as (path, message)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {path or '(top level)'}: {msg}" for path, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def _schema() -> dict:
+    return json.loads(resources.files("protocol").joinpath("protocol.schema.json").read_text("utf-8"))
+
+
+_VALIDATOR = Draft202012Validator(_schema())
+
+
+def _path(parts: list[Any] | tuple[Any, ...]) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += f".{p}" if out else str(p)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def _time(text: str | None, default: dt.time) -> dt.time:
+    return dt.time.fromisoformat(text) if text else default
+
+
+def list_board_files() -> list[Path]:
+    return sorted(BOARDS_DIR.glob("*.yaml"))
+
+
+def board_ids() -> list[str]:
+    return [p.stem for p in list_board_files()]
+
+
+def load_board(board_id_or_path: str | Path) -> Protocol:
+    """A board id (``swindon``) from protocol/boards, or a path to a YAML file."""
+    p = Path(board_id_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return load_file(p)
+    candidate = BOARDS_DIR / f"{board_id_or_path}.yaml"
+    if not candidate.exists():
+        raise ProtocolError(
+            str(board_id_or_path),
+            [("", f"no such board; known boards: {', '.join(board_ids())}")],
+        )
+    return load_file(candidate)
+
+
+def load_file(path: str | Path) -> Protocol:
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ProtocolError(path.name, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
+    return load_text(text, source=path.name)
+
+
+def load_text(text: str, source: str = "<protocol>") -> Protocol:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ProtocolError(source, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
+    if not isinstance(data, Mapping):
+        raise ProtocolError(source, [("", "the file must contain a mapping (id:, name:, stages: ...)")])
+    return load_data(data, source=source)
+
+
+def load_data(data: Mapping[str, Any], source: str = "<protocol>") -> Protocol:
+    """Validate plain data (from YAML, or a stored snapshot) and build the Protocol."""
+    raw = _json_safe(data)
+    errors = sorted(_VALIDATOR.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ProtocolError(source, [(_path(list(e.absolute_path)), e.message) for e in errors])
+    problems: list[tuple[str, str]] = []
+    proto = _build(raw, problems)
+    if proto is not None:
+        _check_semantics(proto, raw, problems)
+    if problems:
+        raise ProtocolError(source, problems)
+    assert proto is not None
+    return proto
+
+
+# --------------------------------------------------------------------------------------------
+def _step(d: Mapping[str, Any], path: str, problems: list[tuple[str, str]], default_anchor: str) -> Step | None:
+    try:
+        due = Duration.parse(d["due"])
+    except DurationError as exc:
+        problems.append((f"{path}.due", str(exc)))
+        return None
+    anchor_text = d.get("from", default_anchor)
+    try:
+        anchor = Anchor.parse(anchor_text)
+    except ValueError:
+        kinds = ", ".join(k.value for k in AnchorKind if k is not AnchorKind.STEP)
+        problems.append((f"{path}.from", f"{anchor_text!r} is not an anchor; use one of {kinds} or step:<step id>"))
+        return None
+    return Step(
+        id=d["id"],
+        title=d["title"],
+        due=due,
+        anchor=anchor,
+        kind=StepKind(d.get("kind", "action")),
+        by=Side(d.get("by", "raising")),
+        level=Level(d["level"]) if "level" in d else None,
+        to=d.get("to"),
+        refs=tuple(d.get("refs", ())),
+        stage_deadline=bool(d.get("stage_deadline", False)),
+        protective_cap=bool(d.get("protective_cap", False)),
+        when=d.get("when"),
+        extendable=bool(d.get("extendable", False)),
+        standing=bool(d.get("standing", False)),
+        until_stage=d.get("until_stage"),
+        timetable_stage=d.get("timetable_stage"),
+        reading=d.get("reading"),
+        source=d.get("source"),
+    )
+
+
+def _answer(d: Mapping[str, Any] | None) -> PreconditionAnswer:
+    d = d or {}
+    return PreconditionAnswer(advice=d.get("advice"), block=bool(d.get("block", False)), ask_date=d.get("ask_date"))
+
+
+def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol | None:
+    cal = raw["calendar"]
+    hours = cal.get("working_hours", {})
+    stages: list[Stage] = []
+    for i, s in enumerate(raw["stages"]):
+        steps = []
+        for j, st in enumerate(s["steps"]):
+            built = _step(st, f"stages[{i}].steps[{j}]", problems, "stage_start")
+            if built:
+                steps.append(built)
+        stages.append(
+            Stage(
+                id=s["id"],
+                number=s["number"],
+                title=s["title"],
+                level=Level(s["level"]),
+                sides=Side(s.get("sides", "both")),
+                exceptional=bool(s.get("exceptional", False)),
+                description=s.get("description", ""),
+                steps=tuple(steps),
+                records=tuple(
+                    Record(
+                        id=r["id"],
+                        title=r["title"],
+                        signed_by=tuple(r.get("signed_by", ())),
+                        refs=tuple(r.get("refs", ())),
+                        fields=tuple(r.get("fields", ())),
+                        when=r.get("when"),
+                    )
+                    for r in s.get("records", ())
+                ),
+                forms=tuple(s.get("forms", ())),
+                refs=tuple(s.get("refs", ())),
+            )
+        )
+    milestones = [
+        m
+        for k, d in enumerate(raw.get("milestones", ()))
+        if (m := _step({**d, "kind": "milestone"}, f"milestones[{k}]", problems, "disagreement"))
+    ]
+    after = [
+        m
+        for k, d in enumerate(raw.get("after_resolution", ()))
+        if (m := _step(d, f"after_resolution[{k}]", problems, "resolution"))
+    ]
+    ir = raw["immediate_risk"]
+    bp = raw.get("bypass")
+    un = raw.get("urgent_notice")
+    rep = raw.get("reporting", {"cadence": "none"})
+    try:
+        meetings = {k: tuple(dt.date.fromisoformat(x) for x in v) for k, v in raw.get("meetings", {}).items()}
+    except ValueError as exc:
+        problems.append(("meetings", f"dates must be YYYY-MM-DD: {exc}"))
+        meetings = {}
+    try:
+        day_start = _time(hours.get("start"), dt.time(9))
+        day_end = _time(hours.get("end"), dt.time(17))
+    except ValueError as exc:
+        problems.append(("calendar.working_hours", str(exc)))
+        return None
+    return Protocol(
+        id=raw["id"],
+        name=raw["name"],
+        version=raw["version"],
+        ref_prefix=raw["ref_prefix"],
+        nation=cal["nation"],
+        timezone=cal.get("timezone", "Europe/London"),
+        day_start=day_start,
+        day_end=day_end,
+        scope=tuple(raw["scope"]),
+        categories=tuple(Category(c["id"], c["title"]) for c in raw["categories"]),
+        stages=tuple(stages),
+        immediate_risk=ImmediateRisk(
+            rule=ir["rule"],
+            text=ir["text"],
+            contacts=tuple(Contact(**c) for c in ir.get("contacts", ())),
+            refs=tuple(ir.get("refs", ())),
+            inform_safeguarding_lead=bool(ir.get("inform_safeguarding_lead", False)),
+        ),
+        recipients=dict(raw.get("recipients", {})),
+        exclusions=tuple(Exclusion(e["id"], e["text"], tuple(e.get("refs", ()))) for e in raw.get("exclusions", ())),
+        preconditions=tuple(
+            Precondition(
+                id=p["id"],
+                question=p["question"],
+                refs=tuple(p.get("refs", ())),
+                only_if=tuple(sorted(p.get("only_if", {}).items())),
+                on_yes=_answer(p.get("on_yes")),
+                on_no=_answer(p.get("on_no")),
+            )
+            for p in raw.get("preconditions", ())
+        ),
+        bypass=Bypass(
+            to=bp["to"],
+            reasons=tuple(BypassReason(r["id"], r["text"]) for r in bp["reasons"]),
+            refs=tuple(bp.get("refs", ())),
+            note=bp.get("note"),
+        )
+        if bp
+        else None,
+        urgent_notice=UrgentNotice(un["title"], un["to"], un["when"], tuple(un.get("refs", ()))) if un else None,
+        after_resolution=tuple(after),
+        milestones=tuple(milestones),
+        forms=tuple(
+            Form(
+                id=f["id"],
+                title=f["title"],
+                stage=f.get("stage"),
+                parts=tuple(
+                    FormPart(p["id"], p["title"], p["by"], tuple(p.get("fields", ())), p.get("due_step"))
+                    for p in f["parts"]
+                ),
+                refs=tuple(f.get("refs", ())),
+                contains_subject_details=bool(f.get("contains_subject_details", True)),
+            )
+            for f in raw.get("forms", ())
+        ),
+        reporting=Reporting(
+            cadence=rep["cadence"],
+            quarter_numbering=rep.get("quarter_numbering", "calendar"),
+            refs=tuple(rep.get("refs", ())),
+            log_columns=tuple(rep.get("log_columns", ())),
+            note=rep.get("note"),
+        ),
+        meetings=meetings,
+        source=raw.get("source"),
+        notes=tuple(raw.get("notes", ())),
+        raw=dict(raw),
+    )
+
+
+def _dupes(ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    return {i for i in ids if i in seen or seen.add(i)}  # type: ignore[func-returns-value]
+
+
+def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> None:
+    if p.nation not in NATIONS:  # pragma: no cover - the schema enum already guards this
+        problems.append(("calendar.nation", f"unknown nation {p.nation!r}"))
+    if not p.day_start < p.day_end:
+        problems.append(("calendar.working_hours", "start must be before end"))
+    try:
+        p.calendar()
+    except Exception as exc:  # unknown timezone
+        problems.append(("calendar.timezone", f"unknown timezone: {exc}"))
+
+    stage_ids = [s.id for s in p.stages]
+    for d in _dupes(stage_ids):
+        problems.append(("stages", f"stage id {d!r} is used twice"))
+    numbers = [s.number for s in p.stages]
+    if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
+        problems.append(("stages", f"stage numbers must be unique and in ascending order, got {numbers}"))
+    if p.stages and p.stages[0].exceptional:
+        problems.append(("stages[0].exceptional", "the first stage cannot be exceptional"))
+
+    all_steps = p.all_steps()
+    step_ids = [st.id for _, st in all_steps]
+    for d in _dupes(step_ids):
+        problems.append(("", f"step id {d!r} is used twice; step ids must be unique across the file"))
+    for d in _dupes([c.id for c in p.categories]):
+        problems.append(("categories", f"category id {d!r} is used twice"))
+
+    # where each step lives in the raw file, for messages
+    where: dict[str, str] = {}
+    for i, s in enumerate(raw["stages"]):
+        for j, st in enumerate(s["steps"]):
+            where[st["id"]] = f"stages[{i}].steps[{j}]"
+    for k, st in enumerate(raw.get("milestones", ())):
+        where[st["id"]] = f"milestones[{k}]"
+    for k, st in enumerate(raw.get("after_resolution", ())):
+        where[st["id"]] = f"after_resolution[{k}]"
+
+    order = {sid: i for i, sid in enumerate(step_ids)}
+    for stage, st in all_steps:
+        at = where.get(st.id, st.id)
+        if st.anchor.kind is AnchorKind.STEP:
+            if st.anchor.step not in order:
+                problems.append((f"{at}.from", f"step {st.anchor.step!r} does not exist"))
+            elif st.anchor.step == st.id:
+                problems.append((f"{at}.from", "a step cannot be anchored on itself"))
+            else:
+                target_stage = p.step_stage(st.anchor.step)
+                if stage is not None and target_stage is not None and target_stage.id != stage.id:
+                    problems.append((f"{at}.from", "a step may only be anchored on a step of its own stage"))
+        if st.anchor.kind is AnchorKind.PREVIOUS_STAGE_COMPLETED and stage is not None:
+            if p.stage_index(stage.id) == 0:
+                problems.append((f"{at}.from", "the first stage has no previous stage"))
+        if st.anchor.kind is AnchorKind.RESOLUTION and st.when not in ("resolved",) and stage is not None:
+            problems.append((f"{at}.when", "a step anchored on resolution must say when: resolved"))
+        if st.to is not None and st.to not in p.recipients:
+            problems.append((f"{at}.to", f"recipient {st.to!r} is not declared under recipients:"))
+        if st.due.unit is Unit.NEXT_MEETING and st.due.meeting not in p.meetings:
+            problems.append((f"{at}.due", f"no meeting calendar {st.due.meeting!r} under meetings:"))
+        if st.kind is StepKind.MILESTONE and stage is not None:
+            problems.append((at, "milestones belong under milestones:, not in a stage"))
+        if st.protective_cap and st.due.unit in (Unit.NONE, Unit.IMMEDIATELY):
+            problems.append((f"{at}.protective_cap", "only a step with a timescale can be capped by a protective date"))
+        if st.stage_deadline and stage is None:
+            problems.append((f"{at}.stage_deadline", "only a step inside a stage can be its stage deadline"))
+    for i, s in enumerate(p.stages):
+        if sum(1 for st in s.steps if st.stage_deadline) > 1:
+            problems.append((f"stages[{i}]", "a stage can have at most one stage_deadline step"))
+        for f in s.forms:
+            if f not in {fm.id for fm in p.forms}:
+                problems.append((f"stages[{i}].forms", f"form {f!r} is not declared under forms:"))
+    if p.bypass and p.bypass.to not in stage_ids:
+        problems.append(("bypass.to", f"stage {p.bypass.to!r} does not exist"))
+    if p.urgent_notice and p.urgent_notice.to not in p.recipients:
+        problems.append(("urgent_notice.to", f"recipient {p.urgent_notice.to!r} is not declared under recipients:"))
+    pre_ids = [pc.id for pc in p.preconditions]
+    for k, pc in enumerate(p.preconditions):
+        for dep, _ in pc.only_if:
+            if dep not in pre_ids[:k]:
+                problems.append((f"preconditions[{k}].only_if", f"{dep!r} must be an earlier precondition"))
+    for k, f in enumerate(p.forms):
+        if f.stage and f.stage not in stage_ids:
+            problems.append((f"forms[{k}].stage", f"stage {f.stage!r} does not exist"))
+        for m, part in enumerate(f.parts):
+            if part.due_step and part.due_step not in order:
+                problems.append((f"forms[{k}].parts[{m}].due_step", f"step {part.due_step!r} does not exist"))
+    if not p.immediate_risk.text.strip():
+        problems.append(("immediate_risk.text", "must say what to do"))
+
+
+def snapshot(p: Protocol) -> dict[str, Any]:
+    """Plain data to store with a case; ``load_data(snapshot(p))`` gives an equal Protocol."""
+    return {"schema_version": SCHEMA_VERSION, "protocol": p.raw}
+
+
+def from_snapshot(data: Mapping[str, Any]) -> Protocol:
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ProtocolError("snapshot", [("schema_version", f"unsupported snapshot version {data.get('schema_version')!r}")])
+    return load_data(data["protocol"], source="snapshot")

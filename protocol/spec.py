@@ -1,0 +1,354 @@
+"""The protocol model: frozen dataclasses describing one board's escalation protocol.
+
+Built by :mod:`protocol.loader` from YAML; serialisable back to plain data (``to_data``) so a case
+can keep a snapshot of the protocol it started under.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from protocol.calendar import WorkingCalendar
+
+
+class Unit(StrEnum):
+    WORKING_DAYS = "working_days"
+    CALENDAR_DAYS = "calendar_days"
+    HOURS = "hours"
+    MONTHS = "months"
+    SAME_WORKING_DAY = "same_working_day"
+    IMMEDIATELY = "immediately"
+    NEXT_MEETING = "next_meeting"
+    NONE = "none"
+
+
+class AnchorKind(StrEnum):
+    DISAGREEMENT = "disagreement"  # the disagreement arose, or the decision was received
+    CONCERN_RAISED = "concern_raised"  # the concern was put in writing (the case was opened)
+    STAGE_START = "stage_start"  # this stage was entered
+    PREVIOUS_STAGE_COMPLETED = "previous_stage_completed"  # the stage before this one ended unresolved
+    STEP = "step"  # a named earlier step was done (a form received, a referral made ...)
+    RESOLUTION = "resolution"  # the case was resolved
+
+
+class StepKind(StrEnum):
+    ACTION = "action"  # someone must do something by the due time
+    DUTY = "duty"  # a side duty: tell, copy or send something to a recipient
+    MILESTONE = "milestone"  # an overall target; nobody "completes" it
+
+
+class Level(StrEnum):
+    PRACTITIONER = "practitioner"
+    LINE_MANAGER = "line_manager"  # or named safeguarding lead
+    SENIOR_MANAGER = "senior_manager"
+    DIRECTOR = "director"  # heads/directors of service, board representatives
+    BUSINESS_UNIT = "business_unit"
+    INDEPENDENT_CHAIR = "independent_chair"
+
+
+LEVEL_ORDER = [lv.value for lv in Level]
+
+
+class Side(StrEnum):
+    RAISING = "raising"
+    RESPONDING = "responding"
+    BOTH = "both"
+    BOARD = "board"  # the business unit, chair or panel: neither agency
+
+
+_DURATION_RE = re.compile(
+    r"^(?:(?P<further>a further )?(?P<n>\d+) (?P<unit>working days?|days?|hours?|months?)"
+    r"|(?P<month>a month)|(?P<swd>same working day)|(?P<imm>immediately)"
+    r"|next meeting of (?P<meeting>[a-z0-9-]+)|(?P<none>none))$"
+)
+
+
+class DurationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Duration:
+    unit: Unit
+    amount: int = 0
+    meeting: str | None = None
+    text: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        raw = " ".join(str(text).strip().lower().split())
+        m = _DURATION_RE.match(raw)
+        if not m:
+            raise DurationError(
+                f"{text!r} is not a duration; write e.g. '5 working days', 'a further 2 working days', "
+                "'5 days' (calendar), '24 hours', 'a month', 'same working day', 'immediately', "
+                "'next meeting of delivery-group' or 'none'"
+            )
+        if m["none"]:
+            return cls(Unit.NONE, text=raw)
+        if m["imm"]:
+            return cls(Unit.IMMEDIATELY, text=raw)
+        if m["swd"]:
+            return cls(Unit.SAME_WORKING_DAY, text=raw)
+        if m["month"]:
+            return cls(Unit.MONTHS, 1, text=raw)
+        if m["meeting"]:
+            return cls(Unit.NEXT_MEETING, meeting=m["meeting"], text=raw)
+        n = int(m["n"])
+        if n < 1:
+            raise DurationError(f"{text!r}: a duration must be at least 1")
+        unit = m["unit"]
+        if unit.startswith("working"):
+            u = Unit.WORKING_DAYS
+        elif unit.startswith("day"):
+            u = Unit.CALENDAR_DAYS
+        elif unit.startswith("hour"):
+            u = Unit.HOURS
+        else:
+            u = Unit.MONTHS
+        return cls(u, n, text=raw)
+
+    @property
+    def has_deadline(self) -> bool:
+        return self.unit is not Unit.NONE
+
+
+@dataclass(frozen=True)
+class Anchor:
+    kind: AnchorKind
+    step: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        raw = str(text).strip()
+        if raw.startswith("step:"):
+            return cls(AnchorKind.STEP, raw[5:].strip())
+        return cls(AnchorKind(raw))
+
+    def to_data(self) -> str:
+        return f"step:{self.step}" if self.kind is AnchorKind.STEP else self.kind.value
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    due: Duration
+    anchor: Anchor
+    kind: StepKind = StepKind.ACTION
+    by: Side = Side.RAISING
+    level: Level | None = None  # overrides the stage's level for who acts
+    to: str | None = None  # recipient id (duties)
+    refs: tuple[str, ...] = ()
+    stage_deadline: bool = False  # its lapse means the stage is overdue and escalation is due
+    protective_cap: bool = False  # "or a timescale that protects the child/adult, whichever is less"
+    when: str | None = None  # "resolved", "bypassed" or "flag:<name>"
+    extendable: bool = False  # a recorded extension with a reason may move the date (CV-7)
+    standing: bool = False  # a standing duty for the rest of the case (e.g. copy the Partnership)
+    until_stage: int | None = None  # milestones: applies while the stage number is at most this
+    timetable_stage: int | None = None  # milestones: which stage the timetable lists it under
+    reading: str | None = None  # the reading Parley uses where the protocol is ambiguous
+    source: str | None = None  # seed file and lines
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    title: str
+    signed_by: tuple[str, ...] = ()  # "raiser", "counterpart", "business_unit" ...
+    refs: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    number: int
+    title: str
+    level: Level
+    sides: Side = Side.BOTH
+    exceptional: bool = False  # entered only by a recorded decision
+    description: str = ""
+    steps: tuple[Step, ...] = ()
+    records: tuple[Record, ...] = ()
+    forms: tuple[str, ...] = ()
+    refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Contact:
+    label: str
+    phone: str | None = None
+    email: str | None = None
+    serves: str = "both"  # children | adults | both
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ImmediateRisk:
+    rule: str  # "same_working_day" (a protocol rule) or "advisory" (product default banner)
+    text: str
+    contacts: tuple[Contact, ...] = ()
+    refs: tuple[str, ...] = ()
+    inform_safeguarding_lead: bool = False
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    id: str
+    text: str
+    refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreconditionAnswer:
+    advice: str | None = None
+    block: bool = False
+    ask_date: str | None = None  # a question whose answer becomes the disagreement date
+
+
+@dataclass(frozen=True)
+class Precondition:
+    id: str
+    question: str
+    refs: tuple[str, ...] = ()
+    only_if: tuple[tuple[str, bool], ...] = ()
+    on_yes: PreconditionAnswer = field(default_factory=PreconditionAnswer)
+    on_no: PreconditionAnswer = field(default_factory=PreconditionAnswer)
+
+
+@dataclass(frozen=True)
+class BypassReason:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Bypass:
+    to: str
+    reasons: tuple[BypassReason, ...]
+    refs: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class UrgentNotice:
+    """A notification that may be sent at any stage without moving the case (SWN-2, reading A9)."""
+
+    title: str
+    to: str
+    when_text: str
+    refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FormPart:
+    id: str
+    title: str
+    by: str
+    fields: tuple[str, ...] = ()
+    due_step: str | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    id: str
+    title: str
+    stage: str | None
+    parts: tuple[FormPart, ...]
+    refs: tuple[str, ...] = ()
+    contains_subject_details: bool = True
+
+
+@dataclass(frozen=True)
+class Reporting:
+    cadence: str  # quarterly | regular | none
+    quarter_numbering: str = "calendar"  # calendar (Q1 = Jan-Mar) | financial (Q1 = Apr-Jun)
+    refs: tuple[str, ...] = ()
+    log_columns: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    name: str
+    version: str
+    ref_prefix: str
+    nation: str
+    timezone: str
+    day_start: dt.time
+    day_end: dt.time
+    scope: tuple[str, ...]
+    categories: tuple[Category, ...]
+    stages: tuple[Stage, ...]
+    immediate_risk: ImmediateRisk
+    recipients: dict[str, str]
+    exclusions: tuple[Exclusion, ...] = ()
+    preconditions: tuple[Precondition, ...] = ()
+    bypass: Bypass | None = None
+    urgent_notice: UrgentNotice | None = None
+    after_resolution: tuple[Step, ...] = ()
+    milestones: tuple[Step, ...] = ()
+    forms: tuple[Form, ...] = ()
+    reporting: Reporting = field(default_factory=lambda: Reporting("none"))
+    meetings: dict[str, tuple[dt.date, ...]] = field(default_factory=dict)
+    source: str | None = None
+    notes: tuple[str, ...] = ()
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(self.nation, self.timezone, self.day_start, self.day_end)
+
+    def stage(self, stage_id: str) -> Stage:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        raise KeyError(stage_id)
+
+    def stage_index(self, stage_id: str) -> int:
+        return [s.id for s in self.stages].index(stage_id)
+
+    def first_stage(self) -> Stage:
+        return next(s for s in self.stages if not s.exceptional)
+
+    def next_stage(self, stage_id: str) -> Stage | None:
+        i = self.stage_index(stage_id)
+        return self.stages[i + 1] if i + 1 < len(self.stages) else None
+
+    def all_steps(self) -> list[tuple[Stage | None, Step]]:
+        out: list[tuple[Stage | None, Step]] = []
+        for s in self.stages:
+            out.extend((s, st) for st in s.steps)
+        out.extend((None, st) for st in self.milestones)
+        out.extend((None, st) for st in self.after_resolution)
+        return out
+
+    def step(self, step_id: str) -> Step:
+        for _, st in self.all_steps():
+            if st.id == step_id:
+                return st
+        raise KeyError(step_id)
+
+    def step_stage(self, step_id: str) -> Stage | None:
+        for s, st in self.all_steps():
+            if st.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def category(self, cat_id: str) -> Category:
+        for c in self.categories:
+            if c.id == cat_id:
+                return c
+        raise KeyError(cat_id)
