@@ -12,7 +12,8 @@ The counting conventions (written down once, here, and in docs/protocol-format.m
   (23:59:59) N calendar days after D.
 * **"within N hours"**: the anchor's timestamp plus N elapsed clock hours. If only a date is
   known for the anchor, it is taken as the start of that date, and the deadline is the end of
-  the calendar day N hours later.
+  the calendar day N hours later, counted on the wall clock (24 hours from a date is always the
+  end of the next calendar day, even across a clock change).
 * **"same working day"**: close of business on the day of the anchor, or on the next working day
   when the anchor falls after close of business or on a non-working day.
 * **"immediately"**: due at the anchor itself (overdue as soon as time passes it).
@@ -190,5 +191,7 @@ class WorkingCalendar:
         # Elapsed hours: add in UTC so a clock change in between does not shift the result.
         if isinstance(anchor, dt.datetime):
             return self.local(self.local(anchor).astimezone(dt.timezone.utc) + dt.timedelta(hours=n))
-        start = self.at(anchor, dt.time(0, 0)).astimezone(dt.timezone.utc)
-        return self.end_of_day(self.local(start + dt.timedelta(hours=n)).date())
+        # Date-only anchor (reading A3: "the end of the next calendar day" for 24 hours). Count on
+        # the wall clock from the start of the date: adding elapsed hours here put 25 Oct 2026 (a
+        # 25-hour clock-change day) + 24 hours on 25 Oct itself, not on 26 Oct.
+        return self.end_of_day((dt.datetime.combine(anchor, dt.time(0, 0)) + dt.timedelta(hours=n)).date())

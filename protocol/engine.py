@@ -194,6 +194,14 @@ class _Replay:
         if not ok:
             raise TransitionError(msg)
 
+    def _step(self, step_id: Any) -> Step:
+        # An event naming a step this protocol does not have is an illegal event (TransitionError),
+        # not a programming error: it used to escape as a bare KeyError from Protocol.step().
+        try:
+            return self.p.step(str(step_id))
+        except KeyError:
+            raise TransitionError(f"this protocol has no step {step_id!r}") from None
+
     def _enter(self, stage: Stage, at: Moment, how: str, reason: str | None = None) -> None:
         self.visits.append(StageVisit(stage, at, how, reason))
         self.status = Status.OPEN
@@ -215,6 +223,9 @@ class _Replay:
             if d.get("bypass_to"):
                 self._require(self.p.bypass is not None and self.p.bypass.to == d["bypass_to"],
                               "this protocol has no bypass to that stage")
+                # CV-15: a bypass is always recorded with its reason, as the 'bypassed' event requires;
+                # opening straight at the bypass stage used to accept no reason at all.
+                self._require(bool(d.get("bypass_reason")), "a bypass needs a recorded reason")
                 self._enter(self.p.stage(d["bypass_to"]), ev.at, "bypass", d.get("bypass_reason"))
             else:
                 self._enter(self.p.first_stage(), ev.at, "start")
@@ -223,8 +234,8 @@ class _Replay:
         if k in ("step_done", "contact"):
             step_id = d.get("step")
             if step_id:
+                self._step(step_id)  # TransitionError for an unknown step
                 self._require(step_id not in self.done, f"step {step_id!r} is already recorded as done")
-                self.p.step(step_id)  # KeyError for an unknown step
                 self.done[step_id] = ev.effective
             return
         if k == "flag":
@@ -236,7 +247,7 @@ class _Replay:
             self.protective_date = pd if isinstance(pd, dt.date) and not isinstance(pd, dt.datetime) else None
             return
         if k == "extended":
-            self._require(self.p.step(d["step"]).extendable, "that step cannot be extended")
+            self._require(self._step(d.get("step")).extendable, "that step cannot be extended")
             self.extensions[d["step"]] = (dt.date.fromisoformat(str(d["until"])), str(d.get("reason", "")))
             return
         if k == "closed":

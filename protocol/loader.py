@@ -346,8 +346,6 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
 
     all_steps = p.all_steps()
     step_ids = [st.id for _, st in all_steps]
-    for d in _dupes(step_ids):
-        problems.append(("", f"step id {d!r} is used twice; step ids must be unique across the file"))
     for d in _dupes([c.id for c in p.categories]):
         problems.append(("categories", f"category id {d!r} is used twice"))
 
@@ -360,6 +358,19 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
         where[st["id"]] = f"milestones[{k}]"
     for k, st in enumerate(raw.get("after_resolution", ())):
         where[st["id"]] = f"after_resolution[{k}]"
+    # Duplicate step ids: name where the repeat is and where the id was first used. (This used to
+    # be reported at the top level, so the message did not say where in the file to look.)
+    first_at: dict[str, str] = {}
+    located = [(st["id"], f"stages[{i}].steps[{j}]") for i, s in enumerate(raw["stages"])
+               for j, st in enumerate(s["steps"])]
+    located += [(st["id"], f"milestones[{k}]") for k, st in enumerate(raw.get("milestones", ()))]
+    located += [(st["id"], f"after_resolution[{k}]") for k, st in enumerate(raw.get("after_resolution", ()))]
+    for sid, at in located:
+        if sid in first_at:
+            problems.append((f"{at}.id", f"step id {sid!r} is already used at {first_at[sid]}; "
+                                         "step ids must be unique across the file"))
+        else:
+            first_at[sid] = at
 
     order = {sid: i for i, sid in enumerate(step_ids)}
     for stage, st in all_steps:

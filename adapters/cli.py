@@ -1,0 +1,127 @@
+"""The `parley` command line (typer)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from bot.i18n import translator
+from bot.protocol_tools import ProtocolError, describe, load_board, timetable_rows
+from bot.runtime import Runtime
+
+app = typer.Typer(help="Parley: track professional-difference escalation protocols.", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo directory.", no_args_is_help=True)
+protocols_app = typer.Typer(help="Board protocol files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(protocols_app, name="protocols")
+
+DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: DATABASE_URL or "
+                                                           "sqlite:///parley.db)")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None) -> None:
+    """Apply migrations and load the boards' protocols."""
+    rt = Runtime(db)
+    rt.upgrade()
+    boards = rt.sync_protocols()
+    typer.echo(f"Database is up to date ({rt.url.split('://')[0]}); boards: {', '.join(boards)}")
+
+
+@demo_app.command("load")
+def demo_load(db: DbOpt = None) -> None:
+    """Load the demo directory (agencies, people, channels) for every seed board."""
+    rt = Runtime(db)
+    if not rt.is_current():
+        rt.upgrade()
+    counts = rt.load_demo()
+    typer.echo(f"Demo directory loaded: {counts['agencies']} new agencies, {counts['people']} new people.")
+
+
+@app.command()
+def console(board: Annotated[Optional[str], typer.Option("--board", help="Board id, e.g. swindon")] = None,
+            db: DbOpt = None) -> None:
+    """Chat with Parley in the terminal, playing every role, on a simulated clock."""
+    from adapters.console.app import ConsoleApp
+
+    rt = Runtime(db)
+    if not rt.is_current():
+        rt.upgrade()
+    if not rt.board_ids() or not rt.people(board or rt.board_ids()[0]):
+        rt.load_demo()
+    ConsoleApp(rt, board).run()
+
+
+@protocols_app.command("check")
+def protocols_check(file: Annotated[str, typer.Argument(help="A board YAML file or board id")]) -> None:
+    """Validate a protocol file and print its stage and deadline table."""
+    try:
+        proto = load_board(file)
+    except ProtocolError as exc:
+        _fail(f"Not valid:\n{exc}")
+        return
+    for line in describe(proto):
+        typer.echo(line)
+
+
+@app.command()
+def timetable(board: Annotated[str, typer.Argument(help="Board id or path to a YAML file")],
+              start: Annotated[str, typer.Option("--start", help="Day 0, YYYY-MM-DD")],
+              as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+              if_resolved: Annotated[bool, typer.Option("--if-resolved", help="Also list the steps that "
+                                                        "apply if a stage resolves the matter")] = False) -> None:
+    """Every stage's and step's due date if each step completes on its last allowed day.
+
+    Steps with no timescale in the protocol are listed without a date in the text view and left out of
+    --json (which lists dated steps only).
+    """
+    try:
+        day0 = dt.date.fromisoformat(start)
+    except ValueError:
+        _fail(f"--start must be a date like 2026-04-02, not {start!r}")
+        return
+    try:
+        proto = load_board(board)
+    except ProtocolError as exc:
+        _fail(str(exc))
+        return
+    rows = timetable_rows(proto, day0, if_resolved)
+    if as_json:
+        typer.echo(json.dumps([r for r in rows if r["due"] is not None], indent=2))
+        return
+    T = translator()
+    typer.echo(f"{proto.name}: timetable from {T.date(day0)} (day 0), every step on its last allowed day")
+    for r in rows:
+        cond = " [if resolved]" if r.get("condition") else ""
+        if r["due"] is None:
+            due = "no timescale"
+        else:
+            moment = dt.datetime.fromisoformat(r["due"]) if "T" in r["due"] else dt.date.fromisoformat(r["due"])
+            due = (T.datetime(moment) if isinstance(moment, dt.datetime) else T.date(moment))
+            due += f" (working day {r['working_day']})"
+        stage = f"Stage {r['stage']}" if r["stage"] else "Case"
+        reason = f" \u2014 {r['timescale']} after {r['from']}" if r["from"] and r["due"] else ""
+        typer.echo(f"{stage:<8} {r['title']}{cond}: {due}{reason}  [{', '.join(r['refs'])}]")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

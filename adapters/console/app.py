@@ -1,0 +1,237 @@
+"""The console adapter: a terminal chat with Parley in which one person can play every role.
+
+Conventions (like Errbot's text backend / opsdroid's shell):
+  /as NAME       speak as someone from the board's directory
+  /who           list the directory
+  /cases         every case on the board (reference, agencies, stage, next deadline)
+  /case REF      show a case (as the current speaker)
+  /board ID      switch board (protocol)
+  /clock         show the simulated time; /clock +3wd, +2h, +1d, 2026-04-09 10:00 move it
+  /help          this list;  /quit  leave (a conversation in progress is kept)
+Anything else is said to Parley as the current speaker. Numbered options can be picked by number.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from adapters.console.render import Option, render
+from bot.clock import ClockSyntaxError, SimulatedClock, move
+from bot.conversation import Conversation
+from bot.i18n import translator
+from bot.messages import Message, Reply
+from bot.runtime import PersonInfo, Runtime
+
+PLATFORM = "console"
+SPEAKER_KEY = "console.as"
+BOARD_KEY = "console.board"
+
+
+class ConsoleApp:
+    def __init__(self, runtime: Runtime, board: str | None = None, *,
+                 out: TextIO | None = None, clock: SimulatedClock | None = None):
+        self.rt = runtime
+        self.out = out or sys.stdout
+        self.clock = clock or SimulatedClock(runtime.factory)
+        self.conversation = Conversation(runtime.factory, self.clock, PLATFORM)
+        self.options: list[Option] = []
+        known = runtime.board_ids()
+        saved = runtime.setting(BOARD_KEY)
+        if board and board not in known:
+            raise SystemExit(f"Unknown board {board!r}. Known boards: {', '.join(known) or 'none'}")
+        self.board = board or saved or (known[0] if known else None)
+        if self.board is None:
+            raise SystemExit("No boards in this database. Run `parley demo load` first.")
+        self._save(BOARD_KEY, self.board)
+        self.speaker = self._restore_speaker()
+        self.T = translator()
+
+    # -- state kept in the database so a restart resumes where the user was ---------------------
+    def _save(self, key: str, value: str) -> None:
+        self.rt.set_setting(key, value)
+
+    def _restore_speaker(self) -> PersonInfo | None:
+        key = self.rt.setting(f"{SPEAKER_KEY}.{self.board}") or "alice"
+        person = self.rt.person_by_key(self.board, key)
+        if person is None:
+            everyone = self.rt.people(self.board)
+            person = everyone[0] if everyone else None
+        return person
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    # -- output --------------------------------------------------------------------------------
+    def show(self, reply: Reply) -> None:
+        options: list[Option] = []
+        for msg in reply.to_speaker:
+            text, opts = self._render_numbered(msg, len(options))
+            options.extend(opts)
+            self.print(text)
+        if options:
+            self.options = options
+        for ob in reply.others:
+            if ob.to.kind == "person" and ob.to.person_id is not None:
+                person = self.rt.person(ob.to.person_id)
+                label = f"\u2192 DM to {person.name} (@{person.key})" if person else "\u2192 DM"
+            else:
+                label = f"[{ob.to.channel}]"
+            text, _ = render(ob.message, indent="    ")
+            self.print(f"  {label}:\n{text}")
+
+    def _render_numbered(self, msg: Message, offset: int) -> tuple[str, list[Option]]:
+        text, opts = render(msg)
+        if offset:
+            for i in range(len(opts), 0, -1):
+                text = text.replace(f"[{i}]", f"[{i + offset}]")
+        return text, opts
+
+    def prompt(self) -> str:
+        who = self.speaker.key if self.speaker else "?"
+        return f"{who}@{self.board}> "
+
+    # -- input ---------------------------------------------------------------------------------
+    def banner(self) -> None:
+        cal = self.rt.calendar(self.board)
+        now = cal.local(self.clock.now())
+        self.print(f"Parley console \u2014 {self.rt.board_name(self.board)}")
+        self.print(f"Simulated time: {self.T.datetime(now)} ({cal.nation}; /clock +3wd moves it)")
+        if self.speaker:
+            self.print(f"You are {self.speaker.name}, {self.speaker.title} (/as NAME to switch; /who lists people)")
+        self.print("Type 'new' to raise a concern, 'list' for your cases, /help for console commands.")
+        if self.speaker:
+            pending = self.conversation.pending_prompt(self.speaker.id)
+            if pending:
+                self.print("You were in the middle of a conversation; carrying on:")
+                text, self.options = render(pending)
+                self.print(text)
+
+    def handle_line(self, line: str) -> bool:
+        """Handle one line of input. Returns False when the user quits."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.startswith("/") and not text.lower().startswith(("/new", "/list")):
+            return self._console_command(text)
+        if self.speaker is None:
+            self.print("Choose who you are first: /as NAME")
+            return True
+        if text.isdigit() and self.options and 1 <= int(text) <= len(self.options):
+            opt = self.options[int(text) - 1]
+            if opt.kind == "button":
+                self.show(self.conversation.handle(self.speaker.id, action=opt.action, value=opt.value))
+            else:
+                self.show(self.conversation.handle(self.speaker.id, opt.value))
+            return True
+        self.show(self.conversation.handle(self.speaker.id, text.lstrip("/")))
+        return True
+
+    def _console_command(self, text: str) -> bool:
+        cmd, _, arg = text[1:].partition(" ")
+        cmd, arg = cmd.lower(), arg.strip()
+        handlers: dict[str, Callable[[str], None]] = {
+            "as": self._as, "who": self._who, "cases": self._cases, "case": self._case, "board": self._board,
+            "clock": self._clock, "help": self._help,
+        }
+        if cmd in ("quit", "exit"):
+            self.print("Bye. Anything you were in the middle of is kept for next time.")
+            return False
+        handler = handlers.get(cmd)
+        if handler is None:
+            self.print(f"Unknown console command /{cmd}. Type /help.")
+            return True
+        handler(arg)
+        return True
+
+    def _as(self, name: str) -> None:
+        matches = self.rt.find_people(self.board, name) if name else []
+        if len(matches) != 1:
+            hint = ", ".join(p.key for p in matches) if matches else "try /who"
+            self.print(f"No single person matches {name!r} ({hint}).")
+            return
+        self.speaker = matches[0]
+        self._save(f"{SPEAKER_KEY}.{self.board}", self.speaker.key)
+        self.options = []
+        self.print(f"You are now {self.speaker.name}, {self.speaker.title}.")
+        pending = self.conversation.pending_prompt(self.speaker.id)
+        if pending:
+            self.print("Carrying on where you left off:")
+            text, self.options = render(pending)
+            self.print(text)
+
+    def _who(self, _: str) -> None:
+        for p in self.rt.people(self.board):
+            self.print(f"  @{p.key:<6} {p.name}, {p.title}" + (f" \u2014 {p.agency}" if p.agency else ""))
+
+    def _cases(self, _: str) -> None:
+        lines = self.rt.board_overview(self.board, self.clock.now(), self.T)
+        if not lines:
+            self.print("No cases on this board yet.")
+        for line in lines:
+            self.print(f"  {line}")
+
+    def _case(self, ref: str) -> None:
+        if not ref:
+            self.print("Usage: /case REF")
+            return
+        self.handle_line(f"case {ref}")
+
+    def _board(self, board: str) -> None:
+        known = self.rt.board_ids()
+        if board not in known:
+            self.print(f"Boards: {', '.join(known)}")
+            return
+        self.board = board
+        self._save(BOARD_KEY, board)
+        self.speaker = self._restore_speaker()
+        self.options = []
+        self.banner()
+
+    def _clock(self, spec: str) -> None:
+        cal = self.rt.calendar(self.board)
+        if spec:
+            try:
+                self.clock.set(move(self.clock.now(), spec, cal))
+            except ClockSyntaxError as exc:
+                self.print(str(exc))
+                return
+        now = cal.local(self.clock.now())
+        working = "working time" if cal.is_working_time(now) else "outside working hours"
+        self.print(f"Simulated time: {self.T.datetime(now)} ({working})")
+        if spec:
+            self._overdue_report()
+
+    def _overdue_report(self) -> None:
+        lines = self.rt.overdue_lines(self.board, self.clock.now(), self.T)
+        if lines:
+            self.print("Now overdue:")
+            for ln in lines:
+                self.print(f"  \u26a0 {ln}")
+
+    def _help(self, _: str) -> None:
+        self.print(__doc__.split("\n", 2)[2].rstrip() if __doc__ else "")
+
+    def run(self, stdin: TextIO | None = None) -> None:
+        stdin = stdin or sys.stdin
+        self.banner()
+        interactive = stdin.isatty()
+        while True:
+            if interactive:
+                try:
+                    line = input(self.prompt())
+                except EOFError:
+                    self.print()
+                    break
+            else:
+                self.out.write(self.prompt())
+                line = stdin.readline()
+                if not line:
+                    self.print()
+                    break
+                self.print(line.rstrip("\n"))
+            if not self.handle_line(line):
+                break
+

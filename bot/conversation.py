@@ -1,0 +1,920 @@
+"""Channel-neutral conversation flows: one question at a time, 'back' and 'cancel' everywhere.
+
+A conversation's state (flow, step, answers so far) is stored in the database after every turn, so a
+person can leave mid-intake and carry on later, from any process. Adapters turn platform input into
+``Conversation.handle(person_id, text=..., action=..., value=...)`` and render the ``Reply``.
+
+Button and choice values are the routing keys: ``case.<action>`` buttons carry the case reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import services, views
+from bot.clock import Clock
+from bot.i18n import Translator, translator
+from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
+from bot.services import Ctx, ServiceError
+from protocol.engine import Action, Status
+from protocol.spec import Protocol, StepKind
+from storage import repo
+from storage.models import Case, Person
+
+
+class Invalid(Exception):
+    """The answer can't be used; the message says why. The question is asked again."""
+
+
+class Stop(Exception):
+    """End the flow now with these messages (e.g. a blocking precondition)."""
+
+    def __init__(self, messages: list[Message]):
+        self.messages = messages
+
+
+# -- parsing ----------------------------------------------------------------------------------
+MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+YES = {"y", "yes", "yep", "yeah", "ie", "oes"}
+NO = {"n", "no", "nope", "na", "nac oes", "naddo"}
+SKIP = {"skip", "none", "no", "-", "n/a", "na"}
+
+
+def parse_date(text: str, today: dt.date, T: Translator) -> dt.date:
+    t = text.strip().lower()
+    if t == "today":
+        return today
+    if t == "yesterday":
+        return today - dt.timedelta(days=1)
+    try:
+        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", t):
+            y, m, d = (int(x) for x in t.split("-"))
+            return dt.date(y, m, d)
+        m1 = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2,4}))?", t)
+        if m1:
+            y = int(m1[3]) if m1[3] else today.year
+            y = y + 2000 if y < 100 else y
+            return dt.date(y, int(m1[2]), int(m1[1]))
+        m2 = re.fullmatch(r"(?:[a-z]+,? )?(\d{1,2})(?:st|nd|rd|th)? ([a-z]+)(?: (\d{4}))?", t)
+        if m2 and m2[2][:3] in MONTHS:
+            return dt.date(int(m2[3]) if m2[3] else today.year, MONTHS[m2[2][:3]], int(m2[1]))
+    except ValueError:
+        pass
+    raise Invalid(T("I couldn't read {text!r} as a date. Try 'today', 'yesterday', 2026-04-08 or 8/4/2026.",
+                    text=text.strip()[:40]))
+
+
+def parse_yes_no(text: str, T: Translator) -> bool:
+    t = text.strip().lower()
+    if t in YES:
+        return True
+    if t in NO:
+        return False
+    raise Invalid(T("Please answer yes or no."))
+
+
+def pick(text: str, choices: list[Choice], T: Translator) -> str:
+    t = text.strip()
+    if t.isdigit() and 1 <= int(t) <= len(choices):
+        return choices[int(t) - 1].value
+    for c in choices:
+        if t.lower() in (c.value.lower(), c.label.lower()):
+            return c.value
+    raise Invalid(T("Please choose one of the options (type its number)."))
+
+
+# -- steps and flows --------------------------------------------------------------------------
+@dataclass
+class Turn:
+    """What a step sees: the translator, the actor, now, a session, and the flow's answers."""
+
+    T: Translator
+    ctx: Ctx
+    session: Session
+    data: dict[str, Any]
+    notes: list[Message]
+
+    def proto(self) -> Protocol:
+        return services.board_protocol(self.ctx.actor.board_id, session=self.session)
+
+    def case(self) -> Case:
+        return services.find_case(self.data["ref"], self.ctx, session=self.session)
+
+    def today(self) -> dt.date:
+        return self.proto().calendar().local_date(self.ctx.now)
+
+
+@dataclass
+class Step:
+    name: str
+    ask: Callable[[Turn], Message | None]  # None: this step does not apply, skip it
+    answer: Callable[[Turn, str], None]
+
+
+def yes_no_prompt(T: Translator, field: str) -> Prompt:
+    return Prompt(field, PromptKind.CHOICE, (Choice("yes", T("Yes")), Choice("no", T("No"))))
+
+
+def ask_choice(text: str, field: str, choices: list[Choice], optional: bool = False) -> Message:
+    return Message(text, prompt=Prompt(field, PromptKind.CHOICE, tuple(choices), optional))
+
+
+def ask_text(text: str, field: str, *, long: bool = False, optional: bool = False, hint: str | None = None
+             ) -> Message:
+    return Message(text, prompt=Prompt(field, PromptKind.LONG_TEXT if long else PromptKind.TEXT,
+                                       optional=optional, hint=hint))
+
+
+def ask_date(text: str, field: str, *, optional: bool = False, hint: str | None = None) -> Message:
+    return Message(text, prompt=Prompt(field, PromptKind.DATE, optional=optional, hint=hint))
+
+
+# ---- intake ---------------------------------------------------------------------------------
+def risk_message(T: Translator, proto: Protocol) -> Message:
+    ir = proto.immediate_risk
+    lines = [ir.text]
+    for c in ir.contacts:
+        bits = [c.label]
+        if c.phone:
+            bits.append(c.phone)
+        if c.email:
+            bits.append(c.email)
+        line = " \u2014 ".join(bits)
+        if c.note:
+            line += f" ({c.note})"
+        lines.append("  \u2022 " + line)
+    if ir.inform_safeguarding_lead:
+        lines.append(T("Tell your designated safeguarding lead immediately."))
+    if ir.rule == "same_working_day":
+        lines.append(T("The protocol requires this on the same working day."))
+    return Message("\n".join(lines), title=T("Immediate risk: act now, before anything else"),
+                   severity=Severity.URGENT)
+
+
+def _intake_steps() -> list[Step]:
+    steps: list[Step] = []
+
+    def s_risk_ask(t: Turn) -> Message:
+        return Message(t.T("Before anything else: is a child or adult at immediate risk of significant harm?"),
+                       prompt=yes_no_prompt(t.T, "risk"))
+
+    def s_risk_answer(t: Turn, v: str) -> None:
+        risk = parse_yes_no(v, t.T)
+        t.data["risk"] = risk
+        if risk:
+            t.data["risk_shown_at"] = t.ctx.now.isoformat()
+            t.notes.append(risk_message(t.T, t.proto()))
+            t.notes.append(Message(t.T("I've noted that you were shown this route. When you have acted on it, "
+                                       "we can record the professional disagreement.")))
+
+    steps.append(Step("risk", s_risk_ask, s_risk_answer))
+
+    def make_pre(index: int) -> list[Step]:
+        def pc(t: Turn) -> Any:
+            return t.proto().preconditions[index]
+
+        def applies(t: Turn) -> bool:
+            p = t.proto()
+            if index >= len(p.preconditions):
+                return False
+            return all(t.data.get("pre", {}).get(dep) == want for dep, want in pc(t).only_if)
+
+        def ask(t: Turn) -> Message | None:
+            if not applies(t):
+                return None
+            return Message(pc(t).question, prompt=yes_no_prompt(t.T, f"pre:{pc(t).id}"))
+
+        def answer(t: Turn, v: str) -> None:
+            yes = parse_yes_no(v, t.T)
+            p = pc(t)
+            t.data.setdefault("pre", {})[p.id] = yes
+            ans = p.on_yes if yes else p.on_no
+            if ans.block:
+                raise Stop([Message(ans.advice or t.T("This process can't start yet."), severity=Severity.WARNING)])
+            if ans.advice:
+                t.notes.append(Message(ans.advice, severity=Severity.WARNING))
+            t.data.setdefault("pre_date_q", {})[p.id] = ans.ask_date
+
+        def ask_d(t: Turn) -> Message | None:
+            if not applies(t):
+                return None
+            q = t.data.get("pre_date_q", {}).get(pc(t).id)
+            return ask_date(q, f"pre_date:{pc(t).id}") if q else None
+
+        def answer_d(t: Turn, v: str) -> None:
+            day = parse_date(v, t.today(), t.T)
+            if day > t.today():
+                raise Invalid(t.T("That date is in the future."))
+            t.data["arose_on"] = day.isoformat()
+            t.data["arose_from_pre"] = True
+
+        return [Step(f"pre{index}", ask, answer), Step(f"pre{index}_date", ask_d, answer_d)]
+
+    for i in range(4):  # protocols have at most a few preconditions; unused slots are skipped
+        steps.extend(make_pre(i))
+
+    def s_kind_ask(t: Turn) -> Message | None:
+        scope = t.proto().scope
+        if len(scope) == 1:
+            t.data["kind"] = "child" if scope[0] == "children" else "adult"
+            return None
+        return ask_choice(t.T("Is this about a child or an adult at risk?"), "kind",
+                          [Choice("child", t.T("A child")), Choice("adult", t.T("An adult at risk"))])
+
+    def s_kind_answer(t: Turn, v: str) -> None:
+        t.data["kind"] = pick(v, [Choice("child", t.T("A child")), Choice("adult", t.T("An adult at risk"))], t.T)
+
+    steps.append(Step("kind", s_kind_ask, s_kind_answer))
+
+    def cats(t: Turn) -> list[Choice]:
+        return [Choice(c.id, c.title) for c in t.proto().categories]
+
+    steps.append(Step(
+        "category",
+        lambda t: ask_choice(t.T("Which best describes the disagreement?"), "category", cats(t)),
+        lambda t, v: t.data.__setitem__("category", pick(v, cats(t), t.T)),
+    ))
+
+    def text_step(name: str, question: Callable[[Translator], str], required: bool = True) -> Step:
+        def answer(t: Turn, v: str) -> None:
+            value = services.clean_text(v)
+            if required and not value:
+                raise Invalid(t.T("Please write a few words."))
+            t.data[name] = value
+
+        return Step(name, lambda t: ask_text(question(t.T), name, long=True), answer)
+
+    steps.append(text_step("what", lambda T: T("What is the disagreement about? Describe what happened "
+                                               "(please don't include the child's or adult's name here).")))
+    steps.append(text_step("done", lambda T: T("What have you already done to resolve it?")))
+    steps.append(text_step("sought", lambda T: T("What outcome are you looking for?")))
+
+    def s_arose_ask(t: Turn) -> Message | None:
+        if t.data.get("arose_from_pre"):
+            return None
+        return ask_date(t.T("When did the disagreement arise, or when did you receive the decision you disagree "
+                            "with? (today, yesterday, or a date)"), "arose_on")
+
+    def s_arose_answer(t: Turn, v: str) -> None:
+        day = parse_date(v, t.today(), t.T)
+        if day > t.today():
+            raise Invalid(t.T("That date is in the future."))
+        if day < t.today() - dt.timedelta(days=366):
+            raise Invalid(t.T("That is more than a year ago; please check the date."))
+        t.data["arose_on"] = day.isoformat()
+
+    steps.append(Step("arose", s_arose_ask, s_arose_answer))
+
+    def agency_choices(t: Turn) -> list[Choice]:
+        return [Choice(str(a.id), a.name) for a in repo.agencies(t.ctx.actor.board_id, session=t.session)
+                if a.id != t.ctx.actor.agency_id]
+
+    steps.append(Step(
+        "agency",
+        lambda t: ask_choice(t.T("Which agency is the other professional in?"), "agency", agency_choices(t)),
+        lambda t, v: t.data.__setitem__("agency", int(pick(v, agency_choices(t), t.T))),
+    ))
+
+    def person_choices(t: Turn) -> list[Choice]:
+        ppl = repo.people(t.ctx.actor.board_id, session=t.session, agency_id=t.data["agency"])
+        return [Choice(str(p.id), f"{p.name}, {p.title}" if p.title else p.name) for p in ppl] + [
+            Choice("other", t.T("Someone not listed"))]
+
+    def s_person_answer(t: Turn, v: str) -> None:
+        t.data["person"] = pick(v, person_choices(t), t.T)
+
+    steps.append(Step("person", lambda t: ask_choice(t.T("Who is the professional you disagree with?"), "person",
+                                                     person_choices(t)), s_person_answer))
+
+    def s_pname_ask(t: Turn) -> Message | None:
+        if t.data.get("person") != "other":
+            return None
+        return ask_text(t.T("What is their name (and role)?"), "person_name")
+
+    def s_pname_answer(t: Turn, v: str) -> None:
+        name = services.clean_short(v)
+        if not name:
+            raise Invalid(t.T("Please type their name."))
+        t.data["person_name"] = name
+
+    steps.append(Step("person_name", s_pname_ask, s_pname_answer))
+
+    def s_protect_ask(t: Turn) -> Message | None:
+        if not any(st.protective_cap for _, st in t.proto().all_steps()):
+            return None
+        return ask_date(t.T("Does the child or adult need this sorted sooner than the protocol's timescales? "
+                            "If so, give the date by which it must be resolved to keep them safe; otherwise "
+                            "say 'no'."), "protective_date", optional=True)
+
+    def s_protect_answer(t: Turn, v: str) -> None:
+        if v.strip().lower() in SKIP:
+            t.data["protective_date"] = None
+            return
+        day = parse_date(v, t.today(), t.T)
+        if day < t.today():
+            raise Invalid(t.T("The protective date can't be in the past."))
+        t.data["protective_date"] = day.isoformat()
+
+    steps.append(Step("protective", s_protect_ask, s_protect_answer))
+
+    def s_subject_ask(t: Turn) -> Message:
+        return ask_text(t.T("The child's or adult's name, for the case record only (it is never posted in a "
+                            "channel). Type 'skip' to leave it out."), "subject_name", optional=True)
+
+    def s_subject_answer(t: Turn, v: str) -> None:
+        t.data["subject_name"] = "" if v.strip().lower() in SKIP else services.clean_short(v)
+
+    steps.append(Step("subject_name", s_subject_ask, s_subject_answer))
+
+    def s_dob_ask(t: Turn) -> Message | None:
+        if not t.data.get("subject_name"):
+            return None
+        return ask_date(t.T("Their date of birth (or 'skip')."), "subject_dob", optional=True)
+
+    def s_dob_answer(t: Turn, v: str) -> None:
+        if v.strip().lower() in SKIP:
+            t.data["subject_dob"] = None
+            return
+        day = parse_date(v, t.today(), t.T)
+        if day > t.today() or day.year < 1900:
+            raise Invalid(t.T("That date of birth doesn't look right."))
+        t.data["subject_dob"] = day.isoformat()
+
+    steps.append(Step("subject_dob", s_dob_ask, s_dob_answer))
+
+    def s_confirm_ask(t: Turn) -> Message:
+        T, p = t.T, t.proto()
+        ag = repo.get_agency(t.data["agency"], session=t.session)
+        if t.data.get("person") == "other":
+            who = t.data.get("person_name", "?")
+        else:
+            person = repo.get_person(int(t.data["person"]), session=t.session)
+            who = person.name if person else "?"
+        lines = [
+            T("Please check before I record this:"),
+            T("Category: {c}", c=p.category(t.data["category"]).title),
+            T("About: {k}", k=T("a child") if t.data["kind"] == "child" else T("an adult at risk")),
+            T("With: {who} ({agency})", who=who, agency=ag.name if ag else "?"),
+            T("Arose on: {d}", d=T.date(dt.date.fromisoformat(t.data["arose_on"]))),
+            T("What happened: {x}", x=_clip(t.data["what"])),
+            T("Done so far: {x}", x=_clip(t.data["done"])),
+            T("Outcome sought: {x}", x=_clip(t.data["sought"])),
+        ]
+        if t.data.get("protective_date"):
+            lines.append(T("Protective date: {d}", d=T.date(dt.date.fromisoformat(t.data["protective_date"]))))
+        return Message("\n".join(lines), prompt=Prompt("confirm", PromptKind.CHOICE, (
+            Choice("submit", T("Submit")), Choice("back", T("Back")), Choice("cancel", T("Cancel")))))
+
+    def s_confirm_answer(t: Turn, v: str) -> None:
+        choice = pick(v, [Choice("submit", t.T("Submit")), Choice("back", t.T("Back")),
+                          Choice("cancel", t.T("Cancel"))], t.T)
+        t.data["confirm"] = choice
+
+    steps.append(Step("confirm", s_confirm_ask, s_confirm_answer))
+    return steps
+
+
+def _clip(text: str, n: int = 300) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def _finish_intake(t: Turn) -> Reply:
+    d = t.data
+    new = services.NewCase(
+        board_id=t.ctx.actor.board_id,
+        subject_kind=d["kind"],
+        category=d["category"],
+        what_happened=d["what"],
+        done_so_far=d["done"],
+        outcome_sought=d["sought"],
+        arose_on=dt.date.fromisoformat(d["arose_on"]),
+        responding_agency_id=int(d["agency"]),
+        responding_person_id=None if d["person"] == "other" else int(d["person"]),
+        responding_person_name=d.get("person_name"),
+        protective_date=dt.date.fromisoformat(d["protective_date"]) if d.get("protective_date") else None,
+        immediate_risk=bool(d.get("risk")),
+        immediate_risk_shown_at=dt.datetime.fromisoformat(d["risk_shown_at"]) if d.get("risk_shown_at") else None,
+        preconditions=d.get("pre") or None,
+        subject_name=d.get("subject_name", ""),
+        subject_dob=dt.date.fromisoformat(d["subject_dob"]) if d.get("subject_dob") else None,
+    )
+    case = services.open_case(t.ctx, new, session=t.session)
+    st = services.state_of(case, t.ctx.now, session=t.session)
+    reply = Reply()
+    reply.say(views.case_view(t.T, case, st, session=t.session,
+                              intro=t.T("Recorded as {ref}.", ref=case.ref)))
+    reply.extend(notify_parties(t, case, t.T("{name} has raised a professional disagreement with you.",
+                                             name=t.ctx.actor.name)))
+    return reply
+
+
+def notify_parties(t: Turn, case: Case, headline: str) -> Reply:
+    """A direct message to the case's other party (if they are in the directory) about a change."""
+    reply = Reply()
+    other_id = case.responding_person_id if t.ctx.actor.id == case.raising_person_id else case.raising_person_id
+    if other_id is None or other_id == t.ctx.actor.id:
+        return reply
+    other = repo.get_person(other_id, session=t.session)
+    if other is None:
+        return reply
+    T = translator(other.language)
+    st = services.state_of(case, t.ctx.now, session=t.session)
+    msg = views.case_view(T, case, st, session=t.session, intro=headline)
+    summary = T("Concern: {x}", x=_clip(case.what_happened, 500))
+    reply.send(Address.person(other.id), Message(f"{msg.text}\n{summary}", title=msg.title, fields=msg.fields,
+                                                 buttons=msg.buttons, severity=msg.severity, case_ref=case.ref))
+    return reply
+
+
+# ---- actions on a case ----------------------------------------------------------------------
+def _case_state(t: Turn) -> tuple[Case, Any]:
+    case = t.case()
+    return case, services.state_of(case, t.ctx.now, session=t.session)
+
+
+def _step_choices(t: Turn, include_none: bool) -> list[Choice]:
+    _, st = _case_state(t)
+    out = [Choice(sid, title) for sid, title in views.completable_labels(st)]
+    if include_none:
+        out.append(Choice("none", t.T("None of these (just a note)")))
+    return out
+
+
+def _flag_questions(t: Turn, step_id: str | None, resolution: bool) -> list[tuple[str, str]]:
+    """Flags the protocol conditions later steps on: (flag name, the step they would switch on)."""
+    p = services.protocol_for(t.case(), session=t.session)
+    out = []
+    for _, st in p.all_steps():
+        if not (st.when or "").startswith("flag:"):
+            continue
+        anchored_here = (st.anchor.kind.value == "step" and st.anchor.step == step_id) if step_id else False
+        on_resolution = resolution and st.anchor.kind.value == "resolution"
+        if anchored_here or on_resolution:
+            out.append((st.when[5:], st.title))  # type: ignore[index]
+    return out
+
+
+def _contact_steps() -> list[Step]:
+    methods = lambda T: [Choice(m, T(label)) for m, label in (  # noqa: E731
+        ("meeting", "Meeting"), ("phone", "Phone call"), ("video", "Video call"), ("email", "Email"),
+        ("letter", "Letter"), ("other", "Other"))]
+
+    def on_answer(t: Turn, v: str) -> None:
+        day = parse_date(v, t.today(), t.T)
+        if day > t.today():
+            raise Invalid(t.T("A contact can't be in the future."))
+        t.data["on"] = day.isoformat()
+
+    def who_answer(t: Turn, v: str) -> None:
+        who = services.clean_short(v)
+        if not who:
+            raise Invalid(t.T("Please say who it was with."))
+        t.data["who"] = who
+
+    return [
+        Step("on", lambda t: ask_date(t.T("When was the contact or meeting? (today, yesterday or a date)"), "on"),
+             on_answer),
+        Step("who", lambda t: ask_text(t.T("Who was it with (name and role)?"), "who"), who_answer),
+        Step("how", lambda t: ask_choice(t.T("How was it made?"), "how", methods(t.T)),
+             lambda t, v: t.data.__setitem__("how", pick(v, methods(t.T), t.T))),
+        Step("outcome", lambda t: ask_text(t.T("What was the outcome?"), "outcome", long=True),
+             lambda t, v: t.data.__setitem__("outcome", services.clean_text(v))),
+        Step("step", lambda t: ask_choice(t.T("Does this complete one of the steps below?"), "step",
+                                          _step_choices(t, True)) if len(_step_choices(t, True)) > 1 else None,
+             lambda t, v: t.data.__setitem__("step", pick(v, _step_choices(t, True), t.T))),
+    ]
+
+
+def _finish_contact(t: Turn) -> Reply:
+    case = t.case()
+    step = t.data.get("step")
+    st = services.record_contact(t.ctx, case, on=dt.date.fromisoformat(t.data["on"]), who=t.data["who"],
+                                 how=t.data["how"], outcome=t.data.get("outcome", ""),
+                                 step=None if step in (None, "none") else step, session=t.session)
+    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Contact recorded.")))
+
+
+def _outcome_steps() -> list[Step]:
+    def res_choices(T: Translator) -> list[Choice]:
+        return [Choice("resolved", T("Resolved")), Choice("unresolved", T("Not resolved"))]
+
+    def flags_ask(t: Turn) -> Message | None:
+        if t.data.get("resolved") != "resolved":
+            return None
+        pending = [q for q in _flag_questions(t, None, True) if q[0] not in t.data.get("flags", {})]
+        if not pending:
+            return None
+        name, title = pending[0]
+        t.data["_flag"] = name
+        return Message(t.T("Does this apply: {title}?", title=title), prompt=yes_no_prompt(t.T, f"flag:{name}"))
+
+    def flags_answer(t: Turn, v: str) -> None:
+        t.data.setdefault("flags", {})[t.data.pop("_flag")] = parse_yes_no(v, t.T)
+
+    return [
+        Step("resolved", lambda t: ask_choice(t.T("What is the outcome at this stage?"), "resolved",
+                                              res_choices(t.T)),
+             lambda t, v: t.data.__setitem__("resolved", pick(v, res_choices(t.T), t.T))),
+        Step("text", lambda t: ask_text(t.T("Describe the agreed outcome, and any continuing concerns.")
+                                        if t.data["resolved"] == "resolved" else
+                                        t.T("Why is it not resolved? (This moves the case to the next stage.)"),
+                                        "text", long=True),
+             lambda t, v: _required(t, "text", v)),
+        Step("flags", flags_ask, flags_answer),
+    ]
+
+
+def _required(t: Turn, key: str, v: str) -> None:
+    value = services.clean_text(v)
+    if not value:
+        raise Invalid(t.T("Please write a few words."))
+    t.data[key] = value
+
+
+def _finish_outcome(t: Turn) -> Reply:
+    case = t.case()
+    before = case.stage_id
+    resolved = t.data["resolved"] == "resolved"
+    st = services.record_outcome(t.ctx, case, resolved=resolved, text=t.data["text"],
+                                 flags=t.data.get("flags"), session=t.session)
+    proto = services.protocol_for(case, session=t.session)
+    if resolved:
+        intro = t.T("Outcome recorded: resolved.")
+    elif st.status is Status.OPEN and case.stage_id != before:
+        intro = t.T("Recorded as not resolved. The case has moved to {stage}.",
+                    stage=views.stage_title(t.T, proto, case.stage_id))
+    else:
+        intro = t.T("Recorded as not resolved.")
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=intro))
+    return reply.extend(notify_parties(t, case, t.T("{name} recorded an outcome on {ref}.", name=t.ctx.actor.name,
+                                                    ref=case.ref)))
+
+
+def _complete_steps() -> list[Step]:
+    def which_ask(t: Turn) -> Message:
+        return ask_choice(t.T("Which step is done?"), "step", _step_choices(t, False))
+
+    def on_answer(t: Turn, v: str) -> None:
+        day = parse_date(v, t.today(), t.T)
+        if day > t.today():
+            raise Invalid(t.T("That date is in the future."))
+        t.data["on"] = day.isoformat()
+
+    def flags_ask(t: Turn) -> Message | None:
+        pending = [q for q in _flag_questions(t, t.data.get("step"), False) if q[0] not in t.data.get("flags", {})]
+        if not pending:
+            return None
+        name, title = pending[0]
+        t.data["_flag"] = name
+        return Message(t.T("Does this apply: {title}?", title=title), prompt=yes_no_prompt(t.T, f"flag:{name}"))
+
+    def flags_answer(t: Turn, v: str) -> None:
+        t.data.setdefault("flags", {})[t.data.pop("_flag")] = parse_yes_no(v, t.T)
+
+    return [
+        Step("step", which_ask, lambda t, v: t.data.__setitem__("step", pick(v, _step_choices(t, False), t.T))),
+        Step("on", lambda t: ask_date(t.T("When was it done? (today, yesterday or a date)"), "on"), on_answer),
+        Step("flags", flags_ask, flags_answer),
+    ]
+
+
+def _finish_complete(t: Turn) -> Reply:
+    case = t.case()
+    st = services.complete_step(t.ctx, case, t.data["step"], on=dt.date.fromisoformat(t.data["on"]),
+                                flags=t.data.get("flags"), session=t.session)
+    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Step recorded as done.")))
+
+
+def _reason_step(question: Callable[[Translator], str]) -> Step:
+    return Step("reason", lambda t: ask_text(question(t.T), "reason", long=True),
+                lambda t, v: _required(t, "reason", v))
+
+
+def _finish_escalate(t: Turn) -> Reply:
+    case = t.case()
+    st = services.escalate(t.ctx, case, reason=t.data["reason"], session=t.session)
+    proto = services.protocol_for(case, session=t.session)
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T(
+        "Escalated to {stage}.", stage=views.stage_title(t.T, proto, case.stage_id))))
+    return reply.extend(notify_parties(t, case, t.T("{ref} has been escalated.", ref=case.ref)))
+
+
+def _bypass_steps() -> list[Step]:
+    def choices(t: Turn) -> list[Choice]:
+        bp = services.protocol_for(t.case(), session=t.session).bypass
+        return [Choice(r.id, r.text) for r in bp.reasons] if bp else []
+
+    return [
+        Step("why", lambda t: ask_choice(t.T("Why does this need to go straight to a higher stage?"), "why",
+                                         choices(t)),
+             lambda t, v: t.data.__setitem__("why", pick(v, choices(t), t.T))),
+        Step("details", lambda t: ask_text(t.T("Any details to record?"), "details", long=True, optional=True),
+             lambda t, v: t.data.__setitem__("details", "" if v.strip().lower() in SKIP else services.clean_text(v))),
+    ]
+
+
+def _finish_bypass(t: Turn) -> Reply:
+    case = t.case()
+    st = services.bypass_to_stage(t.ctx, case, reason_id=t.data["why"], details=t.data.get("details", ""),
+                                  session=t.session)
+    proto = services.protocol_for(case, session=t.session)
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T(
+        "Moved straight to {stage}.", stage=views.stage_title(t.T, proto, case.stage_id))))
+    return reply.extend(notify_parties(t, case, t.T("{ref} has gone straight to a higher stage.", ref=case.ref)))
+
+
+def _protective_steps() -> list[Step]:
+    def answer(t: Turn, v: str) -> None:
+        if v.strip().lower() in ("clear", "none", "no"):
+            t.data["date"] = None
+            return
+        day = parse_date(v, t.today(), t.T)
+        if day < t.today():
+            raise Invalid(t.T("The protective date can't be in the past."))
+        t.data["date"] = day.isoformat()
+
+    return [Step("date", lambda t: ask_date(t.T("By what date must this be resolved to keep the child or adult "
+                                                "safe? ('clear' removes it)"), "date"), answer)]
+
+
+def _finish_protective(t: Turn) -> Reply:
+    case = t.case()
+    day = dt.date.fromisoformat(t.data["date"]) if t.data.get("date") else None
+    st = services.set_protective_date(t.ctx, case, day, session=t.session)
+    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Protective date updated.")))
+
+
+def _extend_steps() -> list[Step]:
+    def choices(t: Turn) -> list[Choice]:
+        _, st = _case_state(t)
+        return [Choice(i.step.id, i.step.title) for i in st.items if i.step.extendable and i.due_at]
+
+    def until_answer(t: Turn, v: str) -> None:
+        t.data["until"] = parse_date(v, t.today(), t.T).isoformat()
+
+    return [
+        Step("step", lambda t: ask_choice(t.T("Which deadline needs more time?"), "step", choices(t)),
+             lambda t, v: t.data.__setitem__("step", pick(v, choices(t), t.T))),
+        Step("until", lambda t: ask_date(t.T("Until when?"), "until"), until_answer),
+        _reason_step(lambda T: T("Why is more time needed (for example, process issues)?")),
+    ]
+
+
+def _finish_extend(t: Turn) -> Reply:
+    case = t.case()
+    st = services.extend_step(t.ctx, case, t.data["step"], until=dt.date.fromisoformat(t.data["until"]),
+                              reason=t.data["reason"], session=t.session)
+    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Extension recorded.")))
+
+
+def _finish_urgent(t: Turn) -> Reply:
+    case = t.case()
+    st = services.urgent_notice(t.ctx, case, details=t.data["reason"], session=t.session)
+    proto = services.protocol_for(case, session=t.session)
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Urgent notice sent.")))
+    notice = proto.urgent_notice
+    assert notice is not None
+    # channel post: reference, agencies and stage only
+    for ch in repo.board_channels(case.board_id, "business_unit", session=t.session):
+        T = translator()
+        reply.send(Address.to_channel(ch.platform, ch.address), Message(
+            T("{title}: {ref} needs immediate attention ({recipient}).", title=notice.title, ref=case.ref,
+              recipient=proto.recipients.get(notice.to, notice.to)),
+            title=views.case_headline(T, case, proto, session=t.session), severity=Severity.URGENT,
+            case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),)))
+    return reply
+
+
+def _finish_close(t: Turn) -> Reply:
+    case = t.case()
+    st = services.close_case(t.ctx, case, reason=t.data["reason"], session=t.session)
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Case closed.")))
+    return reply.extend(notify_parties(t, case, t.T("{ref} has been closed.", ref=case.ref)))
+
+
+@dataclass
+class Flow:
+    name: str
+    steps: list[Step]
+    finish: Callable[[Turn], Reply]
+    action: Action | None = None  # the engine action that must be allowed to start it
+
+
+FLOWS: dict[str, Flow] = {
+    "intake": Flow("intake", _intake_steps(), _finish_intake),
+    "record_contact": Flow("record_contact", _contact_steps(), _finish_contact, Action.RECORD_CONTACT),
+    "record_outcome": Flow("record_outcome", _outcome_steps(), _finish_outcome, Action.RECORD_OUTCOME),
+    "complete_step": Flow("complete_step", _complete_steps(), _finish_complete, Action.COMPLETE_STEP),
+    "escalate_exceptional": Flow("escalate_exceptional", [_reason_step(
+        lambda T: T("Why does this need the exceptional stage?"))], _finish_escalate, Action.ESCALATE_EXCEPTIONAL),
+    "bypass": Flow("bypass", _bypass_steps(), _finish_bypass, Action.BYPASS),
+    "set_protective_date": Flow("set_protective_date", _protective_steps(), _finish_protective,
+                                Action.SET_PROTECTIVE_DATE),
+    "extend": Flow("extend", _extend_steps(), _finish_extend, Action.EXTEND),
+    "urgent_notice": Flow("urgent_notice", [_reason_step(
+        lambda T: T("What needs immediate attention? (Case reference and agencies only are posted to the "
+                    "channel.)"))], _finish_urgent, Action.URGENT_NOTICE),
+    "close": Flow("close", [_reason_step(lambda T: T("Why is the case being closed?"))], _finish_close, Action.CLOSE),
+}
+
+
+# -- the conversation driver ------------------------------------------------------------------
+class Conversation:
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, platform: str):
+        self.factory = factory
+        self.clock = clock
+        self.platform = platform
+
+    def handle(self, person_id: int, text: str | None = None, *, action: str | None = None,
+               value: str | None = None) -> Reply:
+        with self.factory() as session:
+            person = repo.get_person(person_id, session=session)
+            if person is None:
+                return Reply().say(Message(translator()("I don't know who you are yet.")))
+            ctx = Ctx(person, self.platform, self.clock.now())
+            try:
+                reply = self._handle(session, ctx, text, action, value)
+                session.commit()
+                return reply
+            except ServiceError as exc:
+                session.rollback()
+                return Reply().say(Message(exc.message, severity=Severity.ERROR))
+
+    # --------------------------------------------------------------------------------------
+    def _handle(self, session: Session, ctx: Ctx, text: str | None, action: str | None, value: str | None
+                ) -> Reply:
+        T = ctx.T
+        conv = repo.get_conversation(self.platform, str(ctx.actor.id), session=session)
+        raw = (value if action is None or action.startswith("answer") else None) or text or ""
+        word = raw.strip().lower()
+
+        # buttons on case cards start flows or show the case, even mid-flow
+        if action and action.startswith("case."):
+            return self._case_action(session, ctx, conv, action[5:], value or "")
+
+        if conv.flow and word in ("cancel", "stop"):
+            repo.save_conversation(conv, None, {}, session=session)
+            return Reply().say(Message(T("Cancelled. Nothing was recorded.")))
+        if conv.flow and word == "back":
+            return self._back(session, ctx, conv)
+        if conv.flow:
+            return self._answer(session, ctx, conv, raw)
+        return self._command(session, ctx, conv, raw)
+
+    def _command(self, session: Session, ctx: Ctx, conv: Any, raw: str) -> Reply:
+        T = ctx.T
+        parts = raw.strip().split()
+        cmd = parts[0].lower().lstrip("/") if parts else ""
+        if cmd in ("new", "raise", "start"):
+            return self._start(session, ctx, conv, "intake", {})
+        if cmd in ("list", "cases", "mine"):
+            cases = list(repo.cases_involving(ctx.actor, session=session))
+            return Reply().say(views.case_list(T, cases, ctx.now, session=session))
+        if cmd == "case" and len(parts) >= 2:
+            case = services.find_case(parts[1], ctx, session=session)
+            services.require_may_act(ctx, case, "view", session=session)
+            if len(parts) >= 3 and parts[2].lower() == "timeline":
+                return Reply().say(views.timeline(T, case, session=session))
+            return Reply().say(views.case_view(T, case, services.state_of(case, ctx.now, session=session),
+                                               session=session))
+        if cmd in ("help", "?", ""):
+            return Reply().say(help_message(T))
+        return Reply().say(Message(T("I didn't understand {text!r}. Type 'help' to see what I can do.",
+                                     text=raw.strip()[:40])))
+
+    def _case_action(self, session: Session, ctx: Ctx, conv: Any, name: str, ref: str) -> Reply:
+        case = services.find_case(ref, ctx, session=session)
+        services.require_may_act(ctx, case, name, session=session)
+        if name == "view":
+            return Reply().say(views.case_view(ctx.T, case, services.state_of(case, ctx.now, session=session),
+                                               session=session))
+        flow = FLOWS.get(name)
+        if flow is None or flow.name == "intake":
+            return Reply().say(Message(ctx.T("That button is no longer available."), severity=Severity.ERROR))
+        st = services.state_of(case, ctx.now, session=session)
+        if flow.action is not None and flow.action not in st.allowed:
+            return Reply().say(Message(ctx.T("That isn't possible on {ref} at the moment.", ref=case.ref),
+                                       severity=Severity.ERROR))
+        return self._start(session, ctx, conv, name, {"ref": case.ref})
+
+    def _start(self, session: Session, ctx: Ctx, conv: Any, flow: str, data: dict[str, Any]) -> Reply:
+        state = {"data": data, "step": -1, "history": []}
+        return self._advance(session, ctx, conv, flow, state, Reply())
+
+    def _advance(self, session: Session, ctx: Ctx, conv: Any, flow_name: str, state: dict[str, Any],
+                 reply: Reply) -> Reply:
+        """Move to the next step that applies and ask it; finish when there is none."""
+        flow = FLOWS[flow_name]
+        notes: list[Message] = []
+        turn = Turn(ctx.T, ctx, session, state["data"], notes)
+        i = state["step"] + 1
+        while i < len(flow.steps):
+            msg = flow.steps[i].ask(turn)
+            if msg is not None:
+                if state["step"] >= 0:
+                    state["history"].append(state["step"])
+                state["step"] = i
+                repo.save_conversation(conv, flow_name, state, session=session)
+                for n in notes:
+                    reply.say(n)
+                return reply.say(msg)
+            i += 1
+        for n in notes:
+            reply.say(n)
+        repo.save_conversation(conv, None, {}, session=session)
+        return reply.extend(flow.finish(turn))
+
+    def _answer(self, session: Session, ctx: Ctx, conv: Any, raw: str) -> Reply:
+        flow = FLOWS[conv.flow]
+        state = dict(conv.state)
+        step = flow.steps[state["step"]]
+        notes: list[Message] = []
+        turn = Turn(ctx.T, ctx, session, dict(state["data"]), notes)
+        try:
+            step.answer(turn, raw)
+        except Invalid as exc:
+            again = step.ask(turn)
+            reply = Reply().say(Message(str(exc), severity=Severity.ERROR))
+            return reply.say(again) if again else reply
+        except Stop as stop:
+            repo.save_conversation(conv, None, {}, session=session)
+            reply = Reply()
+            for m in stop.messages:
+                reply.say(m)
+            return reply
+        if turn.data.get("confirm") == "back":
+            turn.data.pop("confirm")
+            state["data"] = turn.data
+            repo.save_conversation(conv, conv.flow, state, session=session)
+            return self._back(session, ctx, conv)
+        if turn.data.get("confirm") == "cancel":
+            repo.save_conversation(conv, None, {}, session=session)
+            return Reply().say(Message(ctx.T("Cancelled. Nothing was recorded.")))
+        state["data"] = turn.data
+        reply = Reply()
+        for n in notes:
+            reply.say(n)
+        try:
+            return self._advance(session, ctx, conv, conv.flow, state, reply)
+        except ServiceError as exc:
+            # keep the answers so nothing typed is lost; ask the last question again
+            state["step"] = state["history"].pop() if state["history"] else state["step"]
+            repo.save_conversation(conv, conv.flow, state, session=session)
+            session.commit()
+            raise ServiceError(exc.message + " " + ctx.T("Your answers are kept: type 'back' to change one, "
+                                                       "or 'cancel' to stop.")) from exc
+
+    def _back(self, session: Session, ctx: Ctx, conv: Any) -> Reply:
+        """Ask the previous question again; the answers given so far are kept."""
+        flow = FLOWS[conv.flow]
+        state = dict(conv.state)
+        history = list(state.get("history", []))
+        turn = Turn(ctx.T, ctx, session, dict(state["data"]), [])
+        while history:
+            prev = history.pop()
+            msg = flow.steps[prev].ask(turn)
+            if msg is not None:
+                state.update(step=prev, history=history, data=turn.data)
+                repo.save_conversation(conv, conv.flow, state, session=session)
+                return Reply().say(msg)
+        current = flow.steps[state["step"]].ask(turn)
+        reply = Reply().say(Message(ctx.T("This is the first question; type 'cancel' to stop.")))
+        return reply.say(current) if current else reply
+
+    def pending_prompt(self, person_id: int) -> Message | None:
+        """The question a person was last asked, if they are mid-flow (for resuming)."""
+        with self.factory() as session:
+            conv = repo.get_conversation(self.platform, str(person_id), session=session)
+            session.commit()
+            if not conv.flow:
+                return None
+            person = repo.get_person(person_id, session=session)
+            assert person is not None
+            ctx = Ctx(person, self.platform, self.clock.now())
+            return FLOWS[conv.flow].steps[conv.state["step"]].ask(
+                Turn(ctx.T, ctx, session, dict(conv.state["data"]), []))
+
+
+def help_message(T: Translator) -> Message:
+    return Message("\n".join([
+        T("I help you resolve a professional disagreement with another agency, following your board's protocol."),
+        T("  new \u2014 raise a concern"),
+        T("  list \u2014 your open cases"),
+        T("  case REF \u2014 show a case (add 'timeline' for its history)"),
+        T("  back / cancel \u2014 during a conversation"),
+        T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
+    ]), title=T("Parley help"))
+
+
+def steps_of(flow: str) -> list[str]:
+    return [s.name for s in FLOWS[flow].steps]
+
+
+__all__ = ["Conversation", "FLOWS", "help_message", "parse_date", "risk_message", "StepKind"]

@@ -1,0 +1,114 @@
+"""The channel-neutral message model.
+
+Slack (Block Kit), Teams (Adaptive Cards) and the console all render these same objects. Button and
+choice ids are the routing keys of the conversation (one id for a button and its handler).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    URGENT = "urgent"  # immediate-risk route: always shown first
+    ERROR = "error"
+
+
+class PromptKind(StrEnum):
+    CHOICE = "choice"
+    TEXT = "text"
+    LONG_TEXT = "long_text"
+    DATE = "date"
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Button:
+    action: str  # routing key, e.g. "case.record_outcome"
+    label: str
+    value: str = ""  # e.g. the case reference
+    style: str | None = None  # "primary" | "danger"
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The one question the bot is waiting on."""
+
+    field: str
+    kind: PromptKind
+    choices: tuple[Choice, ...] = ()
+    optional: bool = False
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    prompt: Prompt | None = None
+    severity: Severity = Severity.INFO
+    case_ref: str | None = None
+    # True when the message carries subject details: adapters must only send it privately
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a message goes: a person (direct message) or a channel on a platform."""
+
+    kind: str  # "person" | "channel"
+    person_id: int | None = None
+    channel: str | None = None  # platform address, e.g. "#police-sgt-managers"
+    platform: str | None = None
+
+    @classmethod
+    def person(cls, person_id: int) -> Address:
+        return cls("person", person_id=person_id)
+
+    @classmethod
+    def to_channel(cls, platform: str, channel: str) -> Address:
+        return cls("channel", channel=channel, platform=platform)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    to: Address
+    message: Message
+
+
+@dataclass
+class Reply:
+    """What handling one inbound message produced: messages to the speaker and to others."""
+
+    to_speaker: list[Message] = field(default_factory=list)
+    others: list[Outbound] = field(default_factory=list)
+
+    def say(self, message: Message) -> Reply:
+        self.to_speaker.append(message)
+        return self
+
+    def send(self, to: Address, message: Message) -> Reply:
+        self.others.append(Outbound(to, message))
+        return self
+
+    def extend(self, other: Reply) -> Reply:
+        self.to_speaker.extend(other.to_speaker)
+        self.others.extend(other.others)
+        return self

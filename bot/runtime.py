@@ -1,0 +1,120 @@
+"""The bot's facade for adapters and the CLI: database set-up and the few directory and case queries
+an adapter needs, each in its own unit of work. Adapters import this, never storage/ directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import directory, services, views
+from bot.i18n import Translator
+from storage import migrate, repo
+from storage.db import make_engine, resolve_url, session_factory
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    id: int
+    key: str
+    name: str
+    title: str
+    agency: str | None
+    language: str
+
+
+class Runtime:
+    def __init__(self, url: str | None = None):
+        self.url = resolve_url(url)
+        self.engine = make_engine(self.url)
+        self.factory: sessionmaker[Session] = session_factory(self.engine)
+
+    # -- set-up --------------------------------------------------------------------------------
+    def upgrade(self) -> None:
+        migrate.upgrade(self.url)
+
+    def is_current(self) -> bool:
+        return "alembic_version" in inspect(self.engine).get_table_names() and migrate.is_current(self.engine)
+
+    def load_demo(self) -> dict[str, int]:
+        with self.factory() as s:
+            counts = directory.load_demo(session=s)
+            s.commit()
+        return counts
+
+    def sync_protocols(self) -> list[str]:
+        with self.factory() as s:
+            boards = [b.id for b in directory.sync_all_protocols(session=s)]
+            s.commit()
+        return boards
+
+    # -- queries ---------------------------------------------------------------------------------
+    def board_ids(self) -> list[str]:
+        with self.factory() as s:
+            return [b.id for b in repo.all_boards(session=s)]
+
+    def board_name(self, board_id: str) -> str:
+        with self.factory() as s:
+            b = repo.get_board(board_id, session=s)
+            return b.name if b else board_id
+
+    def calendar(self, board_id: str):  # noqa: ANN201 - protocol.calendar.WorkingCalendar
+        with self.factory() as s:
+            return services.board_protocol(board_id, session=s).calendar()
+
+    def _info(self, p, s: Session) -> PersonInfo:  # noqa: ANN001
+        ag = repo.get_agency(p.agency_id, session=s) if p.agency_id else None
+        return PersonInfo(p.id, p.key, p.name, p.title, ag.name if ag else None, p.language)
+
+    def people(self, board_id: str) -> list[PersonInfo]:
+        with self.factory() as s:
+            return [self._info(p, s) for p in repo.people(board_id, session=s)]
+
+    def person(self, person_id: int) -> PersonInfo | None:
+        with self.factory() as s:
+            p = repo.get_person(person_id, session=s)
+            return self._info(p, s) if p else None
+
+    def person_by_key(self, board_id: str, key: str) -> PersonInfo | None:
+        with self.factory() as s:
+            p = repo.person_by_key(board_id, key, session=s)
+            return self._info(p, s) if p else None
+
+    def find_people(self, board_id: str, text: str) -> list[PersonInfo]:
+        with self.factory() as s:
+            return [self._info(p, s) for p in repo.find_people(board_id, text, session=s)]
+
+    def setting(self, key: str) -> str | None:
+        with self.factory() as s:
+            return repo.get_setting(key, session=s)
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.factory() as s:
+            repo.set_setting(key, value, session=s)
+            s.commit()
+
+    def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
+        """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
+        lines = []
+        with self.factory() as s:
+            for case in repo.cases_for_board(board_id, session=s):
+                st = services.state_of(case, now, session=s)
+                proto = services.protocol_for(case, session=s)
+                nd = st.next_deadline
+                nxt = f" \u2014 next: {nd.step.title}, {views.due_phrase(T, nd, proto)}" if nd else ""
+                flag = "\u26a0 OVERDUE " if st.overdue else ""
+                lines.append(f"{flag}{views.case_headline(T, case, proto, session=s)} "
+                             f"[{services.status_label(T, st.status)}]{nxt}")
+        return lines
+
+    def overdue_lines(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
+        lines = []
+        with self.factory() as s:
+            for case in repo.cases_for_board(board_id, session=s, statuses=["open", "awaiting_decision"]):
+                st = services.state_of(case, now, session=s)
+                proto = services.protocol_for(case, session=s)
+                lines.extend(f"{case.ref}: {views.deadline_line(T, i, proto)}" for i in st.overdue)
+        return lines

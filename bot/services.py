@@ -1,0 +1,471 @@
+"""Application services: the use cases. Each validates its input and the actor's permission,
+appends events in one transaction (the caller's session), refreshes the case's projection and
+returns the case. Adapters call these through the conversation; they never write events themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.i18n import Translator, translator
+from protocol import loader
+from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
+from protocol.spec import Protocol, StepKind
+from storage import repo, subjects
+from storage.models import Agency, Case, Person, ProtocolSnapshot
+
+MAX_TEXT = 4000
+MAX_SHORT = 200
+MANAGER_ROLES = {"line_manager", "senior_manager", "director", "safeguarding_lead"}
+BOARD_ROLES = {"business_unit", "chair"}
+
+
+class ServiceError(Exception):
+    """A clear, user-facing reason why something was not done. Nothing was changed."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class PermissionDenied(ServiceError):
+    pass
+
+
+@dataclass(frozen=True)
+class Ctx:
+    actor: Person
+    via: str  # console | slack | teams | cli | system
+    now: dt.datetime
+
+    @property
+    def T(self) -> Translator:
+        return translator(self.actor.language)
+
+
+# -- protocol and state -----------------------------------------------------------------------
+_PROTOCOLS: dict[int, Protocol] = {}
+
+
+def protocol_for_snapshot(snap: ProtocolSnapshot) -> Protocol:
+    p = _PROTOCOLS.get(snap.id)
+    if p is None:
+        p = loader.from_snapshot(snap.data)
+        _PROTOCOLS[snap.id] = p
+    return p
+
+
+def protocol_for(case: Case, *, session: Session) -> Protocol:
+    snap = session.get(ProtocolSnapshot, case.snapshot_id)
+    assert snap is not None
+    return protocol_for_snapshot(snap)
+
+
+def board_protocol(board_id: str, *, session: Session) -> Protocol:
+    board = repo.get_board(board_id, session=session)
+    if board is None:
+        raise ServiceError(translator()("There is no board called {board}.", board=board_id))
+    return protocol_for_snapshot(repo.current_snapshot(board, session=session))
+
+
+def engine_events(case: Case, *, session: Session) -> list[Event]:
+    return [Event(e.kind, e.at, e.data) for e in repo.events_for(case.id, session=session)]
+
+
+def state_of(case: Case, now: dt.datetime, *, session: Session) -> CaseState:
+    return evaluate(protocol_for(case, session=session), engine_events(case, session=session), now)
+
+
+# -- permissions ------------------------------------------------------------------------------
+def is_party(person: Person, case: Case) -> bool:
+    return person.id in (case.raising_person_id, case.responding_person_id)
+
+
+def may_act(person: Person, case: Case, *, session: Session) -> bool:
+    """The case's parties, their managers (up the line), the two agencies' safeguarding leads and
+    managers of a counterpart not in the directory, and the board's business unit and chair."""
+    if person.board_id != case.board_id:
+        return False
+    if person.role in BOARD_ROLES or is_party(person, case):
+        return True
+    for pid in (case.raising_person_id, case.responding_person_id):
+        if pid is None:
+            continue
+        party = repo.get_person(pid, session=session)
+        if party and person.id in {m.id for m in repo.managers_of(party, session=session)}:
+            return True
+    for aid in (case.raising_agency_id, case.responding_agency_id):
+        ag = repo.get_agency(aid, session=session) if aid else None
+        if ag and ag.safeguarding_lead_id == person.id:
+            return True
+    if case.responding_person_id is None and case.responding_agency_id is not None:
+        if person.agency_id == case.responding_agency_id and person.role in MANAGER_ROLES:
+            return True
+    return False
+
+
+def require_may_act(ctx: Ctx, case: Case, action: str, *, session: Session) -> None:
+    if may_act(ctx.actor, case, session=session):
+        return
+    # the refusal is audited (nothing about the case changes)
+    repo.append_event(case, "refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                      data={"action": action})
+    session.commit()
+    raise PermissionDenied(ctx.T(
+        "Sorry, you can't do that on {ref}: only the people in this disagreement, their managers and "
+        "the board's business unit can act on it.", ref=case.ref))
+
+
+def find_case(ref: str, ctx: Ctx, *, session: Session) -> Case:
+    case = repo.case_by_ref(ref, session=session)
+    if case is None or case.board_id != ctx.actor.board_id:
+        raise ServiceError(ctx.T("I can't find a case with reference {ref}.", ref=clean_short(ref) or "?"))
+    return case
+
+
+# -- input hygiene ----------------------------------------------------------------------------
+def clean_text(value: str | None, *, limit: int = MAX_TEXT) -> str:
+    """Strip control and bidi-override characters and surrounding space; refuse overlong text."""
+    if value is None:
+        return ""
+    out = "".join(
+        ch for ch in str(value)
+        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+    ).strip()
+    if len(out) > limit:
+        raise ServiceError(translator()(
+            "That is {n} characters long; please keep it under {limit}.", n=len(out), limit=limit))
+    return out
+
+
+def clean_short(value: str | None) -> str:
+    return clean_text(value, limit=MAX_SHORT).replace("\n", " ")
+
+
+def _check_date(ctx: Ctx, case_or_none: Case | None, day: dt.date, what: str, *, session: Session,
+                allow_future: bool = False) -> None:
+    cal_today = ctx.now.date() if case_or_none is None else protocol_for(
+        case_or_none, session=session).calendar().local_date(ctx.now)
+    if not allow_future and day > cal_today:
+        raise ServiceError(ctx.T("The {what} can't be in the future.", what=what))
+    if day.year < 2000 or day.year > cal_today.year + 5:
+        raise ServiceError(ctx.T("{date} doesn't look right for the {what}.", date=day.isoformat(), what=what))
+
+
+# -- projection -------------------------------------------------------------------------------
+def refresh(case: Case, *, session: Session, now: dt.datetime) -> CaseState:
+    st = state_of(case, now, session=session)
+    case.status = st.status.value
+    case.stage_id = st.stage.id if st.stage else None
+    case.stage_number = st.stage.number if st.stage else None
+    case.protective_date = st.protective_date
+    nd = st.next_deadline
+    case.next_due_at = nd.due_at if nd else None
+    case.version = (case.version or 0) + 1
+    session.flush()
+    return st
+
+
+def _append(ctx: Ctx, case: Case, kind: str, data: dict[str, Any], *, session: Session) -> CaseState:
+    """Append one engine event after checking the engine accepts it; refresh the projection."""
+    proto = protocol_for(case, session=session)
+    trial = [*engine_events(case, session=session), Event(kind, ctx.now, data)]
+    try:
+        evaluate(proto, trial, ctx.now)
+    except (TransitionError, KeyError, ValueError) as exc:
+        raise ServiceError(ctx.T("That can't be recorded now: {why}", why=str(exc).strip("'"))) from exc
+    repo.append_event(case, kind, session=session, at=ctx.now, actor=ctx.actor, via=ctx.via, data=data)
+    return refresh(case, session=session, now=ctx.now)
+
+
+def _require_allowed(ctx: Ctx, case: Case, action: Action, *, session: Session) -> CaseState:
+    st = state_of(case, ctx.now, session=session)
+    if action not in st.allowed:
+        raise ServiceError(ctx.T("That isn't possible on {ref} at the moment (the case is {status}).",
+                                 ref=case.ref, status=status_label(ctx.T, st.status)))
+    return st
+
+
+def status_label(T: Translator, status: Status) -> str:
+    return {
+        Status.OPEN: T("open"),
+        Status.AWAITING_DECISION: T("waiting for a decision on the exceptional stage"),
+        Status.RESOLVED: T("resolved"),
+        Status.CLOSED: T("closed"),
+    }[status]
+
+
+# -- use cases --------------------------------------------------------------------------------
+@dataclass
+class NewCase:
+    board_id: str
+    subject_kind: str
+    category: str
+    what_happened: str
+    done_so_far: str
+    outcome_sought: str
+    arose_on: dt.date
+    responding_agency_id: int
+    responding_person_id: int | None = None
+    responding_person_name: str | None = None
+    protective_date: dt.date | None = None
+    immediate_risk: bool = False
+    immediate_risk_shown_at: dt.datetime | None = None
+    preconditions: dict[str, Any] | None = None
+    subject_name: str = ""
+    subject_dob: dt.date | None = None
+    subject_address: str = ""
+    bypass_reason: str | None = None  # a bypass reason id: open straight at the bypass stage
+
+
+def open_case(ctx: Ctx, new: NewCase, *, session: Session) -> Case:
+    T = ctx.T
+    proto = board_protocol(new.board_id, session=session)
+    board = repo.get_board(new.board_id, session=session)
+    assert board is not None
+    actor = ctx.actor
+    if actor.board_id != new.board_id:
+        raise PermissionDenied(T("You are not in the directory of {board}.", board=proto.name))
+    if actor.agency_id is None:
+        raise ServiceError(T("Only someone working for an agency in the directory can raise a concern."))
+    if new.subject_kind not in ("child", "adult"):
+        raise ServiceError(T("Please say whether this is about a child or an adult at risk."))
+    scope_word = {"child": "children", "adult": "adults"}[new.subject_kind]
+    if scope_word not in proto.scope:
+        raise ServiceError(T("{board}'s protocol covers {scope} only.", board=proto.name,
+                             scope=" and ".join(proto.scope)))
+    try:
+        proto.category(new.category)
+    except KeyError:
+        raise ServiceError(T("{category} is not one of this protocol's categories.",
+                             category=clean_short(new.category))) from None
+    what = clean_text(new.what_happened)
+    if not what:
+        raise ServiceError(T("Please say what the disagreement is about."))
+    agency = repo.get_agency(new.responding_agency_id, session=session)
+    if agency is None or agency.board_id != new.board_id:
+        raise ServiceError(T("That agency is not in the directory."))
+    if agency.id == actor.agency_id:
+        raise ServiceError(T("This protocol is for disagreements between agencies. A disagreement within "
+                             "your own agency goes through its internal arrangements."))
+    counterpart: Person | None = None
+    if new.responding_person_id is not None:
+        counterpart = repo.get_person(new.responding_person_id, session=session)
+        if counterpart is None or counterpart.agency_id != agency.id:
+            raise ServiceError(T("That person is not in {agency}.", agency=agency.name))
+    cp_name = clean_short(new.responding_person_name) if counterpart is None else None
+    _check_date(ctx, None, new.arose_on, T("date the disagreement arose"), session=session)
+    if new.protective_date is not None and new.protective_date < proto.calendar().local_date(ctx.now):
+        raise ServiceError(T("The protective date can't be in the past."))
+    bypass_to = None
+    if new.bypass_reason:
+        if proto.bypass is None or new.bypass_reason not in {r.id for r in proto.bypass.reasons}:
+            raise ServiceError(T("This protocol has no such reason to go straight to a higher stage."))
+        bypass_to = proto.bypass.to
+
+    year = proto.calendar().local_date(ctx.now).year
+    case = repo.add_case(Case(
+        ref=repo.next_case_ref(board, year, session=session),
+        board_id=board.id,
+        snapshot_id=repo.current_snapshot(board, session=session).id,
+        subject_kind=new.subject_kind,
+        category=new.category,
+        la_area=repo.get_agency(actor.agency_id, session=session).la_area,  # type: ignore[union-attr]
+        raising_agency_id=actor.agency_id,
+        raising_person_id=actor.id,
+        responding_agency_id=agency.id,
+        responding_person_id=counterpart.id if counterpart else None,
+        responding_person_name=cp_name,
+        what_happened=what,
+        done_so_far=clean_text(new.done_so_far),
+        outcome_sought=clean_text(new.outcome_sought),
+        immediate_risk=new.immediate_risk,
+        status=Status.OPEN.value,
+        opened_at=ctx.now,
+    ), session=session)
+    # the answer to the first question, and when the same-working-day route was shown
+    repo.append_event(case, "immediate_risk_answered", session=session, at=ctx.now, actor=actor, via=ctx.via,
+                      data={
+                          "risk": new.immediate_risk,
+                          "route_shown_at": new.immediate_risk_shown_at.isoformat()
+                          if new.immediate_risk_shown_at else None,
+                          "rule": proto.immediate_risk.rule,
+                      })
+    if new.preconditions:
+        repo.append_event(case, "preconditions_answered", session=session, at=ctx.now, actor=actor, via=ctx.via,
+                          data={"answers": new.preconditions})
+    opened = {
+        "arose_on": new.arose_on.isoformat(),
+        "protective_date": new.protective_date.isoformat() if new.protective_date else None,
+        "category": new.category,
+        "subject_kind": new.subject_kind,
+        "raising_agency": repo.get_agency(actor.agency_id, session=session).name,  # type: ignore[union-attr]
+        "responding_agency": agency.name,
+    }
+    if bypass_to:
+        opened["bypass_to"] = bypass_to
+        opened["bypass_reason"] = new.bypass_reason
+    repo.append_event(case, "opened", session=session, at=ctx.now, actor=actor, via=ctx.via, data=opened)
+    repo.append_event(case, "counterpart_named", session=session, at=ctx.now, actor=actor, via=ctx.via, data={
+        "agency_id": agency.id, "person_id": counterpart.id if counterpart else None,
+        "name": counterpart.name if counterpart else cp_name,
+    })
+    if new.subject_name or new.subject_dob or new.subject_address:
+        subjects.set_subject(case.id, session=session, name=clean_short(new.subject_name),
+                             date_of_birth=new.subject_dob, address=clean_text(new.subject_address, limit=500))
+        # the audit says that details were recorded, never what they are
+        repo.append_event(case, "subject_details_recorded", session=session, at=ctx.now, actor=actor, via=ctx.via,
+                          data={"fields": [f for f, v in (("name", new.subject_name), ("date_of_birth",
+                                new.subject_dob), ("address", new.subject_address)) if v]})
+    refresh(case, session=session, now=ctx.now)
+    return case
+
+
+def name_counterpart(ctx: Ctx, case: Case, agency_id: int, person_id: int | None, name: str | None, *,
+                     session: Session) -> Case:
+    require_may_act(ctx, case, "name_counterpart", session=session)
+    agency = repo.get_agency(agency_id, session=session)
+    if agency is None or agency.board_id != case.board_id:
+        raise ServiceError(ctx.T("That agency is not in the directory."))
+    if agency.id == case.raising_agency_id:
+        raise ServiceError(ctx.T("The counterpart must be in a different agency from the one raising the concern."))
+    person = repo.get_person(person_id, session=session) if person_id else None
+    if person_id and (person is None or person.agency_id != agency.id):
+        raise ServiceError(ctx.T("That person is not in {agency}.", agency=agency.name))
+    case.responding_agency_id = agency.id
+    case.responding_person_id = person.id if person else None
+    case.responding_person_name = None if person else clean_short(name)
+    repo.append_event(case, "counterpart_named", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via, data={
+        "agency_id": agency.id, "person_id": person.id if person else None,
+        "name": person.name if person else case.responding_person_name,
+    })
+    refresh(case, session=session, now=ctx.now)
+    return case
+
+
+CONTACT_METHODS = ("meeting", "phone", "video", "email", "letter", "other")
+
+
+def record_contact(ctx: Ctx, case: Case, *, on: dt.date, who: str, how: str, outcome: str,
+                   step: str | None = None, session: Session) -> CaseState:
+    require_may_act(ctx, case, "record_contact", session=session)
+    st = _require_allowed(ctx, case, Action.RECORD_CONTACT, session=session)
+    if how not in CONTACT_METHODS:
+        raise ServiceError(ctx.T("Please choose how the contact was made."))
+    _check_date(ctx, case, on, ctx.T("contact date"), session=session)
+    who_clean = clean_short(who)
+    if not who_clean:
+        raise ServiceError(ctx.T("Please say who the contact was with."))
+    if step and step not in {i.step.id for i in st.completable()}:
+        raise ServiceError(ctx.T("That step is not open on this case."))
+    data: dict[str, Any] = {"on": on.isoformat(), "who": who_clean, "how": how, "outcome": clean_text(outcome),
+                            "stage": st.stage.id if st.stage else None}
+    if step:
+        data["step"] = step
+    return _append(ctx, case, "contact", data, session=session)
+
+
+def complete_step(ctx: Ctx, case: Case, step_id: str, *, on: dt.date | dt.datetime, note: str = "",
+                  flags: dict[str, bool] | None = None, session: Session) -> CaseState:
+    require_may_act(ctx, case, "complete_step", session=session)
+    st = state_of(case, ctx.now, session=session)
+    if step_id not in {i.step.id for i in st.completable()}:
+        raise ServiceError(ctx.T("That step is not open on this case."))
+    day = on.date() if isinstance(on, dt.datetime) else on
+    _check_date(ctx, case, day, ctx.T("date"), session=session)
+    for name, value in (flags or {}).items():
+        _append(ctx, case, "flag", {"name": name, "value": bool(value)}, session=session)
+    return _append(ctx, case, "step_done", {"step": step_id, "on": on.isoformat(), "note": clean_text(note)},
+                   session=session)
+
+
+def record_outcome(ctx: Ctx, case: Case, *, resolved: bool, text: str, on: dt.date | None = None,
+                   flags: dict[str, bool] | None = None, session: Session) -> CaseState:
+    require_may_act(ctx, case, "record_outcome", session=session)
+    _require_allowed(ctx, case, Action.RECORD_OUTCOME, session=session)
+    body = clean_text(text)
+    if not body:
+        raise ServiceError(ctx.T("Please describe the agreed outcome.") if resolved
+                           else ctx.T("Please say why it is not resolved."))
+    data: dict[str, Any] = {"resolved": resolved, "text": body}
+    if on is not None:
+        _check_date(ctx, case, on, ctx.T("outcome date"), session=session)
+        if on != protocol_for(case, session=session).calendar().local_date(ctx.now):
+            data["on"] = on.isoformat()
+    if flags:
+        data["flags"] = {k: bool(v) for k, v in flags.items()}
+    return _append(ctx, case, "outcome", data, session=session)
+
+
+def escalate(ctx: Ctx, case: Case, *, reason: str, session: Session) -> CaseState:
+    """Open an exceptional stage after a stage ended unresolved (a recorded decision)."""
+    require_may_act(ctx, case, "escalate", session=session)
+    _require_allowed(ctx, case, Action.ESCALATE_EXCEPTIONAL, session=session)
+    why = clean_text(reason)
+    if not why:
+        raise ServiceError(ctx.T("Please record why the exceptional stage is needed."))
+    return _append(ctx, case, "escalated", {"reason": why}, session=session)
+
+
+def bypass_to_stage(ctx: Ctx, case: Case, *, reason_id: str, details: str = "", session: Session) -> CaseState:
+    require_may_act(ctx, case, "bypass", session=session)
+    _require_allowed(ctx, case, Action.BYPASS, session=session)
+    proto = protocol_for(case, session=session)
+    assert proto.bypass is not None
+    if reason_id not in {r.id for r in proto.bypass.reasons}:
+        raise ServiceError(ctx.T("Please choose one of the protocol's reasons for going straight to a higher stage."))
+    return _append(ctx, case, "bypassed", {"reason": reason_id, "details": clean_text(details)}, session=session)
+
+
+def set_protective_date(ctx: Ctx, case: Case, day: dt.date | None, *, session: Session) -> CaseState:
+    require_may_act(ctx, case, "set_protective_date", session=session)
+    _require_allowed(ctx, case, Action.SET_PROTECTIVE_DATE, session=session)
+    if day is not None and day < protocol_for(case, session=session).calendar().local_date(ctx.now):
+        raise ServiceError(ctx.T("The protective date can't be in the past."))
+    return _append(ctx, case, "protective_date", {"date": day.isoformat() if day else None}, session=session)
+
+
+def extend_step(ctx: Ctx, case: Case, step_id: str, *, until: dt.date, reason: str, session: Session) -> CaseState:
+    require_may_act(ctx, case, "extend", session=session)
+    st = _require_allowed(ctx, case, Action.EXTEND, session=session)
+    item = next((i for i in st.items if i.step.id == step_id and i.step.extendable), None)
+    if item is None:
+        raise ServiceError(ctx.T("That step can't be extended."))
+    why = clean_text(reason)
+    if not why:
+        raise ServiceError(ctx.T("Please record the reason for the extension."))
+    if item.due_at is not None and until <= item.due_at.date():
+        raise ServiceError(ctx.T("An extension must be later than the current deadline."))
+    return _append(ctx, case, "extended", {"step": step_id, "until": until.isoformat(), "reason": why},
+                   session=session)
+
+
+def urgent_notice(ctx: Ctx, case: Case, *, details: str, session: Session) -> CaseState:
+    require_may_act(ctx, case, "urgent_notice", session=session)
+    _require_allowed(ctx, case, Action.URGENT_NOTICE, session=session)
+    repo.append_event(case, "urgent_notice", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                      data={"details": clean_text(details)})
+    return refresh(case, session=session, now=ctx.now)
+
+
+def close_case(ctx: Ctx, case: Case, *, reason: str, session: Session) -> CaseState:
+    require_may_act(ctx, case, "close", session=session)
+    _require_allowed(ctx, case, Action.CLOSE, session=session)
+    why = clean_text(reason)
+    if not why:
+        raise ServiceError(ctx.T("Please record why the case is being closed."))
+    return _append(ctx, case, "closed", {"reason": why}, session=session)
+
+
+def completable_steps(state: CaseState) -> list[Any]:
+    return [i for i in state.completable() if i.step.kind in (StepKind.ACTION, StepKind.DUTY)]
+
+
+def agency_name(agency_id: int | None, *, session: Session) -> str:
+    ag: Agency | None = repo.get_agency(agency_id, session=session) if agency_id else None
+    return ag.name if ag else "?"

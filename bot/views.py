@@ -1,0 +1,314 @@
+"""Channel-neutral views of cases: what the bot shows, built as bot.messages objects.
+
+``case_view`` shows the case to an entitled person; it never includes subject details (those are
+added only by ``subject_fields`` for parties, in private messages).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from bot.i18n import N_, Translator
+from bot.messages import Button, Field, Message, Severity
+from bot.services import agency_name, protocol_for, status_label
+from protocol.engine import Action, AnchorInfo, CaseState, Item, Status
+from protocol.spec import AnchorKind, Level, Protocol, Side, StepKind, Unit
+from storage import repo
+from storage.models import Case
+
+LEVEL_LABELS = {
+    Level.PRACTITIONER: N_("practitioners"),
+    Level.LINE_MANAGER: N_("line managers or named safeguarding leads"),
+    Level.SENIOR_MANAGER: N_("senior managers"),
+    Level.DIRECTOR: N_("heads or directors of service"),
+    Level.BUSINESS_UNIT: N_("the board's business unit"),
+    Level.INDEPENDENT_CHAIR: N_("the independent chair"),
+}
+
+ACTION_LABELS = {
+    Action.RECORD_CONTACT: N_("Record a contact or meeting"),
+    Action.COMPLETE_STEP: N_("Mark a step done"),
+    Action.RECORD_OUTCOME: N_("Record the outcome"),
+    Action.ESCALATE_EXCEPTIONAL: N_("Escalate to the exceptional stage"),
+    Action.BYPASS: N_("Go straight to a higher stage"),
+    Action.SET_PROTECTIVE_DATE: N_("Set a sooner protective date"),
+    Action.EXTEND: N_("Record an extension"),
+    Action.URGENT_NOTICE: N_("Send an urgent notice"),
+    Action.CLOSE: N_("Close the case"),
+}
+
+
+def duration_phrase(T: Translator, item: Item) -> str:
+    d = item.step.due
+    n = d.amount
+    further = d.text.startswith("a further")
+    if d.unit is Unit.WORKING_DAYS:
+        if further:
+            return T("a further {n} working days", n=n) if n != 1 else T("a further working day")
+        return T("{n} working days", n=n) if n != 1 else T("1 working day")
+    if d.unit is Unit.CALENDAR_DAYS:
+        return T("{n} calendar days", n=n) if n != 1 else T("1 calendar day")
+    if d.unit is Unit.HOURS:
+        return T("{n} hours", n=n)
+    if d.unit is Unit.MONTHS:
+        return T("a month") if n == 1 else T("{n} months", n=n)
+    if d.unit is Unit.SAME_WORKING_DAY:
+        return T("the same working day")
+    if d.unit is Unit.IMMEDIATELY:
+        return T("immediately")
+    if d.unit is Unit.NEXT_MEETING:
+        return T("the next {meeting} meeting", meeting=(d.meeting or "").replace("-", " "))
+    return T("no timescale")
+
+
+def anchor_phrase(T: Translator, a: AnchorInfo) -> str:
+    if a.kind is AnchorKind.DISAGREEMENT:
+        return T("the disagreement arose")
+    if a.kind is AnchorKind.CONCERN_RAISED:
+        return T("the concern was raised")
+    if a.kind is AnchorKind.STAGE_START:
+        return T("Stage {n} started", n=a.stage_number)
+    if a.kind is AnchorKind.PREVIOUS_STAGE_COMPLETED:
+        return T("Stage {n} completed", n=a.stage_number)
+    if a.kind is AnchorKind.STEP:
+        return T("\u201c{title}\u201d was done", title=a.step_title)
+    return T("the resolution")
+
+
+def _when(T: Translator, moment: dt.datetime | dt.date, cal_tz: dt.tzinfo, with_time: bool,
+          with_year: bool = True) -> str:
+    if isinstance(moment, dt.datetime):
+        local = moment.astimezone(cal_tz)
+        return T.datetime(local, with_year) if with_time else T.date(local.date(), with_year)
+    return T.date(moment, with_year)
+
+
+def due_phrase(T: Translator, item: Item, proto: Protocol) -> str:
+    """'due by Wed 15 Apr 2026' (or with a time for hours and 'immediately')."""
+    if item.due_at is None:
+        if item.meeting_missing:
+            return T("due at the next {meeting} meeting (no meeting date is set)",
+                     meeting=(item.step.due.meeting or "").replace("-", " "))
+        return T("no timescale in the protocol")
+    timed = item.step.due.unit in (Unit.HOURS, Unit.IMMEDIATELY) or item.capped
+    return T("due by {when}", when=_when(T, item.due_at, proto.calendar().tz, timed))
+
+
+def reason_phrase(T: Translator, item: Item, proto: Protocol) -> str:
+    """'5 working days after Stage 1 completed on Wed 8 Apr' plus any cap or extension."""
+    if item.anchor is None or item.due_at is None:
+        return ""
+    tz = proto.calendar().tz
+    timed = item.step.due.unit in (Unit.HOURS,)
+    base = T("{duration} after {anchor} on {date}", duration=duration_phrase(T, item),
+             anchor=anchor_phrase(T, item.anchor), date=_when(T, item.anchor.at, tz, timed, with_year=False))
+    if item.step.due.unit is Unit.IMMEDIATELY:
+        base = T("immediately when {anchor} on {date}", anchor=anchor_phrase(T, item.anchor),
+                 date=_when(T, item.anchor.at, tz, True, with_year=False))
+    if item.step.due.unit is Unit.SAME_WORKING_DAY:
+        base = T("the same working day as {anchor} on {date}", anchor=anchor_phrase(T, item.anchor),
+                 date=_when(T, item.anchor.at, tz, True, with_year=False))
+    if item.capped and item.nominal_due_at is not None:
+        base += T("; brought forward from {date} to the protective date set for this case",
+                  date=T.date(item.nominal_due_at.astimezone(tz).date(), with_year=False))
+    if item.extended_reason:
+        base += T("; extended: {reason}", reason=item.extended_reason)
+    return base
+
+
+def stage_title(T: Translator, proto: Protocol, stage_id: str | None) -> str:
+    if not stage_id:
+        return T("no stage")
+    s = proto.stage(stage_id)
+    return T("Stage {n}: {title}", n=s.number, title=s.title)
+
+
+def deadline_line(T: Translator, item: Item, proto: Protocol) -> str:
+    """'Stage 2 — Inter-agency discussion with the other professional: due by Wed 15 Apr 2026
+    (5 working days after Stage 1 completed on Wed 8 Apr)'."""
+    prefix = T("Stage {n}", n=item.stage.number) + " \u2014 " if item.stage else ""
+    line = f"{prefix}{item.step.title}: {due_phrase(T, item, proto)}"
+    reason = reason_phrase(T, item, proto)
+    if reason:
+        line += f" ({reason})"
+    if item.overdue:
+        line = T("OVERDUE") + " \u2014 " + line
+    return line
+
+
+def who_acts(T: Translator, case: Case, proto: Protocol, item: Item | None, *, session: Session) -> str:
+    stage = item.stage if item and item.stage else (proto.stage(case.stage_id) if case.stage_id else None)
+    if stage is None:
+        return ""
+    level = (item.step.level if item and item.step.level else None) or stage.level
+    side = item.step.by if item else stage.sides
+    raising = agency_name(case.raising_agency_id, session=session)
+    responding = agency_name(case.responding_agency_id, session=session)
+    who = T(LEVEL_LABELS[level])
+    if side is Side.RAISING:
+        return T("{who} in {agency}", who=who, agency=raising)
+    if side is Side.RESPONDING:
+        return T("{who} in {agency}", who=who, agency=responding)
+    if side is Side.BOARD:
+        return who
+    return T("{who} in {a} and {b}", who=who, a=raising, b=responding)
+
+
+def case_headline(T: Translator, case: Case, proto: Protocol, *, session: Session) -> str:
+    """Reference, agencies and stage only: safe for any channel."""
+    return T("{ref} \u00b7 {raising} \u2192 {responding} \u00b7 {stage}", ref=case.ref,
+             raising=agency_name(case.raising_agency_id, session=session),
+             responding=agency_name(case.responding_agency_id, session=session),
+             stage=stage_title(T, proto, case.stage_id))
+
+
+def action_buttons(T: Translator, case: Case, state: CaseState) -> tuple[Button, ...]:
+    out = []
+    for act in state.allowed:
+        style = "primary" if act is Action.RECORD_OUTCOME else ("danger" if act is Action.CLOSE else None)
+        out.append(Button(f"case.{act.value}", T(ACTION_LABELS[act]), case.ref, style))
+    return tuple(out)
+
+
+def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, intro: str | None = None
+              ) -> Message:
+    proto = protocol_for(case, session=session)
+    lines: list[str] = []
+    if intro:
+        lines.append(intro)
+    if state.status is Status.RESOLVED:
+        lines.append(T("Resolved at {stage}.", stage=stage_title(T, proto, case.stage_id)))
+    elif state.status is Status.CLOSED:
+        lines.append(T("This case is closed."))
+    elif state.status is Status.AWAITING_DECISION and state.awaiting_stage is not None:
+        lines.append(T("{stage} ended without agreement. {next} is used only in exceptional circumstances: "
+                       "escalate to it, or close the case.", stage=stage_title(T, proto, case.stage_id),
+                       next=stage_title(T, proto, state.awaiting_stage.id)))
+    nxt = state.next_deadline
+    if nxt is not None:
+        lines.append(T("Next: {line}", line=deadline_line(T, nxt, proto)))
+        who = who_acts(T, case, proto, nxt, session=session)
+        if who:
+            lines.append(T("Who acts: {who}", who=who))
+    if state.escalation_due:
+        lines.append(T("The stage deadline has passed with no outcome recorded: record the outcome, "
+                       "or escalate by recording it as not resolved."))
+    others = [i for i in state.items if i is not nxt]
+    dated = [i for i in others if i.due_at is not None]
+    undated = [i for i in others if i.due_at is None]
+    if dated:
+        lines.append(T("Also due:"))
+        lines.extend(f"  \u2022 {deadline_line(T, i, proto)}" for i in dated)
+    if undated:
+        lines.append(T("To do (no timescale set by the protocol):"))
+        lines.extend(f"  \u2022 {i.step.title}" + (f" \u2192 {proto.recipients.get(i.step.to, '')}"
+                                                   if i.step.to else "") for i in undated)
+    fields = [
+        Field(T("Status"), status_label(T, state.status)),
+        Field(T("Stage"), stage_title(T, proto, case.stage_id)),
+        Field(T("Raised by"), _person_label(case.raising_person_id, case.raising_agency_id, session=session)),
+        Field(T("Counterpart"), _person_label(case.responding_person_id, case.responding_agency_id,
+                                              case.responding_person_name, session=session)),
+        Field(T("Category"), _category(proto, case.category)),
+    ]
+    if state.protective_date:
+        fields.append(Field(T("Protective date"), T.date(state.protective_date)))
+    severity = Severity.WARNING if state.overdue else Severity.INFO
+    return Message(text="\n".join(lines), title=case_headline(T, case, proto, session=session),
+                   fields=tuple(fields), buttons=action_buttons(T, case, state), severity=severity,
+                   case_ref=case.ref)
+
+
+def _category(proto: Protocol, cat: str) -> str:
+    try:
+        return proto.category(cat).title
+    except KeyError:
+        return cat
+
+
+def _person_label(person_id: int | None, agency_id: int | None, name: str | None = None, *,
+                  session: Session) -> str:
+    person = repo.get_person(person_id, session=session) if person_id else None
+    who = person.name if person else (name or "?")
+    return f"{who} ({agency_name(agency_id, session=session)})"
+
+
+def case_list(T: Translator, cases: list[Case], now: dt.datetime, *, session: Session) -> Message:
+    from bot.services import state_of
+
+    if not cases:
+        return Message(T("You have no open cases. Type 'new' to raise a concern."))
+    rows = []
+    for case in cases:
+        st = state_of(case, now, session=session)
+        proto = protocol_for(case, session=session)
+        nd = st.next_deadline
+        flag = "\u26a0 " if st.overdue else ""
+        due = T(" \u2014 next: {line}", line=f"{nd.step.title}, {due_phrase(T, nd, proto)}") if nd else ""
+        rows.append(f"{flag}{case_headline(T, case, proto, session=session)}{due}")
+    return Message("\n".join(rows), title=T("Your cases"),
+                   buttons=tuple(Button("case.view", c.ref, c.ref) for c in cases))
+
+
+def timeline(T: Translator, case: Case, *, session: Session) -> Message:
+    proto = protocol_for(case, session=session)
+    tz = proto.calendar().tz
+    lines = []
+    for ev in repo.events_for(case.id, session=session):
+        lines.append(f"{T.datetime(ev.at.astimezone(tz))}  {ev.actor_label} ({ev.via}): {event_summary(T, ev.kind, ev.data, proto)}")
+    return Message("\n".join(lines), title=T("Timeline of {ref}", ref=case.ref), case_ref=case.ref)
+
+
+def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
+    def step_title(step_id: str | None) -> str:
+        try:
+            return proto.step(step_id or "").title
+        except KeyError:
+            return step_id or "?"
+
+    if kind == "opened":
+        extra = T(" (straight to the bypass stage)") if data.get("bypass_to") else ""
+        return T("concern raised{extra}", extra=extra)
+    if kind == "counterpart_named":
+        return T("counterpart named: {name}", name=data.get("name") or "?")
+    if kind == "immediate_risk_answered":
+        if data.get("risk"):
+            return T("immediate risk reported; same-working-day route shown")
+        return T("no immediate risk reported")
+    if kind == "contact":
+        return T("contact on {on} with {who} by {how}: {outcome}", on=data.get("on"), who=data.get("who"),
+                 how=data.get("how"), outcome=data.get("outcome") or "-")
+    if kind == "step_done":
+        return T("done: {title}", title=step_title(data.get("step")))
+    if kind == "outcome":
+        return (T("resolved: {text}", text=data.get("text", "")) if data.get("resolved")
+                else T("not resolved: {text}", text=data.get("text", "")))
+    if kind == "escalated":
+        return T("escalated to the exceptional stage: {reason}", reason=data.get("reason", ""))
+    if kind == "bypassed":
+        return T("went straight to a higher stage: {reason}", reason=data.get("reason", ""))
+    if kind == "protective_date":
+        return T("protective date set to {date}", date=data.get("date") or T("none"))
+    if kind == "extended":
+        return T("extended {title} to {until}: {reason}", title=step_title(data.get("step")),
+                 until=data.get("until"), reason=data.get("reason", ""))
+    if kind == "closed":
+        return T("closed: {reason}", reason=data.get("reason", ""))
+    if kind == "flag":
+        return T("recorded {name}: {value}", name=data.get("name"), value=data.get("value"))
+    if kind == "refused":
+        return T("refused: {action} (not a party)", action=data.get("action"))
+    if kind == "urgent_notice":
+        return T("urgent notice sent")
+    if kind == "subject_details_recorded":
+        return T("subject details recorded (kept private)")
+    if kind == "preconditions_answered":
+        return T("preliminary questions answered")
+    return kind
+
+
+def completable_labels(state: CaseState) -> list[tuple[str, str]]:
+    return [(i.step.id, i.step.title) for i in state.completable()
+            if i.step.kind in (StepKind.ACTION, StepKind.DUTY)]

@@ -1,0 +1,249 @@
+"""SQLAlchemy 2.0 typed models.
+
+Subject details (the child's or adult's name, DOB, address, agency case numbers) live in their own
+table, ``subject_details``, that nothing on a channel-facing path loads. The event history is
+append-only: the repository offers no update or delete for it, and the engine derives case state
+from it; the columns on ``cases`` are a projection kept in step within the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware datetimes on every backend: stored as UTC, returned as aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use timezone-aware times")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Board(Base):
+    __tablename__ = "boards"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    ref_prefix: Mapped[str] = mapped_column(String(8))
+    current_snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("protocol_snapshots.id", use_alter=True), nullable=True
+    )
+
+
+class ProtocolSnapshot(Base):
+    """A frozen copy of a board's protocol; a case keeps the one it started under."""
+
+    __tablename__ = "protocol_snapshots"
+    __table_args__ = (UniqueConstraint("board_id", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"))
+    version: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+    __table_args__ = (UniqueConstraint("board_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    sector: Mapped[str] = mapped_column(String(64))
+    la_area: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    safeguarding_lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", use_alter=True), nullable=True
+    )
+    channels: Mapped[list[AgencyChannel]] = relationship(back_populates="agency", cascade="all, delete-orphan")
+
+
+class AgencyChannel(Base):
+    """Where an agency's managers at one level are reached on one platform (e.g. console #police-sgt-managers)."""
+
+    __tablename__ = "agency_channels"
+    __table_args__ = (UniqueConstraint("agency_id", "level", "platform"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    level: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(200))
+    agency: Mapped[Agency] = relationship(back_populates="channels")
+
+
+class BoardChannel(Base):
+    """A board-level channel, e.g. the business unit's channel for digests."""
+
+    __tablename__ = "board_channels"
+    __table_args__ = (UniqueConstraint("board_id", "purpose", "platform"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(200))
+
+
+class Person(Base):
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("board_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"))
+    key: Mapped[str] = mapped_column(String(64))  # short handle, e.g. "alice"
+    name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    # practitioner | line_manager | senior_manager | director | safeguarding_lead | business_unit | chair | admin
+    role: Mapped[str] = mapped_column(String(32))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    line_manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    agency: Mapped[Agency | None] = relationship(foreign_keys=[agency_id])
+    line_manager: Mapped[Person | None] = relationship(remote_side=[id])
+
+
+class PersonIdentity(Base):
+    """How a person is known on a platform: Slack user id, Teams AAD object id, console name."""
+
+    __tablename__ = "person_identities"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(200))
+
+
+class CaseCounter(Base):
+    __tablename__ = "case_counters"
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"), index=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("protocol_snapshots.id"))
+    subject_kind: Mapped[str] = mapped_column(String(8))  # child | adult
+    category: Mapped[str] = mapped_column(String(64))
+    la_area: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    raising_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    raising_person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    responding_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    responding_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    responding_person_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    what_happened: Mapped[str] = mapped_column(Text, default="")
+    done_so_far: Mapped[str] = mapped_column(Text, default="")
+    outcome_sought: Mapped[str] = mapped_column(Text, default="")
+    immediate_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    # projection of the engine's state, refreshed in the same transaction as each event
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    stage_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stage_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    protective_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    next_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # changes whenever the case moves, so a timer set for an old state can never fire
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    snapshot: Mapped[ProtocolSnapshot] = relationship()
+    raising_agency: Mapped[Agency] = relationship(foreign_keys=[raising_agency_id])
+    responding_agency: Mapped[Agency | None] = relationship(foreign_keys=[responding_agency_id])
+    raising_person: Mapped[Person] = relationship(foreign_keys=[raising_person_id])
+    responding_person: Mapped[Person | None] = relationship(foreign_keys=[responding_person_id])
+
+
+class SubjectDetails(Base):
+    """The child's or adult's identity. Only loaded to show entitled people, in DMs and forms."""
+
+    __tablename__ = "subject_details"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    address: Mapped[str] = mapped_column(Text, default="")
+    case_number: Mapped[str] = mapped_column(String(100), default="")
+
+
+class CaseEvent(Base):
+    """Append-only audit trail: who, what, when, via which channel."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    actor_label: Mapped[str] = mapped_column(String(200))
+    via: Mapped[str] = mapped_column(String(32))  # console | slack | teams | system | cli
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class Conversation(Base):
+    """A person's in-progress conversation (intake, recording an outcome ...), kept across restarts."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "user_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str] = mapped_column(String(200))
+    flow: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,279 @@
+"""Repositories: the only queries the rest of Parley makes. The session is keyword-only.
+
+There is no function to update or delete a case event: the history is append-only.
+Subject details are in :mod:`storage.subjects`, kept apart so channel-facing code never loads them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    Agency,
+    AgencyChannel,
+    Board,
+    BoardChannel,
+    Case,
+    CaseCounter,
+    CaseEvent,
+    Conversation,
+    Person,
+    PersonIdentity,
+    ProtocolSnapshot,
+    Setting,
+    utcnow,
+)
+
+
+# -- boards and protocol snapshots ------------------------------------------------------------
+def get_board(board_id: str, *, session: Session) -> Board | None:
+    return session.get(Board, board_id)
+
+
+def all_boards(*, session: Session) -> Sequence[Board]:
+    return session.scalars(select(Board).order_by(Board.id)).all()
+
+
+def snapshot_sha(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def ensure_board(board_id: str, name: str, ref_prefix: str, version: str, snapshot_data: dict[str, Any], *,
+                 session: Session) -> tuple[Board, ProtocolSnapshot]:
+    """Create or update a board and make ``snapshot_data`` its current protocol snapshot.
+
+    An unchanged protocol reuses its snapshot; a changed one adds a new snapshot, leaving cases that
+    started under an older one untouched.
+    """
+    board = session.get(Board, board_id)
+    if board is None:
+        board = Board(id=board_id, name=name, ref_prefix=ref_prefix)
+        session.add(board)
+        session.flush()
+    board.name, board.ref_prefix = name, ref_prefix
+    sha = snapshot_sha(snapshot_data)
+    snap = session.scalar(
+        select(ProtocolSnapshot).where(ProtocolSnapshot.board_id == board_id, ProtocolSnapshot.sha256 == sha)
+    )
+    if snap is None:
+        snap = ProtocolSnapshot(board_id=board_id, version=version, sha256=sha, data=snapshot_data)
+        session.add(snap)
+        session.flush()
+    board.current_snapshot_id = snap.id
+    return board, snap
+
+
+def current_snapshot(board: Board, *, session: Session) -> ProtocolSnapshot:
+    if board.current_snapshot_id is None:
+        raise LookupError(f"board {board.id} has no protocol loaded")
+    snap = session.get(ProtocolSnapshot, board.current_snapshot_id)
+    assert snap is not None
+    return snap
+
+
+# -- directory --------------------------------------------------------------------------------
+def agencies(board_id: str, *, session: Session) -> Sequence[Agency]:
+    return session.scalars(select(Agency).where(Agency.board_id == board_id).order_by(Agency.name)).all()
+
+
+def get_agency(agency_id: int, *, session: Session) -> Agency | None:
+    return session.get(Agency, agency_id)
+
+
+def agency_by_key(board_id: str, key: str, *, session: Session) -> Agency | None:
+    return session.scalar(select(Agency).where(Agency.board_id == board_id, Agency.key == key))
+
+
+def agency_channels(agency_id: int, level: str | None = None, *, session: Session) -> Sequence[AgencyChannel]:
+    q = select(AgencyChannel).where(AgencyChannel.agency_id == agency_id)
+    if level:
+        q = q.where(AgencyChannel.level == level)
+    return session.scalars(q.order_by(AgencyChannel.id)).all()
+
+
+def board_channels(board_id: str, purpose: str, *, session: Session) -> Sequence[BoardChannel]:
+    return session.scalars(
+        select(BoardChannel).where(BoardChannel.board_id == board_id, BoardChannel.purpose == purpose)
+    ).all()
+
+
+def get_person(person_id: int, *, session: Session) -> Person | None:
+    return session.get(Person, person_id)
+
+
+def people(board_id: str, *, session: Session, agency_id: int | None = None) -> Sequence[Person]:
+    q = select(Person).where(Person.board_id == board_id)
+    if agency_id is not None:
+        q = q.where(Person.agency_id == agency_id)
+    return session.scalars(q.order_by(Person.name)).all()
+
+
+def person_by_key(board_id: str, key: str, *, session: Session) -> Person | None:
+    return session.scalar(select(Person).where(Person.board_id == board_id, Person.key == key))
+
+
+def person_by_identity(platform: str, external_id: str, *, session: Session) -> Person | None:
+    return session.scalar(
+        select(Person).join(PersonIdentity, PersonIdentity.person_id == Person.id).where(
+            PersonIdentity.platform == platform, PersonIdentity.external_id == external_id
+        )
+    )
+
+
+def identities(person_id: int, *, session: Session) -> Sequence[PersonIdentity]:
+    return session.scalars(select(PersonIdentity).where(PersonIdentity.person_id == person_id)).all()
+
+
+def find_people(board_id: str, text: str, *, session: Session) -> Sequence[Person]:
+    """People whose key or name matches ``text`` (case-insensitive, exact key first)."""
+    needle = text.strip().lower()
+    if not needle:
+        return []
+    exact = person_by_key(board_id, needle, session=session)
+    if exact:
+        return [exact]
+    like = f"%{needle}%"
+    return session.scalars(
+        select(Person).where(
+            Person.board_id == board_id, or_(func.lower(Person.name).like(like), func.lower(Person.key).like(like))
+        ).order_by(Person.name)
+    ).all()
+
+
+def managers_of(person: Person, *, session: Session) -> list[Person]:
+    """The person's line manager, their manager, and so on up the chain."""
+    out: list[Person] = []
+    seen = {person.id}
+    cur = person
+    while cur.line_manager_id and cur.line_manager_id not in seen:
+        mgr = session.get(Person, cur.line_manager_id)
+        if mgr is None:
+            break
+        out.append(mgr)
+        seen.add(mgr.id)
+        cur = mgr
+    return out
+
+
+# -- cases ------------------------------------------------------------------------------------
+def next_case_ref(board: Board, year: int, *, session: Session) -> str:
+    """``SWN-2026-0007``: a per-board, per-year sequence, allocated under a row lock."""
+    counter = session.scalar(
+        select(CaseCounter).where(CaseCounter.board_id == board.id, CaseCounter.year == year).with_for_update()
+    )
+    if counter is None:
+        counter = CaseCounter(board_id=board.id, year=year, last=0)
+        session.add(counter)
+    counter.last += 1
+    session.flush()
+    return f"{board.ref_prefix}-{year}-{counter.last:04d}"
+
+
+def add_case(case: Case, *, session: Session) -> Case:
+    session.add(case)
+    session.flush()
+    return case
+
+
+def get_case(case_id: int, *, session: Session) -> Case | None:
+    return session.get(Case, case_id)
+
+
+def case_by_ref(ref: str, *, session: Session, for_update: bool = False) -> Case | None:
+    q = select(Case).where(func.upper(Case.ref) == ref.strip().upper())
+    if for_update:
+        q = q.with_for_update()
+    return session.scalar(q)
+
+
+def lock_case(case: Case, *, session: Session) -> Case:
+    """Re-read the case row under a lock (PostgreSQL ``FOR UPDATE``; SQLite serialises writers)."""
+    locked = session.scalar(select(Case).where(Case.id == case.id).with_for_update().execution_options(
+        populate_existing=True))
+    assert locked is not None
+    return locked
+
+
+def cases_for_board(board_id: str, *, session: Session, statuses: Sequence[str] | None = None) -> Sequence[Case]:
+    q = select(Case).where(Case.board_id == board_id)
+    if statuses:
+        q = q.where(Case.status.in_(statuses))
+    return session.scalars(q.order_by(Case.opened_at)).all()
+
+
+def cases_involving(person: Person, *, session: Session, include_closed: bool = False) -> Sequence[Case]:
+    """Cases the person raised or is the counterpart on, or whose parties they manage."""
+    ids = [person.id]
+    # people this person line-manages, directly or further down
+    frontier = [person.id]
+    while frontier:
+        reports = session.scalars(select(Person.id).where(Person.line_manager_id.in_(frontier))).all()
+        frontier = [r for r in reports if r not in ids]
+        ids.extend(frontier)
+    q = select(Case).where(or_(Case.raising_person_id.in_(ids), Case.responding_person_id.in_(ids)))
+    if not include_closed:
+        q = q.where(Case.status.in_(["open", "awaiting_decision"]))
+    return session.scalars(q.order_by(Case.next_due_at.is_(None), Case.next_due_at, Case.opened_at)).all()
+
+
+# -- the event history (append-only) ----------------------------------------------------------
+def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, actor: Person | None,
+                 actor_label: str | None = None, via: str, data: dict[str, Any] | None = None) -> CaseEvent:
+    last = session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0
+    ev = CaseEvent(
+        case_id=case.id,
+        seq=last + 1,
+        kind=kind,
+        at=at,
+        actor_id=actor.id if actor else None,
+        actor_label=actor_label or (actor.name if actor else "Parley"),
+        via=via,
+        data=dict(data or {}),
+    )
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def events_for(case_id: int, *, session: Session) -> Sequence[CaseEvent]:
+    return session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)).all()
+
+
+# -- conversations and settings ---------------------------------------------------------------
+def get_conversation(platform: str, user_key: str, *, session: Session) -> Conversation:
+    conv = session.scalar(
+        select(Conversation).where(Conversation.platform == platform, Conversation.user_key == user_key)
+    )
+    if conv is None:
+        conv = Conversation(platform=platform, user_key=user_key, flow=None, state={})
+        session.add(conv)
+        session.flush()
+    return conv
+
+
+def save_conversation(conv: Conversation, flow: str | None, state: dict[str, Any], *, session: Session) -> None:
+    conv.flow = flow
+    conv.state = dict(state)
+    conv.updated_at = utcnow()
+    session.flush()
+
+
+def get_setting(key: str, *, session: Session) -> str | None:
+    row = session.get(Setting, key)
+    return row.value if row else None
+
+
+def set_setting(key: str, value: str, *, session: Session) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+    session.flush()
