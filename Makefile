@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DB ?= sqlite:///parley.db
 BOARD ?= swindon
 
-.PHONY: run test install clean bench lock
+.PHONY: run test install clean bench lock messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# Re-extract user-facing strings into the message catalogues (English; Welsh when present).
+messages: $(STAMP)
+	$(BIN)/python -c "from bot.i18n import available_languages, update_catalogue; [print(update_catalogue(l)) for l in available_languages()]"
 
 # Refresh constraints.txt from the current venv after changing dependency ranges.
 lock: $(STAMP)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import services, views
 from bot.clock import Clock
-from bot.i18n import Translator, translator
+from bot.i18n import N_, Translator, translator
 from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
 from bot.services import Ctx, ServiceError
 from protocol.engine import Action, Status
@@ -463,8 +463,8 @@ def _flag_questions(t: Turn, step_id: str | None, resolution: bool) -> list[tupl
 
 def _contact_steps() -> list[Step]:
     methods = lambda T: [Choice(m, T(label)) for m, label in (  # noqa: E731
-        ("meeting", "Meeting"), ("phone", "Phone call"), ("video", "Video call"), ("email", "Email"),
-        ("letter", "Letter"), ("other", "Other"))]
+        ("meeting", N_("Meeting")), ("phone", N_("Phone call")), ("video", N_("Video call")),
+        ("email", N_("Email")), ("letter", N_("Letter")), ("other", N_("Other")))]
 
     def on_answer(t: Turn, v: str) -> None:
         day = parse_date(v, t.today(), t.T)

@@ -80,3 +80,46 @@ class Translator:
 
 def translator(language: str | None = None) -> Translator:
     return Translator(language or DEFAULT_LANGUAGE)
+
+
+# -- catalogue maintenance (``make messages``; the completeness test uses extract_messages) -----
+SOURCE_DIRS = ("bot", "adapters")
+KEYWORDS = {"T": None, "N_": None, "_": None}
+
+
+def extract_messages(root: Path | None = None) -> dict[str, list[tuple[str, int]]]:
+    """Every catalogue message id used in bot/ and adapters/, with where it is used."""
+    from babel.messages.extract import extract_from_dir
+
+    root = root or Path(__file__).resolve().parent.parent
+    found: dict[str, list[tuple[str, int]]] = {}
+    for folder in SOURCE_DIRS:
+        for filename, lineno, message, _comments, _ctx in extract_from_dir(
+                str(root / folder), method_map=[("**.py", "python")], keywords=KEYWORDS):
+            msgid = message if isinstance(message, str) else message[0]
+            if msgid:
+                found.setdefault(msgid, []).append((f"{folder}/{filename}", lineno))
+    return found
+
+
+def update_catalogue(language: str, root: Path | None = None) -> Path:
+    """Add new message ids to a language's .po (keeping existing translations) and drop unused ones."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    po = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    old = None
+    if po.exists():
+        with po.open("rb") as fh:
+            old = read_po(fh, locale=BABEL_LOCALES.get(language, language), domain=DOMAIN)
+    cat = Catalog(locale=BABEL_LOCALES.get(language, language), domain=DOMAIN, project="Parley",
+                  charset="utf-8", fuzzy=False)
+    for msgid, where in sorted(extract_messages(root).items()):
+        string = ""
+        if old is not None and (m := old.get(msgid)) is not None and not m.fuzzy:
+            string = m.string if isinstance(m.string, str) else ""
+        cat.add(msgid, string, locations=sorted(set(where)))
+    po.parent.mkdir(parents=True, exist_ok=True)
+    with po.open("wb") as fh:
+        write_po(fh, cat, width=100, omit_header=False, sort_output=True, no_location=True)
+    return po

@@ -104,8 +104,9 @@ class Runtime:
                 st = services.state_of(case, now, session=s)
                 proto = services.protocol_for(case, session=s)
                 nd = st.next_deadline
-                nxt = f" \u2014 next: {nd.step.title}, {views.due_phrase(T, nd, proto)}" if nd else ""
-                flag = "\u26a0 OVERDUE " if st.overdue else ""
+                nxt = " \u2014 " + T("next: {title}, {due}", title=nd.step.title,
+                                       due=views.due_phrase(T, nd, proto)) if nd else ""
+                flag = "\u26a0 " + T("OVERDUE") + " " if st.overdue else ""
                 lines.append(f"{flag}{views.case_headline(T, case, proto, session=s)} "
                              f"[{services.status_label(T, st.status)}]{nxt}")
         return lines

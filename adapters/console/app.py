@@ -20,11 +20,20 @@ from typing import TextIO
 from adapters.console.render import Option, render
 from bot.clock import ClockSyntaxError, SimulatedClock, move
 from bot.conversation import Conversation
-from bot.i18n import translator
+from bot.i18n import N_, translator
 from bot.messages import Message, Reply
 from bot.runtime import PersonInfo, Runtime
 
 PLATFORM = "console"
+CONSOLE_HELP = N_("""Console commands:
+  /as NAME       speak as someone from the board's directory
+  /who           list the directory
+  /cases         every case on the board (reference, agencies, stage, next deadline)
+  /case REF      show a case (as the current speaker)
+  /board ID      switch board (protocol)
+  /clock         show the simulated time; /clock +3wd, +2h, +1d or 2026-04-09 10:00 moves it
+  /help          this list;  /quit  leave (a conversation in progress is kept)
+Anything else is said to Parley as the current speaker; pick numbered options by number.""")
 SPEAKER_KEY = "console.as"
 BOARD_KEY = "console.board"
 
@@ -37,16 +46,17 @@ class ConsoleApp:
         self.clock = clock or SimulatedClock(runtime.factory)
         self.conversation = Conversation(runtime.factory, self.clock, PLATFORM)
         self.options: list[Option] = []
+        self.T = translator()
         known = runtime.board_ids()
         saved = runtime.setting(BOARD_KEY)
         if board and board not in known:
-            raise SystemExit(f"Unknown board {board!r}. Known boards: {', '.join(known) or 'none'}")
+            raise SystemExit(self.T("Unknown board {board}. Known boards: {known}", board=board,
+                                    known=", ".join(known) or "-"))
         self.board = board or saved or (known[0] if known else None)
         if self.board is None:
-            raise SystemExit("No boards in this database. Run `parley demo load` first.")
+            raise SystemExit(self.T("No boards in this database. Run `parley demo load` first."))
         self._save(BOARD_KEY, self.board)
         self.speaker = self._restore_speaker()
-        self.T = translator()
 
     # -- state kept in the database so a restart resumes where the user was ---------------------
     def _save(self, key: str, value: str) -> None:
@@ -76,7 +86,8 @@ class ConsoleApp:
         for ob in reply.others:
             if ob.to.kind == "person" and ob.to.person_id is not None:
                 person = self.rt.person(ob.to.person_id)
-                label = f"\u2192 DM to {person.name} (@{person.key})" if person else "\u2192 DM"
+                label = "\u2192 " + self.T("DM to {name} (@{key})", name=person.name, key=person.key) if person \
+                    else "\u2192 DM"
             else:
                 label = f"[{ob.to.channel}]"
             text, _ = render(ob.message, indent="    ")
@@ -97,15 +108,18 @@ class ConsoleApp:
     def banner(self) -> None:
         cal = self.rt.calendar(self.board)
         now = cal.local(self.clock.now())
-        self.print(f"Parley console \u2014 {self.rt.board_name(self.board)}")
-        self.print(f"Simulated time: {self.T.datetime(now)} ({cal.nation}; /clock +3wd moves it)")
+        T = self.T
+        self.print(T("Parley console \u2014 {board}", board=self.rt.board_name(self.board)))
+        self.print(T("Simulated time: {now} ({nation}; /clock +3wd moves it)", now=T.datetime(now),
+                     nation=cal.nation))
         if self.speaker:
-            self.print(f"You are {self.speaker.name}, {self.speaker.title} (/as NAME to switch; /who lists people)")
-        self.print("Type 'new' to raise a concern, 'list' for your cases, /help for console commands.")
+            self.print(T("You are {name}, {title} (/as NAME to switch; /who lists people)",
+                         name=self.speaker.name, title=self.speaker.title))
+        self.print(T("Type 'new' to raise a concern, 'list' for your cases, /help for console commands."))
         if self.speaker:
             pending = self.conversation.pending_prompt(self.speaker.id)
             if pending:
-                self.print("You were in the middle of a conversation; carrying on:")
+                self.print(T("You were in the middle of a conversation; carrying on:"))
                 text, self.options = render(pending)
                 self.print(text)
 
@@ -117,7 +131,7 @@ class ConsoleApp:
         if text.startswith("/") and not text.lower().startswith(("/new", "/list")):
             return self._console_command(text)
         if self.speaker is None:
-            self.print("Choose who you are first: /as NAME")
+            self.print(self.T("Choose who you are first: /as NAME"))
             return True
         if text.isdigit() and self.options and 1 <= int(text) <= len(self.options):
             opt = self.options[int(text) - 1]
@@ -137,11 +151,11 @@ class ConsoleApp:
             "clock": self._clock, "help": self._help,
         }
         if cmd in ("quit", "exit"):
-            self.print("Bye. Anything you were in the middle of is kept for next time.")
+            self.print(self.T("Bye. Anything you were in the middle of is kept for next time."))
             return False
         handler = handlers.get(cmd)
         if handler is None:
-            self.print(f"Unknown console command /{cmd}. Type /help.")
+            self.print(self.T("Unknown console command /{cmd}. Type /help.", cmd=cmd))
             return True
         handler(arg)
         return True
@@ -149,16 +163,16 @@ class ConsoleApp:
     def _as(self, name: str) -> None:
         matches = self.rt.find_people(self.board, name) if name else []
         if len(matches) != 1:
-            hint = ", ".join(p.key for p in matches) if matches else "try /who"
-            self.print(f"No single person matches {name!r} ({hint}).")
+            hint = ", ".join(p.key for p in matches) if matches else self.T("try /who")
+            self.print(self.T("No single person matches {name} ({hint}).", name=repr(name), hint=hint))
             return
         self.speaker = matches[0]
         self._save(f"{SPEAKER_KEY}.{self.board}", self.speaker.key)
         self.options = []
-        self.print(f"You are now {self.speaker.name}, {self.speaker.title}.")
+        self.print(self.T("You are now {name}, {title}.", name=self.speaker.name, title=self.speaker.title))
         pending = self.conversation.pending_prompt(self.speaker.id)
         if pending:
-            self.print("Carrying on where you left off:")
+            self.print(self.T("Carrying on where you left off:"))
             text, self.options = render(pending)
             self.print(text)
 
@@ -169,20 +183,20 @@ class ConsoleApp:
     def _cases(self, _: str) -> None:
         lines = self.rt.board_overview(self.board, self.clock.now(), self.T)
         if not lines:
-            self.print("No cases on this board yet.")
+            self.print(self.T("No cases on this board yet."))
         for line in lines:
             self.print(f"  {line}")
 
     def _case(self, ref: str) -> None:
         if not ref:
-            self.print("Usage: /case REF")
+            self.print(self.T("Usage: /case REF"))
             return
         self.handle_line(f"case {ref}")
 
     def _board(self, board: str) -> None:
         known = self.rt.board_ids()
         if board not in known:
-            self.print(f"Boards: {', '.join(known)}")
+            self.print(self.T("Boards: {known}", known=", ".join(known)))
             return
         self.board = board
         self._save(BOARD_KEY, board)
@@ -199,20 +213,20 @@ class ConsoleApp:
                 self.print(str(exc))
                 return
         now = cal.local(self.clock.now())
-        working = "working time" if cal.is_working_time(now) else "outside working hours"
-        self.print(f"Simulated time: {self.T.datetime(now)} ({working})")
+        working = self.T("working time") if cal.is_working_time(now) else self.T("outside working hours")
+        self.print(self.T("Simulated time: {now} ({working})", now=self.T.datetime(now), working=working))
         if spec:
             self._overdue_report()
 
     def _overdue_report(self) -> None:
         lines = self.rt.overdue_lines(self.board, self.clock.now(), self.T)
         if lines:
-            self.print("Now overdue:")
+            self.print(self.T("Now overdue:"))
             for ln in lines:
                 self.print(f"  \u26a0 {ln}")
 
     def _help(self, _: str) -> None:
-        self.print(__doc__.split("\n", 2)[2].rstrip() if __doc__ else "")
+        self.print(self.T(CONSOLE_HELP))
 
     def run(self, stdin: TextIO | None = None) -> None:
         stdin = stdin or sys.stdin

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.i18n import Translator, translator
 from bot.messages import Message, PromptKind, Severity
 
 ICONS = {
@@ -22,8 +23,9 @@ class Option:
     value: str
 
 
-def render(message: Message, indent: str = "") -> tuple[str, list[Option]]:
+def render(message: Message, indent: str = "", T: Translator | None = None) -> tuple[str, list[Option]]:
     """Text for the message and the numbered options it offers, in order."""
+    T = T or translator()
     lines: list[str] = []
     options: list[Option] = []
     icon = ICONS.get(message.severity, "")
@@ -41,7 +43,7 @@ def render(message: Message, indent: str = "") -> tuple[str, list[Option]]:
             options.append(Option("answer", "answer", c.value))
             lines.append(f"  [{len(options)}] {c.label}")
     elif message.prompt and message.prompt.kind is PromptKind.DATE:
-        lines.append("  (a date: today, yesterday, 2026-04-08 or 8/4/2026)")
+        lines.append("  " + T("(a date: today, yesterday, 2026-04-08 or 8/4/2026)"))
     if message.buttons:
         labels = []
         for b in message.buttons:

@@ -1,0 +1,124 @@
+"""Models, migrations and repositories on SQLite and PostgreSQL (the same tests on both)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import inspect
+
+from bot import directory
+from protocol import loader
+from storage import migrate, repo, subjects
+from storage.models import Case, CaseEvent
+from tests.conftest import LONDON
+
+
+def test_migrations_apply_and_are_current(runtime) -> None:  # noqa: ANN001
+    assert runtime.is_current()
+    tables = set(inspect(runtime.engine).get_table_names())
+    assert {"boards", "protocol_snapshots", "agencies", "agency_channels", "people", "person_identities",
+            "cases", "subject_details", "case_events", "conversations", "settings"} <= tables
+    # upgrading again is harmless
+    runtime.upgrade()
+    assert migrate.current_revision(runtime.engine) == migrate.head_revision()
+
+
+def test_demo_directory_is_loaded_once(runtime) -> None:  # noqa: ANN001
+    again = runtime.load_demo()
+    assert again == {"agencies": 0, "people": 0}
+    with runtime.factory() as s:
+        for board in loader.board_ids():
+            ags = repo.agencies(board, session=s)
+            assert len(ags) == 4
+            police = repo.agency_by_key(board, "police", session=s)
+            assert {c.level for c in repo.agency_channels(police.id, session=s)} == {
+                "line_manager", "senior_manager", "director"}
+            alice = repo.person_by_key(board, "alice", session=s)
+            assert [m.key for m in repo.managers_of(alice, session=s)] == ["sam", "ian", "cara"]
+            assert repo.person_by_identity("console", f"{board}:alice", session=s).id == alice.id
+
+
+def test_protocol_snapshots_are_reused_or_added(runtime) -> None:  # noqa: ANN001
+    with runtime.factory() as s:
+        proto = loader.load_board("swindon")
+        b1 = directory.sync_protocol(proto, session=s)
+        first = b1.current_snapshot_id
+        directory.sync_protocol(proto, session=s)
+        assert repo.get_board("swindon", session=s).current_snapshot_id == first
+        data = dict(proto.raw)
+        data["version"] = "2026-edited"
+        edited = loader.load_data(data, source="edited")
+        directory.sync_protocol(edited, session=s)
+        assert repo.get_board("swindon", session=s).current_snapshot_id != first
+        s.commit()
+
+
+def _case(s, board: str = "swindon") -> Case:  # noqa: ANN001
+    b = repo.get_board(board, session=s)
+    alice = repo.person_by_key(board, "alice", session=s)
+    ref = repo.next_case_ref(b, 2026, session=s)
+    return repo.add_case(Case(ref=ref, board_id=board, snapshot_id=b.current_snapshot_id, subject_kind="child",
+                              category="other", raising_agency_id=alice.agency_id, raising_person_id=alice.id,
+                              status="open", opened_at=dt.datetime(2026, 4, 2, 9, tzinfo=LONDON)), session=s)
+
+
+def test_case_references_count_per_board_and_year(runtime) -> None:  # noqa: ANN001
+    with runtime.factory() as s:
+        refs = [_case(s).ref for _ in range(3)] + [_case(s, "wolverhampton").ref]
+        b = repo.get_board("swindon", session=s)
+        refs.append(repo.next_case_ref(b, 2027, session=s))
+        s.commit()
+    assert refs == ["SWN-2026-0001", "SWN-2026-0002", "SWN-2026-0003", "WOL-2026-0001", "SWN-2027-0001"]
+    with runtime.factory() as s:
+        assert repo.case_by_ref("swn-2026-0002", session=s).ref == "SWN-2026-0002"
+
+
+def test_events_are_numbered_in_order_and_times_stay_aware(runtime) -> None:  # noqa: ANN001
+    at = dt.datetime(2026, 10, 25, 1, 30, tzinfo=LONDON)  # the ambiguous hour of the clock change
+    with runtime.factory() as s:
+        case = _case(s)
+        for kind in ("opened", "contact", "outcome"):
+            repo.append_event(case, kind, session=s, at=at, actor=None, via="system", data={"k": kind})
+        s.commit()
+        case_id = case.id
+    with runtime.factory() as s:
+        evs = repo.events_for(case_id, session=s)
+        assert [(e.seq, e.kind) for e in evs] == [(1, "opened"), (2, "contact"), (3, "outcome")]
+        # (compare instants: PEP 495 makes == across zones False for an ambiguous wall time)
+        assert all(e.at.tzinfo is not None and e.at.timestamp() == at.timestamp() for e in evs)
+        assert evs[0].data == {"k": "opened"}
+
+
+def test_repository_offers_no_way_to_change_history() -> None:
+    names = {n for n in dir(repo) if not n.startswith("_")}
+    assert not any(("event" in n and any(w in n for w in ("update", "delete", "edit", "remove"))) for n in names)
+
+
+def test_naive_datetimes_are_refused(runtime) -> None:  # noqa: ANN001
+    with runtime.factory() as s:
+        case = _case(s)
+        with pytest.raises(Exception, match="naive"):
+            repo.append_event(case, "x", session=s, at=dt.datetime(2026, 4, 2, 9), actor=None, via="system")
+        s.rollback()
+
+
+def test_subject_details_live_in_their_own_table(runtime) -> None:  # noqa: ANN001
+    with runtime.factory() as s:
+        case = _case(s)
+        subjects.set_subject(case.id, session=s, name="Jamie Doe", date_of_birth=dt.date(2015, 2, 1),
+                             address="1 High St")
+        s.commit()
+        cols = {c.key for c in Case.__table__.columns} | {c.key for c in CaseEvent.__table__.columns}
+        assert not ({"name", "date_of_birth", "address"} & cols)
+        assert subjects.get_subject(case.id, session=s).address == "1 High St"
+
+
+def test_conversation_state_survives_sessions(runtime) -> None:  # noqa: ANN001
+    with runtime.factory() as s:
+        conv = repo.get_conversation("console", "7", session=s)
+        repo.save_conversation(conv, "intake", {"step": 3, "data": {"what": "x"}}, session=s)
+        s.commit()
+    with runtime.factory() as s:
+        conv = repo.get_conversation("console", "7", session=s)
+        assert conv.flow == "intake" and conv.state["data"] == {"what": "x"}
