@@ -52,7 +52,10 @@ def demo_load(db: DbOpt = None) -> None:
 
 @app.command()
 def console(board: Annotated[Optional[str], typer.Option("--board", help="Board id, e.g. swindon")] = None,
-            db: DbOpt = None) -> None:
+            db: DbOpt = None,
+            clock: Annotated[Optional[str], typer.Option(
+                "--clock", help="Set the simulated time first, e.g. '2026-04-02 10:00' (Europe/London)")] = None
+            ) -> None:
     """Chat with Parley in the terminal, playing every role, on a simulated clock."""
     from adapters.console.app import ConsoleApp
 
@@ -61,7 +64,13 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
         rt.upgrade()
     if not rt.board_ids() or not rt.people(board or rt.board_ids()[0]):
         rt.load_demo()
-    ConsoleApp(rt, board).run()
+    start = None
+    if clock:
+        try:
+            start = rt.parse_local_time(board or rt.board_ids()[0], clock)
+        except ValueError:
+            _fail(f"--clock must look like 2026-04-02 10:00, not {clock!r}")
+    ConsoleApp(rt, board, start=start).run()
 
 
 @protocols_app.command("check")

@@ -725,6 +725,21 @@ FLOWS: dict[str, Flow] = {
 }
 
 
+# typed commands for the case actions (the same flows as the buttons): "outcome SWN-2026-0001"
+ACTION_WORDS = {
+    "contact": "record_contact",
+    "outcome": "record_outcome",
+    "done": "complete_step",
+    "escalate": "escalate_exceptional",
+    "bypass": "bypass",
+    "protect": "set_protective_date",
+    "extend": "extend",
+    "urgent": "urgent_notice",
+    "close": "close",
+    "view": "view",
+}
+
+
 # -- the conversation driver ------------------------------------------------------------------
 class Conversation:
     def __init__(self, factory: sessionmaker[Session], clock: Clock, platform: str):
@@ -784,6 +799,8 @@ class Conversation:
                 return Reply().say(views.timeline(T, case, session=session))
             return Reply().say(views.case_view(T, case, services.state_of(case, ctx.now, session=session),
                                                session=session))
+        if cmd in ACTION_WORDS and len(parts) >= 2:
+            return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], parts[1])
         if cmd in ("help", "?", ""):
             return Reply().say(help_message(T))
         return Reply().say(Message(T("I didn't understand {text!r}. Type 'help' to see what I can do.",
@@ -908,6 +925,8 @@ def help_message(T: Translator) -> Message:
         T("  new \u2014 raise a concern"),
         T("  list \u2014 your open cases"),
         T("  case REF \u2014 show a case (add 'timeline' for its history)"),
+        T("  contact / outcome / done / escalate / bypass / protect / extend / urgent / close REF \u2014 "
+          "act on a case (or use its buttons)"),
         T("  back / cancel \u2014 during a conversation"),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
     ]), title=T("Parley help"))

@@ -96,6 +96,15 @@ class Runtime:
             repo.set_setting(key, value, session=s)
             s.commit()
 
+    def parse_local_time(self, board_id: str, text: str) -> dt.datetime:
+        """'2026-04-02 10:00' (or a date) in the board's timezone."""
+        cal = self.calendar(board_id)
+        text = text.strip()
+        if len(text) == 10:
+            return cal.at(dt.date.fromisoformat(text), cal.day_start)
+        moment = dt.datetime.fromisoformat(text.replace(" ", "T"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=cal.tz)
+
     def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []

@@ -118,6 +118,21 @@ def reason_phrase(T: Translator, item: Item, proto: Protocol) -> str:
     return base
 
 
+def waiting_line(T: Translator, item: Item, proto: Protocol) -> str:
+    """A step whose clock has not started: '<title> (2 working days after "<step>" is done)'."""
+    a = item.step.anchor
+    if a.kind is AnchorKind.STEP:
+        try:
+            what = T("\u201c{title}\u201d is done", title=proto.step(a.step or "").title)
+        except KeyError:
+            what = a.step or "?"
+    elif a.kind is AnchorKind.RESOLUTION:
+        what = T("the resolution")
+    else:
+        what = T("it starts")
+    return T("{title} ({duration} after {what})", title=item.step.title, duration=duration_phrase(T, item), what=what)
+
+
 def stage_title(T: Translator, proto: Protocol, stage_id: str | None) -> str:
     if not stage_id:
         return T("no stage")
@@ -147,12 +162,12 @@ def who_acts(T: Translator, case: Case, proto: Protocol, item: Item | None, *, s
     raising = agency_name(case.raising_agency_id, session=session)
     responding = agency_name(case.responding_agency_id, session=session)
     who = T(LEVEL_LABELS[level])
+    if level in (Level.BUSINESS_UNIT, Level.INDEPENDENT_CHAIR) or side is Side.BOARD:
+        return who
     if side is Side.RAISING:
         return T("{who} in {agency}", who=who, agency=raising)
     if side is Side.RESPONDING:
         return T("{who} in {agency}", who=who, agency=responding)
-    if side is Side.BOARD:
-        return who
     return T("{who} in {a} and {b}", who=who, a=raising, b=responding)
 
 
@@ -197,14 +212,23 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
                        "or escalate by recording it as not resolved."))
     others = [i for i in state.items if i is not nxt]
     dated = [i for i in others if i.due_at is not None]
-    undated = [i for i in others if i.due_at is None]
+    undated = [i for i in others if i.due_at is None and (i.anchor is not None or not i.step.due.has_deadline)]
+    waiting = [i for i in others if i.anchor is None and i.step.due.has_deadline]
     if dated:
         lines.append(T("Also due:"))
         lines.extend(f"  \u2022 {deadline_line(T, i, proto)}" for i in dated)
+    if waiting:
+        lines.append(T("Then, once the step before is done:"))
+        lines.extend(f"  \u2022 {waiting_line(T, i, proto)}" for i in waiting)
     if undated:
         lines.append(T("To do (no timescale set by the protocol):"))
-        lines.extend(f"  \u2022 {i.step.title}" + (f" \u2192 {proto.recipients.get(i.step.to, '')}"
-                                                   if i.step.to else "") for i in undated)
+        for i in undated:
+            line = f"  \u2022 {i.step.title}"
+            if i.meeting_missing:
+                line += f": {due_phrase(T, i, proto)}"
+            if i.step.to:
+                line += f" \u2192 {proto.recipients.get(i.step.to, '')}"
+            lines.append(line)
     fields = [
         Field(T("Status"), status_label(T, state.status)),
         Field(T("Stage"), stage_title(T, proto, case.stage_id)),

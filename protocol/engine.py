@@ -419,6 +419,10 @@ def evaluate(protocol: Protocol, events: Iterable[Event], now: dt.datetime,
         for st in cur.stage.steps:
             if r.status is Status.RESOLVED and st.when != "resolved" and st.kind is not StepKind.DUTY:
                 continue
+            # A standing duty ends with the case, as the loop below already has it for earlier stages;
+            # without this a case resolved *at* Swindon Stage 2 kept "copy the Partnership" open.
+            if r.status is Status.RESOLVED and st.standing:
+                continue
             add(st, cur.stage, cur)
     # duties still owed from earlier stages, and standing duties of stages already reached
     for v in r.visits:

@@ -13,6 +13,7 @@ Anything else is said to Parley as the current speaker. Numbered options can be 
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -40,10 +41,12 @@ BOARD_KEY = "console.board"
 
 class ConsoleApp:
     def __init__(self, runtime: Runtime, board: str | None = None, *,
-                 out: TextIO | None = None, clock: SimulatedClock | None = None):
+                 out: TextIO | None = None, clock: SimulatedClock | None = None, start: dt.datetime | None = None):
         self.rt = runtime
         self.out = out or sys.stdout
         self.clock = clock or SimulatedClock(runtime.factory)
+        if start is not None:
+            self.clock.set(start)
         self.conversation = Conversation(runtime.factory, self.clock, PLATFORM)
         self.options: list[Option] = []
         self.T = translator()

@@ -399,3 +399,52 @@ def test_a_new_board_is_yaml_alone(tmp_path: Path) -> None:
         ("discuss", "2026-03-05"),
         ("managers-meet", "2026-03-12"),
     ]
+
+
+# -- the guide's example is a valid board and does what the guide says --------------------------
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol-format.md"
+
+
+def _doc_example() -> str:
+    text = DOCS.read_text("utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    [complete] = [b for b in blocks if b.startswith("format: 1")]
+    return complete
+
+
+def test_the_complete_example_in_the_guide(tmp_path: Path) -> None:
+    p = load_board(_write(tmp_path, _doc_example(), "new-town.yaml"))
+    assert p.id == "new-town" and p.nation == "scotland" and p.reporting.quarter_numbering == "financial"
+    opened = ev("opened", "2026-04-02T10:00", arose_on="2026-04-02")
+    s = evaluate(p, [opened], t("2026-04-02T10:00"))
+    assert item(s, "discuss").due_at == cob("2026-04-08")
+    to_2 = [opened, ev("outcome", "2026-06-12T16:00", resolved=False)]
+    s = evaluate(p, to_2, t("2026-06-12T16:00"))
+    assert item(s, "tell-business-unit").due_at == cob("2026-06-12")
+    assert item(s, "managers-meet").due_at == cob("2026-06-22")
+    s = evaluate(p, [*to_2, ev("protective_date", "2026-06-15T09:00", date="2026-06-18")], t("2026-06-15T09:00"))
+    assert item(s, "managers-meet").due_at == cob("2026-06-18")
+    s = evaluate(p, [*to_2, ev("outcome", "2026-06-17T12:00", resolved=True, flags={"policy_gap": True})],
+                 t("2026-06-17T12:00"))
+    assert item(s, "written-outcome").due_at == cob("2026-06-19")
+    assert item(s, "policy-gap").due_at == cob("2026-07-01")  # 18, 19, 22-26, 29, 30 Jun, 1 Jul
+
+
+def test_every_schema_key_is_documented() -> None:
+    import json
+
+    schema = json.loads((BOARDS_DIR.parent / "protocol.schema.json").read_text("utf-8"))
+    keys: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            keys.update(node.get("properties", {}))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    doc = DOCS.read_text("utf-8")
+    assert not {k for k in keys if f"`{k}`" not in doc}

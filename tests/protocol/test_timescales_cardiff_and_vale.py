@@ -25,7 +25,8 @@ def _with_meetings(*dates: str):
     return load_text(yaml.safe_dump(data, sort_keys=False), source="cardiff-and-vale.yaml")
 
 
-def test_CV_6_raise_with_manager_immediately() -> None:
+def test_CV_5_6_raise_with_manager_immediately() -> None:
+    """CV-5: the staged actions are taken immediately; CV-6: raise with the immediate manager."""
     s = run(P, [OPEN], "2026-04-02T11:00")
     raise_ = item(s, "raise-with-manager")
     assert raise_.due_at == t("2026-04-02T11:00") and not raise_.overdue
@@ -217,3 +218,13 @@ def test_CV_1_try_informally_first_is_a_precondition() -> None:
 
 def test_CV_17_quarterly_report() -> None:
     assert P.reporting.cadence == "quarterly" and "CV-17" in P.reporting.refs
+
+
+def test_CV_2_4_advisory_immediate_risk_and_discretion_over_the_entry_stage() -> None:
+    ir = P.immediate_risk
+    assert ir.rule == "advisory" and {"CV-2", "CV-4"} <= set(ir.refs)  # A18: no same-working-day rule
+    assert "CV-4" in P.bypass.refs
+
+
+def test_CV_18_protocol_review_is_governance_not_a_case_clock() -> None:
+    assert any("CV-18" in n for n in P.notes)

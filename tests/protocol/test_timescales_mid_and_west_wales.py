@@ -1,8 +1,8 @@
 """Mid & West Wales (seed 000, cross-checked with 002): every encoded timescale in timescales.md
 Table 1.1, by id. E&W bank holidays; due 17:00 Europe/London for working-day units.
 
-Not case clocks, so not encoded as deadlines: MWW-1 (principle), MWW-8 (quarterly data set: see
-test_MWW_8_quarterly_reporting), MWW-9 (periodic audit). MWW-2 defines day 0 (tested with MWW-3).
+Not case clocks, so not encoded as deadlines: MWW-1 (principle), MWW-8 (quarterly data set) and MWW-9 (periodic audit): see
+test_MWW_8_9_quarterly_reporting_and_periodic_audit. MWW-2 defines day 0 (tested with MWW-3).
 """
 
 from __future__ import annotations
@@ -166,8 +166,9 @@ def test_MWW_N5_signed_record_on_resolution_at_stage_1() -> None:
     assert rec.signed_by == ("raiser", "counterpart")
 
 
-def test_MWW_8_quarterly_reporting() -> None:
-    assert P.reporting.cadence == "quarterly" and "MWW-8" in P.reporting.refs
+def test_MWW_8_9_quarterly_reporting_and_periodic_audit() -> None:
+    assert P.reporting.cadence == "quarterly" and {"MWW-8", "MWW-9"} <= set(P.reporting.refs)
+    assert P.reporting.quarter_numbering == "calendar"  # A19
 
 
 def test_MWW_timetable_nominal_plan() -> None:

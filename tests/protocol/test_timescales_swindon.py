@@ -73,12 +73,14 @@ def test_SWN_8_line_management_contact_details_immediately_at_stage_3() -> None:
     assert duty.due_at == t("2026-05-20T16:00") and duty.step.to == "all-parties"
 
 
-def test_SWN_15_heads_of_service_contact_5wd_after_stage_3_completed() -> None:
-    """Stage 3 completed Wed 26 Aug 2026: 27, 28, (31 Aug) 1, 2, 3 Sep."""
+def test_SWN_14_15_heads_of_service_contact_5wd_after_stage_3_completed() -> None:
+    """SWN-14: referred without delay on Stage 3 failing (the case moves to Stage 4 at once);
+    SWN-15: Stage 3 completed Wed 26 Aug 2026: 27, 28, (31 Aug) 1, 2, 3 Sep."""
     s = run(P, [*_opened(), *_unresolved("2026-04-30", "2026-05-20", "2026-08-26")], "2026-08-26T16:00")
     assert s.stage.id == "heads-of-service"
     step = item(s, "heads-contact")
-    assert step.due_at == cob("2026-09-03") and "SWN-15" in step.step.refs
+    assert step.due_at == cob("2026-09-03") and {"SWN-14", "SWN-15"} <= set(step.step.refs)
+    assert s.visits[-1].entered_at == t("2026-08-26T16:00")  # SWN-14: no gap before Stage 4 starts
 
 
 def test_SWN_17_referral_to_the_partnership_5wd_after_stage_4_completed() -> None:
@@ -219,3 +221,8 @@ def test_SWN_6_same_working_day_immediate_risk_rule() -> None:
     assert ir.rule == "same_working_day" and "SWN-6" in ir.refs and "MASH" in ir.text
     # the rule's arithmetic: a concern at 17:30 on Maundy Thursday must be escalated by 17:00 Tuesday
     assert CAL.same_working_day(t("2026-04-02T17:30")) == dt.datetime(2026, 4, 7, 17, 0, tzinfo=CAL.tz)
+
+
+def test_SWN_9_21_monitoring_and_review_date_are_not_case_clocks() -> None:
+    assert P.reporting.cadence == "regular" and "SWN-9" in P.reporting.refs
+    assert any("SWN-21" in n for n in P.notes)
