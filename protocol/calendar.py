@@ -27,6 +27,7 @@ an instant falls on and when close of business is.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -50,6 +51,15 @@ class CalendarError(ValueError):
 @lru_cache(maxsize=512)
 def _bank_holidays(subdiv: str, year: int) -> frozenset[dt.date]:
     return frozenset(holidays.country_holidays("GB", subdiv=subdiv, years=year).keys())
+
+
+@lru_cache(maxsize=512)
+def _working_ordinals(subdiv: str, extra: frozenset[dt.date], year: int) -> tuple[int, ...]:
+    """The working days of one year as sorted ordinals (for bisecting instead of stepping day by day)."""
+    hols = _bank_holidays(subdiv, year) | {d for d in extra if d.year == year}
+    first, last = dt.date(year, 1, 1).toordinal(), dt.date(year, 12, 31).toordinal()
+    return tuple(o for o in range(first, last + 1)
+                 if (o - 1) % 7 < 5 and dt.date.fromordinal(o) not in hols)  # ordinal 1 is a Monday
 
 
 @lru_cache(maxsize=512)
@@ -143,10 +153,14 @@ class WorkingCalendar:
         """The Nth working day after ``anchor`` (anchor is day 0). ``n`` must be >= 1."""
         if n < 1:
             raise CalendarError("add_working_days counts whole working days from 1 upwards")
-        d = anchor
-        for _ in range(n):
-            d = self.next_working_day(d)
-        return d
+        year = anchor.year
+        days = _working_ordinals(self.subdiv, self.extra_holidays, year)
+        index = bisect_right(days, anchor.toordinal()) + n - 1  # first working day after anchor is day 1
+        while index >= len(days):
+            index -= len(days)
+            year += 1
+            days = _working_ordinals(self.subdiv, self.extra_holidays, year)
+        return dt.date.fromordinal(days[index])
 
     def working_days_between(self, start: dt.date, end: dt.date) -> int:
         """Working days in the half-open range (start, end]: how many days ``end`` is after ``start``."""
