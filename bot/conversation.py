@@ -158,6 +158,59 @@ def risk_message(T: Translator, proto: Protocol) -> Message:
                    severity=Severity.URGENT)
 
 
+def _raising_agency_id(t: Turn) -> int | None:
+    return t.case().raising_agency_id if "ref" in t.data else t.ctx.actor.agency_id
+
+
+def _agency_choices(t: Turn) -> list[Choice]:
+    """Agencies in the directory other than the raising one (single-agency disputes are excluded)."""
+    raising = _raising_agency_id(t)
+    return [Choice(str(a.id), a.name) for a in repo.agencies(t.ctx.actor.board_id, session=t.session)
+            if a.id != raising]
+
+
+def _person_choices(t: Turn) -> list[Choice]:
+    ppl = repo.people(t.ctx.actor.board_id, session=t.session, agency_id=t.data["agency"])
+    return [Choice(str(p.id), f"{p.name}, {p.title}" if p.title else p.name) for p in ppl] + [
+        Choice("other", t.T("Someone not listed"))]
+
+
+def _counterpart_steps() -> list[Step]:
+    """Agency from the directory, then the person (or a name typed in when they are not listed)."""
+
+    def pname_ask(t: Turn) -> Message | None:
+        if t.data.get("person") != "other":
+            return None
+        return ask_text(t.T("What is their name (and role)?"), "person_name")
+
+    def pname_answer(t: Turn, v: str) -> None:
+        name = services.clean_short(v)
+        if not name:
+            raise Invalid(t.T("Please type their name."))
+        t.data["person_name"] = name
+
+    return [
+        Step("agency", lambda t: ask_choice(t.T("Which agency is the other professional in?"), "agency",
+                                            _agency_choices(t)),
+             lambda t, v: t.data.__setitem__("agency", int(pick(v, _agency_choices(t), t.T)))),
+        Step("person", lambda t: ask_choice(t.T("Who is the professional you disagree with?"), "person",
+                                            _person_choices(t)),
+             lambda t, v: t.data.__setitem__("person", pick(v, _person_choices(t), t.T))),
+        Step("person_name", pname_ask, pname_answer),
+    ]
+
+
+def _finish_counterpart(t: Turn) -> Reply:
+    case = t.case()
+    person_id = None if t.data["person"] == "other" else int(t.data["person"])
+    services.name_counterpart(t.ctx, case, int(t.data["agency"]), person_id, t.data.get("person_name"),
+                              session=t.session)
+    st = services.state_of(case, t.ctx.now, session=t.session)
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Counterpart updated.")))
+    return reply.extend(notify_parties(t, case, t.T("{name} has named you as the counterpart on {ref}.",
+                                                    name=t.ctx.actor.name, ref=case.ref)))
+
+
 def _intake_steps() -> list[Step]:
     steps: list[Step] = []
 
@@ -170,6 +223,9 @@ def _intake_steps() -> list[Step]:
         t.data["risk"] = risk
         if risk:
             t.data["risk_shown_at"] = t.ctx.now.isoformat()
+            # recorded now, even if the intake is never finished
+            repo.audit("immediate_risk_reported", session=t.session, at=t.ctx.now, actor=t.ctx.actor,
+                       via=t.ctx.via, data={"rule": t.proto().immediate_risk.rule, "route_shown": True})
             t.notes.append(risk_message(t.T, t.proto()))
             t.notes.append(Message(t.T("I've noted that you were shown this route. When you have acted on it, "
                                        "we can record the professional disagreement.")))
@@ -272,39 +328,7 @@ def _intake_steps() -> list[Step]:
 
     steps.append(Step("arose", s_arose_ask, s_arose_answer))
 
-    def agency_choices(t: Turn) -> list[Choice]:
-        return [Choice(str(a.id), a.name) for a in repo.agencies(t.ctx.actor.board_id, session=t.session)
-                if a.id != t.ctx.actor.agency_id]
-
-    steps.append(Step(
-        "agency",
-        lambda t: ask_choice(t.T("Which agency is the other professional in?"), "agency", agency_choices(t)),
-        lambda t, v: t.data.__setitem__("agency", int(pick(v, agency_choices(t), t.T))),
-    ))
-
-    def person_choices(t: Turn) -> list[Choice]:
-        ppl = repo.people(t.ctx.actor.board_id, session=t.session, agency_id=t.data["agency"])
-        return [Choice(str(p.id), f"{p.name}, {p.title}" if p.title else p.name) for p in ppl] + [
-            Choice("other", t.T("Someone not listed"))]
-
-    def s_person_answer(t: Turn, v: str) -> None:
-        t.data["person"] = pick(v, person_choices(t), t.T)
-
-    steps.append(Step("person", lambda t: ask_choice(t.T("Who is the professional you disagree with?"), "person",
-                                                     person_choices(t)), s_person_answer))
-
-    def s_pname_ask(t: Turn) -> Message | None:
-        if t.data.get("person") != "other":
-            return None
-        return ask_text(t.T("What is their name (and role)?"), "person_name")
-
-    def s_pname_answer(t: Turn, v: str) -> None:
-        name = services.clean_short(v)
-        if not name:
-            raise Invalid(t.T("Please type their name."))
-        t.data["person_name"] = name
-
-    steps.append(Step("person_name", s_pname_ask, s_pname_answer))
+    steps.extend(_counterpart_steps())
 
     def s_protect_ask(t: Turn) -> Message | None:
         if not any(st.protective_cap for _, st in t.proto().all_steps()):
@@ -722,6 +746,7 @@ FLOWS: dict[str, Flow] = {
         lambda T: T("What needs immediate attention? (Case reference and agencies only are posted to the "
                     "channel.)"))], _finish_urgent, Action.URGENT_NOTICE),
     "close": Flow("close", [_reason_step(lambda T: T("Why is the case being closed?"))], _finish_close, Action.CLOSE),
+    "name_counterpart": Flow("name_counterpart", _counterpart_steps(), _finish_counterpart),
 }
 
 
@@ -737,6 +762,7 @@ ACTION_WORDS = {
     "urgent": "urgent_notice",
     "close": "close",
     "view": "view",
+    "counterpart": "name_counterpart",
 }
 
 
@@ -925,8 +951,8 @@ def help_message(T: Translator) -> Message:
         T("  new \u2014 raise a concern"),
         T("  list \u2014 your open cases"),
         T("  case REF \u2014 show a case (add 'timeline' for its history)"),
-        T("  contact / outcome / done / escalate / bypass / protect / extend / urgent / close REF \u2014 "
-          "act on a case (or use its buttons)"),
+        T("  contact / outcome / done / escalate / bypass / protect / extend / urgent / close / counterpart REF "
+          "\u2014 act on a case (or use its buttons)"),
         T("  back / cancel \u2014 during a conversation"),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
     ]), title=T("Parley help"))

@@ -329,6 +329,8 @@ def open_case(ctx: Ctx, new: NewCase, *, session: Session) -> Case:
 def name_counterpart(ctx: Ctx, case: Case, agency_id: int, person_id: int | None, name: str | None, *,
                      session: Session) -> Case:
     require_may_act(ctx, case, "name_counterpart", session=session)
+    if case.status not in (Status.OPEN.value, Status.AWAITING_DECISION.value):
+        raise ServiceError(ctx.T("{ref} is no longer open.", ref=case.ref))
     agency = repo.get_agency(agency_id, session=session)
     if agency is None or agency.board_id != case.board_id:
         raise ServiceError(ctx.T("That agency is not in the directory."))

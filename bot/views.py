@@ -184,6 +184,8 @@ def action_buttons(T: Translator, case: Case, state: CaseState) -> tuple[Button,
     for act in state.allowed:
         style = "primary" if act is Action.RECORD_OUTCOME else ("danger" if act is Action.CLOSE else None)
         out.append(Button(f"case.{act.value}", T(ACTION_LABELS[act]), case.ref, style))
+    if case.responding_person_id is None and state.status in (Status.OPEN, Status.AWAITING_DECISION):
+        out.insert(0, Button("case.name_counterpart", T("Name the counterpart"), case.ref))
     return tuple(out)
 
 

@@ -230,6 +230,21 @@ class CaseEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
+class AuditEntry(Base):
+    """Append-only record of things that happen outside any case, e.g. an immediate-risk report made
+    during an intake that was never finished, or a refusal that names no case."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    board_id: Mapped[str | None] = mapped_column(ForeignKey("boards.id"), nullable=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    actor_label: Mapped[str] = mapped_column(String(200))
+    via: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
 class Conversation(Base):
     """A person's in-progress conversation (intake, recording an outcome ...), kept across restarts."""
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import (
     Agency,
+    AuditEntry,
     AgencyChannel,
     Board,
     BoardChannel,
@@ -240,6 +241,22 @@ def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, ac
     session.add(ev)
     session.flush()
     return ev
+
+
+def audit(kind: str, *, session: Session, at: dt.datetime, actor: Person | None, via: str,
+          data: dict[str, Any] | None = None) -> AuditEntry:
+    entry = AuditEntry(at=at, board_id=actor.board_id if actor else None, actor_id=actor.id if actor else None,
+                       actor_label=actor.name if actor else "Parley", via=via, kind=kind, data=dict(data or {}))
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def audit_entries(*, session: Session, kind: str | None = None) -> Sequence[AuditEntry]:
+    q = select(AuditEntry)
+    if kind:
+        q = q.where(AuditEntry.kind == kind)
+    return session.scalars(q.order_by(AuditEntry.id)).all()
 
 
 def events_for(case_id: int, *, session: Session) -> Sequence[CaseEvent]:

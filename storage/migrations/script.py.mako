@@ -9,7 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
-import storage.models
+import storage.models  # noqa: F401 - custom column types
+from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -217,3 +217,37 @@ def test_timeline_lists_every_event(chat: Chat) -> None:
     assert "concern raised" in text and "counterpart named: Bob Evans" in text
     assert "subject details recorded (kept private)" in text
     assert "Jamie" not in text
+
+
+def test_immediate_risk_is_audited_even_if_the_intake_is_abandoned(chat: Chat) -> None:
+    chat.say("alice", "new")
+    chat.say("alice", "yes")
+    chat.say("alice", "cancel")
+    with chat.rt.factory() as s:
+        entries = repo.audit_entries(session=s, kind="immediate_risk_reported")
+    assert len(entries) == 1
+    assert entries[0].actor_label == "Alice Hughes" and entries[0].via == "console"
+    assert entries[0].data == {"rule": "same_working_day", "route_shown": True}
+
+
+def test_counterpart_not_listed_can_be_named_later(chat: Chat) -> None:
+    chat.say("alice", "new")
+    chat.script("alice", *INTAKE_SWINDON[:8], "Someone not listed", "Duty SW (name unknown)", "skip")
+    reply = chat.say("alice", "submit")
+    ref = reply.to_speaker[0].case_ref
+    assert reply.others == []  # nobody in the directory to tell yet
+    assert "Duty SW (name unknown) (Swindon Children's Social Care)" in texts(reply)
+    assert reply.to_speaker[0].buttons[0].action == "case.name_counterpart"
+    # the counterpart's team manager may act although the counterpart is not in the directory
+    reply = chat.press("mia", "case.view", ref)
+    assert reply.to_speaker[0].case_ref == ref
+    chat.press("alice", "case.name_counterpart", ref)
+    reply = chat.script("alice", "Wiltshire Police")
+    assert "choose one of the options" in reply.to_speaker[0].text  # own agency is not offered
+    reply = chat.script("alice", "Swindon Children's Social Care", "Bob Evans, Social Worker")
+    assert "Counterpart updated." in reply.to_speaker[0].text
+    assert reply.others[0].to.person_id == chat.pid("bob")
+    with chat.rt.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        assert case.responding_person_id == chat.pid("bob") and case.responding_person_name is None
+        assert [e.kind for e in repo.events_for(case.id, session=s)].count("counterpart_named") == 2

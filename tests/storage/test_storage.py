@@ -18,7 +18,7 @@ def test_migrations_apply_and_are_current(runtime) -> None:  # noqa: ANN001
     assert runtime.is_current()
     tables = set(inspect(runtime.engine).get_table_names())
     assert {"boards", "protocol_snapshots", "agencies", "agency_channels", "people", "person_identities",
-            "cases", "subject_details", "case_events", "conversations", "settings"} <= tables
+            "cases", "subject_details", "case_events", "conversations", "settings", "audit_entries"} <= tables
     # upgrading again is harmless
     runtime.upgrade()
     assert migrate.current_revision(runtime.engine) == migrate.head_revision()
