@@ -25,7 +25,7 @@ from bot.services import Ctx, ServiceError
 from protocol.engine import Action, Status
 from protocol.spec import Protocol, StepKind
 from storage import repo
-from storage.models import Case, Person
+from storage.models import Case
 
 
 class Invalid(Exception):
@@ -525,22 +525,30 @@ def _finish_contact(t: Turn) -> Reply:
     return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Contact recorded.")))
 
 
-def _outcome_steps() -> list[Step]:
-    def res_choices(T: Translator) -> list[Choice]:
-        return [Choice("resolved", T("Resolved")), Choice("unresolved", T("Not resolved"))]
+def _flags_step(on_resolution: bool) -> Step:
+    """Ask, one at a time, whether each condition the protocol hangs a later step on applies
+    (e.g. a policy gap after resolution, or a case review after the Chair's decision)."""
 
-    def flags_ask(t: Turn) -> Message | None:
-        if t.data.get("resolved") != "resolved":
+    def ask(t: Turn) -> Message | None:
+        if on_resolution and t.data.get("resolved") != "resolved":
             return None
-        pending = [q for q in _flag_questions(t, None, True) if q[0] not in t.data.get("flags", {})]
+        step_id = None if on_resolution else t.data.get("step")
+        pending = [q for q in _flag_questions(t, step_id, on_resolution) if q[0] not in t.data.get("flags", {})]
         if not pending:
             return None
         name, title = pending[0]
         t.data["_flag"] = name
         return Message(t.T("Does this apply: {title}?", title=title), prompt=yes_no_prompt(t.T, f"flag:{name}"))
 
-    def flags_answer(t: Turn, v: str) -> None:
+    def answer(t: Turn, v: str) -> None:
         t.data.setdefault("flags", {})[t.data.pop("_flag")] = parse_yes_no(v, t.T)
+
+    return Step("flags", ask, answer)
+
+
+def _outcome_steps() -> list[Step]:
+    def res_choices(T: Translator) -> list[Choice]:
+        return [Choice("resolved", T("Resolved")), Choice("unresolved", T("Not resolved"))]
 
     return [
         Step("resolved", lambda t: ask_choice(t.T("What is the outcome at this stage?"), "resolved",
@@ -551,7 +559,7 @@ def _outcome_steps() -> list[Step]:
                                         t.T("Why is it not resolved? (This moves the case to the next stage.)"),
                                         "text", long=True),
              lambda t, v: _required(t, "text", v)),
-        Step("flags", flags_ask, flags_answer),
+        _flags_step(on_resolution=True),
     ]
 
 
@@ -591,21 +599,10 @@ def _complete_steps() -> list[Step]:
             raise Invalid(t.T("That date is in the future."))
         t.data["on"] = day.isoformat()
 
-    def flags_ask(t: Turn) -> Message | None:
-        pending = [q for q in _flag_questions(t, t.data.get("step"), False) if q[0] not in t.data.get("flags", {})]
-        if not pending:
-            return None
-        name, title = pending[0]
-        t.data["_flag"] = name
-        return Message(t.T("Does this apply: {title}?", title=title), prompt=yes_no_prompt(t.T, f"flag:{name}"))
-
-    def flags_answer(t: Turn, v: str) -> None:
-        t.data.setdefault("flags", {})[t.data.pop("_flag")] = parse_yes_no(v, t.T)
-
     return [
         Step("step", which_ask, lambda t, v: t.data.__setitem__("step", pick(v, _step_choices(t, False), t.T))),
         Step("on", lambda t: ask_date(t.T("When was it done? (today, yesterday or a date)"), "on"), on_answer),
-        Step("flags", flags_ask, flags_answer),
+        _flags_step(on_resolution=False),
     ]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.i18n import Translator, translator
 from protocol import loader
 from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
-from protocol.spec import Protocol, StepKind
+from protocol.spec import Protocol
 from storage import repo, subjects
 from storage.models import Agency, Case, Person, ProtocolSnapshot
 
@@ -404,13 +404,18 @@ def record_outcome(ctx: Ctx, case: Case, *, resolved: bool, text: str, on: dt.da
     return _append(ctx, case, "outcome", data, session=session)
 
 
+def _reason(text: str, if_missing: str) -> str:
+    why = clean_text(text)
+    if not why:
+        raise ServiceError(if_missing)
+    return why
+
+
 def escalate(ctx: Ctx, case: Case, *, reason: str, session: Session) -> CaseState:
     """Open an exceptional stage after a stage ended unresolved (a recorded decision)."""
     require_may_act(ctx, case, "escalate", session=session)
     _require_allowed(ctx, case, Action.ESCALATE_EXCEPTIONAL, session=session)
-    why = clean_text(reason)
-    if not why:
-        raise ServiceError(ctx.T("Please record why the exceptional stage is needed."))
+    why = _reason(reason, ctx.T("Please record why the exceptional stage is needed."))
     return _append(ctx, case, "escalated", {"reason": why}, session=session)
 
 
@@ -438,9 +443,7 @@ def extend_step(ctx: Ctx, case: Case, step_id: str, *, until: dt.date, reason: s
     item = next((i for i in st.items if i.step.id == step_id and i.step.extendable), None)
     if item is None:
         raise ServiceError(ctx.T("That step can't be extended."))
-    why = clean_text(reason)
-    if not why:
-        raise ServiceError(ctx.T("Please record the reason for the extension."))
+    why = _reason(reason, ctx.T("Please record the reason for the extension."))
     if item.due_at is not None and until <= item.due_at.date():
         raise ServiceError(ctx.T("An extension must be later than the current deadline."))
     return _append(ctx, case, "extended", {"step": step_id, "until": until.isoformat(), "reason": why},
@@ -458,14 +461,8 @@ def urgent_notice(ctx: Ctx, case: Case, *, details: str, session: Session) -> Ca
 def close_case(ctx: Ctx, case: Case, *, reason: str, session: Session) -> CaseState:
     require_may_act(ctx, case, "close", session=session)
     _require_allowed(ctx, case, Action.CLOSE, session=session)
-    why = clean_text(reason)
-    if not why:
-        raise ServiceError(ctx.T("Please record why the case is being closed."))
+    why = _reason(reason, ctx.T("Please record why the case is being closed."))
     return _append(ctx, case, "closed", {"reason": why}, session=session)
-
-
-def completable_steps(state: CaseState) -> list[Any]:
-    return [i for i in state.completable() if i.step.kind in (StepKind.ACTION, StepKind.DUTY)]
 
 
 def agency_name(agency_id: int | None, *, session: Session) -> str:
