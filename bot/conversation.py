@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import services, views
+from bot import escalation, services, views
 from bot.clock import Clock
 from bot.i18n import N_, Translator, translator
 from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
@@ -796,6 +796,13 @@ class Conversation:
         # buttons on case cards start flows or show the case, even mid-flow
         if action and action.startswith("case."):
             return self._case_action(session, ctx, conv, action[5:], value or "")
+        if action == escalation.ACK:
+            try:
+                prompt_id = int(value or "")
+            except ValueError:
+                return Reply().say(Message(T("That button is no longer available."), severity=Severity.ERROR))
+            message, _ = escalation.acknowledge(ctx, prompt_id, session=session)
+            return Reply().say(message)
 
         if conv.flow and word in ("cancel", "stop"):
             repo.save_conversation(conv, None, {}, session=session)

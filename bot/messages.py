@@ -112,3 +112,28 @@ class Reply:
         self.to_speaker.extend(other.to_speaker)
         self.others.extend(other.others)
         return self
+
+
+# -- serialisation (the outbox stores messages as JSON) -----------------------------------------
+def message_to_data(m: Message) -> dict:
+    return {
+        "text": m.text,
+        "title": m.title,
+        "fields": [[f.label, f.value] for f in m.fields],
+        "buttons": [[b.action, b.label, b.value, b.style] for b in m.buttons],
+        "severity": m.severity.value,
+        "case_ref": m.case_ref,
+        "private": m.private,
+    }
+
+
+def message_from_data(d: dict) -> Message:
+    return Message(
+        text=d.get("text", ""),
+        title=d.get("title"),
+        fields=tuple(Field(a, b) for a, b in d.get("fields", ())),
+        buttons=tuple(Button(a, lbl, v, st) for a, lbl, v, st in d.get("buttons", ())),
+        severity=Severity(d.get("severity", "info")),
+        case_ref=d.get("case_ref"),
+        private=bool(d.get("private", False)),
+    )

@@ -105,6 +105,25 @@ class Runtime:
         moment = dt.datetime.fromisoformat(text.replace(" ", "T"))
         return moment if moment.tzinfo else moment.replace(tzinfo=cal.tz)
 
+    def last_channel_post(self, board_id: str, channel: str):  # noqa: ANN201 - bot.messages.Message | None
+        """The newest message delivered to a channel of this board (the console's scroll-back)."""
+        from sqlalchemy import select
+
+        from bot.messages import message_from_data
+        from storage.models import OutboxMessage
+
+        with self.factory() as s:
+            row = s.scalars(select(OutboxMessage).where(
+                OutboxMessage.board_id == board_id, OutboxMessage.target_kind == "channel",
+                OutboxMessage.address == channel, OutboxMessage.state == "sent",
+                OutboxMessage.update_of_id.is_(None)).order_by(OutboxMessage.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            latest = s.scalars(select(OutboxMessage).where(OutboxMessage.update_of_id == row.id,
+                                                           OutboxMessage.state == "sent")
+                               .order_by(OutboxMessage.id.desc()).limit(1)).first()
+            return message_from_data((latest or row).payload)
+
     def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []

@@ -192,6 +192,20 @@ class WorkingCalendar:
                 return loc
         return self.start_of_business(self.next_working_day(day))
 
+    def add_working_hours(self, moment: dt.datetime, hours: float) -> dt.datetime:
+        """``moment`` plus ``hours`` of working time (only time inside working hours on working days
+        counts). A moment outside working hours starts counting at the next working period."""
+        if hours < 0:
+            raise CalendarError("add_working_hours counts forwards only")
+        left = dt.timedelta(hours=hours)
+        cur = self.next_working_time(moment)
+        while True:
+            end = self.close_of_business(self.local_date(cur))
+            if cur + left <= end:
+                return self.local(cur + left)
+            left -= end - cur
+            cur = self.start_of_business(self.next_working_day(self.local_date(cur)))
+
     def due_working_days(self, anchor: dt.datetime | dt.date, n: int) -> dt.datetime:
         return self.close_of_business(self.add_working_days(self.local_date(anchor), n))
 

@@ -31,11 +31,13 @@ from protocol.spec import (
     FormPart,
     ImmediateRisk,
     Level,
+    Nudge,
     Precondition,
     PreconditionAnswer,
     Protocol,
     Record,
     Reporting,
+    Schedule,
     Side,
     Stage,
     Step,
@@ -314,9 +316,25 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
             note=rep.get("note"),
         ),
         meetings=meetings,
+        schedule=_schedule(raw.get("schedule", {})),
         source=raw.get("source"),
         notes=tuple(raw.get("notes", ())),
         raw=dict(raw),
+    )
+
+
+def _schedule(d: Mapping[str, Any]) -> Schedule:
+    base = Schedule()
+    nudges = base.nudges
+    if "nudges" in d:
+        nudges = tuple(Nudge(n["working_days_before"], dt.time.fromisoformat(n["at"]) if n.get("at") else None)
+                       for n in d["nudges"])
+    return Schedule(
+        nudges=nudges,
+        renotify_after_working_hours=float(d.get("renotify_after_working_hours", base.renotify_after_working_hours)),
+        renotify_max=int(d.get("renotify_max", base.renotify_max)),
+        digest_cron=d.get("digest_cron", base.digest_cron),
+        quarterly_cron=d.get("quarterly_cron", base.quarterly_cron),
     )
 
 

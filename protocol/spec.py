@@ -280,6 +280,24 @@ class Reporting:
 
 
 @dataclass(frozen=True)
+class Nudge:
+    working_days_before: int  # 0: the morning of the deadline
+    at: dt.time | None = None  # None: the start of the working day
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When Parley chases: nudges before each deadline, re-notification of unacknowledged escalations,
+    and the business unit's digests (cron, in the board's timezone)."""
+
+    nudges: tuple[Nudge, ...] = (Nudge(1), Nudge(0))
+    renotify_after_working_hours: float = 4
+    renotify_max: int = 3
+    digest_cron: str = "0 9 * * mon"
+    quarterly_cron: str = "0 9 1 1,4,7,10 *"
+
+
+@dataclass(frozen=True)
 class Protocol:
     id: str
     name: str
@@ -303,6 +321,7 @@ class Protocol:
     forms: tuple[Form, ...] = ()
     reporting: Reporting = field(default_factory=lambda: Reporting("none"))
     meetings: dict[str, tuple[dt.date, ...]] = field(default_factory=dict)
+    schedule: Schedule = field(default_factory=Schedule)
     source: str | None = None
     notes: tuple[str, ...] = ()
     raw: dict = field(default_factory=dict, compare=False, repr=False)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -193,8 +194,11 @@ class Case(Base):
     protective_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     next_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    # changes whenever the case moves, so a timer set for an old state can never fire
+    # bumped by every change to the case
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # changes whenever the case moves (a stage entered, ended, resolved or closed): a timer set with
+    # an older token can never fire
+    stage_token: Mapped[int] = mapped_column(Integer, default=0)
 
     snapshot: Mapped[ProtocolSnapshot] = relationship()
     raising_agency: Mapped[Agency] = relationship(foreign_keys=[raising_agency_id])
@@ -256,6 +260,81 @@ class Conversation(Base):
     flow: Mapped[str | None] = mapped_column(String(40), nullable=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Timer(Base):
+    """Something Parley must do at a time: a nudge, an escalation, a re-notification, a duty reminder,
+    a digest. The database is the source of truth; APScheduler only wakes the sweep that claims these.
+
+    ``key`` is deterministic (case, token, kind, step, deadline ...), so planning the same timer twice
+    is a no-op and firing it is exactly-once.
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_state_due_at", "state", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))  # nudge | escalation | renotify | duty | digest | quarterly
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # when to fire (inside working hours)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | cancelled
+    fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """Every outbound message, written before it is handed to a platform; sent at most once per key."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(500), unique=True)
+    board_id: Mapped[str | None] = mapped_column(ForeignKey("boards.id"), nullable=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
+    timer_id: Mapped[int | None] = mapped_column(ForeignKey("timers.id"), nullable=True)
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("escalation_prompts.id", use_alter=True),
+                                                  nullable=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    target_kind: Mapped[str] = mapped_column(String(8))  # channel | person
+    address: Mapped[str] = mapped_column(String(200))  # channel address or the person's platform id
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    update_of_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EscalationPrompt(Base):
+    """An escalation prompt posted to one agency's manager channel after a stage deadline lapsed."""
+
+    __tablename__ = "escalation_prompts"
+    __table_args__ = (UniqueConstraint("timer_id", "agency_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    timer_id: Mapped[int] = mapped_column(ForeignKey("timers.id"))
+    token: Mapped[int] = mapped_column(Integer)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    agency_key: Mapped[str] = mapped_column(String(64))  # the agency's key, or "board" for the business unit
+    stage_id: Mapped[str] = mapped_column(String(64))  # the stage whose deadline lapsed
+    level: Mapped[str] = mapped_column(String(32))  # the level asked to act
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | acknowledged
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    renotified: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Setting(Base):

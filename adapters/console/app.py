@@ -19,10 +19,13 @@ from collections.abc import Callable
 from typing import TextIO
 
 from adapters.console.render import Option, render
+from adapters.console.transport import ConsoleTransport
 from bot.clock import ClockSyntaxError, SimulatedClock, move
 from bot.conversation import Conversation
+from bot.delivery import Deliverer
+from bot.scheduler import Sweeper
 from bot.i18n import N_, translator
-from bot.messages import Message, Reply
+from bot.messages import Reply
 from bot.runtime import PersonInfo, Runtime
 
 PLATFORM = "console"
@@ -33,6 +36,8 @@ CONSOLE_HELP = N_("""Console commands:
   /case REF      show a case (as the current speaker)
   /board ID      switch board (protocol)
   /clock         show the simulated time; /clock +3wd, +2h, +1d or 2026-04-09 10:00 moves it
+                 (moving it runs the scheduler: nudges, escalations and digests appear)
+  /channel NAME  show the latest post in a channel again, with its buttons
   /help          this list;  /quit  leave (a conversation in progress is kept)
 Anything else is said to Parley as the current speaker; pick numbered options by number.""")
 SPEAKER_KEY = "console.as"
@@ -49,6 +54,11 @@ class ConsoleApp:
             self.clock.set(start)
         self.conversation = Conversation(runtime.factory, self.clock, PLATFORM)
         self.options: list[Option] = []
+        self._round: list[Option] | None = None  # options shown while handling the current input
+        # the console is its own scheduler: moving the clock runs the sweep, and posts print here
+        self.sweeper = Sweeper(runtime.factory, self.clock)
+        self.deliverer = Deliverer(runtime.factory, {PLATFORM: ConsoleTransport(runtime, self._emit)}, self.clock,
+                                   "console", board_id=lambda: self.board)
         self.T = translator()
         known = runtime.board_ids()
         saved = runtime.setting(BOARD_KEY)
@@ -78,14 +88,22 @@ class ConsoleApp:
         self.out.flush()
 
     # -- output --------------------------------------------------------------------------------
-    def show(self, reply: Reply) -> None:
-        options: list[Option] = []
-        for msg in reply.to_speaker:
-            text, opts = self._render_numbered(msg, len(options))
-            options.extend(opts)
-            self.print(text)
-        if options:
+    def _emit(self, text: str, options: list[Option]) -> None:
+        """Print something with numbered options, numbering on from what this input already showed."""
+        offset = len(self._round) if self._round is not None else 0
+        if offset:
+            for i in range(len(options), 0, -1):
+                text = text.replace(f"[{i}]", f"[{i + offset}]")
+        self.print(text)
+        if self._round is not None:
+            self._round.extend(options)
+        elif options:
             self.options = options
+
+    def show(self, reply: Reply) -> None:
+        for msg in reply.to_speaker:
+            text, opts = render(msg)
+            self._emit(text, opts)
         for ob in reply.others:
             if ob.to.kind == "person" and ob.to.person_id is not None:
                 person = self.rt.person(ob.to.person_id)
@@ -95,13 +113,6 @@ class ConsoleApp:
                 label = f"[{ob.to.channel}]"
             text, _ = render(ob.message, indent="    ")
             self.print(f"  {label}:\n{text}")
-
-    def _render_numbered(self, msg: Message, offset: int) -> tuple[str, list[Option]]:
-        text, opts = render(msg)
-        if offset:
-            for i in range(len(opts), 0, -1):
-                text = text.replace(f"[{i}]", f"[{i + offset}]")
-        return text, opts
 
     def prompt(self) -> str:
         who = self.speaker.key if self.speaker else "?"
@@ -127,7 +138,18 @@ class ConsoleApp:
                 self.print(text)
 
     def handle_line(self, line: str) -> bool:
-        """Handle one line of input. Returns False when the user quits."""
+        """Handle one line of input, then deliver whatever it queued. Returns False when the user quits."""
+        self._round = []
+        try:
+            going = self._handle_line(line)
+            self.deliverer.deliver()
+        finally:
+            shown, self._round = self._round, None
+        if shown:
+            self.options = shown
+        return going
+
+    def _handle_line(self, line: str) -> bool:
         text = line.strip()
         if not text:
             return True
@@ -151,7 +173,7 @@ class ConsoleApp:
         cmd, arg = cmd.lower(), arg.strip()
         handlers: dict[str, Callable[[str], None]] = {
             "as": self._as, "who": self._who, "cases": self._cases, "case": self._case, "board": self._board,
-            "clock": self._clock, "help": self._help,
+            "clock": self._clock, "help": self._help, "channel": self._channel,
         }
         if cmd in ("quit", "exit"):
             self.print(self.T("Bye. Anything you were in the middle of is kept for next time."))
@@ -171,7 +193,6 @@ class ConsoleApp:
             return
         self.speaker = matches[0]
         self._save(f"{SPEAKER_KEY}.{self.board}", self.speaker.key)
-        self.options = []
         self.print(self.T("You are now {name}, {title}.", name=self.speaker.name, title=self.speaker.title))
         pending = self.conversation.pending_prompt(self.speaker.id)
         if pending:
@@ -219,6 +240,7 @@ class ConsoleApp:
         working = self.T("working time") if cal.is_working_time(now) else self.T("outside working hours")
         self.print(self.T("Simulated time: {now} ({working})", now=self.T.datetime(now), working=working))
         if spec:
+            self.sweeper.sweep()  # nudges, escalations and digests due by now; delivered after this input
             self._overdue_report()
 
     def _overdue_report(self) -> None:
@@ -228,12 +250,29 @@ class ConsoleApp:
             for ln in lines:
                 self.print(f"  \u26a0 {ln}")
 
+    def _channel(self, name: str) -> None:
+        name = name if name.startswith("#") else f"#{name}"
+        msg = self.rt.last_channel_post(self.board, name)
+        if msg is None:
+            self.print(self.T("Nothing has been posted in {channel} yet.", channel=name))
+            return
+        text, opts = render(msg, indent="    ")
+        self._emit(f"  [{name}]:\n{text}", opts)
+
     def _help(self, _: str) -> None:
         self.print(self.T(CONSOLE_HELP))
 
     def run(self, stdin: TextIO | None = None) -> None:
         stdin = stdin or sys.stdin
         self.banner()
+        # timers are rebuilt from the cases; anything that fell due while the console was closed fires now
+        self._round = []
+        self.sweeper.rebuild()
+        self.sweeper.sweep()
+        self.deliverer.deliver()
+        shown, self._round = self._round, None
+        if shown:
+            self.options = shown
         interactive = stdin.isatty()
         while True:
             if interactive:

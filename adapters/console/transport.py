@@ -1,0 +1,42 @@
+"""Console delivery: outbox messages printed in the terminal as channel posts and direct messages."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from adapters.console.render import Option, render
+from bot.delivery import Outgoing
+from bot.i18n import translator
+from bot.runtime import Runtime
+
+
+class ConsoleTransport:
+    platform = "console"
+
+    def __init__(self, runtime: Runtime, emit: Callable[[str, list[Option]], None]):
+        self.rt = runtime
+        self.emit = emit  # prints text and registers the numbered buttons it shows
+        self._ids = itertools.count(1)
+        self.T = translator()
+
+    def _label(self, msg: Outgoing) -> str:
+        if msg.target_kind == "channel":
+            return f"[{msg.address}]"
+        person = self.rt.person(msg.person_id) if msg.person_id else None
+        who = self.T("DM to {name} (@{key})", name=person.name, key=person.key) if person else msg.address
+        return f"\u2192 {who}"
+
+    def send(self, msg: Outgoing) -> str:
+        ext = f"console:{next(self._ids)}"
+        text, options = render(msg.message, indent="    ")
+        self.emit(f"  {self._label(msg)}:\n{text}", options)
+        return ext
+
+    def update(self, msg: Outgoing) -> str:
+        text, options = render(msg.message, indent="    ")
+        self.emit(f"  {self._label(msg)} " + self.T("(message updated in place)") + f":\n{text}", options)
+        return msg.update_of_external_id or f"console:{next(self._ids)}"
+
+    def find_sent(self, msg: Outgoing) -> str | None:
+        return None  # the terminal keeps no record; the console runs in one process with its own sweep

@@ -1,0 +1,184 @@
+"""Escalation prompts in manager channels, and their acknowledgement.
+
+Channel posts carry the case reference, the agencies and the stage only: never the child's or adult's
+name, date of birth or address (this module never loads subject details).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import outbox, services, views
+from bot.i18n import Translator, translator
+from bot.messages import Button, Message, Severity
+from bot.services import Ctx, PermissionDenied, ServiceError
+from protocol.engine import CaseState, Item, Status
+from protocol.spec import LEVEL_ORDER, Level, Protocol, Stage
+from storage import repo
+from storage.models import Case, EscalationPrompt, OutboxMessage
+
+ACK = "esc.ack"
+
+
+def prompt_message(T: Translator, case: Case, proto: Protocol, prompt: EscalationPrompt, deadline: dt.datetime,
+                   *, session: Session, reminder: int = 0) -> Message:
+    lapsed = proto.stage(prompt.stage_id)
+    nxt = proto.next_stage(prompt.stage_id)
+    tz = proto.calendar().tz
+    lines = [T("The {stage} deadline passed on {when} with no outcome recorded.",
+               stage=T("Stage {n}", n=lapsed.number), when=T.datetime(deadline.astimezone(tz)))]
+    if nxt is not None:
+        lines.append(T("Next under the protocol: {stage} \u2014 {who}.", stage=views.stage_title(T, proto, nxt.id),
+                       who=T(views.LEVEL_LABELS[nxt.level])))
+    else:
+        lines.append(T("This was the protocol's last stage: the business unit needs to decide what happens next."))
+    lines.append(T("Please acknowledge and take ownership, or record the outcome if it is already resolved."))
+    if reminder:
+        lines.insert(0, T("Reminder {n}: this escalation has not been acknowledged yet.", n=reminder))
+    return Message("\n".join(lines), title=views.case_headline(T, case, proto, session=session),
+                   severity=Severity.WARNING, case_ref=case.ref, buttons=(
+                       Button(ACK, T("Acknowledge / take ownership"), str(prompt.id), "primary"),
+                       Button("case.record_outcome", T("Already resolved"), case.ref),
+                       Button("case.view", T("View case"), case.ref)))
+
+
+def acknowledged_message(T: Translator, case: Case, proto: Protocol, prompt: EscalationPrompt, *,
+                         session: Session) -> Message:
+    who = repo.get_person(prompt.acknowledged_by_id, session=session) if prompt.acknowledged_by_id else None
+    at = prompt.acknowledged_at.astimezone(proto.calendar().tz) if prompt.acknowledged_at else None
+    name = who.name if who else "?"
+    if who is not None and prompt.agency_id is not None and who.agency_id != prompt.agency_id:
+        agency = repo.get_agency(who.agency_id, session=session) if who.agency_id else None
+        name = f"{who.name} ({agency.name})" if agency else who.name
+    text = T("Acknowledged by {name} at {time} on {date}.", name=name,
+             time=T.time(at) if at else "?", date=T.date(at.date(), with_year=False) if at else "?")
+    if case.stage_id and case.stage_id != prompt.stage_id:
+        text += " " + T("The case is now at {stage}.", stage=views.stage_title(T, proto, case.stage_id))
+    return Message(text, title=views.case_headline(T, case, proto, session=session), severity=Severity.SUCCESS,
+                   case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+
+
+def escalation_targets(case: Case, proto: Protocol, stage: Stage, *, session: Session
+                       ) -> list[tuple[str, int | None, str, list[tuple[str, str]]]]:
+    """(agency key, agency id, level, [(platform, channel)]) to prompt after ``stage`` lapsed: each agency's
+    manager channel at the next stage's level (never below line managers: a prompt asks managers to take
+    ownership). A stage run by the board, or agencies with no channel at that level, go to the board's
+    business-unit channel, once."""
+    nxt = proto.next_stage(stage.id)
+    level = nxt.level if nxt else Level.BUSINESS_UNIT
+    if LEVEL_ORDER.index(level.value) < LEVEL_ORDER.index(Level.LINE_MANAGER.value):
+        level = Level.LINE_MANAGER
+    bu = [(c.platform, c.address) for c in repo.board_channels(case.board_id, "business_unit", session=session)]
+    if level in (Level.BUSINESS_UNIT, Level.INDEPENDENT_CHAIR):
+        return [("board", None, level.value, bu)]
+    out = []
+    fallback = False
+    for aid in (case.raising_agency_id, case.responding_agency_id):
+        if aid is None:
+            continue
+        ag = repo.get_agency(aid, session=session)
+        assert ag is not None
+        chans = [(c.platform, c.address) for c in repo.agency_channels(aid, level.value, session=session)]
+        if chans:
+            out.append((ag.key, ag.id, level.value, chans))
+        else:
+            fallback = True
+    if fallback:
+        out.append(("board", None, level.value, bu))
+    return out
+
+
+def may_acknowledge(person, prompt: EscalationPrompt) -> bool:  # noqa: ANN001 - storage Person
+    if person.role in services.BOARD_ROLES:
+        return True
+    if person.role not in services.MANAGER_ROLES:
+        return False
+    return prompt.agency_id is None or person.agency_id == prompt.agency_id
+
+
+def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message, CaseState | None]:
+    T = ctx.T
+    prompt = session.get(EscalationPrompt, prompt_id)
+    if prompt is None:
+        raise ServiceError(T("That escalation prompt no longer exists."))
+    case = repo.get_case(prompt.case_id, session=session)
+    assert case is not None
+    if case.board_id != ctx.actor.board_id:
+        repo.audit("refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                   data={"action": "acknowledge", "prompt": prompt_id, "reason": "other board"})
+        session.commit()
+        raise PermissionDenied(T("Sorry, you can't acknowledge that: it belongs to another board."))
+    services.require_may_act(ctx, case, "acknowledge", session=session)
+    proto = services.protocol_for(case, session=session)
+    if not may_acknowledge(ctx.actor, prompt):
+        repo.append_event(case, "refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                          data={"action": "acknowledge", "prompt": prompt.id})
+        session.commit()
+        agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
+        raise PermissionDenied(T("Sorry, this prompt is for the {level} of {agency}.",
+                                 level=T(views.LEVEL_LABELS[Level(prompt.level)]),
+                                 agency=agency.name if agency else T("the board")))
+    if prompt.state in ("acknowledged", "superseded"):
+        who = repo.get_person(prompt.acknowledged_by_id, session=session) if prompt.acknowledged_by_id else None
+        at = prompt.acknowledged_at.astimezone(proto.calendar().tz) if prompt.acknowledged_at else None
+        return Message(T("Already acknowledged by {name} at {time}.", name=who.name if who else "?",
+                         time=T.time(at) if at else "?")), None
+    prompt.state, prompt.acknowledged_by_id, prompt.acknowledged_at = "acknowledged", ctx.actor.id, ctx.now
+    agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
+    repo.append_event(case, "escalation_acknowledged", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                      data={"prompt": prompt.id, "agency": agency.name if agency else None,
+                            "stage": prompt.stage_id})
+    state = services.state_of(case, ctx.now, session=session)
+    moved = False
+    if (state.status is Status.OPEN and state.stage is not None and state.stage.id == prompt.stage_id
+            and case.stage_token == prompt.token):
+        # the case moves on as the protocol says: the lapsed stage ends unresolved
+        lapsed = proto.stage(prompt.stage_id)
+        state = services._append(ctx, case, "outcome", {
+            "resolved": False, "lapsed": True,
+            "text": translator()("Stage {n} deadline passed with no outcome recorded; {name} took ownership.",
+                                 n=lapsed.number, name=ctx.actor.name)}, session=session)
+        moved = True
+    # the other agencies' prompts for the same lapse are answered too: the case has moved on
+    others = []
+    if moved:
+        others = session.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == prompt.timer_id,
+                                                                EscalationPrompt.id != prompt.id,
+                                                                EscalationPrompt.state == "open")).all()
+        for other in others:
+            other.state, other.acknowledged_by_id, other.acknowledged_at = "superseded", ctx.actor.id, ctx.now
+    # update every copy of the prompts in place
+    for p in (prompt, *others):
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.prompt_id == p.id,
+                                                           OutboxMessage.update_of_id.is_(None))).all()
+        for row in rows:
+            outbox.queue(session=session, key=f"{row.idempotency_key}:ack", platform=row.platform,
+                         target_kind=row.target_kind, address=row.address, case=case, prompt_id=p.id,
+                         message=acknowledged_message(translator(), case, proto, p, session=session),
+                         now=ctx.now, update_of=row)
+    intro = T("Acknowledged. You have taken ownership of {ref}.", ref=case.ref)
+    if moved:
+        intro += " " + T("The case has moved to {stage}.", stage=views.stage_title(T, proto, case.stage_id))
+    state = state if moved else services.state_of(case, ctx.now, session=session)
+    return views.case_view(T, case, state, session=session, intro=intro), state
+
+
+def nudge_message(T: Translator, case: Case, proto: Protocol, item: Item, *, session: Session, late: bool,
+                  overdue: bool = False) -> Message:
+    if overdue:
+        head = T("Overdue on {ref}:", ref=case.ref)
+    else:
+        head = T("Reminder for {ref}:", ref=case.ref)
+    text = f"{head} {views.deadline_line(T, item, proto)}"
+    if item.step.to:
+        text += "\n" + T("To: {recipient}", recipient=proto.recipients.get(item.step.to, item.step.to))
+    if late:
+        text += "\n" + T("(This reminder is late: Parley could not send it at the planned time.)")
+    return Message(text, title=views.case_headline(T, case, proto, session=session),
+                   severity=Severity.WARNING if overdue else Severity.INFO, case_ref=case.ref,
+                   buttons=(Button("case.record_contact", T("Record a contact or meeting"), case.ref),
+                            Button("case.complete_step", T("Mark a step done"), case.ref),
+                            Button("case.view", T("View case"), case.ref)))
