@@ -73,6 +73,53 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
     ConsoleApp(rt, board, start=start).run()
 
 
+def _transports() -> dict:
+    """Delivery transports configured by environment variables (Slack and Teams join in later issues)."""
+    import os
+
+    transports: dict = {}
+    if os.environ.get("PARLEY_WEBHOOK_URL"):
+        from adapters.webhook import WebhookTransport
+
+        transports["webhook"] = WebhookTransport(os.environ["PARLEY_WEBHOOK_URL"])
+    return transports
+
+
+def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports: dict) -> None:
+    import logging
+
+    from bot.clock import SystemClock
+    from bot.scheduler import SchedulerService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    rt = Runtime(db)
+    if not rt.is_current():
+        _fail("The database is not migrated: run `parley db upgrade` first.")
+    SchedulerService(rt.factory, SystemClock(), transports, interval=interval, until_idle=until_idle).run()
+
+
+IntervalOpt = Annotated[float, typer.Option("--interval", help="Seconds between sweeps")]
+IdleOpt = Annotated[bool, typer.Option("--until-idle", help="Exit once nothing is due and the outbox is empty")]
+
+
+@app.command()
+def scheduler(db: DbOpt = None, interval: IntervalOpt = 30.0, until_idle: IdleOpt = False) -> None:
+    """Run the scheduler alone: fire due nudges, escalations and digests into the outbox (and deliver
+    what this process has a transport for)."""
+    _run_scheduler(db, interval, until_idle, _transports())
+
+
+@app.command()
+def serve(db: DbOpt = None, interval: IntervalOpt = 30.0) -> None:
+    """Run the scheduler with every configured adapter (the console is not one: use `parley console`)."""
+    transports = _transports()
+    if not transports:
+        typer.echo("No adapter is configured (see README: SLACK_*, MICROSOFT_APP_*, PARLEY_WEBHOOK_URL); "
+                   "running the scheduler only: messages wait in the outbox until an adapter delivers them.",
+                   err=True)
+    _run_scheduler(db, interval, False, transports)
+
+
 @protocols_app.command("check")
 def protocols_check(file: Annotated[str, typer.Argument(help="A board YAML file or board id")]) -> None:
     """Validate a protocol file and print its stage and deadline table."""
