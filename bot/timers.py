@@ -96,12 +96,18 @@ def reconcile(case: Case, state: CaseState, proto: Protocol, now: dt.datetime, *
     """Make the case's pending timers match its plan (same transaction as the change to the case)."""
     specs = {s.key: s for s in plan_case(case, state, proto)}
     pending = session.scalars(select(Timer).where(Timer.case_id == case.id, Timer.state == "pending")).all()
+    token = stage_token(state)
     for t in pending:
         if t.key not in specs:
+            # Fix: re-notifications are planned by the sweep (bot.scheduler), never by plan_case, so they are
+            # never in ``specs``; cancelling them here made every restart's rebuild (and any change to the case)
+            # silently drop the re-notifications of unacknowledged escalation prompts. They are kept while the
+            # case has not moved (same stage token); once it moves they are cancelled as before.
+            if t.kind == "renotify" and t.token == token:
+                continue
             t.state = "cancelled"
             t.note = "no longer needed: the case moved or the deadline changed"
     known = set(session.scalars(select(Timer.key).where(Timer.key.in_(list(specs))))) if specs else set()
-    token = stage_token(state)
     for key, s in specs.items():
         if key in known:
             continue

@@ -279,3 +279,45 @@ def test_real_cli_console_and_timetable(tmp_path: Path) -> None:
         by_stage.setdefault(r["stage"], []).append(r["due"])
     assert by_stage[1] == ["2026-04-08"] and by_stage[5] == ["2026-05-07"]  # SWN-10, SWN-17 (Easter, May Day)
     assert all({"stage", "step", "title", "due"} <= set(r) for r in rows)
+
+
+def test_console_clock_runs_the_scheduler_and_a_manager_acknowledges(sqlite_runtime) -> None:  # noqa: ANN001
+    """Moving the simulated clock fires nudges and the escalation prompt in the manager channels; a manager
+    switches in with /as, presses Acknowledge, and the prompt is updated in place."""
+    ref = "SWN-2026-0001"
+    out = run_console(sqlite_runtime, "swindon", [
+        "new", "no", "no", "1", "x", "y", "z", "today", "Swindon Children's Social Care",
+        "Bob Evans, Social Worker", "skip", "Submit",
+        "/clock 2026-04-07 09:30",
+        "/clock 2026-04-09 09:15",
+        "/as sam", "1",
+        "/as mia", "/channel csc-team-managers", "1",
+        "/quit",
+    ])
+    assert_in_order(out, [
+        f"Recorded as {ref}.",
+        "Simulated time: Tue 7 Apr 2026 09:30 (working time)",
+        "\u2192 DM to Alice Hughes (@alice):",
+        f"Reminder for {ref}: Stage 1 \u2014 Internal discussion with your line manager: due by Wed 8 Apr 2026",
+        "\u2192 DM to Sam Patel (@sam):",
+        "Simulated time: Thu 9 Apr 2026 09:15 (working time)",
+        "[#police-sgt-managers]:",
+        "The Stage 1 deadline passed on Wed 8 Apr 2026 17:00 with no outcome recorded.",
+        "[1] Acknowledge / take ownership   [2] Already resolved   [3] View case",
+        "[#csc-team-managers]:",
+        "[4] Acknowledge / take ownership",
+        "sam@swindon> 1",
+        "Acknowledged. You have taken ownership of SWN-2026-0001. The case has moved to Stage 2: Inter-agency "
+        "discussion.",
+        "[#police-sgt-managers] (message updated in place):",
+        "Acknowledged by Sam Patel at 09:15 on Thu 9 Apr.",
+        "[#csc-team-managers] (message updated in place):",
+        "Acknowledged by Sam Patel (Wiltshire Police) at 09:15 on Thu 9 Apr.",
+        # scrolling back shows the prompt as it is now: answered, with only its View case button
+        "mia@swindon> /channel csc-team-managers",
+        "Acknowledged by Sam Patel (Wiltshire Police) at 09:15 on Thu 9 Apr.",
+        "[1] View case",
+        "mia@swindon> 1",
+        "Next: Stage 2 — Inter-agency discussion with the other professional: due by Thu 16 Apr 2026",
+    ])
+    assert "[#business-unit]" not in out.split("Simulated time: Thu 9 Apr")[1].split("sam@swindon>")[0]
