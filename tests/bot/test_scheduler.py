@@ -66,6 +66,36 @@ def test_wolverhampton_reminders_across_easter(sqlite_runtime) -> None:  # noqa:
     assert not any(k[1] == "overall-target" for k in t)  # milestones are not chased
 
 
+def _done(rt, cid: int, step: str, now: dt.datetime, board: str) -> None:  # noqa: ANN001
+    with rt.factory() as s:
+        services.complete_step(Ctx(repo.person_by_key(board, "alice", session=s), "console", now), s.get(Case, cid),
+                               step, on=now.date(), session=s)
+        s.commit()
+
+
+def test_wolverhampton_stage_1_escalation_after_the_review_window(sqlite_runtime) -> None:  # noqa: ANN001
+    """WOL-12: raised Tue 7 Apr, so the receiving agency's 3 working days end Fri 10 Apr; the escalation
+    prompt goes out on Monday 13 Apr at 09:00, after the weekend."""
+    rt = sqlite_runtime
+    cid = open_case(rt, "wolverhampton", at(2026, 4, 2, 10))
+    _done(rt, cid, "raise", at(2026, 4, 7, 11), "wolverhampton")
+    t = timers_of(rt, cid)
+    assert t[("nudge", "receiving-review")] == [at(2026, 4, 9), at(2026, 4, 10)]
+    assert t[("escalation", "receiving-review")] == [at(2026, 4, 13)]
+    assert ("nudge", "raise") not in t and ("overdue", "raise") not in t  # done: its reminders were cancelled
+
+
+def test_cardiff_stage_1_across_the_early_may_bank_holiday(sqlite_runtime) -> None:  # noqa: ANN001
+    """CV-7: raised with the manager Thu 30 Apr 2026, so 2 working days end Tue 5 May (Mon 4 May is a bank
+    holiday): nudges Fri 1 May and Tue 5 May, escalation Wed 6 May 09:00."""
+    rt = sqlite_runtime
+    cid = open_case(rt, "cardiff-and-vale", at(2026, 4, 30, 10))
+    _done(rt, cid, "raise-with-manager", at(2026, 4, 30, 10, 5), "cardiff-and-vale")
+    t = timers_of(rt, cid)
+    assert t[("nudge", "manager-attempt")] == [at(2026, 5, 1), at(2026, 5, 5)]
+    assert t[("escalation", "manager-attempt")] == [at(2026, 5, 6)]
+
+
 def test_mid_and_west_wales_timers_across_easter(sqlite_runtime) -> None:  # noqa: ANN001
     """MWW-3 due Mon 13 Apr; MWW-5 stage limit Mon 20 Apr escalates Tue 21 Apr; the safeguarding-lead duty
     (no timescale) is reminded on the next working morning: Tue 7 Apr after the Easter weekend."""
