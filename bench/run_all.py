@@ -12,4 +12,8 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent))
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"== {script.name}")
-        runpy.run_path(str(script), run_name="__main__")
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as exc:  # fix: each script ends with SystemExit(main()), which stopped the whole run
+            if exc.code not in (0, None):
+                raise

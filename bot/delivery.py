@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -123,6 +123,18 @@ class Deliverer:
                 r.next_attempt_at = now + _backoff(r.attempts, error.retry_after)
             s.commit()
 
+    def _still_mine(self, row_id: int) -> bool:
+        """Renew this worker's lease on a claimed row just before sending it. False when another worker has
+        reclaimed it meanwhile, which happens when working through the batch took longer than LEASE."""
+        now = self.clock.now()
+        with self.factory() as s:
+            res = s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id,
+                                                        OutboxMessage.state == "sending",
+                                                        OutboxMessage.claimed_by == self.worker)
+                            .values(lease_until=now + LEASE))
+            s.commit()
+            return res.rowcount == 1
+
     def deliver(self) -> int:
         """Deliver everything deliverable now; returns how many messages were sent."""
         sent = 0
@@ -132,6 +144,10 @@ class Deliverer:
                 return sent
             for msg, reclaimed in claimed:
                 transport = self.transports[msg.platform]
+                # Fix: a batch is claimed at once with one lease; rows still waiting when the lease ran out
+                # (a slow platform, timeouts) were reclaimed and sent by another worker, then sent again here.
+                if not self._still_mine(msg.id):
+                    continue
                 try:
                     if reclaimed:
                         found = transport.find_sent(msg)

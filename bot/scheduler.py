@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -297,14 +297,21 @@ class Sweeper:
         self.ensure_board_timers()
         return self.fire_due()
 
-    def idle(self) -> bool:
+    def next_due(self) -> dt.datetime | None:
+        with self.factory() as s:
+            return s.scalar(select(Timer.due_at).where(Timer.state == "pending").order_by(Timer.due_at).limit(1))
+
+    def idle(self, platforms: Collection[str] | None = None) -> bool:
+        """Nothing due and nothing left to send (on ``platforms`` when given: the ones this process delivers)."""
         now = self.clock.now()
         from storage.models import OutboxMessage
 
         with self.factory() as s:
             due = s.scalar(select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now).limit(1))
-            unsent = s.scalar(select(OutboxMessage.id).where(OutboxMessage.state.in_(["pending", "sending"]))
-                              .limit(1))
+            q = select(OutboxMessage.id).where(OutboxMessage.state.in_(["pending", "sending"]))
+            if platforms is not None:
+                q = q.where(OutboxMessage.platform.in_(list(platforms)))
+            unsent = s.scalar(q.limit(1))
         return due is None and unsent is None
 
 
@@ -325,10 +332,21 @@ class SchedulerService:
             sent = self.deliverer.deliver()
             if fired or sent:
                 log.info("sweep: %d timers fired, %d messages sent", fired, sent)
+            self._wake_for_next()
         except Exception:  # noqa: BLE001 - keep the scheduler alive; the next tick retries
             log.exception("sweep failed")
-        if self.until_idle and self.sweeper.idle():
+        # Fix: only the platforms this process has a transport for count as unsent; waiting on messages for
+        # another platform (e.g. the console's, which only the console delivers) kept --until-idle running forever.
+        if self.until_idle and self.sweeper.idle(self.deliverer.transports):
             self.scheduler.shutdown(wait=False)
+
+    def _wake_for_next(self) -> None:
+        """An exact-time job for a timer due before the next interval sweep (one job, replaced each tick)."""
+        nxt = self.sweeper.next_due()
+        now = self.sweeper.clock.now()
+        if nxt is not None and now < nxt < now + dt.timedelta(seconds=self.interval):
+            self.scheduler.add_job(self.tick, "date", run_date=nxt, id="wake", replace_existing=True,
+                                   misfire_grace_time=None)
 
     def run(self) -> None:
         rebuilt = self.sweeper.rebuild()
