@@ -87,7 +87,7 @@ def pick(text: str, choices: list[Choice], T: Translator) -> str:
     for c in choices:
         if t.lower() in (c.value.lower(), c.label.lower()):
             return c.value
-    raise Invalid(T("Please choose one of the options (type its number)."))
+    raise Invalid(T("Please choose one of the options (by its number or name)."))
 
 
 # -- steps and flows --------------------------------------------------------------------------

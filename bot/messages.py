@@ -56,6 +56,40 @@ class Prompt:
     hint: str | None = None
 
 
+class FieldKind(StrEnum):
+    CHOICE = "choice"
+    TEXT = "text"
+    LONG_TEXT = "long_text"
+    DATE = "date"
+    PERSON = "person"  # a platform user picker (Slack users_select, a Teams people picker)
+
+
+@dataclass(frozen=True)
+class FormField:
+    id: str
+    label: str
+    kind: FieldKind
+    choices: tuple[Choice, ...] = ()
+    optional: bool = False
+    hint: str | None = None
+    initial: str | None = None  # a choice value, text, or an ISO date
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form shown all at once (a Slack modal, a Teams Adaptive Card). ``id`` routes the submission;
+    ``context`` carries what the submission needs back (e.g. the case reference)."""
+
+    id: str
+    title: str
+    submit_label: str
+    fields: tuple[FormField, ...]
+    context: str = ""
+    intro: str | None = None  # text shown above the fields
+    intro_severity: "Severity" = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class Message:
     text: str
@@ -67,6 +101,8 @@ class Message:
     case_ref: str | None = None
     # True when the message carries subject details: adapters must only send it privately
     private: bool = False
+    # a form to open (Slack modal / Teams card); the console asks the same questions one at a time
+    form: Form | None = None
 
 
 @dataclass(frozen=True)
