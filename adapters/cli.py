@@ -110,14 +110,56 @@ def scheduler(db: DbOpt = None, interval: IntervalOpt = 30.0, until_idle: IdleOp
 
 
 @app.command()
-def serve(db: DbOpt = None, interval: IntervalOpt = 30.0) -> None:
-    """Run the scheduler with every configured adapter (the console is not one: use `parley console`)."""
+def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
+          port: Annotated[int, typer.Option("--port", envvar="PORT", help="HTTP port for Slack events")] = 3000
+          ) -> None:
+    """Run the scheduler with every configured adapter (the console is not one: use `parley console`).
+
+    Slack: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, plus SLACK_APP_TOKEN for Socket Mode (otherwise Slack's
+    requests are served over HTTP on --port at /slack/events)."""
+    import logging
+    import os
+
+    from bot.clock import SystemClock
+    from bot.scheduler import SchedulerService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    rt = Runtime(db)
+    if not rt.is_current():
+        _fail("The database is not migrated: run `parley db upgrade` first.")
+    clock = SystemClock()
     transports = _transports()
+    web_app = None
+    socket = None
+    if os.environ.get("SLACK_BOT_TOKEN"):
+        from adapters.slack.server import build_adapter, http_app, socket_mode_handler
+
+        secret = os.environ.get("SLACK_SIGNING_SECRET", "")
+        app_token = os.environ.get("SLACK_APP_TOKEN")
+        if not secret and not app_token:
+            _fail("SLACK_SIGNING_SECRET is needed to check Slack's requests (or set SLACK_APP_TOKEN for Socket Mode).")
+        slack = build_adapter(rt, clock, token=os.environ["SLACK_BOT_TOKEN"], signing_secret=secret or "unused")
+        transports["slack"] = slack.transport
+        if app_token:
+            socket = socket_mode_handler(slack, app_token)
+        else:
+            web_app = http_app(slack.app)
     if not transports:
         typer.echo("No adapter is configured (see README: SLACK_*, MICROSOFT_APP_*, PARLEY_WEBHOOK_URL); "
                    "running the scheduler only: messages wait in the outbox until an adapter delivers them.",
                    err=True)
-    _run_scheduler(db, interval, False, transports)
+    service = SchedulerService(rt.factory, clock, transports, interval=interval,
+                               background=web_app is not None or socket is not None)
+    if socket is not None:
+        service.start()
+        socket.start()  # blocks
+    elif web_app is not None:
+        from aiohttp import web
+
+        service.start()
+        web.run_app(web_app, host="0.0.0.0", port=port)  # noqa: S104 - a server
+    else:
+        service.run()
 
 
 @protocols_app.command("check")

@@ -124,6 +124,59 @@ class Runtime:
                                .order_by(OutboxMessage.id.desc()).limit(1)).first()
             return message_from_data((latest or row).payload)
 
+    # -- platform identity, deduplication and the App Home ----------------------------------------
+    def person_for(self, platform: str, external_id: str, email_lookup=None) -> PersonInfo | None:  # noqa: ANN001
+        """The directory person behind a platform user: by stored identity, else by e-mail (``email_lookup``
+        is called only then, e.g. Slack users.info), linked on first use."""
+        from bot import inbound
+
+        with self.factory() as s:
+            p = inbound.person_for(platform, external_id, None, session=s)
+            if p is None and email_lookup is not None:
+                email = email_lookup()
+                p = inbound.person_for(platform, external_id, email, session=s) if email else None
+                s.commit()
+            return self._info(p, s) if p else None
+
+    def link(self, linker_id: int, platform: str, external_id: str, person_key: str) -> PersonInfo:
+        from bot import inbound
+
+        with self.factory() as s:
+            linker = repo.get_person(linker_id, session=s)
+            assert linker is not None
+            p = inbound.link(linker, platform, external_id, person_key, session=s)
+            s.commit()
+            return self._info(p, s)
+
+    def first_time(self, platform: str, key: str, now: dt.datetime, window_seconds: float | None = None) -> bool:
+        from bot import inbound
+
+        with self.factory() as s:
+            new = inbound.first_time(platform, key, now, session=s,
+                                     window=dt.timedelta(seconds=window_seconds) if window_seconds else None)
+            s.commit()
+            return new
+
+    def identity_of(self, person_id: int, platform: str) -> str | None:
+        with self.factory() as s:
+            return next((i.external_id for i in repo.identities(person_id, session=s) if i.platform == platform), None)
+
+    def home_messages(self, person_id: int, now: dt.datetime):  # noqa: ANN201 - list[bot.messages.Message]
+        """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
+        from bot.i18n import translator
+
+        with self.factory() as s:
+            person = repo.get_person(person_id, session=s)
+            if person is None:
+                return []
+            T = translator(person.language)
+            cards = []
+            for case in repo.cases_involving(person, session=s):
+                st = services.state_of(case, now, session=s)
+                cards.append((not st.overdue, case.next_due_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
+                              views.case_view(T, case, st, session=s)))
+            return [c for _, _, c in sorted(cards, key=lambda x: (x[0], x[1]))]
+
     def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []

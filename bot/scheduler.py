@@ -21,6 +21,7 @@ import socket
 from collections.abc import Callable, Collection, Mapping
 from zoneinfo import ZoneInfo
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
@@ -319,12 +320,15 @@ class SchedulerService:
     """APScheduler as the clock: an interval job sweeps due timers, then delivers the outbox."""
 
     def __init__(self, factory: sessionmaker[Session], clock: Clock, transports: Mapping[str, Transport], *,
-                 interval: float = 30.0, worker: str | None = None, until_idle: bool = False):
+                 interval: float = 30.0, worker: str | None = None, until_idle: bool = False,
+                 background: bool = False):
         self.sweeper = Sweeper(factory, clock)
         self.deliverer = Deliverer(factory, transports, clock, worker or worker_name())
         self.interval = interval
         self.until_idle = until_idle
-        self.scheduler = BlockingScheduler(timezone=ZoneInfo("Europe/London"))
+        # in the foreground for `parley scheduler`; in the background beside an adapter's server
+        scheduler_class = BackgroundScheduler if background else BlockingScheduler
+        self.scheduler = scheduler_class(timezone=ZoneInfo("Europe/London"))
 
     def tick(self) -> None:
         try:
@@ -349,8 +353,11 @@ class SchedulerService:
                                    misfire_grace_time=None)
 
     def run(self) -> None:
+        """Rebuild the timers, then sweep every interval (blocks, unless constructed with background=True)."""
         rebuilt = self.sweeper.rebuild()
         log.info("timers rebuilt for %d cases", rebuilt)
         self.scheduler.add_job(self.tick, "interval", seconds=self.interval, id="sweep", max_instances=1,
                                coalesce=True, next_run_time=dt.datetime.now(dt.timezone.utc))
         self.scheduler.start()
+
+    start = run  # with background=True, run() returns at once

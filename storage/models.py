@@ -337,6 +337,18 @@ class EscalationPrompt(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class InboundKey(Base):
+    """Inbound platform deliveries already handled (event ids, submissions, clicks), shared by replicas,
+    so a retried event or a double click never acts twice."""
+
+    __tablename__ = "inbound_keys"
+    __table_args__ = (UniqueConstraint("platform", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(300))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,0 +1,304 @@
+"""The Slack adapter: a thin translator between Slack (slack-bolt) and bot/'s conversation, forms and outbox.
+
+No deadline logic and no SQL here. Every listener acks at once (well inside Slack's 3 seconds) and does its
+work in a lazy listener; modals are opened first thing in that work, while the trigger_id is fresh.
+Retried events and double clicks are dropped by a middleware that remembers delivery keys in the database.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from adapters.slack.blocks import (
+    action_of,
+    errors_response,
+    fallback_text,
+    form_values,
+    home_view,
+    message_blocks,
+    modal_view,
+    truncate,
+)
+from adapters.slack.transport import SlackTransport
+from bot.clock import Clock
+from bot.conversation import Conversation
+from bot.delivery import Deliverer
+from bot.escalation import ACK
+from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
+from bot.i18n import translator
+from bot.messages import Message, Reply, Severity
+from bot.runtime import PersonInfo, Runtime
+from bot.services import ServiceError
+
+log = logging.getLogger("parley.slack")
+PLATFORM = "slack"
+CLICK_WINDOW_SECONDS = 10  # two clicks of the same button by the same person within this are one click
+ACTIONS = re.compile(r"^(case\.|esc\.|answer)")
+
+
+class SlackAdapter:
+    def __init__(self, runtime: Runtime, clock: Clock, client: WebClient, *, signing_secret: str,
+                 process_before_response: bool = False):
+        self.rt = runtime
+        self.clock = clock
+        self.client = client
+        self.conversation = Conversation(runtime.factory, clock, PLATFORM)
+        self.forms = Forms(runtime.factory, clock, PLATFORM)
+        self.transport = SlackTransport(client)
+        self.deliverer = Deliverer(runtime.factory, {PLATFORM: self.transport}, clock, "slack-adapter")
+        self.app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
+                       process_before_response=process_before_response)
+        self._register()
+
+    # -- identity -------------------------------------------------------------------------------
+    def person(self, user_id: str) -> PersonInfo | None:
+        def email() -> str | None:
+            try:
+                return self.client.users_info(user=user_id)["user"]["profile"].get("email")
+            except Exception:  # noqa: BLE001 - no email scope or unknown user: simply not linked
+                return None
+
+        return self.rt.person_for(PLATFORM, user_id, email)
+
+    def _not_linked(self, user_id: str) -> Message:
+        return Message(translator()("I don't know who you are in the directory yet. Ask your board's business unit "
+                                    "to link you: they type `/parley link <@{user}> your-handle`.", user=user_id),
+                       severity=Severity.WARNING)
+
+    # -- output -----------------------------------------------------------------------------------
+    def _dm(self, user_id: str, message: Message) -> None:
+        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
+        self.client.chat_postMessage(channel=channel, text=fallback_text(message), blocks=message_blocks(message))
+
+    def _deliver(self, user_id: str, person: PersonInfo | None, reply: Reply) -> None:
+        """The speaker's messages as DMs; messages to other people through their own Slack identity."""
+        for m in reply.to_speaker:
+            self._dm(user_id, m)
+        for ob in reply.others:
+            if ob.to.kind == "person" and ob.to.person_id is not None:
+                other = self.rt.identity_of(ob.to.person_id, PLATFORM)
+                if other:
+                    self._dm(other, ob.message)
+            elif ob.to.kind == "channel" and ob.to.platform == PLATFORM and ob.to.channel:
+                self.client.chat_postMessage(channel=ob.to.channel, text=fallback_text(ob.message),
+                                             blocks=message_blocks(ob.message))
+        self.deliverer.deliver()  # e.g. prompts updated in place after an acknowledgement
+        if person is not None:
+            self.publish_home(user_id, person)
+
+    def publish_home(self, user_id: str, person: PersonInfo) -> None:
+        cards = self.rt.home_messages(person.id, self.clock.now())
+        T = translator(person.language)
+        self.client.views_publish(user_id=user_id, view=home_view(T("Your cases"), cards, T=T))
+
+    def fresh(self, body: dict) -> bool:
+        """False for a delivery already handled: a retried event, a resubmitted modal, a double click."""
+        key, window = _delivery_key(body)
+        return key is None or self.rt.first_time(PLATFORM, key, self.clock.now(), window)
+
+    # -- listeners ----------------------------------------------------------------------------------
+    def _register(self) -> None:
+        app = self.app
+
+        @app.middleware
+        def drop_duplicate_submissions(body: dict, next: Callable[[], Any], logger: logging.Logger
+                                       ) -> Any:  # noqa: A002 - Bolt's name
+            # A modal submission is answered in the ack itself, so a duplicate is dropped before it; events
+            # and clicks are acked at once and their duplicates dropped in the work after the ack (fresh()).
+            if body.get("type") == "view_submission" and not self.fresh(body):
+                logger.info("dropping a duplicate modal submission")
+                from slack_bolt import BoltResponse
+
+                return BoltResponse(status=200, body="")
+            return next()
+
+        def just_ack(ack: Callable[..., None]) -> None:
+            ack()
+
+        app.command("/parley")(ack=just_ack, lazy=[self._command])
+        app.shortcut("raise_from_message")(ack=just_ack, lazy=[self._shortcut])
+        app.action(ACTIONS)(ack=just_ack, lazy=[self._action])
+        app.view(RISK_FORM)(self._risk_submitted)
+        app.view(INTAKE_FORM)(self._form_submitted)
+        app.view(OUTCOME_FORM)(self._form_submitted)
+        app.event("app_home_opened")(ack=just_ack, lazy=[self._home_opened])
+        app.event("message")(ack=just_ack, lazy=[self._message])
+
+    def _command(self, body: dict, respond: Callable[..., None]) -> None:
+        if not self.fresh(body):
+            return
+        user = body["user_id"]
+        text = (body.get("text") or "").strip()
+        words = text.split()
+        person = self.person(user)
+        if words[:1] == ["link"] and len(words) >= 3 and person is not None:
+            target = re.sub(r"^<@([A-Z0-9]+)(\|[^>]*)?>$", r"\1", words[1])
+            try:
+                linked = self.rt.link(person.id, PLATFORM, target, words[2])
+                respond(response_type="ephemeral", text=translator()("Linked <@{u}> to {name}.", u=target,
+                                                                    name=linked.name))
+            except ServiceError as exc:
+                respond(response_type="ephemeral", text=exc.message)
+            return
+        if person is None:
+            m = self._not_linked(user)
+            respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
+            return
+        if not words or words[0] == "new":
+            self.client.views_open(trigger_id=body["trigger_id"],
+                                   view=modal_view(self.forms.risk(person.id), T=translator(person.language)))
+            return
+        reply = self.conversation.handle(person.id, text)
+        for m in reply.to_speaker:
+            respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
+
+    def _shortcut(self, body: dict) -> None:
+        if not self.fresh(body):
+            return
+        user = body["user"]["id"]
+        person = self.person(user)
+        if person is None:
+            self._dm(user, self._not_linked(user))
+            return
+        form = self.forms.risk(person.id)
+        # Slack sends message text entity-escaped; the form shows it as typed
+        text = truncate(html.unescape((body.get("message") or {}).get("text", "")), 2800)
+        self.client.views_open(trigger_id=body["trigger_id"], view=modal_view(
+            form, private_metadata=f"prefill={text}" if text else "", T=translator(person.language)))
+
+    def _risk_submitted(self, ack: Callable[..., None], body: dict, view: dict) -> None:
+        user = body["user"]["id"]
+        person = self.person(user)
+        if person is None:
+            ack(response_action="errors", errors={"risk": self._not_linked(user).text[:150]})
+            return
+        res = self.forms.submit_risk(person.id, form_values(view["state"]["values"]))
+        if res.errors:
+            ack(response_action="errors", errors=res.errors)
+            return
+        assert res.next_form is not None
+        prefill = view.get("private_metadata", "")
+        form = res.next_form
+        if prefill.startswith("prefill="):
+            form = self.forms.intake(person.id, prefill_what=prefill[len("prefill="):])
+            form = type(form)(form.id, form.title, form.submit_label, form.fields, res.next_form.context,
+                              res.next_form.intro, res.next_form.intro_severity)
+        ack(response_action="update", view=modal_view(form, T=translator(person.language)))
+
+    def _form_submitted(self, ack: Callable[..., None], body: dict, view: dict) -> None:
+        user = body["user"]["id"]
+        person = self.person(user)
+        if person is None:
+            ack(response_action="errors", errors={"what": self._not_linked(user).text[:150]})
+            return
+        values = form_values(view["state"]["values"])
+        slack_user = values.get("person")
+        if slack_user:  # a Slack user was picked: the directory person behind them, else their name
+            picked = self.person(slack_user)
+            values["person"] = str(picked.id) if picked else ""
+            if picked is None and not values.get("person_name"):
+                values["person_name"] = self._real_name(slack_user) or ""
+        res = self.forms.submit(person.id, view["callback_id"], values, view.get("private_metadata", ""))
+        if res.errors:
+            ack(**errors_response(self._form_for(person.id, view), res.errors))
+            return
+        ack()
+        assert res.reply is not None
+        self._deliver(user, person, res.reply)
+
+    def _form_for(self, person_id: int, view: dict):  # noqa: ANN202 - bot.messages.Form
+        if view["callback_id"] == OUTCOME_FORM:
+            return self.forms.outcome(person_id, view.get("private_metadata", ""))
+        form = self.forms.intake(person_id)
+        return type(form)(form.id, form.title, form.submit_label, form.fields, view.get("private_metadata", ""))
+
+    def _real_name(self, user_id: str) -> str | None:
+        try:
+            return self.client.users_info(user=user_id)["user"].get("real_name")
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _action(self, body: dict, action: dict) -> None:
+        if not self.fresh(body):
+            return
+        user = body["user"]["id"]
+        person = self.person(user)
+        if person is None:
+            self._dm(user, self._not_linked(user))
+            return
+        action_id = action_of(action.get("action_id", ""))
+        value = action.get("value", "")
+        if action_id == "case.record_outcome" and body.get("trigger_id"):
+            try:
+                form = self.forms.outcome(person.id, value)
+            except ServiceError as exc:
+                self._ephemeral(body, user, exc.message)
+                return
+            self.client.views_open(trigger_id=body["trigger_id"], view=modal_view(form, T=translator(person.language)))
+            return
+        if action_id.startswith("answer"):
+            reply = self.conversation.handle(person.id, value)
+        else:
+            reply = self.conversation.handle(person.id, action=action_id, value=value)
+        if action_id == ACK:
+            # in the channel: a quiet answer to the clicker only; the prompt itself is updated in place
+            for m in reply.to_speaker:
+                self._ephemeral(body, user, m.text.split("\n")[0])
+            self._deliver(user, person, Reply(others=reply.others))
+            return
+        self._deliver(user, person, reply)
+
+    def _ephemeral(self, body: dict, user: str, text: str) -> None:
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        if channel:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        else:
+            self._dm(user, Message(text))
+
+    def _home_opened(self, event: dict, body: dict) -> None:
+        if event.get("tab") not in (None, "home") or not self.fresh(body):
+            return
+        person = self.person(event["user"])
+        if person is None:
+            self.client.views_publish(user_id=event["user"], view=home_view(
+                "Parley", [self._not_linked(event["user"])]))
+            return
+        self.publish_home(event["user"], person)
+
+    def _message(self, event: dict, body: dict) -> None:
+        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return
+        if not self.fresh(body):
+            return
+        user = event.get("user")
+        if not user:
+            return
+        person = self.person(user)
+        if person is None:
+            self._dm(user, self._not_linked(user))
+            return
+        self._deliver(user, person, self.conversation.handle(person.id, event.get("text", "")))
+
+
+def _delivery_key(body: dict) -> tuple[str | None, float | None]:
+    """What identifies a delivery: the event id for events (Slack re-sends it on retry), the view id for a
+    modal submission, and the person + button + message for a click (a double click within a few seconds)."""
+    if body.get("event_id"):
+        return f"event:{body['event_id']}", None
+    kind = body.get("type")
+    if kind == "view_submission":
+        view = body.get("view") or {}
+        return f"view:{view.get('id')}:{view.get('hash')}", None
+    if kind == "block_actions":
+        act = (body.get("actions") or [{}])[0]
+        msg_ts = (body.get("container") or {}).get("message_ts") or (body.get("view") or {}).get("id", "")
+        return (f"click:{(body.get('user') or {}).get('id')}:{act.get('action_id')}:{act.get('value')}:{msg_ts}",
+                CLICK_WINDOW_SECONDS)
+    return None, None

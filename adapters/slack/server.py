@@ -1,0 +1,59 @@
+"""Running the Slack adapter: HTTP (Events API, interactivity and the slash command on one path, served by
+aiohttp) or Socket Mode (when SLACK_APP_TOKEN is set: no public URL needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aiohttp import web
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+
+from adapters.slack.app import SlackAdapter
+from bot.clock import Clock
+from bot.runtime import Runtime
+
+EVENTS_PATH = "/slack/events"
+DEFAULT_API = "https://slack.com/api/"
+
+
+def web_client(token: str, base_url: str | None = None) -> WebClient:
+    client = WebClient(token=token, base_url=base_url or os.environ.get("SLACK_API_BASE_URL") or DEFAULT_API)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def build_adapter(runtime: Runtime, clock: Clock, *, token: str, signing_secret: str,
+                  base_url: str | None = None) -> SlackAdapter:
+    return SlackAdapter(runtime, clock, web_client(token, base_url), signing_secret=signing_secret)
+
+
+def http_app(bolt_app: App, path: str = EVENTS_PATH) -> web.Application:
+    """Slack's requests go through Bolt's dispatch (signature and replay-window checks included) in a worker
+    thread; Bolt acks before any slow work, which runs in its lazy listeners."""
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.text()
+        bolt_request = BoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
+        loop = asyncio.get_running_loop()
+        resp = await loop.run_in_executor(None, bolt_app.dispatch, bolt_request)
+        headers = {k: v for k, v in resp.first_headers_without_set_cookie().items() if k.lower() != "content-length"}
+        return web.Response(status=resp.status, body=resp.body.encode() if isinstance(resp.body, str) else resp.body,
+                            headers=headers)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post(path, handle)
+    app.router.add_get("/healthz", health)
+    return app
+
+
+def socket_mode_handler(adapter: SlackAdapter, app_token: str):  # noqa: ANN201 - SocketModeHandler
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    return SocketModeHandler(adapter.app, app_token, web_client=adapter.client)

@@ -1,0 +1,72 @@
+"""Who is speaking, and whether we have seen this delivery before: shared by the Slack and Teams adapters.
+
+Identity: a platform user is mapped to a directory person by a stored identity, else by their e-mail address
+(linked on first use), else not at all: they are told how to get linked. An administrator or the business
+unit can link someone by hand (``link``).
+
+Deduplication: platform retries (Slack's X-Slack-Retry-Num) and double clicks carry the same key; the key is
+stored in the database, so it holds across replicas. A key seen within ``window`` is a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.services import PermissionDenied, ServiceError
+from bot.i18n import translator
+from storage import repo
+from storage.models import InboundKey, Person, PersonIdentity
+
+LINKERS = {"admin", "business_unit"}
+
+
+def person_for(platform: str, external_id: str, email: str | None, *, session: Session) -> Person | None:
+    person = repo.person_by_identity(platform, external_id, session=session)
+    if person is not None or not email:
+        return person
+    matches = session.scalars(select(Person).where(func.lower(Person.email) == email.strip().lower())).all()
+    if len(matches) != 1:
+        return None  # unknown, or ambiguous (the same address on two boards): an admin links them
+    session.add(PersonIdentity(person_id=matches[0].id, platform=platform, external_id=external_id))
+    session.flush()
+    return matches[0]
+
+
+def link(linker: Person, platform: str, external_id: str, person_key: str, *, session: Session) -> Person:
+    T = translator(linker.language)
+    if linker.role not in LINKERS:
+        raise PermissionDenied(T("Only an administrator or the business unit can link people."))
+    person = repo.person_by_key(linker.board_id, person_key.strip().lstrip("@"), session=session)
+    if person is None:
+        raise ServiceError(T("There is nobody called {key} in the directory.", key=person_key[:40]))
+    existing = session.scalar(select(PersonIdentity).where(PersonIdentity.platform == platform,
+                                                           PersonIdentity.external_id == external_id))
+    if existing is not None:
+        existing.person_id = person.id
+    else:
+        session.add(PersonIdentity(person_id=person.id, platform=platform, external_id=external_id))
+    repo.audit("identity_linked", session=session, at=dt.datetime.now(dt.timezone.utc), actor=linker,
+               via=platform, data={"person": person.key, "platform": platform})
+    session.flush()
+    return person
+
+
+def first_time(platform: str, key: str, now: dt.datetime, *, session: Session,
+               window: dt.timedelta | None = None) -> bool:
+    """True the first time ``key`` is seen (or again after ``window``); False for a duplicate."""
+    key = key[:300]
+    try:
+        with session.begin_nested():
+            session.add(InboundKey(platform=platform, key=key, seen_at=now))
+        return True
+    except IntegrityError:
+        row = session.scalar(select(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key)
+                             .with_for_update())
+        if row is None or window is None or now - row.seen_at < window:
+            return False
+        row.seen_at = now
+        return True

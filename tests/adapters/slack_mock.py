@@ -1,0 +1,148 @@
+"""A local stand-in for Slack: the Web API (every call recorded, realistic answers) and a request signer.
+
+Point slack_sdk's WebClient at ``MockSlack.url`` (its ``base_url``). The server also accepts the
+``response_url`` posts that slash-command ``respond()`` makes, and ``apps.connections.open`` returns the
+URL of a Socket Mode server if one was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class MockSlack:
+    def __init__(self, emails: dict[str, str] | None = None, names: dict[str, str] | None = None):
+        self.calls: list[Call] = []
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.emails = emails or {}
+        self.names = names or {}
+        self.socket_url: str | None = None
+        self.fail_next: dict[str, tuple[int, dict[str, str]]] = {}  # method -> (status, headers), once
+        self._ts = itertools.count(1)
+        self._views = itertools.count(1)
+        self._lock = threading.Lock()
+        mock = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                ctype = self.headers.get("Content-Type", "")
+                if "json" in ctype:
+                    args = json.loads(raw or "{}")
+                else:
+                    args = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                    for k, v in list(args.items()):
+                        if isinstance(v, str) and v[:1] in "[{":
+                            try:
+                                args[k] = json.loads(v)
+                            except ValueError:
+                                pass
+                method = self.path.strip("/").split("/", 1)[-1] if self.path.startswith("/api/") else self.path
+                status, body, headers = mock.answer(method, args)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> MockSlack:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- answers ------------------------------------------------------------------------------------
+    def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            self.calls.append(Call(method, args))
+            if method in self.fail_next:
+                status, headers = self.fail_next.pop(method)
+                return status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
+            if method == "auth.test":
+                return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "Test"}, {}
+            if method == "conversations.open":
+                return 200, {"ok": True, "channel": {"id": "D" + str(args.get("users"))}}, {}
+            if method in ("chat.postMessage", "chat.update"):
+                channel = args["channel"]
+                ts = args.get("ts") or f"{1700000000 + next(self._ts)}.000100"
+                msg = {"ts": ts, "text": args.get("text"), "blocks": args.get("blocks"), "user": "UBOT",
+                       "metadata": args.get("metadata")}
+                hist = self.history.setdefault(channel, [])
+                if method == "chat.update":
+                    for i, m in enumerate(hist):
+                        if m["ts"] == ts:
+                            hist[i] = {**m, **{k: v for k, v in msg.items() if v is not None}}
+                else:
+                    hist.insert(0, msg)
+                return 200, {"ok": True, "channel": channel, "ts": ts, "message": msg}, {}
+            if method == "chat.postEphemeral":
+                return 200, {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}, {}
+            if method in ("views.open", "views.update", "views.push", "views.publish"):
+                view = dict(args.get("view") or {})
+                view.update(id=f"V{next(self._views)}", hash=f"h{next(self._views)}")
+                return 200, {"ok": True, "view": view}, {}
+            if method == "users.info":
+                user = args.get("user")
+                return 200, {"ok": True, "user": {"id": user, "real_name": self.names.get(user, f"User {user}"),
+                                                  "profile": {"email": self.emails.get(user)}}}, {}
+            if method == "conversations.history":
+                return 200, {"ok": True, "messages": self.history.get(args.get("channel"), [])}, {}
+            if method == "apps.connections.open":
+                return 200, {"ok": True, "url": self.socket_url}, {}
+            if method.startswith("/respond/"):
+                return 200, {"ok": True}, {}
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    # -- queries --------------------------------------------------------------------------------------
+    def of(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, predicate=lambda c: True, timeout: float = 10.0, count: int = 1  # noqa: ANN001
+                 ) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [c for c in self.of(method) if predicate(c)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"no {method} call matching after {timeout}s; calls: "
+                             f"{[c.method for c in self.calls]}")
+
+
+def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends with a request: v0 HMAC-SHA256 of 'v0:{timestamp}:{body}'."""
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
