@@ -80,8 +80,9 @@ def intake_form(T: Translator, proto: Protocol, agencies: list[tuple[int, str]],
                   FieldKind.TEXT, optional=True, max_length=200),
         FormField("subject_dob", T("Their date of birth"), FieldKind.DATE, optional=True),
     ]
+    board_line = T("Board: {board} (its protocol sets the stages and deadlines).", board=proto.name)
     return Form(INTAKE_FORM, T("Raise a concern"), T("Submit"), tuple(fields),
-                intro=risk_intro.text if risk_intro else None,
+                intro=f"{risk_intro.text}\n\n{board_line}" if risk_intro else board_line,
                 intro_severity=risk_intro.severity if risk_intro else None)
 
 

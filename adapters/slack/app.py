@@ -86,6 +86,9 @@ class SlackAdapter:
                 other = self.rt.identity_of(ob.to.person_id, PLATFORM)
                 if other:
                     self._dm(other, ob.message)
+                    other_person = self.rt.person(ob.to.person_id)
+                    if other_person is not None:
+                        self.publish_home(other, other_person)  # their App Home shows the change too
             elif ob.to.kind == "channel" and ob.to.platform == PLATFORM and ob.to.channel:
                 self.client.chat_postMessage(channel=ob.to.channel, text=fallback_text(ob.message),
                                              blocks=message_blocks(ob.message))

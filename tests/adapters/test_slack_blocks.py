@@ -474,7 +474,8 @@ def test_every_seed_boards_forms_are_modals_within_limits(sqlite_runtime, clock,
     assert_safe(view)
     assert view["callback_id"] == INTAKE_FORM
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == [f.id for f in form.fields]
-    kinds = {b["block_id"]: b["element"]["type"] for b in view["blocks"]}
+    kinds = {b["block_id"]: b["element"]["type"] for b in view["blocks"] if b["type"] == "input"}
+    assert view["blocks"][0]["type"] == "section" and "Board:" in view["blocks"][0]["text"]["text"]
     assert kinds["person"] == "users_select" and kinds["arose"] == "datepicker"
     assert kinds["category"] == "static_select" and kinds["what"] == "plain_text_input"
     # after "yes" to immediate risk the route is shown first, marked urgent
