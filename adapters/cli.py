@@ -111,12 +111,15 @@ def scheduler(db: DbOpt = None, interval: IntervalOpt = 30.0, until_idle: IdleOp
 
 @app.command()
 def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
-          port: Annotated[int, typer.Option("--port", envvar="PORT", help="HTTP port for Slack events")] = 3000
+          port: Annotated[int, typer.Option("--port", envvar="PORT",
+                                            help="HTTP port (Slack /slack/events, Teams /api/messages)")] = 3978
           ) -> None:
     """Run the scheduler with every configured adapter (the console is not one: use `parley console`).
 
     Slack: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, plus SLACK_APP_TOKEN for Socket Mode (otherwise Slack's
-    requests are served over HTTP on --port at /slack/events)."""
+    requests are served over HTTP on --port at /slack/events). Teams: MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD
+    and MICROSOFT_APP_TENANT_ID (POST /api/messages on --port, or /teams/api/messages beside Slack over HTTP);
+    PARLEY_TEAMS=local accepts unauthenticated local traffic (Agents Playground), never with PARLEY_PRODUCTION."""
     import logging
     import os
 
@@ -144,6 +147,24 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
             socket = socket_mode_handler(slack, app_token)
         else:
             web_app = http_app(slack.app)
+    teams_app = None
+    if os.environ.get("MICROSOFT_APP_ID") or os.environ.get("PARLEY_TEAMS") == "local":
+        from adapters.teams.server import TeamsServer
+
+        teams = TeamsServer(rt, clock, app_id=os.environ.get("MICROSOFT_APP_ID", ""),
+                            app_password=os.environ.get("MICROSOFT_APP_PASSWORD", ""),
+                            tenant_id=os.environ.get("MICROSOFT_APP_TENANT_ID", ""))
+        transports["teams"] = teams.transport
+        teams_app = teams.web_app()
+    if os.environ.get("PARLEY_TEAMS") == "local" and not os.environ.get("MICROSOFT_APP_ID") and \
+            os.environ.get("PARLEY_PRODUCTION", "").lower() in ("1", "true", "yes"):
+        _fail("PARLEY_PRODUCTION is set but MICROSOFT_APP_ID is not: refusing to accept unauthenticated Teams "
+              "traffic (PARLEY_TEAMS=local is for the emulator and Agents Playground only).")
+    if teams_app is not None:
+        if web_app is None:
+            web_app = teams_app
+        else:
+            web_app.add_subapp("/teams", teams_app)
     if not transports:
         typer.echo("No adapter is configured (see README: SLACK_*, MICROSOFT_APP_*, PARLEY_WEBHOOK_URL); "
                    "running the scheduler only: messages wait in the outbox until an adapter delivers them.",
@@ -160,6 +181,28 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         web.run_app(web_app, host="0.0.0.0", port=port)  # noqa: S104 - a server
     else:
         service.run()
+
+
+teams_app_cli = typer.Typer(help="Microsoft Teams app package.", no_args_is_help=True)
+app.add_typer(teams_app_cli, name="teams")
+
+
+@teams_app_cli.command("package")
+def teams_package(app_id: Annotated[str, typer.Option("--app-id", envvar="MICROSOFT_APP_ID",
+                                                      help="The bot's Microsoft app id (a GUID)")],
+                  out: Annotated[str, typer.Option("--out", help="Zip file to write")] = "parley-teams.zip"
+                  ) -> None:
+    """Build the uploadable Teams app package (manifest with the app id, and the two icons)."""
+    from pathlib import Path
+
+    from adapters.teams.package import build_package
+
+    try:
+        path = build_package(app_id, Path(out))
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"Wrote {path}")
 
 
 @protocols_app.command("check")

@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import directory, services, views
 from bot.i18n import Translator
 from storage import migrate, repo
 from storage.db import make_engine, resolve_url, session_factory
+from storage.models import AgencyChannel, ConversationRef, utcnow
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,61 @@ class Runtime:
                               views.case_view(T, case, st, session=s)))
             return [c for _, _, c in sorted(cards, key=lambda x: (x[0], x[1]))]
 
+    # -- stored conversation references (Teams proactive messaging) and channel registration -----------
+    def save_ref(self, platform: str, kind: str, key: str, data: dict) -> None:
+        with self.factory() as s:
+            row = s.scalar(select(ConversationRef).where(ConversationRef.platform == platform,
+                                                         ConversationRef.kind == kind, ConversationRef.key == key))
+            if row is None:
+                s.add(ConversationRef(platform=platform, kind=kind, key=key, data=data))
+            else:
+                row.data, row.updated_at = data, utcnow()
+            s.commit()
+
+    def ref(self, platform: str, kind: str, key: str) -> dict | None:
+        with self.factory() as s:
+            row = s.scalar(select(ConversationRef).where(ConversationRef.platform == platform,
+                                                         ConversationRef.kind == kind, ConversationRef.key == key))
+            return dict(row.data) if row else None
+
+    def any_ref(self, platform: str, kind: str) -> dict | None:
+        with self.factory() as s:
+            row = s.scalars(select(ConversationRef).where(ConversationRef.platform == platform,
+                                                          ConversationRef.kind == kind)
+                            .order_by(ConversationRef.updated_at.desc()).limit(1)).first()
+            return dict(row.data) if row else None
+
+    def register_channel(self, person_id: int, platform: str, channel: str, agency_text: str,
+                         level: str = "line_manager") -> str:
+        """Record ``channel`` as an agency's manager channel on a platform (an admin command in that channel)."""
+        from bot.i18n import translator
+        from bot.services import PermissionDenied, ServiceError
+
+        with self.factory() as s:
+            person = repo.get_person(person_id, session=s)
+            assert person is not None
+            T = translator(person.language)
+            if person.role not in ("admin", "business_unit"):
+                raise PermissionDenied(T("Only an administrator or the business unit can register channels."))
+            needle = agency_text.strip().lower()
+            agencies = list(repo.agencies(person.board_id, session=s))
+            matches = [a for a in agencies if needle and (needle == a.key or needle in a.name.lower())]
+            if len(matches) != 1:
+                raise ServiceError(T("I couldn't find a single agency called {name}. Agencies: {names}",
+                                     name=agency_text[:60], names=", ".join(a.name for a in agencies)))
+            agency = matches[0]
+            row = s.scalar(select(AgencyChannel).where(AgencyChannel.agency_id == agency.id,
+                                                       AgencyChannel.level == level,
+                                                       AgencyChannel.platform == platform))
+            if row is None:
+                s.add(AgencyChannel(agency_id=agency.id, level=level, platform=platform, address=channel))
+            else:
+                row.address = channel
+            repo.audit("channel_registered", session=s, at=utcnow(), actor=person, via=platform,
+                       data={"agency": agency.key, "level": level, "platform": platform})
+            s.commit()
+            return agency.name
+
     def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []
@@ -200,3 +256,4 @@ class Runtime:
                 proto = services.protocol_for(case, session=s)
                 lines.extend(f"{case.ref}: {views.deadline_line(T, i, proto)}" for i in st.overdue)
         return lines
+

@@ -349,6 +349,20 @@ class InboundKey(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class ConversationRef(Base):
+    """Where a platform conversation can be reached later (Teams needs a stored conversation reference to send
+    a proactive message): a person's 1:1 chat, a channel, or a team member's platform id from the roster."""
+
+    __tablename__ = "conversation_refs"
+    __table_args__ = (UniqueConstraint("platform", "kind", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # person | channel | member
+    key: Mapped[str] = mapped_column(String(300))  # AAD object id for person/member; channel id for channel
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

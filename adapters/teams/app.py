@@ -1,0 +1,253 @@
+"""The Teams adapter: a thin translator between Microsoft Teams (botbuilder) and bot/'s conversation, forms and
+outbox. No deadline logic and no SQL here.
+
+- Personal chat: text commands (new, list, case REF, help) and Adaptive Card forms (the intake form opens with
+  the immediate-risk question). Card buttons are ``Action.Execute`` (an ``adaptiveCard/action`` invoke, answered
+  with the refreshed card) with an ``Action.Submit`` fallback (a message whose ``value`` carries the verb).
+- Channels: ``@Parley register managers for <agency>`` records the channel as that agency's manager channel;
+  escalation cards posted there are acknowledged in place.
+- Every user's and channel's conversation reference is stored on first contact (message, conversationUpdate,
+  installationUpdate), so the scheduler can reach them later; team members seen in the roster are remembered so a
+  1:1 chat can be created with someone who has never messaged the bot.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, InvokeResponse
+
+from adapters.teams import cards
+from bot.clock import Clock
+from bot.conversation import Conversation
+from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
+from bot.i18n import translator
+from bot.messages import Message, Reply, Severity
+from bot.runtime import PersonInfo, Runtime
+from bot.services import ServiceError
+
+log = logging.getLogger("parley.teams")
+PLATFORM = "teams"
+MENTION = re.compile(r"<at>.*?</at>", re.S)
+REGISTER = re.compile(r"^\s*register\s+(line managers|managers|senior managers|directors)\s+for\s+(.+)$", re.I)
+LEVELS = {"managers": "line_manager", "line managers": "line_manager", "senior managers": "senior_manager",
+          "directors": "director"}
+CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def reference_data(activity: Activity) -> dict[str, Any]:
+    return TurnContext.get_conversation_reference(activity).serialize()
+
+
+class ParleyTeamsBot:
+    def __init__(self, runtime: Runtime, clock: Clock):
+        self.rt = runtime
+        self.clock = clock
+        self.conversation = Conversation(runtime.factory, clock, PLATFORM)
+        self.forms = Forms(runtime.factory, clock, PLATFORM)
+        self.after_turn = None  # set by the server: deliver the outbox after each turn
+
+    # -- identity and references ---------------------------------------------------------------
+    async def person(self, turn: TurnContext) -> PersonInfo | None:
+        sender = turn.activity.from_property
+        aad = getattr(sender, "aad_object_id", None) or sender.id
+        email: str | None = None
+        known = self.rt.person_for(PLATFORM, aad)
+        if known is not None:
+            return known
+        try:
+            member = await TeamsInfo.get_member(turn, sender.id)
+            email = getattr(member, "email", None) or getattr(member, "user_principal_name", None)
+        except Exception:  # noqa: BLE001 - outside Teams (emulator) or no roster access: not linked
+            email = None
+        return self.rt.person_for(PLATFORM, aad, (lambda: email) if email else None)
+
+    def remember(self, turn: TurnContext) -> None:
+        act = turn.activity
+        data = reference_data(act)
+        conv = act.conversation
+        conv_type = getattr(conv, "conversation_type", None) or "personal"
+        sender = act.from_property
+        aad = getattr(sender, "aad_object_id", None) or (sender.id if sender else None)
+        if conv_type == "personal" and aad:
+            self.rt.save_ref(PLATFORM, "person", aad, data)
+        elif conv_type == "channel":
+            channel = (act.channel_data or {}).get("channel", {}).get("id") if isinstance(act.channel_data, dict) \
+                else None
+            self.rt.save_ref(PLATFORM, "channel", channel or conv.id.split(";")[0], data)
+        if aad and sender and sender.id:
+            self.rt.save_ref(PLATFORM, "member", aad, {**data, "member_id": sender.id})
+        for member in act.members_added or []:
+            member_aad = getattr(member, "aad_object_id", None)
+            if member_aad:
+                self.rt.save_ref(PLATFORM, "member", member_aad, {**data, "member_id": member.id})
+
+    # -- the turn --------------------------------------------------------------------------------
+    async def on_turn(self, turn: TurnContext) -> None:
+        act = turn.activity
+        try:
+            self.remember(turn)
+        except Exception:  # noqa: BLE001 - never lose the user's turn over bookkeeping
+            log.exception("could not store the conversation reference")
+        if act.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
+            added = [m for m in (act.members_added or []) if m.id == act.recipient.id]
+            if added or (act.type == ActivityTypes.installation_update and act.action == "add"):
+                await turn.send_activity(self._card_activity(welcome_message()))
+            return
+        if act.type == ActivityTypes.invoke and act.name == "adaptiveCard/action":
+            await self._invoke(turn)
+        elif act.type == ActivityTypes.message:
+            await self._message(turn)
+        if self.after_turn is not None:
+            self.after_turn()
+
+    @staticmethod
+    def _card_activity(message: Message) -> Activity:
+        return MessageFactory.attachment(CardFactory.adaptive_card(cards.message_card(message)))
+
+    async def _send_reply(self, turn: TurnContext, reply: Reply) -> None:
+        for m in reply.to_speaker:
+            await turn.send_activity(self._card_activity(m) if (m.buttons or m.fields or m.prompt or m.title)
+                                     else MessageFactory.text(m.text))
+        await self._send_others(turn, reply)
+
+    async def _send_others(self, turn: TurnContext, reply: Reply) -> None:
+        for ob in reply.others:
+            if ob.to.kind != "person" or ob.to.person_id is None:
+                continue
+            aad = self.rt.identity_of(ob.to.person_id, PLATFORM)
+            ref = self.rt.ref(PLATFORM, "person", aad) if aad else None
+            if ref is None:
+                continue  # the scheduler's outbox reaches them through the roster; a direct note needs a ref
+            activity = self._card_activity(ob.message)
+            await turn.adapter.continue_conversation(
+                _reference(ref), lambda ctx, a=activity: ctx.send_activity(a), turn.activity.recipient.id)
+
+    async def _message(self, turn: TurnContext) -> None:
+        act = turn.activity
+        if isinstance(act.value, dict) and act.value.get("verb"):  # an Action.Submit fallback
+            card = await self._handle_verb(turn, act.value["verb"], act.value)
+            if card is not None:
+                await turn.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+            return
+        text = MENTION.sub("", act.text or "").strip()
+        person = await self.person(turn)
+        if person is None:
+            await turn.send_activity(MessageFactory.text(not_linked_text()))
+            return
+        m = REGISTER.match(text)
+        if m:
+            channel = (act.channel_data or {}).get("channel", {}).get("id") if isinstance(act.channel_data, dict) \
+                else None
+            if not channel:
+                await turn.send_activity(MessageFactory.text(translator(person.language)(
+                    "Type this in the manager channel you want to register.")))
+                return
+            try:
+                name = self.rt.register_channel(person.id, PLATFORM, channel, m.group(2), LEVELS[m.group(1).lower()])
+                await turn.send_activity(MessageFactory.text(translator(person.language)(
+                    "This channel is now where {agency}'s {level} get escalation prompts.", agency=name,
+                    level=m.group(1).lower())))
+            except ServiceError as exc:
+                await turn.send_activity(MessageFactory.text(exc.message))
+            return
+        if text.lower() in ("new", "raise", "start"):
+            await turn.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
+                cards.form_card(self.forms.risk(person.id)))))
+            return
+        await self._send_reply(turn, self.conversation.handle(person.id, text))
+
+    async def _invoke(self, turn: TurnContext) -> None:
+        action = (turn.activity.value or {}).get("action") or {}
+        verb = action.get("verb") or ""
+        data = action.get("data") or {}
+        try:
+            card = await self._handle_verb(turn, verb, data)
+        except Exception:  # noqa: BLE001 - a broken payload gets a clear error card, never a 500 loop
+            log.exception("card action %r failed", verb)
+            card = cards.message_card(Message(translator()("Sorry, that didn't work. Nothing was changed; please "
+                                                           "try again."), severity=Severity.ERROR))
+        if card is None:
+            card = cards.message_card(Message(translator()("Done.")))
+        await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
+            status=200, body=AdaptiveCardInvokeResponse(status_code=200, type=CARD, value=card))))
+
+    async def _handle_verb(self, turn: TurnContext, verb: str, data: dict[str, Any]) -> dict | None:
+        person = await self.person(turn)
+        if person is None:
+            return cards.message_card(Message(not_linked_text(), severity=Severity.WARNING))
+        values = cards.form_values(data)
+        context = cards.context_of(data)
+        if verb == RISK_FORM:
+            res = self.forms.submit_risk(person.id, values)
+            if res.errors:
+                return cards.form_card(self.forms.risk(person.id), errors=res.errors, values=values)
+            assert res.next_form is not None
+            return cards.form_card(res.next_form, people=self._people(person))
+        if verb in (INTAKE_FORM, OUTCOME_FORM):
+            res = self.forms.submit(person.id, verb, values, context)
+            if res.errors:
+                form = (self.forms.outcome(person.id, context) if verb == OUTCOME_FORM
+                        else _with_context(self.forms.intake(person.id), context))
+                return cards.form_card(form, errors=res.errors, values=values, people=self._people(person))
+            assert res.reply is not None
+            first = res.reply.to_speaker[0]
+            await self._send_others(turn, res.reply)
+            return cards.message_card(first)
+        value = str(data.get("value", ""))
+        if verb == "case.record_outcome":
+            try:
+                return cards.form_card(self.forms.outcome(person.id, value))
+            except ServiceError as exc:
+                return cards.message_card(Message(exc.message, severity=Severity.ERROR))
+        if verb == "answer":
+            reply = self.conversation.handle(person.id, value)
+        elif verb.startswith(("case.", "esc.")):
+            reply = self.conversation.handle(person.id, action=verb, value=value)
+        else:
+            return cards.message_card(Message(translator(person.language)(
+                "That button is no longer available."), severity=Severity.ERROR))
+        await self._send_others(turn, reply)
+        for extra in reply.to_speaker[1:]:
+            await turn.send_activity(self._card_activity(extra))
+        return cards.message_card(reply.to_speaker[0]) if reply.to_speaker else None
+
+    def _people(self, person: PersonInfo) -> list[tuple[str, str]]:
+        board = None
+        for b in self.rt.board_ids():
+            if any(p.id == person.id for p in self.rt.people(b)):
+                board = b
+                break
+        if board is None:
+            return []
+        return [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name) for p in self.rt.people(board)
+                if p.id != person.id]
+
+
+def _with_context(form, context: str):  # noqa: ANN001, ANN202 - bot.messages.Form
+    return type(form)(form.id, form.title, form.submit_label, form.fields, context, form.intro, form.intro_severity)
+
+
+def _reference(data: dict[str, Any]):  # noqa: ANN202 - ConversationReference
+    from botbuilder.schema import ConversationReference
+
+    return ConversationReference().deserialize(data)
+
+
+def welcome_message() -> Message:
+    T = translator()
+    return Message("\n".join([
+        T("Hello, I'm Parley. I help you resolve a professional disagreement with another agency, following your "
+          "board's protocol, and I keep track of its deadlines."),
+        T("Type 'new' to raise a concern, 'list' for your cases, 'case REF' for one case, or 'help'."),
+        T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
+    ]), title=T("Welcome to Parley"))
+
+
+def not_linked_text() -> str:
+    return translator()("I don't know who you are in the directory yet. Ask your board's business unit to add "
+                        "your work e-mail address to the directory.")

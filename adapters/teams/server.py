@@ -1,0 +1,68 @@
+"""Serving the Teams bot: an aiohttp endpoint at POST /api/messages through botbuilder's CloudAdapter.
+
+With MICROSOFT_APP_ID set, every request must carry a valid Bot Framework JWT (401 otherwise, nothing changes).
+With it unset, local emulator / Agents Playground traffic is accepted: that is for local testing only, and
+``parley serve`` refuses to start that way when PARLEY_PRODUCTION is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import jwt
+from types import SimpleNamespace
+
+from aiohttp import web
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+
+from adapters.teams.app import ParleyTeamsBot
+from adapters.teams.transport import TeamsTransport
+from bot.clock import Clock
+from bot.delivery import Deliverer
+from bot.runtime import Runtime
+
+log = logging.getLogger("parley.teams")
+
+
+class TeamsServer:
+    def __init__(self, runtime: Runtime, clock: Clock, *, app_id: str = "", app_password: str = "",
+                 tenant_id: str = ""):
+        config = SimpleNamespace(APP_ID=app_id, APP_PASSWORD=app_password,
+                                 APP_TYPE="SingleTenant" if tenant_id else "MultiTenant", APP_TENANTID=tenant_id)
+        self.app_id = app_id
+        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+        self.bot = ParleyTeamsBot(runtime, clock)
+        self.transport = TeamsTransport(runtime, self.adapter, app_id)
+        self.deliverer = Deliverer(runtime.factory, {"teams": self.transport}, clock, "teams-adapter")
+
+        async def on_error(context, error: Exception) -> None:  # noqa: ANN001
+            log.exception("Teams turn failed: %s", error)
+
+        self.adapter.on_turn_error = on_error
+
+        def deliver_soon() -> None:  # e.g. an acknowledged prompt updated in place, after the turn
+            asyncio.get_running_loop().run_in_executor(None, self.deliverer.deliver)
+
+        self.bot.after_turn = deliver_soon
+
+    def web_app(self) -> web.Application:
+        async def messages(request: web.Request) -> web.Response:
+            try:
+                response = await self.adapter.process(request, self.bot)
+            except (PermissionError, jwt.PyJWTError):
+                return web.Response(status=401, text="Unauthorized")  # no valid Bot Framework token
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("malformed Teams request: %s", exc)
+                return web.Response(status=400, text="Malformed activity")
+            if response is not None:
+                return response
+            return web.Response(status=201)
+
+        async def health(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_post("/api/messages", messages)
+        app.router.add_get("/healthz", health)
+        return app

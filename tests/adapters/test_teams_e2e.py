@@ -1,0 +1,256 @@
+"""End to end through the real Teams adapter with a fake Bot Connector: Parley's aiohttp app receives activities
+exactly as Teams sends them; a local aiohttp server stands in for the Bot Framework service (the activities'
+serviceUrl points at it) and records every POST and PUT of activities."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from adapters.teams.cards import validate
+from adapters.teams.server import TeamsServer
+from bot.clock import FixedClock
+from bot.scheduler import Sweeper
+from storage import repo
+from storage.models import PersonIdentity
+from tests.conftest import LONDON
+
+pytestmark = pytest.mark.e2e
+AAD = {"alice": "aad-alice", "bob": "aad-bob", "sam": "aad-sam", "hugh": "aad-hugh", "una": "aad-una"}
+
+
+class Loop:
+    """An asyncio loop in a thread, running aiohttp apps on local ports."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.runners: list[web.AppRunner] = []
+
+    def serve(self, app: web.Application) -> int:
+        async def start() -> int:
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.runners.append(runner)
+            return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            for r in self.runners:
+                await r.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class FakeConnector:
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, Any]]] = []  # (conversation id, activity)
+        self.puts: list[tuple[str, str, dict[str, Any]]] = []
+        self.lock = threading.RLock()
+        ids = itertools.count(1)
+
+        async def post_activity(request: web.Request) -> web.Response:
+            body = await request.json()
+            with self.lock:
+                self.posts.append((request.match_info["conv"], body))
+            return web.json_response({"id": f"act-{next(ids)}"})
+
+        async def put_activity(request: web.Request) -> web.Response:
+            body = await request.json()
+            with self.lock:
+                self.puts.append((request.match_info["conv"], request.match_info["act"], body))
+            return web.json_response({"id": request.match_info["act"]})
+
+        async def member(request: web.Request) -> web.Response:
+            user = request.match_info["user"]
+            key = user.replace("29:", "")
+            return web.json_response({"id": user, "aadObjectId": AAD.get(key, f"aad-{key}"), "name": key,
+                                      "email": f"{key}@swindon.example", "userPrincipalName": f"{key}@swindon.example"})
+
+        async def create(request: web.Request) -> web.Response:
+            return web.json_response({"id": f"a:new-{next(ids)}", "activityId": "", "serviceUrl": ""})
+
+        self.app = web.Application()
+        self.app.router.add_post("/v3/conversations/{conv}/activities", post_activity)
+        self.app.router.add_post("/v3/conversations/{conv}/activities/{reply}", post_activity)
+        self.app.router.add_put("/v3/conversations/{conv}/activities/{act}", put_activity)
+        self.app.router.add_get("/v3/conversations/{conv}/members/{user}", member)
+        self.app.router.add_post("/v3/conversations", create)
+
+    def cards_to(self, conv: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [a["attachments"][0]["content"] for c, a in self.posts if c == conv and a.get("attachments")]
+
+    def wait(self, predicate, timeout: float = 10.0):  # noqa: ANN001, ANN201
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                found = predicate(self)
+            if found:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"timed out; posts={[(c, a.get('type')) for c, a in self.posts]} puts={len(self.puts)}")
+
+
+class Teams:
+    def __init__(self, bot_port: int, service_url: str):
+        self.url = f"http://127.0.0.1:{bot_port}/api/messages"
+        self.service_url = service_url
+        self.ids = itertools.count(1)
+
+    def send(self, activity: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, str]:
+        req = urllib.request.Request(self.url, data=json.dumps(activity).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=20) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def activity(self, who: str, kind: str = "message", *, conv: str | None = None, channel: str | None = None,
+                 **extra: Any) -> dict[str, Any]:
+        conversation = {"id": conv or f"a:personal-{who}", "conversationType": "channel" if channel else "personal",
+                        "tenantId": "tenant-1"}
+        act = {"type": kind, "id": f"in-{next(self.ids)}", "timestamp": "2026-04-02T09:00:00.000Z",
+               "serviceUrl": self.service_url, "channelId": "msteams",
+               "from": {"id": f"29:{who}", "name": who, "aadObjectId": AAD[who]},
+               "conversation": conversation, "recipient": {"id": "28:parley", "name": "Parley"},
+               "channelData": {"tenant": {"id": "tenant-1"}}}
+        if channel:
+            act["channelData"]["channel"] = {"id": channel}
+            act["channelData"]["team"] = {"id": "19:team@thread"}
+        act.update(extra)
+        return act
+
+    def invoke(self, who: str, verb: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        status, body = self.send(self.activity(who, "invoke", name="adaptiveCard/action",
+                                               value={"action": {"type": "Action.Execute", "verb": verb,
+                                                                 "data": data}}, **kw))
+        assert status == 200, (status, body)
+        answer = json.loads(body)
+        assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+        return answer["value"]
+
+
+@pytest.fixture
+def teams_env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock, TeamsServer]]:  # noqa: ANN001
+    rt = sqlite_runtime
+    with rt.factory() as s:
+        for key, aad in AAD.items():
+            s.add(PersonIdentity(person_id=repo.person_by_key("swindon", key, session=s).id, platform="teams",
+                                 external_id=aad))
+        s.commit()
+    clock = FixedClock(dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON))
+    loop = Loop()
+    connector = FakeConnector()
+    conn_port = loop.serve(connector.app)
+    server = TeamsServer(rt, clock)
+    bot_port = loop.serve(server.web_app())
+    try:
+        yield rt, connector, Teams(bot_port, f"http://127.0.0.1:{conn_port}/"), clock, server
+    finally:
+        loop.stop()
+
+
+def test_whole_case_in_teams(teams_env) -> None:  # noqa: ANN001
+    rt, connector, teams, clock, server = teams_env
+    # installs: a welcome card in each personal chat, references stored for later proactive messages
+    for who in ("alice", "bob"):
+        teams.send(teams.activity(who, "conversationUpdate", membersAdded=[{"id": "28:parley"}]))
+    welcome = connector.wait(lambda c: c.cards_to("a:personal-alice"))
+    assert "Welcome to Parley" in json.dumps(welcome)
+    # business unit registers the two agencies' manager channels
+    for channel, agency in (("19:police@thread", "Wiltshire Police"), ("19:csc@thread", "Children's Social Care")):
+        status, _ = teams.send(teams.activity("una", conv=f"{channel};messageid=1", channel=channel,
+                                              text=f"<at>Parley</at> register managers for {agency}"))
+        assert status in (200, 201)
+    connector.wait(lambda c: sum("escalation prompts" in json.dumps(a) for _, a in c.posts) == 2)
+    # alice starts: the intake opens with the immediate-risk question
+    teams.send(teams.activity("alice", text="new"))
+    risk = connector.wait(lambda c: [x for x in c.cards_to("a:personal-alice") if "immediate risk" in json.dumps(x)])
+    assert not validate(risk[-1])
+    intake = teams.invoke("alice", "form.risk", {"risk": "no", "context": ""})
+    assert not validate(intake) and "form.intake" in json.dumps(intake)
+    with rt.factory() as s:
+        csc = repo.agency_by_key("swindon", "social-care", session=s).id
+        bob = repo.person_by_key("swindon", "bob", session=s).id
+    context = next(a["data"]["context"] for a in intake["actions"] if a.get("verb") == "form.intake")
+    done = teams.invoke("alice", "form.intake", {
+        "context": context, "pre0": "no", "category": "thresholds", "agency": str(csc), "person": str(bob),
+        "what": "Closed too early <at>Everyone</at>", "done": "Phoned", "sought": "Re-open", "arose": "2026-04-02",
+        "subject_name": "Jamie Doe"})
+    assert "SWN-2026-0001" in json.dumps(done) and not validate(done)
+    # the counterpart gets a proactive 1:1 message
+    to_bob = connector.wait(lambda c: [x for x in c.cards_to("a:personal-bob") if "SWN-2026-0001" in json.dumps(x)])
+    assert "case.record_outcome" in json.dumps(to_bob)
+    assert "Jamie" not in json.dumps(connector.posts)
+    # the counterpart presses Record the outcome: the card is replaced by the outcome form
+    outcome = teams.invoke("bob", "case.record_outcome", {"value": "SWN-2026-0001"})
+    assert "form.outcome" in json.dumps(outcome) and not validate(outcome)
+    # the deadline lapses: escalation cards in both manager channels
+    clock.set(dt.datetime(2026, 4, 9, 9, 30, tzinfo=LONDON))
+    Sweeper(rt.factory, clock).fire_due()
+    server.deliverer.deliver()
+    police = connector.wait(lambda c: c.cards_to("19:police@thread;messageid=1") or c.cards_to("19:police@thread"))
+    card = police[-1]
+    assert not validate(card) and "Jamie" not in json.dumps(card)
+    ack = next(a for a in card["actions"] if a.get("verb") == "esc.ack")
+    # a manager of an uninvolved agency is refused and nothing changes
+    refused = teams.invoke("hugh", "esc.ack", ack["data"], conv="19:police@thread;messageid=1",
+                           channel="19:police@thread")
+    assert "can't" in json.dumps(refused)
+    with rt.factory() as s:
+        assert repo.case_by_ref("SWN-2026-0001", session=s).stage_number == 1
+    # Sam acknowledges: his card refreshes, and the posted cards are updated in place for everyone
+    mine = teams.invoke("sam", "esc.ack", ack["data"], conv="19:police@thread;messageid=1",
+                        channel="19:police@thread")
+    assert "taken ownership" in json.dumps(mine)
+    puts = connector.wait(lambda c: c.puts if len(c.puts) >= 2 else None)
+    assert any("Acknowledged by Sam Patel" in json.dumps(p[2]) for p in puts)
+    with rt.factory() as s:
+        assert repo.case_by_ref("SWN-2026-0001", session=s).stage_number == 2
+    again = teams.invoke("sam", "esc.ack", ack["data"], conv="19:police@thread;messageid=1",
+                         channel="19:police@thread")
+    assert "Already acknowledged by Sam Patel" in json.dumps(again)
+
+
+def test_malformed_invoke_gets_an_error_card_and_nothing_is_lost(teams_env) -> None:  # noqa: ANN001
+    rt, connector, teams, _clock, _server = teams_env
+    card = teams.invoke("alice", "form.intake", {"context": "risk=no", "what": 12345, "agency": "nonsense"})
+    assert "Please" in json.dumps(card) and not validate(card)
+    card = teams.invoke("alice", "no.such.verb", {"value": None})
+    assert "no longer available" in json.dumps(card)
+    status, _ = teams.send({"type": "invoke", "name": "adaptiveCard/action"})  # truncated activity
+    assert status in (400, 401, 500) or status == 200
+    with rt.factory() as s:
+        assert repo.cases_for_board("swindon", session=s) == []
+
+
+def test_app_id_set_means_a_valid_jwt_is_required(sqlite_runtime) -> None:  # noqa: ANN001
+    loop = Loop()
+    try:
+        server = TeamsServer(sqlite_runtime, FixedClock(dt.datetime(2026, 4, 2, 10, tzinfo=LONDON)),
+                             app_id="00000000-0000-0000-0000-000000000001", app_password="secret")
+        port = loop.serve(server.web_app())
+        teams = Teams(port, "http://127.0.0.1:1/")
+        status, _ = teams.send(teams.activity("alice", text="new"))
+        assert status == 401
+        status, _ = teams.send(teams.activity("alice", text="new"), headers={"Authorization": "Bearer not.a.jwt"})
+        assert status == 401
+    finally:
+        loop.stop()
