@@ -74,6 +74,16 @@ class Runtime:
         with self.factory() as s:
             return [self._info(p, s) for p in repo.people(board_id, session=s)]
 
+    def colleagues(self, person_id: int) -> list[PersonInfo]:
+        """Everyone else in the same board's directory."""
+        with self.factory() as s:
+            person = repo.get_person(person_id, session=s)
+            if person is None:
+                return []
+            names = {a.id: a.name for a in repo.agencies(person.board_id, session=s)}
+            return [PersonInfo(p.id, p.key, p.name, p.title, names.get(p.agency_id), p.language)
+                    for p in repo.people(person.board_id, session=s) if p.id != person_id]
+
     def person(self, person_id: int) -> PersonInfo | None:
         with self.factory() as s:
             p = repo.get_person(person_id, session=s)

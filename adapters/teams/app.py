@@ -50,6 +50,7 @@ class ParleyTeamsBot:
         self.conversation = Conversation(runtime.factory, clock, PLATFORM)
         self.forms = Forms(runtime.factory, clock, PLATFORM)
         self.after_turn = None  # set by the server: deliver the outbox after each turn
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- identity and references ---------------------------------------------------------------
     async def person(self, turn: TurnContext) -> PersonInfo | None:
@@ -66,6 +67,13 @@ class ParleyTeamsBot:
             email = None
         return self.rt.person_for(PLATFORM, aad, (lambda: email) if email else None)
 
+    def _save_ref(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        """Store a conversation reference, skipping the write when it is unchanged since we last stored it."""
+        if self._saved.get((kind, key)) == data:
+            return
+        self.rt.save_ref(PLATFORM, kind, key, data)
+        self._saved[(kind, key)] = data
+
     def remember(self, turn: TurnContext) -> None:
         act = turn.activity
         data = reference_data(act)
@@ -74,17 +82,17 @@ class ParleyTeamsBot:
         sender = act.from_property
         aad = getattr(sender, "aad_object_id", None) or (sender.id if sender else None)
         if conv_type == "personal" and aad:
-            self.rt.save_ref(PLATFORM, "person", aad, data)
+            self._save_ref("person", aad, data)
         elif conv_type == "channel":
             channel = (act.channel_data or {}).get("channel", {}).get("id") if isinstance(act.channel_data, dict) \
                 else None
-            self.rt.save_ref(PLATFORM, "channel", channel or conv.id.split(";")[0], data)
+            self._save_ref("channel", channel or conv.id.split(";")[0], data)
         if aad and sender and sender.id:
-            self.rt.save_ref(PLATFORM, "member", aad, {**data, "member_id": sender.id})
+            self._save_ref("member", aad, {**data, "member_id": sender.id})
         for member in act.members_added or []:
             member_aad = getattr(member, "aad_object_id", None)
             if member_aad:
-                self.rt.save_ref(PLATFORM, "member", member_aad, {**data, "member_id": member.id})
+                self._save_ref("member", member_aad, {**data, "member_id": member.id})
 
     # -- the turn --------------------------------------------------------------------------------
     async def on_turn(self, turn: TurnContext) -> None:
@@ -217,15 +225,9 @@ class ParleyTeamsBot:
         return cards.message_card(reply.to_speaker[0]) if reply.to_speaker else None
 
     def _people(self, person: PersonInfo) -> list[tuple[str, str]]:
-        board = None
-        for b in self.rt.board_ids():
-            if any(p.id == person.id for p in self.rt.people(b)):
-                board = b
-                break
-        if board is None:
-            return []
-        return [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name) for p in self.rt.people(board)
-                if p.id != person.id]
+        """Everyone else in the person's board directory, for the counterpart choice (no people picker in 1.5)."""
+        return [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name)
+                for p in self.rt.colleagues(person.id)]
 
 
 def _with_context(form, context: str):  # noqa: ANN001, ANN202 - bot.messages.Form
