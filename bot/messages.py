@@ -25,6 +25,15 @@ class PromptKind(StrEnum):
     DATE = "date"
 
 
+# how each severity is marked where a platform has no native colour for it (Slack text, Teams titles)
+SEVERITY_EMOJI = {
+    Severity.URGENT: "\U0001f6a8",  # 🚨
+    Severity.WARNING: "\u26a0\ufe0f",  # ⚠️
+    Severity.SUCCESS: "\u2705",  # ✅
+    Severity.ERROR: "\u2716\ufe0f",  # ✖️
+}
+
+
 @dataclass(frozen=True)
 class Field:
     label: str

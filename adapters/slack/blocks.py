@@ -54,7 +54,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.i18n import Translator, translator
-from bot.messages import Button, Field, FieldKind, Form, FormField, Message, PromptKind, Severity
+from bot.messages import SEVERITY_EMOJI, Button, Field, FieldKind, Form, FormField, Message, PromptKind, Severity
 
 # -- Slack's limits (https://docs.slack.dev/reference/block-kit) ------------------------------------------
 MESSAGE_MAX_BLOCKS = 50
@@ -93,12 +93,6 @@ ANSWER_ACTION = "answer"
 VIEW_ACTION = "case.view"
 ELLIPSIS = "\u2026"
 
-SEVERITY_EMOJI = {
-    Severity.URGENT: "\U0001f6a8",  # 🚨
-    Severity.WARNING: "\u26a0\ufe0f",  # ⚠️
-    Severity.SUCCESS: "\u2705",  # ✅
-    Severity.ERROR: "\u2716\ufe0f",  # ✖️
-}
 
 _STRIP = re.compile("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SUFFIX = re.compile(r"~\d+$")
