@@ -37,5 +37,13 @@ messages: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
+# Teams end to end in the Microsoft 365 Agents Playground, in headless Debian Chromium (Playwright). Installs
+# chromium (apt, if missing), the playground (npm, into .e2e/) and playwright (pip) first; screenshots go to
+# artifacts/teams/. PARLEY_PLAYGROUND=1 turns "not installed" into a failure instead of a skip.
+.PHONY: e2e-teams
+e2e-teams: $(STAMP)
+	VENV_BIN=$(BIN) ./scripts/install_teams_e2e.sh
+	PARLEY_PLAYGROUND=1 $(BIN)/python -m pytest -p no:cacheprovider -m playground tests/e2e_teams
+
 clean:
 	rm -rf $(VENV) parley.db .pytest_cache .hypothesis

@@ -72,7 +72,7 @@ def parse_date(text: str, today: dt.date, T: Translator) -> dt.date:
 
 
 def parse_yes_no(text: str, T: Translator) -> bool:
-    t = text.strip().lower()
+    t = text.strip().lower().removeprefix(EXACT)
     if t in YES:
         return True
     if t in NO:
@@ -80,8 +80,20 @@ def parse_yes_no(text: str, T: Translator) -> bool:
     raise Invalid(T("Please answer yes or no."))
 
 
+EXACT = "="  # a form's submitted choice: the value itself, never a position in the list
+
+
 def pick(text: str, choices: list[Choice], T: Translator) -> str:
+    """A choice from what someone typed: its number in the list, its value or its label. A value from a form
+    (a Slack select, a Teams choice set) comes prefixed with EXACT and matches a value only, so an id such as
+    "2" is never mistaken for "the second option"."""
     t = text.strip()
+    if t.startswith(EXACT):
+        wanted = t[len(EXACT):]
+        for c in choices:
+            if c.value == wanted:
+                return c.value
+        raise Invalid(T("Please choose one of the options (by its number or name)."))
     if t.isdigit() and 1 <= int(t) <= len(choices):
         return choices[int(t) - 1].value
     for c in choices:

@@ -17,7 +17,7 @@ from bot import conversation as conv
 from bot import services
 from bot.clock import Clock
 from bot.i18n import Translator
-from bot.messages import Choice, FieldKind, Form, FormField, Message, Reply, Severity
+from bot.messages import Choice, FieldKind, Form, FormField, Message, PromptKind, Reply, Severity
 from bot.services import Ctx, ServiceError
 from protocol.spec import Protocol
 from storage import repo
@@ -192,7 +192,8 @@ class Forms:
                 continue
             if errors and step.name in ("person", "person_name") and "agency" in errors:
                 continue
-            if step.ask(turn) is None:
+            asked = step.ask(turn)
+            if asked is None:
                 continue
             raw = (values.get(step.name) or "").strip()
             if step.name == "person":
@@ -211,6 +212,8 @@ class Forms:
                     errors[step.name] = (T("Pick the person, or type their name here.") if step.name == "person_name"
                                          else T("Please fill this in."))
                     continue
+            if asked.prompt is not None and asked.prompt.kind is PromptKind.CHOICE and raw != "other":
+                raw = conv.EXACT + raw  # a submitted value, not a position in the list
             self._run(turn, step, raw, errors)
 
     def _check_outcome(self, turn: conv.Turn, values: dict[str, str], errors: dict[str, str]) -> None:
@@ -220,7 +223,7 @@ class Forms:
             if not raw:
                 errors[name] = turn.T("Please fill this in.")
                 continue
-            self._run(turn, steps[name], raw, errors)
+            self._run(turn, steps[name], conv.EXACT + raw if name == "resolved" else raw, errors)
         if errors or turn.data.get("resolved") != "resolved":
             return
         flags = {}

@@ -32,5 +32,5 @@ fi
 if "$VENV_BIN/python" -c "import playwright" 2>/dev/null; then
   echo "playwright (python): present"
 else
-  "$VENV_BIN/pip" install --quiet playwright
+  "$VENV_BIN/pip" install --quiet -c constraints.txt 'playwright>=1.40,<2' 
 fi

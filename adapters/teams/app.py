@@ -103,7 +103,10 @@ class ParleyTeamsBot:
             log.exception("could not store the conversation reference")
         if act.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
             added = [m for m in (act.members_added or []) if m.id == act.recipient.id]
-            if added or (act.type == ActivityTypes.installation_update and act.action == "add"):
+            # Fix: Teams (and the Agents Playground) sends BOTH an installationUpdate(add) and a conversationUpdate
+            # adding the bot when the app is installed, so greeting on either showed the welcome card twice. Greet
+            # on the conversationUpdate only; the installationUpdate still stores the conversation reference above.
+            if added and act.type == ActivityTypes.conversation_update:
                 await turn.send_activity(self._card_activity(welcome_message()))
             return
         if act.type == ActivityTypes.invoke and act.name == "adaptiveCard/action":

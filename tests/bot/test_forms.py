@@ -85,3 +85,23 @@ def test_outcome_form_moves_the_case_and_asks_flags_only_when_resolved(runtime, 
                                                         "flag:policy_gap": "yes"}, ref)
     assert "Outcome recorded: resolved." in res.reply.to_speaker[0].text
     assert "Refer the procedural issue" in res.reply.to_speaker[0].text
+
+
+def test_a_submitted_agency_id_is_never_read_as_a_position_in_the_list(chat: Chat) -> None:
+    """A form sends the agency's id; "1" must mean agency id 1, not the first agency offered."""
+    forms = Forms(chat.rt.factory, chat.clock, "teams")
+    with chat.rt.factory() as s:
+        police = repo.agency_by_key("swindon", "police", session=s)
+        schools = repo.agency_by_key("swindon", "education", session=s)
+        ed = repo.person_by_key("swindon", "ed", session=s)
+    # bob (social care) raises against the police: the police id is not its position in bob's list
+    res = forms.submit(chat.pid("bob"), INTAKE_FORM, _values(chat, agency=str(police.id), person=str(chat.pid("alice"))),
+                       "risk=no")
+    assert not res.errors, res.errors
+    res = forms.submit(chat.pid("bob"), INTAKE_FORM, _values(chat, agency=str(schools.id), person=str(ed.id)), "risk=no")
+    assert not res.errors, res.errors
+    with chat.rt.factory() as s:
+        cases = repo.cases_for_board("swindon", session=s)
+        assert [c.responding_agency_id for c in cases] == [police.id, schools.id]
+    res = forms.submit(chat.pid("bob"), INTAKE_FORM, _values(chat, agency="999"), "risk=no")
+    assert "agency" in res.errors
