@@ -254,3 +254,29 @@ def test_app_id_set_means_a_valid_jwt_is_required(sqlite_runtime) -> None:  # no
         assert status == 401
     finally:
         loop.stop()
+
+
+def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(teams_env) -> None:  # noqa: ANN001
+    """A 1:1 chat is created for a team member seen in the roster, and the queued message is posted there."""
+    rt, connector, teams, clock, server = teams_env
+    # bob is added to a team where the app is installed (he never messages the bot himself)
+    teams.send(teams.activity("una", "conversationUpdate", conv="19:general@thread", channel="19:general@thread",
+                              membersAdded=[{"id": "29:bob", "aadObjectId": AAD["bob"]}]))
+    with rt.factory() as s:
+        from bot.services import Ctx, NewCase, open_case
+
+        alice = repo.person_by_key("swindon", "alice", session=s)
+        csc = repo.agency_by_key("swindon", "social-care", session=s)
+        bob = repo.person_by_key("swindon", "bob", session=s)
+        open_case(Ctx(alice, "console", clock.now()), NewCase(
+            board_id="swindon", subject_kind="child", category="thresholds", what_happened="x", done_so_far="y",
+            outcome_sought="z", arose_on=clock.now().date(), responding_agency_id=csc.id,
+            responding_person_id=bob.id), session=s)
+        s.commit()
+    # the Stage 1 deadline lapses: the practitioners, bob among them, are told managers were asked to act
+    clock.set(dt.datetime(2026, 4, 9, 9, 30, tzinfo=LONDON))
+    Sweeper(rt.factory, clock).fire_due()
+    server.deliverer.deliver()
+    created = connector.wait(lambda c: [conv for conv, a in c.posts if conv.startswith("a:new-")])
+    cards = connector.cards_to(created[0])
+    assert cards and "SWN-2026-0001" in json.dumps(cards)
