@@ -280,3 +280,24 @@ def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(t
     created = connector.wait(lambda c: [conv for conv, a in c.posts if conv.startswith("a:new-")])
     cards = connector.cards_to(created[0])
     assert cards and "SWN-2026-0001" in json.dumps(cards)
+
+
+def test_teams_throttling_and_refusals_become_outbox_retries_or_failures(sqlite_runtime) -> None:  # noqa: ANN001
+    """HTTP 429 from Teams is retried with backoff through the outbox; a 403 is final; 5xx is retried."""
+    from adapters.teams.transport import TeamsTransport
+    from bot.delivery import DeliveryError
+
+    class Boom(Exception):
+        def __init__(self, status: int) -> None:
+            super().__init__(f"HTTP {status}")
+            self.status = status
+
+    transport = TeamsTransport(sqlite_runtime, adapter=None, app_id="")
+
+    async def fail(status: int) -> None:
+        raise Boom(status)
+
+    for status, permanent, retry in ((429, False, 5), (503, False, None), (403, True, None)):
+        with pytest.raises(DeliveryError) as err:
+            transport._run(fail(status))
+        assert err.value.permanent is permanent and err.value.retry_after == retry
