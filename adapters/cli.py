@@ -183,6 +183,37 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         service.run()
 
 
+export_app = typer.Typer(help="Exports for the business unit.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("log")
+def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
+               date_from: Annotated[Optional[str], typer.Option("--from", help="First day raised, YYYY-MM-DD")] = None,
+               date_to: Annotated[Optional[str], typer.Option("--to", help="Last day raised, YYYY-MM-DD")] = None,
+               fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
+               out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
+               db: DbOpt = None) -> None:
+    """The case log in Cardiff & Vale's columns (Date Raised ... Outcome), as CSV or XLSX."""
+    from pathlib import Path
+
+    rt = Runtime(db)
+    try:
+        start = dt.date.fromisoformat(date_from) if date_from else None
+        end = dt.date.fromisoformat(date_to) if date_to else None
+    except ValueError:
+        _fail("--from and --to must be dates like 2026-04-01")
+        return
+    if fmt not in ("csv", "xlsx"):
+        _fail("--format must be csv or xlsx")
+        return
+    if board not in rt.board_ids():
+        _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
+        return
+    path = rt.export_log(board, Path(out or f"{board}-log.{fmt}"), fmt, start, end)
+    typer.echo(f"Wrote {path}")
+
+
 teams_app_cli = typer.Typer(help="Microsoft Teams app package.", no_args_is_help=True)
 app.add_typer(teams_app_cli, name="teams")
 

@@ -243,6 +243,13 @@ class Runtime:
             s.commit()
             return agency.name
 
+    def export_log(self, board_id: str, out, fmt: str, start: dt.date | None, end: dt.date | None):  # noqa: ANN001, ANN201
+        from bot import reports
+
+        with self.factory() as s:
+            rows = reports.log_rows(board_id, session=s, start=start, end=end)
+        return reports.write_log(rows, fmt, out)
+
     def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []
