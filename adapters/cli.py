@@ -214,6 +214,35 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
     typer.echo(f"Wrote {path}")
 
 
+report_app = typer.Typer(help="Reports for the business unit.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("quarterly")
+def report_quarterly(board: Annotated[str, typer.Option("--board", help="Board id")],
+                     quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q3")],
+                     fmt: Annotated[str, typer.Option("--format", help="html, csv or xlsx")] = "html",
+                     out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
+                     db: DbOpt = None) -> None:
+    """The quarterly data set: counts by theme, agencies, area, stage reached, status, timeliness, bypasses
+    and policy-gap referrals for the cases raised in the quarter."""
+    from pathlib import Path
+
+    if fmt not in ("html", "csv", "xlsx"):
+        _fail("--format must be html, csv or xlsx")
+        return
+    rt = Runtime(db)
+    if board not in rt.board_ids():
+        _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
+        return
+    try:
+        path = rt.export_quarterly(board, quarter, Path(out or f"{board}-{quarter}.{fmt}"), fmt)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"Wrote {path}")
+
+
 teams_app_cli = typer.Typer(help="Microsoft Teams app package.", no_args_is_help=True)
 app.add_typer(teams_app_cli, name="teams")
 

@@ -250,6 +250,13 @@ class Runtime:
             rows = reports.log_rows(board_id, session=s, start=start, end=end)
         return reports.write_log(rows, fmt, out)
 
+    def export_quarterly(self, board_id: str, quarter: str, out, fmt: str):  # noqa: ANN001, ANN201
+        from bot import reports
+
+        with self.factory() as s:
+            label, tables = reports.quarterly(board_id, quarter, session=s)
+        return reports.write_quarterly(label, tables, fmt, out)
+
     def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []
