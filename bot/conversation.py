@@ -839,6 +839,8 @@ class Conversation:
             services.require_may_act(ctx, case, "view", session=session)
             if len(parts) >= 3 and parts[2].lower() == "timeline":
                 return Reply().say(views.timeline(T, case, session=session))
+            if len(parts) >= 3 and parts[2].lower() == "log":
+                return Reply().say(views.contact_log(T, case, session=session))
             return Reply().say(views.case_view(T, case, services.state_of(case, ctx.now, session=session),
                                                session=session))
         if cmd in ACTION_WORDS and len(parts) >= 2:
@@ -966,7 +968,7 @@ def help_message(T: Translator) -> Message:
         T("I help you resolve a professional disagreement with another agency, following your board's protocol."),
         T("  new \u2014 raise a concern"),
         T("  list \u2014 your open cases"),
-        T("  case REF \u2014 show a case (add 'timeline' for its history)"),
+        T("  case REF \u2014 show a case (add 'timeline' for its history, 'log' for the stage contact log)"),
         T("  contact / outcome / done / escalate / bypass / protect / extend / urgent / close / counterpart REF "
           "\u2014 act on a case (or use its buttons)"),
         T("  back / cancel \u2014 during a conversation"),

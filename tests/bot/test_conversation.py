@@ -251,3 +251,24 @@ def test_counterpart_not_listed_can_be_named_later(chat: Chat) -> None:
         case = repo.case_by_ref(ref, session=s)
         assert case.responding_person_id == chat.pid("bob") and case.responding_person_name is None
         assert [e.kind for e in repo.events_for(case.id, session=s)].count("counterpart_named") == 2
+
+
+def test_stage_contact_log_is_built_from_the_events(chat: Chat, clock) -> None:  # noqa: ANN001
+    """003 Appendix 1's table (SWN-N13, SWN-N17): stage, date, who, how, outcome, never typed twice."""
+    ref = open_swindon_case(chat)
+    clock.set(dt.datetime(2026, 4, 7, 11, 0, tzinfo=LONDON))
+    chat.press("alice", "case.record_contact", ref)
+    chat.script("alice", "today", "Sam Patel, Sergeant", "Meeting", "Still disagree", "None of these (just a note)")
+    chat.press("alice", "case.record_outcome", ref)
+    chat.script("alice", "Not resolved", "Moving to inter-agency discussion")
+    clock.set(dt.datetime(2026, 4, 9, 11, 0, tzinfo=LONDON))
+    chat.press("bob", "case.record_contact", ref)
+    chat.script("bob", "today", "Alice Hughes, PC", "Phone call", "No agreement", "None of these (just a note)")
+    text = chat.say("alice", f"case {ref} log").to_speaker[0].text
+    lines = text.splitlines()
+    assert lines[0].startswith("Stage | Date contact made | Who was contacted | How")
+    assert lines[1:] == [
+        "Stage 1 | 2026-04-07 | Sam Patel, Sergeant | meeting | Still disagree",
+        "Stage 1 | 2026-04-07 | \u2014 | \u2014 | not resolved, moved on: Moving to inter-agency discussion",
+        "Stage 2 | 2026-04-09 | Alice Hughes, PC | phone | No agreement",
+    ]
