@@ -63,14 +63,16 @@ def quarter_of(day: dt.date, numbering: str) -> tuple[int, int, dt.date, dt.date
 
 
 def quarterly_summary(T: Translator, board_id: str, now: dt.datetime, *, session: Session) -> Message:
+    """The quarterly data set for the quarter just ended, as posted to the business-unit channel (counts only:
+    no case is named). The same tables as `parley report quarterly`."""
+    from bot import reports
+
     proto = services.board_protocol(board_id, session=session)
-    cal = proto.calendar()
-    year, number, first, last = quarter_of(cal.local_date(now), proto.reporting.quarter_numbering)
-    raised = [c for c in repo.cases_for_board(board_id, session=session)
-              if first <= cal.local_date(c.opened_at) <= last]
-    by_cat = Counter(views._category(proto, c.category) for c in raised)
-    lines = [T("Cases raised in the quarter: {n}.", n=len(raised))]
-    lines.extend(f"  {cat}: {n}" for cat, n in sorted(by_cat.items()))
-    return Message("\n".join(lines), title=T("Quarterly data set \u2014 {board}, Q{q} {year} ({first} to {last})",
-                                             board=proto.name, q=number, year=year, first=T.date(first),
-                                             last=T.date(last)))
+    year, number, _first, _last = quarter_of(proto.calendar().local_date(now), proto.reporting.quarter_numbering)
+    label, tables = reports.quarterly(board_id, f"{year}Q{number}", session=session, now=now)
+    lines = []
+    for name, rows in tables:
+        lines.append(f"{name}: " + (", ".join(f"{row} {n}" for row, n in rows) if rows else T("none")))
+    lines.append(T("The full data set: parley report quarterly --board {board} --quarter {q}", board=board_id,
+                   q=f"{year}Q{number}"))
+    return Message("\n".join(lines), title=T("Quarterly data set \u2014 {label}", label=label))

@@ -408,3 +408,17 @@ def test_a_crashed_send_is_not_repeated_when_the_platform_has_it(sqlite_runtime)
         r = s.get(OutboxMessage, row.id)
         assert r.state == "sent" and r.external_id == "platform-123"
     assert row.idempotency_key not in transport.sent
+
+
+def test_quarterly_data_set_is_posted_for_the_quarter_just_ended(sqlite_runtime) -> None:  # noqa: ANN001
+    rt = sqlite_runtime
+    open_case(rt, "mid-and-west-wales", at(2026, 8, 3, 10), subject_name="Jamie Doe")  # Q3 2026
+    sw = Sweeper(rt.factory, FixedClock(at(2026, 9, 20, 12)))
+    sw.ensure_board_timers()
+    sw.clock = FixedClock(at(2026, 10, 1, 9, 5))
+    sw.sweep()
+    posts = [r for r in _outbox(rt) if r.board_id == "mid-and-west-wales" and "Quarterly" in r.payload["title"]]
+    assert len(posts) == 1 and posts[0].address == "#business-unit"
+    assert "Q3 2026" in posts[0].payload["title"]
+    assert "Category / theme: Criteria for referrals 1" in posts[0].payload["text"]
+    assert "Jamie" not in str(posts[0].payload) and "MWW-2026-0001" not in str(posts[0].payload)
