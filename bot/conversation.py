@@ -732,12 +732,24 @@ def _finish_close(t: Turn) -> Reply:
     return reply.extend(notify_parties(t, case, t.T("{ref} has been closed.", ref=case.ref)))
 
 
+def _finish_written_outcome(t: Turn) -> Reply:
+    case = t.case()
+    further = "" if t.data.get("reason", "").strip().lower() in SKIP else t.data.get("reason", "")
+    st, letter = services.send_written_outcome(t.ctx, case, further=further, session=t.session)
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Written outcome sent.")))
+    if case.raising_person_id and case.raising_person_id != t.ctx.actor.id:
+        reply.send(Address.person(case.raising_person_id), Message(letter, title=t.T("Written outcome"),
+                                                                   case_ref=case.ref, severity=Severity.SUCCESS))
+    return reply
+
+
 @dataclass
 class Flow:
     name: str
     steps: list[Step]
     finish: Callable[[Turn], Reply]
     action: Action | None = None  # the engine action that must be allowed to start it
+    ready: Callable[[Any], bool] | None = None  # or: a test of the case's state that must pass to start it
 
 
 FLOWS: dict[str, Flow] = {
@@ -756,6 +768,9 @@ FLOWS: dict[str, Flow] = {
                     "channel.)"))], _finish_urgent, Action.URGENT_NOTICE),
     "close": Flow("close", [_reason_step(lambda T: T("Why is the case being closed?"))], _finish_close, Action.CLOSE),
     "name_counterpart": Flow("name_counterpart", _counterpart_steps(), _finish_counterpart),
+    "send_written_outcome": Flow("send_written_outcome", [_reason_step(
+        lambda T: T("How will any outstanding issues be pursued? (or 'none')"))], _finish_written_outcome,
+        ready=lambda st: any(i.step.written_outcome and i.anchor is not None for i in st.items)),
 }
 
 
@@ -772,6 +787,7 @@ ACTION_WORDS = {
     "close": "close",
     "view": "view",
     "counterpart": "name_counterpart",
+    "written": "send_written_outcome",
 }
 
 
@@ -860,7 +876,7 @@ class Conversation:
         if flow is None or flow.name == "intake":
             return Reply().say(Message(ctx.T("That button is no longer available."), severity=Severity.ERROR))
         st = services.state_of(case, ctx.now, session=session)
-        if flow.action is not None and flow.action not in st.allowed:
+        if (flow.action is not None and flow.action not in st.allowed) or (flow.ready and not flow.ready(st)):
             return Reply().say(Message(ctx.T("That isn't possible on {ref} at the moment.", ref=case.ref),
                                        severity=Severity.ERROR))
         return self._start(session, ctx, conv, name, {"ref": case.ref})

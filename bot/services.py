@@ -470,6 +470,38 @@ def close_case(ctx: Ctx, case: Case, *, reason: str, session: Session) -> CaseSt
     return _append(ctx, case, "closed", {"reason": why}, session=session)
 
 
+def send_written_outcome(ctx: Ctx, case: Case, *, further: str = "", session: Session) -> tuple[CaseState, str]:
+    """Send the recorded outcome in writing to the raising practitioner and record the written-outcome step as
+    done (004: "advise the agency of the outcome in writing within a further 2 working days"). Returns the new
+    state and the letter's text."""
+    require_may_act(ctx, case, "send_written_outcome", session=session)
+    st = state_of(case, ctx.now, session=session)
+    item = next((i for i in st.items if i.step.written_outcome and i.anchor is not None), None)
+    if item is None:
+        raise ServiceError(ctx.T("There is no written outcome to send on {ref} at the moment.", ref=case.ref))
+    outcome = next((e for e in reversed(repo.events_for(case.id, session=session))
+                    if e.kind == "outcome" and e.data.get("resolved")), None)
+    assert outcome is not None  # a written-outcome step only applies once the case is resolved
+    T = translator()
+    stage = item.stage
+    lines = [
+        T("Written outcome \u2014 {ref}", ref=case.ref),
+        T("From: {sender}, {agency}", sender=ctx.actor.name, agency=agency_name(ctx.actor.agency_id, session=session)),
+        T("To: {agency}", agency=agency_name(case.raising_agency_id, session=session)),
+        T("Stage: {stage}", stage=f"{stage.number}: {stage.title}" if stage else "-"),
+        T("Agreed outcome: {text}", text=outcome.data.get("text", "")),
+    ]
+    extra = clean_text(further)
+    if extra:
+        lines.append(T("How any outstanding issues will be pursued: {text}", text=extra))
+    letter = "\n".join(lines)
+    repo.append_event(case, "written_outcome_sent", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                      data={"step": item.step.id, "to_person": case.raising_person_id, "text": letter})
+    st = _append(ctx, case, "step_done", {"step": item.step.id, "on": ctx.now.isoformat(),
+                                          "note": "written outcome sent"}, session=session)
+    return st, letter
+
+
 def agency_name(agency_id: int | None, *, session: Session) -> str:
     ag: Agency | None = repo.get_agency(agency_id, session=session) if agency_id else None
     return ag.name if ag else "?"

@@ -186,6 +186,8 @@ def action_buttons(T: Translator, case: Case, state: CaseState) -> tuple[Button,
         out.append(Button(f"case.{act.value}", T(ACTION_LABELS[act]), case.ref, style))
     if case.responding_person_id is None and state.status in (Status.OPEN, Status.AWAITING_DECISION):
         out.insert(0, Button("case.name_counterpart", T("Name the counterpart"), case.ref))
+    if any(i.step.written_outcome and i.anchor is not None for i in state.items):
+        out.insert(0, Button("case.send_written_outcome", T("Send the written outcome"), case.ref, "primary"))
     return tuple(out)
 
 
@@ -358,6 +360,8 @@ def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
         return T("refused: {action} (not a party)", action=data.get("action"))
     if kind == "urgent_notice":
         return T("urgent notice sent")
+    if kind == "written_outcome_sent":
+        return T("written outcome sent")
     if kind == "subject_details_recorded":
         return T("subject details recorded (kept private)")
     if kind == "preconditions_answered":

@@ -183,6 +183,7 @@ def _step(d: Mapping[str, Any], path: str, problems: list[tuple[str, str]], defa
         timetable_stage=d.get("timetable_stage"),
         reading=d.get("reading"),
         source=d.get("source"),
+        written_outcome=bool(d.get("written_outcome", False)),
     )
 
 
@@ -415,6 +416,9 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
             problems.append((at, "milestones belong under milestones:, not in a stage"))
         if st.protective_cap and st.due.unit in (Unit.NONE, Unit.IMMEDIATELY):
             problems.append((f"{at}.protective_cap", "only a step with a timescale can be capped by a protective date"))
+        if st.written_outcome and st.anchor.kind is not AnchorKind.RESOLUTION:
+            problems.append((f"{at}.written_outcome", "a written outcome is sent after the resolution: "
+                                                      "use from: resolution"))
         if st.stage_deadline and stage is None:
             problems.append((f"{at}.stage_deadline", "only a step inside a stage can be its stage deadline"))
     for i, s in enumerate(p.stages):

@@ -152,6 +152,7 @@ class Step:
     timetable_stage: int | None = None  # milestones: which stage the timetable lists it under
     reading: str | None = None  # the reading Parley uses where the protocol is ambiguous
     source: str | None = None  # seed file and lines
+    written_outcome: bool = False  # done by sending the recorded outcome in writing to the other party
 
 
 @dataclass(frozen=True)

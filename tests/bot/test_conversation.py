@@ -272,3 +272,33 @@ def test_stage_contact_log_is_built_from_the_events(chat: Chat, clock) -> None: 
         "Stage 1 | 2026-04-07 | \u2014 | \u2014 | not resolved, moved on: Moving to inter-agency discussion",
         "Stage 2 | 2026-04-09 | Alice Hughes, PC | phone | No agreement",
     ]
+
+
+def test_written_outcome_is_built_from_the_outcome_sent_and_timed(runtime, clock) -> None:  # noqa: ANN001
+    """WOL-13: where a resolution is reached the receiving agency advises the disputing agency of the outcome in
+    writing within a further 2 working days: sent from the recorded outcome, and recorded against that deadline."""
+    chat = Chat(runtime, clock, board="wolverhampton")
+    chat.say("alice", "new")
+    reply = chat.script("alice", "no", "A child", "1", "Closed too early", "Emailed", "Keep it open", "today",
+                        "City of Wolverhampton Council Social Care", "Bob Evans, Social Worker", "no", "skip")
+    ref = chat.say("alice", "submit").to_speaker[0].case_ref
+    clock.set(dt.datetime(2026, 4, 10, 15, 0, tzinfo=LONDON))
+    chat.press("bob", "case.record_outcome", ref)
+    view = chat.script("bob", "Resolved", "We will keep the case open for 3 months", "no").to_speaker[0]
+    assert ("Advise the disputing agency of the outcome in writing (email): due by Tue 14 Apr 2026 (a further 2 "
+            "working days after the resolution on Fri 10 Apr)") in view.text
+    assert view.buttons[0].action == "case.send_written_outcome"
+    chat.press("bob", "case.send_written_outcome", ref)
+    reply = chat.say("bob", "Review at the next core group")
+    assert "Written outcome sent." in reply.to_speaker[0].text
+    letter = reply.others[0]
+    assert letter.to.person_id == chat.pid("alice")
+    assert "Agreed outcome: We will keep the case open for 3 months" in letter.message.text
+    assert "How any outstanding issues will be pursued: Review at the next core group" in letter.message.text
+    assert "Advise the disputing agency" not in reply.to_speaker[0].text  # the step is done
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        kinds = [e.kind for e in repo.events_for(case.id, session=s)]
+    assert kinds[-2:] == ["written_outcome_sent", "step_done"]
+    again = chat.press("bob", "case.send_written_outcome", ref)
+    assert again.to_speaker[0].severity is Severity.ERROR or "no written outcome" in texts(again)
