@@ -6,6 +6,7 @@ choice ids are the routing keys of the conversation (one id for a button and its
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -71,6 +72,16 @@ class FieldKind(StrEnum):
     LONG_TEXT = "long_text"
     DATE = "date"
     PERSON = "person"  # a platform user picker (Slack users_select, a Teams people picker)
+
+
+def iso_date_or_none(value: str | None) -> str | None:
+    """A form field's initial date as YYYY-MM-DD, or None when it is empty or not a date."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from bot.messages import Message, Severity
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol
 from storage import repo
-from storage.models import Case, EscalationPrompt, Timer
+from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
 
 log = logging.getLogger("parley.scheduler")
 LATE_AFTER = dt.timedelta(minutes=5)
@@ -271,8 +271,6 @@ class Sweeper:
 
     @staticmethod
     def _prompt_channels(s: Session, prompt: EscalationPrompt) -> list[tuple[str, str]]:
-        from storage.models import OutboxMessage
-
         rows = s.scalars(select(OutboxMessage).where(OutboxMessage.prompt_id == prompt.id,
                                                      OutboxMessage.target_kind == "channel",
                                                      OutboxMessage.update_of_id.is_(None))).all()
@@ -305,8 +303,6 @@ class Sweeper:
     def idle(self, platforms: Collection[str] | None = None) -> bool:
         """Nothing due and nothing left to send (on ``platforms`` when given: the ones this process delivers)."""
         now = self.clock.now()
-        from storage.models import OutboxMessage
-
         with self.factory() as s:
             due = s.scalar(select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now).limit(1))
             q = select(OutboxMessage.id).where(OutboxMessage.state.in_(["pending", "sending"]))

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from protocol.calendar import WorkingCalendar
-from protocol.engine import CaseState, Item, Status
+from protocol.engine import CaseState, Status
 from protocol.spec import Protocol, StepKind, Unit
 from storage.models import Case, Timer
 

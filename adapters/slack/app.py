@@ -67,6 +67,16 @@ class SlackAdapter:
 
         return self.rt.person_for(PLATFORM, user_id, email)
 
+    def _speaker(self, body: dict, user: str) -> PersonInfo | None:
+        """Who is acting, for work done after the ack: None (and nothing more to do) for a duplicate delivery,
+        or for someone not in the directory, who is told by DM how to get linked."""
+        if not self.fresh(body):
+            return None
+        person = self.person(user)
+        if person is None:
+            self._dm(user, self._not_linked(user))
+        return person
+
     def _not_linked(self, user_id: str) -> Message:
         return Message(translator()("I don't know who you are in the directory yet. Ask your board's business unit "
                                     "to link you: they type `/parley link <@{user}> your-handle`.", user=user_id),
@@ -163,12 +173,9 @@ class SlackAdapter:
             respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
 
     def _shortcut(self, body: dict) -> None:
-        if not self.fresh(body):
-            return
         user = body["user"]["id"]
-        person = self.person(user)
+        person = self._speaker(body, user)
         if person is None:
-            self._dm(user, self._not_linked(user))
             return
         form = self.forms.risk(person.id)
         # Slack sends message text entity-escaped; the form shows it as typed
@@ -229,12 +236,9 @@ class SlackAdapter:
             return None
 
     def _action(self, body: dict, action: dict) -> None:
-        if not self.fresh(body):
-            return
         user = body["user"]["id"]
-        person = self.person(user)
+        person = self._speaker(body, user)
         if person is None:
-            self._dm(user, self._not_linked(user))
             return
         action_id = action_of(action.get("action_id", ""))
         value = action.get("value", "")
@@ -278,14 +282,11 @@ class SlackAdapter:
     def _message(self, event: dict, body: dict) -> None:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        if not self.fresh(body):
-            return
         user = event.get("user")
         if not user:
             return
-        person = self.person(user)
+        person = self._speaker(body, user)
         if person is None:
-            self._dm(user, self._not_linked(user))
             return
         self._deliver(user, person, self.conversation.handle(person.id, event.get("text", "")))
 

@@ -27,7 +27,6 @@ strips the suffix before routing: :func:`action_of` (``"case.view~2"`` → ``"ca
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -54,7 +53,18 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.i18n import Translator, translator
-from bot.messages import SEVERITY_EMOJI, Button, Field, FieldKind, Form, FormField, Message, PromptKind, Severity
+from bot.messages import (
+    SEVERITY_EMOJI,
+    Button,
+    Field,
+    FieldKind,
+    Form,
+    FormField,
+    Message,
+    PromptKind,
+    Severity,
+    iso_date_or_none,
+)
 
 # -- Slack's limits (https://docs.slack.dev/reference/block-kit) ------------------------------------------
 MESSAGE_MAX_BLOCKS = 50
@@ -333,20 +343,12 @@ def _element(f: FormField, T: Translator) -> Any:
         return PlainTextInputElement(action_id=VALUE_ACTION_ID, multiline=multiline or None,
                                      max_length=max_length, initial_value=value or None)
     if f.kind is FieldKind.DATE:
-        return DatePickerElement(action_id=VALUE_ACTION_ID, initial_date=_iso_date(initial))
+        return DatePickerElement(action_id=VALUE_ACTION_ID, initial_date=iso_date_or_none(initial))
     if f.kind is FieldKind.PERSON:
         user = initial if initial and re.fullmatch(r"[UW][A-Z0-9]{2,}", initial) else None
         return UserSelectElement(action_id=VALUE_ACTION_ID, initial_user=user)
     raise ValueError(f"unknown field kind {f.kind!r}")
 
-
-def _iso_date(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
 
 
 def modal_view(form: Form, *, callback_id: str | None = None, private_metadata: str | None = None,
@@ -519,7 +521,7 @@ def check_limits(payload: dict | list) -> list[str]:
             over(f"{path}.min_length", "value", int(e.get("min_length") or 0), TEXT_INPUT_MAX)
             if e.get("initial_value") is not None:
                 over(f"{path}.initial_value", "length", ulen(e["initial_value"]), int(max_length or TEXT_INPUT_MAX))
-        if kind == "datepicker" and e.get("initial_date") is not None and _iso_date(e["initial_date"]) is None:
+        if kind == "datepicker" and e.get("initial_date") is not None and iso_date_or_none(e["initial_date"]) is None:
             problems.append(f"{path}.initial_date: {e['initial_date']!r} is not YYYY-MM-DD")
 
     def blocks_(path: str, blocks: list, max_blocks: int) -> None:

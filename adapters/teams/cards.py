@@ -41,7 +41,6 @@ Safety and limits
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import re
 from collections.abc import Sequence
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.teams.package import schemas_dir
 from bot.i18n import Translator, translator
 from bot.messages import (
+    SEVERITY_EMOJI,
     Field,
     FieldKind,
     Form,
@@ -58,6 +58,7 @@ from bot.messages import (
     Message,
     PromptKind,
     Severity,
+    iso_date_or_none,
 )
 
 if TYPE_CHECKING:
@@ -95,12 +96,6 @@ VIEW_ACTION = "case.view"
 RESERVED_KEYS = frozenset({"verb", "value", "context", "msteams"})
 ELLIPSIS = "\u2026"
 
-SEVERITY_EMOJI = {
-    Severity.URGENT: "\U0001f6a8",  # 🚨
-    Severity.WARNING: "\u26a0\ufe0f",  # ⚠️
-    Severity.SUCCESS: "\u2705",  # ✅
-    Severity.ERROR: "\u2716\ufe0f",  # ✖️
-}
 SEVERITY_COLOR = {Severity.URGENT: "attention", Severity.ERROR: "attention", Severity.WARNING: "warning",
                   Severity.SUCCESS: "good"}
 BUTTON_STYLE = {"primary": "positive", "danger": "destructive"}
@@ -346,14 +341,6 @@ def attachment(card: dict) -> Attachment:
 
 
 # -- forms ------------------------------------------------------------------------------------------------
-def _iso_date(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        return None
-
 
 def _choices(pairs: Sequence[tuple[str, str]]) -> list[dict]:
     out = []
@@ -396,8 +383,8 @@ def _input(f: FormField, value: str | None, people: Sequence[tuple[str, str]] | 
         return element
     if f.kind is FieldKind.DATE:
         element = {"type": "Input.Date", **base}
-        if _iso_date(value):
-            element["value"] = _iso_date(value)
+        if iso_date_or_none(value):
+            element["value"] = iso_date_or_none(value)
         return element
     raise ValueError(f"unknown field kind {f.kind!r}")
 
