@@ -111,6 +111,18 @@ class Form:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message: a chart (image/png) or a form (application/pdf, text/html).
+    Slack uploads it into the conversation; Teams shows an image inline and offers other files through a
+    link; the console saves it and prints the path. ``title`` is the accessible name / alt text."""
+
+    filename: str
+    media_type: str
+    data: bytes
+    title: str
+
+
+@dataclass(frozen=True)
 class Message:
     text: str
     title: str | None = None
@@ -123,6 +135,7 @@ class Message:
     private: bool = False
     # a form to open (Slack modal / Teams card); the console asks the same questions one at a time
     form: Form | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
