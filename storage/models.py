@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -171,6 +172,8 @@ class CaseCounter(Base):
 
 class Case(Base):
     __tablename__ = "cases"
+    # the quarterly data set selects a board's cases by when they were opened
+    __table_args__ = (Index("ix_cases_board_id_opened_at", "board_id", "opened_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
     board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"), index=True)
@@ -199,12 +202,39 @@ class Case(Base):
     # changes whenever the case moves (a stage entered, ended, resolved or closed): a timer set with
     # an older token can never fire
     stage_token: Mapped[int] = mapped_column(Integer, default=0)
+    # the report projection (bot/projection.py), from the same replay: the highest stage number the case reached,
+    # whether it went straight to a higher stage (bypass), whether a policy-gap referral was flagged; with the
+    # rows of ``case_stage_results``. ``projection_version`` says which version of the projection rules wrote
+    # them: 0 (a case from before the projection existed) or an older version means "rebuild from the events".
+    highest_stage: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bypass_used: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    policy_gap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    projection_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     snapshot: Mapped[ProtocolSnapshot] = relationship()
     raising_agency: Mapped[Agency] = relationship(foreign_keys=[raising_agency_id])
     responding_agency: Mapped[Agency | None] = relationship(foreign_keys=[responding_agency_id])
     raising_person: Mapped[Person] = relationship(foreign_keys=[raising_person_id])
     responding_person: Mapped[Person | None] = relationship(foreign_keys=[responding_person_id])
+
+
+class CaseStageResult(Base):
+    """One stage a case has been at (projection): how and when it was entered, how and when it ended, and the
+    stage's deadline as it stood when it ended, with whether it ended on time. Written with the case's other
+    projection columns by ``bot.services.refresh`` from the event history, never edited on its own."""
+
+    __tablename__ = "case_stage_results"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    visit: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1: the stage the case opened at; 2: the next ...
+    stage_id: Mapped[str] = mapped_column(String(64))
+    stage_number: Mapped[int] = mapped_column(Integer)
+    how_entered: Mapped[str] = mapped_column(String(16))  # start | escalation | decision | bypass
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_how: Mapped[str | None] = mapped_column(String(16), nullable=True)  # resolved | unresolved | bypassed | closed
+    ended_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the event that ended it
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    on_time: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not ended, or no deadline
 
 
 class SubjectDetails(Base):
