@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import escalation, services, views
+from bot import escalation, records, services, views
 from bot.clock import Clock
 from bot.i18n import N_, Translator, translator
 from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
@@ -743,6 +743,160 @@ def _finish_written_outcome(t: Turn) -> Reply:
     return reply
 
 
+# ---- meeting/discussion records signed by both parties (MWW-N5, WOL-9) -------------------------
+def _record_steps() -> list[Step]:
+    def kinds(t: Turn) -> list[Choice]:
+        return [Choice(k, title) for k, title in records.record_kinds(t.T, t.case(), session=t.session,
+                                                                       now=t.ctx.now)]
+
+    def current(t: Turn) -> records.CaseRecord | None:
+        if not t.data.get("record"):
+            return None
+        return records.get_record(t.ctx, t.case(), int(t.data["record"]), session=t.session)
+
+    def kind_ask(t: Turn) -> Message | None:
+        if t.data.get("record"):
+            return None
+        options = kinds(t)
+        if len(options) == 1:
+            t.data["kind"] = options[0].value
+            return None
+        return ask_choice(t.T("Which record is this?"), "kind", options)
+
+    def why_ask(t: Turn) -> Message | None:
+        rec = current(t)
+        if rec is None or rec.standing is None:
+            return None
+        return ask_text(t.T("Record {n} has been signed by everyone. A correction is a new version and the signed "
+                            "one is kept. Why does it need correcting?", n=rec.number), "correction_reason",
+                        long=True)
+
+    def field_step(key: str, question: str, required: bool) -> Step:
+        def ask(t: Turn) -> Message:
+            rec = current(t)
+            before = rec.latest.fields.get(key) if rec else None
+            hint = t.T("Now: {value} (type 'same' to keep it)", value=_clip(before, 200)) if before else None
+            q = t.T(question)
+            if key == "date":
+                return ask_date(q, key, hint=hint)
+            return ask_text(q, key, long=key != "attendees", optional=not required, hint=hint)
+
+        def answer(t: Turn, v: str) -> None:
+            rec = current(t)
+            if v.strip().lower() == "same" and rec and rec.latest.fields.get(key):
+                t.data.setdefault("values", {})[key] = rec.latest.fields[key]
+                return
+            if key == "date":
+                day = parse_date(v, t.today(), t.T)
+                if day > t.today():
+                    raise Invalid(t.T("A meeting record can't be dated in the future."))
+                value = day.isoformat()
+            elif not required and v.strip().lower() in SKIP:
+                value = ""
+            else:
+                value = services.clean_text(v)
+                if required and not value:
+                    raise Invalid(t.T("Please write a few words."))
+            t.data.setdefault("values", {})[key] = value
+
+        return Step(key, ask, answer)
+
+    questions = {
+        "date": (N_("When was the meeting or discussion? (today, yesterday or a date)"), True),
+        "attendees": (N_("Who took part (names, roles and agencies)?"), True),
+        "reason": (N_("What was the reason for the disagreement?"), True),
+        "outcome": (N_("What outcome was agreed?"), True),
+        "continuing": (N_("Any continuing concerns, from either side, and how they will be addressed? (or 'none')"),
+                       False),
+        "actions": (N_("Actions agreed: who will do what, by when? (or 'none')"), False),
+    }
+
+    def confirm_ask(t: Turn) -> Message:
+        values = t.data.get("values", {})
+        lines = [t.T("Please check the record before it is signed:")]
+        for key, label in records.FIELDS:
+            value = values.get(key) or "-"
+            if key == "date" and values.get(key):
+                value = t.T.date(dt.date.fromisoformat(values[key]))
+            lines.append(f"{t.T(label)}: {_clip(value)}")
+        return Message("\n".join(lines), prompt=Prompt("confirm", PromptKind.CHOICE, _confirm_choices(t.T)))
+
+    return [
+        Step("kind", kind_ask, lambda t, v: t.data.__setitem__("kind", pick(v, kinds(t), t.T))),
+        Step("correction_reason", why_ask, lambda t, v: _required(t, "correction_reason", v)),
+        *[field_step(k, q, req) for k, (q, req) in questions.items()],
+        Step("confirm", confirm_ask,
+             lambda t, v: t.data.__setitem__("confirm", pick(v, list(_confirm_choices(t.T)), t.T))),
+    ]
+
+
+def _confirm_choices(T: Translator) -> tuple[Choice, ...]:
+    return (Choice("submit", T("Submit")), Choice("back", T("Back")), Choice("cancel", T("Cancel")))
+
+
+def _record_to_signers(t: Turn, case: Case, rec: records.CaseRecord, headline: str) -> Reply:
+    """A direct message with the record to each signatory other than the actor (the record is private)."""
+    reply = Reply()
+    for _role, pid in records.signer_ids(case, rec.signers).items():
+        if pid is None or pid == t.ctx.actor.id:
+            continue
+        other = repo.get_person(pid, session=t.session)
+        if other is None:
+            continue
+        T = translator(other.language)
+        reply.send(Address.person(pid), records.record_message(T, case, rec, session=t.session, viewer_id=pid,
+                                                               intro=T(headline, name=t.ctx.actor.name,
+                                                                       ref=case.ref, n=rec.number)))
+    return reply
+
+
+def _finish_record(t: Turn) -> Reply:
+    case = t.case()
+    number = int(t.data["record"]) if t.data.get("record") else None
+    rec, ver = records.draft(t.ctx, case, values=t.data.get("values", {}), kind=t.data.get("kind", records.GENERIC),
+                             number=number, correction_reason=t.data.get("correction_reason"), session=t.session)
+    intro = (t.T("Record {n} saved as version {v}.", n=rec.number, v=ver.version))
+    if records.missing_signers(case, rec, session=t.session):
+        intro += " " + t.T("It has been sent to the other signatory to sign or ask for changes.")
+    reply = Reply().say(records.record_message(t.T, case, rec, session=t.session, viewer_id=t.ctx.actor.id,
+                                               intro=intro))
+    return reply.extend(_record_to_signers(t, case, rec, N_("{name} has drafted record {n} on {ref}. Please read "
+                                                            "it, then sign it or ask for changes.")))
+
+
+def _finish_record_changes(t: Turn) -> Reply:
+    case = t.case()
+    rec = records.request_changes(t.ctx, case, int(t.data["record"]), int(t.data["version"]), t.data["reason"],
+                                  session=t.session)
+    reply = Reply().say(Message(t.T("Your request for changes to record {n} has been sent.", n=rec.number),
+                                case_ref=case.ref))
+    drafter = rec.latest.drafted_by_id
+    others = {pid for pid in records.signer_ids(case, rec.signers).values() if pid} | ({drafter} if drafter else set())
+    for pid in sorted(others - {t.ctx.actor.id}):
+        person = repo.get_person(pid, session=t.session)
+        if person is None:
+            continue
+        T = translator(person.language)
+        reply.send(Address.person(pid), records.record_message(
+            T, case, rec, session=t.session, viewer_id=pid,
+            intro=T("{name} has asked for changes to record {n} on {ref}. Use 'Revise' to draft a new version.",
+                    name=t.ctx.actor.name, n=rec.number, ref=case.ref)))
+    return reply
+
+
+def sign_record(t: Turn, case: Case, number: int, version: int) -> Reply:
+    rec, locked = records.sign(t.ctx, case, number, version, session=t.session)
+    if locked:
+        intro = t.T("You have signed record {n}. Everyone has now signed it: it is locked.", n=number)
+    else:
+        intro = t.T("You have signed record {n}.", n=number)
+    reply = Reply().say(records.record_message(t.T, case, rec, session=t.session, viewer_id=t.ctx.actor.id,
+                                               intro=intro))
+    headline = (N_("{name} has signed record {n} on {ref}. Everyone has now signed it: it is locked.") if locked
+                else N_("{name} has signed record {n} on {ref}."))
+    return reply.extend(_record_to_signers(t, case, rec, headline))
+
+
 @dataclass
 class Flow:
     name: str
@@ -771,6 +925,9 @@ FLOWS: dict[str, Flow] = {
     "send_written_outcome": Flow("send_written_outcome", [_reason_step(
         lambda T: T("How will any outstanding issues be pursued? (or 'none')"))], _finish_written_outcome,
         ready=lambda st: any(i.step.written_outcome and i.anchor is not None for i in st.items)),
+    "draft_record": Flow("draft_record", _record_steps(), _finish_record),
+    "record_changes": Flow("record_changes", [_reason_step(
+        lambda T: T("What needs changing in the record?"))], _finish_record_changes),
 }
 
 
@@ -788,7 +945,16 @@ ACTION_WORDS = {
     "view": "view",
     "counterpart": "name_counterpart",
     "written": "send_written_outcome",
+    "record": "draft_record",
+    "records": "records",
+    "sign": "sign_record",
+    "changes": "record_changes",
+    "correct": "revise_record",
+    "revise": "revise_record",
 }
+
+
+RECORD_ACTIONS = {"draft_record", "new_record", "records", "sign_record", "record_changes", "revise_record"}
 
 
 # -- the conversation driver ------------------------------------------------------------------
@@ -860,18 +1026,21 @@ class Conversation:
             return Reply().say(views.case_view(T, case, services.state_of(case, ctx.now, session=session),
                                                session=session))
         if cmd in ACTION_WORDS and len(parts) >= 2:
-            return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], parts[1])
+            return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], " ".join(parts[1:]))
         if cmd in ("help", "?", ""):
             return Reply().say(help_message(T))
         return Reply().say(Message(T("I didn't understand {text!r}. Type 'help' to see what I can do.",
                                      text=raw.strip()[:40])))
 
-    def _case_action(self, session: Session, ctx: Ctx, conv: Any, name: str, ref: str) -> Reply:
+    def _case_action(self, session: Session, ctx: Ctx, conv: Any, name: str, value: str) -> Reply:
+        ref, *args = value.split() or [""]
         case = services.find_case(ref, ctx, session=session)
         services.require_may_act(ctx, case, name, session=session)
         if name == "view":
             return Reply().say(views.case_view(ctx.T, case, services.state_of(case, ctx.now, session=session),
                                                session=session))
+        if name in RECORD_ACTIONS:
+            return self._record_action(session, ctx, conv, case, name, args)
         flow = FLOWS.get(name)
         if flow is None or flow.name == "intake":
             return Reply().say(Message(ctx.T("That button is no longer available."), severity=Severity.ERROR))
@@ -880,6 +1049,42 @@ class Conversation:
             return Reply().say(Message(ctx.T("That isn't possible on {ref} at the moment.", ref=case.ref),
                                        severity=Severity.ERROR))
         return self._start(session, ctx, conv, name, {"ref": case.ref})
+
+    def _record_action(self, session: Session, ctx: Ctx, conv: Any, case: Case, name: str, args: list[str]
+                       ) -> Reply:
+        """draft_record REF [N] (the records, or record N; a first record is drafted at once) | new_record REF |
+        records REF | sign_record REF N [V] | record_changes REF N [V]
+        | revise_record REF N. Without V the latest version is meant."""
+        T = ctx.T
+        try:
+            nums = [int(a) for a in args[:2]]
+        except ValueError:
+            return Reply().say(Message(T("Record numbers are whole numbers, e.g. 'record {ref} 1'.", ref=case.ref),
+                                       severity=Severity.ERROR))
+        if name == "new_record" or (name == "draft_record" and not nums
+                                    and not records.records_of(case, session=session)):
+            return self._start(session, ctx, conv, "draft_record", {"ref": case.ref})
+        if name in ("records", "draft_record") and not nums:
+            return Reply().say(records.records_list(T, case, session=session))
+        if not nums:
+            return Reply().say(Message(T("Which record? Add its number, e.g. '{word} {ref} 1'.",
+                                         word=name.split("_")[0], ref=case.ref), severity=Severity.ERROR))
+        rec = records.get_record(ctx, case, nums[0], session=session)
+        if name == "draft_record":
+            version = nums[1] if len(nums) > 1 else None
+            if version is not None and not 1 <= version <= len(rec.versions):
+                raise ServiceError(T("Record {n} on {ref} has no version {v}.", n=rec.number, ref=case.ref, v=version))
+            return Reply().say(records.record_message(T, case, rec, session=session, version=version,
+                                                      viewer_id=ctx.actor.id))
+        version = nums[1] if len(nums) > 1 else rec.latest.version
+        if name == "sign_record":
+            turn = Turn(T, ctx, session, {"ref": case.ref}, [])
+            return sign_record(turn, case, rec.number, version)
+        if name == "record_changes":
+            records._check_signable(ctx, case, rec, version)
+            return self._start(session, ctx, conv, "record_changes",
+                               {"ref": case.ref, "record": rec.number, "version": version})
+        return self._start(session, ctx, conv, "draft_record", {"ref": case.ref, "record": rec.number})
 
     def _start(self, session: Session, ctx: Ctx, conv: Any, flow: str, data: dict[str, Any]) -> Reply:
         state = {"data": data, "step": -1, "history": []}
@@ -987,6 +1192,8 @@ def help_message(T: Translator) -> Message:
         T("  case REF \u2014 show a case (add 'timeline' for its history, 'log' for the stage contact log)"),
         T("  contact / outcome / done / escalate / bypass / protect / extend / urgent / close / counterpart REF "
           "\u2014 act on a case (or use its buttons)"),
+        T("  record REF \u2014 a meeting or discussion record signed by both of you ('record REF N' reads record N; "
+          "sign / changes / correct REF N act on it)"),
         T("  back / cancel \u2014 during a conversation"),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
     ]), title=T("Parley help"))

@@ -186,6 +186,7 @@ def action_buttons(T: Translator, case: Case, state: CaseState) -> tuple[Button,
         out.append(Button(f"case.{act.value}", T(ACTION_LABELS[act]), case.ref, style))
     if case.responding_person_id is None and state.status in (Status.OPEN, Status.AWAITING_DECISION):
         out.insert(0, Button("case.name_counterpart", T("Name the counterpart"), case.ref))
+    out.append(Button("case.records", T("Records"), case.ref))
     if any(i.step.written_outcome and i.anchor is not None for i in state.items):
         out.insert(0, Button("case.send_written_outcome", T("Send the written outcome"), case.ref, "primary"))
     return tuple(out)
@@ -364,6 +365,18 @@ def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
         return T("written outcome sent")
     if kind == "subject_details_recorded":
         return T("subject details recorded (kept private)")
+    if kind == "record_drafted":
+        if data.get("correction_reason"):
+            return T("record {n} version {v} drafted, correcting the signed version: {reason}", n=data.get("record"),
+                     v=data.get("version"), reason=data.get("correction_reason"))
+        return T("record {n} version {v} drafted: {title}", n=data.get("record"), v=data.get("version"),
+                 title=data.get("title", ""))
+    if kind == "record_signed":
+        locked = T(" (now signed by everyone: locked)") if data.get("locks") else ""
+        return T("record {n} version {v} signed{locked}", n=data.get("record"), v=data.get("version"), locked=locked)
+    if kind == "record_changes_requested":
+        return T("changes asked for on record {n} version {v}: {text}", n=data.get("record"), v=data.get("version"),
+                 text=data.get("changes", ""))
     if kind == "preconditions_answered":
         return T("preliminary questions answered")
     return kind
