@@ -214,6 +214,29 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
     typer.echo(f"Wrote {path}")
 
 
+@app.command("form")
+def form(ref: Annotated[str, typer.Argument(help="Case reference, e.g. CV-2026-0001")],
+         form_id: Annotated[str, typer.Argument(help="Form id from the board's protocol, e.g. appendix-1")],
+         fmt: Annotated[str, typer.Option("--format", help="pdf or html")] = "pdf",
+         out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
+         db: DbOpt = None) -> None:
+    """A protocol's form filled from the case (with the subject details: keep the file safe)."""
+    from pathlib import Path
+
+    if fmt not in ("pdf", "html"):
+        _fail("--format must be pdf or html")
+        return
+    rt = Runtime(db)
+    try:
+        data = rt.render_form(ref, form_id, fmt)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    path = Path(out or f"{ref}-{form_id}.{fmt}")
+    path.write_bytes(data)
+    typer.echo(f"Wrote {path}")
+
+
 report_app = typer.Typer(help="Reports for the business unit.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 

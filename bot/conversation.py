@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import escalation, records, services, views
+from bot import documents, escalation, records, services, views
 from bot.clock import Clock
 from bot.i18n import N_, Translator, translator
 from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
@@ -622,7 +622,25 @@ def _finish_complete(t: Turn) -> Reply:
     case = t.case()
     st = services.complete_step(t.ctx, case, t.data["step"], on=dt.date.fromisoformat(t.data["on"]),
                                 flags=t.data.get("flags"), session=t.session)
-    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Step recorded as done.")))
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Step recorded as done.")))
+    return reply.extend(forms_started_by(t, case, t.data["step"]))
+
+
+def forms_started_by(t: Turn, case: Case, step_id: str) -> Reply:
+    """A step that starts a form part's clock (CV: the Business Unit sends the form to the responding agency)
+    sends the form to the people who complete that part."""
+    reply = Reply()
+    proto = services.protocol_for(case, session=t.session)
+    for form in documents.forms_for(case, session=t.session, now=t.ctx.now):
+        for part in form.parts:
+            if not part.due_step:
+                continue
+            anchor = proto.step(part.due_step).anchor
+            if anchor.kind.value == "step" and anchor.step == step_id:
+                people = documents.completers(case, part, session=t.session)
+                reply.extend(send_form(t, case, form.id, people, N_("{name} has sent you {form} on {ref}: the next "
+                                                                     "part is for you.")))
+    return reply
 
 
 def _reason_step(question: Callable[[Translator], str]) -> Step:
@@ -897,6 +915,143 @@ def sign_record(t: Turn, case: Case, number: int, version: int) -> Reply:
     return reply.extend(_record_to_signers(t, case, rec, headline))
 
 
+# ---- the protocols' forms, part by part (CV Appendix 1 A/B/C and 3, Swindon Appendix 1, MWW Stage 2) -----
+MAX_FORM_QUESTIONS = 30
+
+
+def _form_questions(t: Turn) -> list:
+    case = t.case()
+    form = documents.form_of(t.ctx, case, t.data["form"], session=t.session)
+    return documents.questions(t.T, case, form, form.part(t.data["part"]), session=t.session, now=t.ctx.now)
+
+
+def _form_steps() -> list[Step]:
+    def make(i: int) -> Step:
+        def ask(t: Turn) -> Message | None:
+            qs = _form_questions(t)
+            if i >= len(qs):
+                return None
+            q = qs[i]
+            before = t.data.get("answers", {}).get(q.label)
+            hint = t.T("Now: {value} (type 'same' to keep it)", value=_clip(before, 200)) if before else None
+            text = q.label + (" " + t.T("(optional: 'skip' to leave it empty)") if q.optional else "")
+            if q.type == "date":
+                return ask_date(text, f"form:{i}", optional=q.optional, hint=hint)
+            if q.type == "yes_no":
+                return Message(text, prompt=yes_no_prompt(t.T, f"form:{i}"))
+            return ask_text(text, f"form:{i}", long=q.type == "long_text", optional=q.optional, hint=hint)
+
+        def answer(t: Turn, v: str) -> None:
+            q = _form_questions(t)[i]
+            answers = t.data.setdefault("answers", {})
+            if v.strip().lower() == "same" and answers.get(q.label):
+                return
+            if q.optional and v.strip().lower() in SKIP:
+                answers[q.label] = ""
+                return
+            if q.type == "date":
+                day = parse_date(v, t.today(), t.T)
+                if day > t.today():
+                    raise Invalid(t.T("That date is in the future."))
+                answers[q.label] = day.isoformat()
+            elif q.type == "yes_no":
+                answers[q.label] = "yes" if parse_yes_no(v, t.T) else "no"
+            else:
+                value = services.clean_text(v)
+                if not value:
+                    raise Invalid(t.T("Please write a few words."))
+                answers[q.label] = value
+
+        return Step(f"q{i}", ask, answer)
+
+    def confirm_ask(t: Turn) -> Message:
+        lines = [t.T("Please check before I record this part:")]
+        answers = t.data.get("answers", {})
+        for q in _form_questions(t):
+            lines.append(f"{q.label}: {_clip(answers.get(q.label) or '-')}")
+        if len(lines) == 1:
+            lines.append(t.T("Everything in this part is filled from the case."))
+        return Message("\n".join(lines), prompt=Prompt("confirm", PromptKind.CHOICE, _confirm_choices(t.T)))
+
+    return [*[make(i) for i in range(MAX_FORM_QUESTIONS)],
+            Step("confirm", confirm_ask,
+                 lambda t, v: t.data.__setitem__("confirm", pick(v, list(_confirm_choices(t.T)), t.T)))]
+
+
+def form_message(T: Translator, case: Case, filled: documents.FilledForm, *, intro: str | None = None,
+                 viewer: Any = None, session: Session) -> Message:
+    """The form as a direct message: which parts are done or open, with the PDF and the HTML attached, and a
+    button for each open part the viewer may complete."""
+    lines = [intro] if intro else []
+    for part in filled.parts:
+        if part.done:
+            lines.append(T("{part}: completed by {who} on {date}.", part=part.spec.title, who=part.completed_by,
+                           date=T.date(part.completed_on)))
+        else:
+            line = T("{part}: open, to be completed by {who}.", part=part.spec.title, who=part.completer)
+            if part.due:
+                line += " " + T("Due: {due}.", due=part.due)
+            lines.append(line)
+    buttons = []
+    if viewer is not None:
+        mine = [p for p in filled.parts if documents.may_complete(viewer, case, p.spec, session=session)]
+        part = next((p for p in mine if not p.done), mine[-1] if mine else None)
+        if part is not None:
+            short = part.spec.title.split(":")[0]
+            buttons.append(Button("case.form", T("Amend {part}", part=short) if part.done else
+                                  T("Complete {part}", part=short), f"{case.ref} {filled.spec.id} {part.spec.id}",
+                                  None if part.done else "primary"))
+    return Message("\n".join(lines), title=T("{form} — {ref}", form=filled.spec.title, ref=case.ref),
+                   case_ref=case.ref, private=True, buttons=tuple(buttons),
+                   attachments=documents.attachments(T, filled))
+
+
+def send_form(t: Turn, case: Case, form_id: str, people: list, intro: str) -> Reply:
+    """DM the form to each person (with the subject details when they are entitled to them)."""
+    reply = Reply()
+    form = documents.form_of(t.ctx, case, form_id, session=t.session)
+    for person in people:
+        if person is None or person.id == t.ctx.actor.id:
+            continue
+        T = translator(person.language)
+        entitled = services.may_act(person, case, session=t.session)
+        filled = documents.fill(T, case, form, session=t.session, now=t.ctx.now, with_subject_details=entitled)
+        reply.send(Address.person(person.id), form_message(
+            T, case, filled, viewer=person, session=t.session,
+            intro=T(intro, name=t.ctx.actor.name, form=form.title, ref=case.ref)))
+    return reply
+
+
+def _finish_form(t: Turn) -> Reply:
+    case = t.case()
+    answers = dict(t.data.get("answers", {}))
+    filled = documents.complete_part(t.ctx, case, t.data["form"], t.data["part"], answers, session=t.session)
+    form = filled.spec
+    part = form.part(t.data["part"])
+    reply = Reply().say(form_message(t.T, case, filled, viewer=t.ctx.actor, session=t.session,
+                                     intro=t.T("{part} recorded.", part=part.title)))
+    idx = form.parts.index(part)
+    proto = services.protocol_for(case, session=t.session)
+    if idx + 1 < len(form.parts):
+        nxt = form.parts[idx + 1]
+        waits = nxt.due_step and proto.step(nxt.due_step).anchor.kind.value == "step"
+        if any(p.by == "business_unit" for p in form.parts):  # the business unit co-ordinates the form
+            bu = documents.completers(case, next(p for p in form.parts if p.by == "business_unit"), session=t.session)
+            reply.extend(send_form(t, case, form.id, bu, N_("{name} has completed a part of {form} on {ref}.")))
+        if not waits:  # otherwise it goes out with the step that starts the next part's clock
+            people = documents.completers(case, nxt, session=t.session)
+            reply.extend(send_form(t, case, form.id, people, N_("{name} has completed a part of {form} on {ref}; "
+                                                                 "the next part is for you.")))
+    else:
+        parties = [repo.get_person(pid, session=t.session) for pid in
+                   (case.raising_person_id, case.responding_person_id) if pid]
+        reply.extend(send_form(t, case, form.id, parties, N_("{form} on {ref} is complete.")))
+    if form.send_to_role:
+        people = [p for p in repo.people(case.board_id, session=t.session) if p.role == form.send_to_role]
+        reply.extend(send_form(t, case, form.id, people, N_("{name} has sent you {form} for {ref}.")))
+    return reply
+
+
 @dataclass
 class Flow:
     name: str
@@ -926,6 +1081,7 @@ FLOWS: dict[str, Flow] = {
         lambda T: T("How will any outstanding issues be pursued? (or 'none')"))], _finish_written_outcome,
         ready=lambda st: any(i.step.written_outcome and i.anchor is not None for i in st.items)),
     "draft_record": Flow("draft_record", _record_steps(), _finish_record),
+    "form_part": Flow("form_part", _form_steps(), _finish_form),
     "record_changes": Flow("record_changes", [_reason_step(
         lambda T: T("What needs changing in the record?"))], _finish_record_changes),
 }
@@ -951,6 +1107,8 @@ ACTION_WORDS = {
     "changes": "record_changes",
     "correct": "revise_record",
     "revise": "revise_record",
+    "form": "form",
+    "forms": "form",
 }
 
 
@@ -1041,6 +1199,8 @@ class Conversation:
                                                session=session))
         if name in RECORD_ACTIONS:
             return self._record_action(session, ctx, conv, case, name, args)
+        if name == "form":
+            return self._form_action(session, ctx, conv, case, args)
         flow = FLOWS.get(name)
         if flow is None or flow.name == "intake":
             return Reply().say(Message(ctx.T("That button is no longer available."), severity=Severity.ERROR))
@@ -1085,6 +1245,33 @@ class Conversation:
             return self._start(session, ctx, conv, "record_changes",
                                {"ref": case.ref, "record": rec.number, "version": version})
         return self._start(session, ctx, conv, "draft_record", {"ref": case.ref, "record": rec.number})
+
+    def _form_action(self, session: Session, ctx: Ctx, conv: Any, case: Case, args: list[str]) -> Reply:
+        """form REF (the forms this case has reached) | form REF FORM (sent to you, PDF and HTML) |
+        form REF FORM PART (complete or amend that part)."""
+        T = ctx.T
+        if not args:
+            forms = documents.forms_for(case, session=session, now=ctx.now)
+            if not forms:
+                return Reply().say(Message(T("No form applies to {ref} at its current stage.", ref=case.ref),
+                                           case_ref=case.ref))
+            lines = [T("Forms for {ref}:", ref=case.ref)]
+            lines.extend(f"  \u2022 {f.title} \u2014 form {case.ref} {f.id}" for f in forms)
+            return Reply().say(Message("\n".join(lines), case_ref=case.ref, buttons=tuple(
+                Button("case.form", f.title.split(":")[0], f"{case.ref} {f.id}") for f in forms)))
+        form = documents.form_of(ctx, case, args[0], session=session)
+        if len(args) == 1:
+            filled = documents.fill(T, case, form, session=session, now=ctx.now, with_subject_details=True)
+            return Reply().say(form_message(T, case, filled, viewer=ctx.actor, session=session))
+        try:
+            part = form.part(args[1])
+        except KeyError:
+            raise ServiceError(T("{form} has no part {part!r}; its parts are {parts}.", form=form.title,
+                                 part=args[1][:40], parts=", ".join(p.id for p in form.parts))) from None
+        if not documents.may_complete(ctx.actor, case, part, session=session):
+            raise ServiceError(T("{part} is completed by {who}.", part=part.title,
+                                 who=T(documents.COMPLETERS.get(part.by, part.by))))
+        return self._start(session, ctx, conv, "form_part", {"ref": case.ref, "form": form.id, "part": part.id})
 
     def _start(self, session: Session, ctx: Ctx, conv: Any, flow: str, data: dict[str, Any]) -> Reply:
         state = {"data": data, "step": -1, "history": []}
@@ -1194,6 +1381,8 @@ def help_message(T: Translator) -> Message:
           "\u2014 act on a case (or use its buttons)"),
         T("  record REF \u2014 a meeting or discussion record signed by both of you ('record REF N' reads record N; "
           "sign / changes / correct REF N act on it)"),
+        T("  form REF \u2014 the protocol's forms for a case ('form REF FORM' sends it to you as PDF and HTML; "
+          "'form REF FORM PART' completes a part)"),
         T("  back / cancel \u2014 during a conversation"),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
     ]), title=T("Parley help"))

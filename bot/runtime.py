@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import directory, services, views
-from bot.i18n import Translator
+from bot.i18n import Translator, translator
 from storage import migrate, repo
 from storage.db import make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, ConversationRef, utcnow
@@ -250,11 +250,35 @@ class Runtime:
             rows = reports.log_rows(board_id, session=s, start=start, end=end)
         return reports.write_log(rows, fmt, out)
 
+    def render_form(self, ref: str, form_id: str, fmt: str, now: dt.datetime | None = None) -> bytes:
+        """A case's form as PDF or HTML, with the subject details (the CLI is run by an administrator of the
+        database, who is entitled to the whole record)."""
+        from bot import documents
+
+        T = translator()
+        now = now or dt.datetime.now(dt.timezone.utc)
+        with self.factory() as s:
+            case = repo.case_by_ref(ref.strip(), session=s)
+            if case is None:
+                raise ValueError(f"There is no case {ref!r}.")
+            proto = services.protocol_for(case, session=s)
+            form = next((f for f in proto.forms if f.id == form_id), None)
+            if form is None:
+                known = ", ".join(f.id for f in proto.forms) or "none"
+                raise ValueError(f"{proto.name} has no form {form_id!r} (its forms: {known}).")
+            filled = documents.fill(T, case, form, session=s, now=now, with_subject_details=True)
+        if fmt == "pdf":
+            return documents.render_pdf(T, filled)
+        if fmt == "html":
+            return documents.render_html(T, filled).encode("utf-8")
+        raise ValueError(f"unknown format {fmt!r}: use html or pdf")
+
     def export_quarterly(self, board_id: str, quarter: str, out, fmt: str):  # noqa: ANN001, ANN201
         from bot import reports
 
         with self.factory() as s:
             label, tables = reports.quarterly(board_id, quarter, session=s)
+            s.commit()  # keep any case projection the report had to rebuild first
         return reports.write_quarterly(label, tables, fmt, out)
 
     def board_overview(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:

@@ -290,12 +290,12 @@ def timeline(T: Translator, case: Case, *, session: Session) -> Message:
     return Message("\n".join(lines), title=T("Timeline of {ref}", ref=case.ref), case_ref=case.ref)
 
 
-def contact_log(T: Translator, case: Case, *, session: Session) -> Message:
+def contact_log_rows(T: Translator, case: Case, *, session: Session) -> list[list[str]]:
     """The stage contact log (003 Appendix 1's table, SWN-N13/N17): for each stage, the date contact was made,
     who was contacted, how, and the outcome or reason for moving on, built from the recorded contacts and the
-    outcomes that ended each stage; never typed twice."""
+    outcomes that ended each stage; never typed twice. One row: [stage, date, who, how, outcome]."""
     proto = protocol_for(case, session=session)
-    rows: list[str] = []
+    rows: list[list[str]] = []
     stage = None  # the stage in progress as the history is read
     tz = proto.calendar().tz
     for ev in repo.events_for(case.id, session=session):
@@ -303,20 +303,27 @@ def contact_log(T: Translator, case: Case, *, session: Session) -> Message:
             stage = proto.stage(ev.data["bypass_to"]) if ev.data.get("bypass_to") else proto.first_stage()
         elif ev.kind == "contact":
             n = proto.stage(ev.data["stage"]).number if ev.data.get("stage") else (stage.number if stage else "?")
-            rows.append(T("Stage {n} | {date} | {who} | {how} | {outcome}", n=n, date=ev.data.get("on", ""),
-                          who=ev.data.get("who", ""), how=ev.data.get("how", ""),
-                          outcome=ev.data.get("outcome") or "-"))
+            rows.append([T("Stage {n}", n=n), str(ev.data.get("on", "")), str(ev.data.get("who", "")),
+                         str(ev.data.get("how", "")), str(ev.data.get("outcome") or "-")])
         elif ev.kind == "outcome" and stage is not None:
             verdict = T("resolved") if ev.data.get("resolved") else T("not resolved, moved on")
-            rows.append(T("Stage {n} | {date} | \u2014 | \u2014 | {verdict}: {text}", n=stage.number,
-                          date=ev.at.astimezone(tz).date().isoformat(), verdict=verdict,
-                          text=ev.data.get("text", "")))
+            rows.append([T("Stage {n}", n=stage.number), ev.at.astimezone(tz).date().isoformat(), "\u2014", "\u2014",
+                         f"{verdict}: {ev.data.get('text', '')}"])
             stage = None if ev.data.get("resolved") else proto.next_stage(stage.id)
         elif ev.kind in ("escalated", "bypassed"):
             target = proto.bypass.to if ev.kind == "bypassed" and proto.bypass else None
             stage = proto.stage(target) if target else stage
-    header = T("Stage | Date contact made | Who was contacted | How | Outcome / reason for moving on")
-    body = "\n".join(rows) if rows else T("No contacts recorded yet.")
+    return rows
+
+
+CONTACT_LOG_HEADER = (N_("Stage"), N_("Date contact made"), N_("Who was contacted"), N_("How"),
+                      N_("Outcome / reason for moving on"))
+
+
+def contact_log(T: Translator, case: Case, *, session: Session) -> Message:
+    rows = contact_log_rows(T, case, session=session)
+    header = " | ".join(T(h) for h in CONTACT_LOG_HEADER)
+    body = "\n".join(" | ".join(r) for r in rows) if rows else T("No contacts recorded yet.")
     return Message(f"{header}\n{body}", title=T("Contact log of {ref}", ref=case.ref), case_ref=case.ref)
 
 

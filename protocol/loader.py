@@ -27,7 +27,9 @@ from protocol.spec import (
     Duration,
     DurationError,
     Exclusion,
+    FORM_SOURCES,
     Form,
+    FormField,
     FormPart,
     ImmediateRisk,
     Level,
@@ -85,6 +87,15 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value
+
+
+def _form_field(raw: Any) -> FormField:
+    """A form field is its label (asked in chat) or {label, from, private, type}."""
+    if isinstance(raw, str):
+        return FormField(raw)
+    source = raw.get("from")
+    private = bool(raw.get("private", source is not None and source.startswith("subject.")))
+    return FormField(raw["label"], source, private, raw.get("type", "text"), bool(raw.get("optional", False)))
 
 
 def _time(text: str | None, default: dt.time) -> dt.time:
@@ -301,11 +312,13 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
                 title=f["title"],
                 stage=f.get("stage"),
                 parts=tuple(
-                    FormPart(p["id"], p["title"], p["by"], tuple(p.get("fields", ())), p.get("due_step"))
+                    FormPart(p["id"], p["title"], p["by"], tuple(_form_field(x) for x in p.get("fields", ())),
+                             p.get("due_step"))
                     for p in f["parts"]
                 ),
                 refs=tuple(f.get("refs", ())),
                 contains_subject_details=bool(f.get("contains_subject_details", True)),
+                send_to_role=f.get("send_to_role"),
             )
             for f in raw.get("forms", ())
         ),
@@ -442,6 +455,14 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
         for m, part in enumerate(f.parts):
             if part.due_step and part.due_step not in order:
                 problems.append((f"forms[{k}].parts[{m}].due_step", f"step {part.due_step!r} does not exist"))
+            for j, fld in enumerate(part.fields):
+                src = fld.source
+                if src is None or src in FORM_SOURCES:
+                    continue
+                bits = src.split(".")
+                if len(bits) == 3 and bits[0] == "form" and bits[2] == "on" and bits[1] in {x.id for x in f.parts}:
+                    continue
+                problems.append((f"forms[{k}].parts[{m}].fields[{j}].from", f"unknown source {src!r}"))
     if not p.immediate_risk.text.strip():
         problems.append(("immediate_risk.text", "must say what to do"))
 

@@ -252,12 +252,39 @@ class UrgentNotice:
     refs: tuple[str, ...] = ()
 
 
+# where a form field's value comes from when Parley fills it from the case (see docs/protocol-format.md);
+# a field with no source is asked in chat of the person completing the part
+FORM_SOURCES = (
+    "subject.name", "subject.dob", "subject.name_and_dob", "subject.address", "subject.case_number",
+    "raiser.name", "raiser.title", "raiser.agency", "raiser.email",
+    "counterpart.name", "counterpart.title", "counterpart.agency", "counterpart.email",
+    "case.ref", "case.raised_on", "case.la_area", "case.category", "case.what_happened", "case.done_so_far",
+    "case.outcome_sought", "case.stage", "case.resolved", "case.resolved_on", "case.outcome", "case.contact_log",
+    "record.date", "record.attendees", "record.reason", "record.outcome", "record.continuing", "record.actions",
+    "part.by", "part.by_title", "part.by_agency", "part.by_email", "part.by_contact", "part.on",
+)
+FORM_FIELD_TYPES = ("text", "long_text", "date", "yes_no")
+
+
+@dataclass(frozen=True)
+class FormField:
+    label: str
+    source: str | None = None  # one of FORM_SOURCES, or "form.<part id>.on"; None: asked in chat
+    private: bool = False  # personal data about the child, adult or family: kept with the subject details
+    type: str = "text"  # how an asked field is asked and checked: text | long_text | date | yes_no
+    optional: bool = False  # an asked field that may be left empty
+
+    @property
+    def asked(self) -> bool:
+        return self.source is None
+
+
 @dataclass(frozen=True)
 class FormPart:
     id: str
     title: str
     by: str
-    fields: tuple[str, ...] = ()
+    fields: tuple[FormField, ...] = ()
     due_step: str | None = None
 
 
@@ -269,6 +296,13 @@ class Form:
     parts: tuple[FormPart, ...]
     refs: tuple[str, ...] = ()
     contains_subject_details: bool = True
+    send_to_role: str | None = None  # besides the next part's completers, DM the completed form to this role
+
+    def part(self, part_id: str) -> FormPart:
+        for p in self.parts:
+            if p.id == part_id:
+                return p
+        raise KeyError(part_id)
 
 
 @dataclass(frozen=True)

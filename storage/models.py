@@ -246,6 +246,9 @@ class SubjectDetails(Base):
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     address: Mapped[str] = mapped_column(Text, default="")
     case_number: Mapped[str] = mapped_column(String(100), default="")
+    # other personal data a protocol's form asks for (e.g. parents'/carers' names and dates of birth):
+    # "<form id>/<part id>/<field label>" -> value
+    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class CaseEvent(Base):

@@ -26,3 +26,19 @@ def set_subject(case_id: int, *, session: Session, name: str = "", date_of_birth
     row.name, row.date_of_birth, row.address, row.case_number = name, date_of_birth, address, case_number
     session.flush()
     return row
+
+
+def ensure_subject(case_id: int, *, session: Session) -> SubjectDetails:
+    row = session.get(SubjectDetails, case_id)
+    if row is None:
+        row = SubjectDetails(case_id=case_id, extra={})
+        session.add(row)
+        session.flush()
+    return row
+
+
+def set_extra(case_id: int, key: str, value: str, *, session: Session) -> None:
+    """Keep one more item of personal data a form asked for (a new dict, so the JSON column sees the change)."""
+    row = ensure_subject(case_id, session=session)
+    row.extra = {**(row.extra or {}), key: value}
+    session.flush()
