@@ -4,6 +4,9 @@ The case log in Cardiff & Vale's columns (001's final table, CV-N19): Date Raise
 person/Case Ref, LA Area (Cardiff/Vale), Name of agency raising concern, Summary of concern and Themes
 identified, Name of responding agency, Date resolved, Outcome. Parley fills "Name of person/Case Ref" with the
 case reference: the child's or adult's name stays in the case record.
+
+The quarterly data set (MWW-8, CV-17) is counted in SQL from the case projection (bot.projection): the engine's
+replay of each case's events, stored in the same transaction as each event and rebuildable from them.
 """
 
 from __future__ import annotations
@@ -11,14 +14,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections import Counter
 from pathlib import Path
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from bot import services, views
+from bot import projection, services, views
 from bot.i18n import N_, translator
+from protocol.calendar import WorkingCalendar
 from protocol.engine import Status
+from protocol.spec import Protocol
 from storage import repo
+from storage.models import Agency, Case, CaseStageResult, ProtocolSnapshot
 
 LOG_COLUMNS = (N_("Date Raised"), N_("Name of person/Case Ref"), N_("LA Area (Cardiff/Vale)"),
                N_("Name of agency raising concern"), N_("Summary of concern and Themes identified"),
@@ -118,57 +126,69 @@ def quarter_dates(year: int, number: int, numbering: str = "calendar") -> tuple[
     return first, nxt - dt.timedelta(days=1)
 
 
-def _stage_timeliness(proto, events) -> list[tuple[int, bool]]:  # noqa: ANN001
-    """(stage number, completed on time?) for every stage that ended, judged against that stage's own deadline
-    as it stood when the stage ended (replaying the history up to that moment)."""
-    from protocol.engine import evaluate
-
-    out = []
-    for k, ev in enumerate(events):
-        if ev.kind not in ("outcome", "bypassed", "closed"):
-            continue
-        before = evaluate(proto, events[:k], ev.at)
-        deadline = before.stage_deadline
-        if before.stage is None or deadline is None or deadline.due_at is None:
-            continue
-        done = ev.effective
-        done_at = done if isinstance(done, dt.datetime) else proto.calendar().close_of_business(done)
-        out.append((before.stage.number, done_at <= deadline.due_at))
-    return out
+def quarter_bounds(first: dt.date, last: dt.date, cal: WorkingCalendar) -> tuple[dt.datetime, dt.datetime]:
+    """The instants a case's ``opened_at`` must fall in (``start <= opened_at < end``) for its local date, in the
+    board's timezone, to be between ``first`` and ``last`` inclusive: local midnight of ``first`` and of the day
+    after ``last``."""
+    return cal.at(first, dt.time(0)), cal.at(last + dt.timedelta(days=1), dt.time(0))
 
 
 def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime | None = None
               ) -> tuple[str, list[tuple[str, list[tuple[str, int]]]]]:
-    """The quarter's label and, for each table, (row label, count) pairs. Channel-safe: no names, only counts."""
-    from collections import Counter
+    """The quarter's label and, for each table, (row label, count) pairs. Channel-safe: no names, only counts.
 
+    Counted in SQL from the case projection (bot.projection: the engine's replay of each case's events, stored in
+    the same transaction as each event), one GROUP BY over the quarter's cases and one over their stage results.
+    Cases of the quarter whose projection is missing or was written by older rules are rebuilt from their events
+    first (in the caller's session). Every count depends only on the recorded events, so ``now`` changes nothing;
+    it is accepted for the callers that pass the time of the run."""
+    del now  # the data set depends on the recorded events only
     T = translator()
-    now = now or dt.datetime.now(dt.timezone.utc)
     proto = services.board_protocol(board_id, session=session)
     cal = proto.calendar()
     year, number = parse_quarter(quarter)
     first, last = quarter_dates(year, number, proto.reporting.quarter_numbering)
+    start, end = quarter_bounds(first, last, cal)
+    in_quarter = (Case.board_id == board_id, Case.opened_at >= start, Case.opened_at < end)
+    stale = session.scalars(select(Case).where(*in_quarter, or_(
+        Case.projection_version != projection.PROJECTION_VERSION, Case.highest_stage.is_(None)))).all()
+    if stale:
+        projection.rebuild(session, cases=stale)
+
     tables: dict[str, Counter[str]] = {name: Counter() for name in QUARTERLY_TABLES}
-    for case in repo.cases_for_board(board_id, session=session):
-        if not first <= cal.local_date(case.opened_at) <= last:
-            continue
-        cproto = services.protocol_for(case, session=session)
-        events = services.engine_events(case, session=session)
-        st = services.state_of(case, now, session=session)
-        tables["Category / theme"][views._category(cproto, case.category)] += 1
-        tables["Raising agency"][services.agency_name(case.raising_agency_id, session=session)] += 1
-        tables["Responding agency"][services.agency_name(case.responding_agency_id, session=session)] += 1
-        tables["Local authority area"][case.la_area or T("Not recorded")] += 1
-        top = max((v.stage.number for v in st.visits), default=0)
-        tables["Highest stage reached"][T("Stage {n}", n=top)] += 1
-        tables["Status"][services.status_label(T, st.status)] += 1
-        for stage_number, on_time in _stage_timeliness(cproto, events):
-            label = T("Stage {n} on time", n=stage_number) if on_time else T("Stage {n} late", n=stage_number)
-            tables["Stage deadlines"][label] += 1
-        if any(v.how == "bypass" for v in st.visits):
-            tables["Bypass to a higher stage"][T("Used")] += 1
-        if st.flags.get("policy_gap"):
-            tables["Policy-gap referrals"][T("Referred")] += 1
+    per_case = session.execute(
+        select(Case.snapshot_id, Case.category, Case.raising_agency_id, Case.responding_agency_id, Case.la_area,
+               Case.highest_stage, Case.status, Case.bypass_used, Case.policy_gap, func.count())
+        .where(*in_quarter)
+        .group_by(Case.snapshot_id, Case.category, Case.raising_agency_id, Case.responding_agency_id, Case.la_area,
+                  Case.highest_stage, Case.status, Case.bypass_used, Case.policy_gap)).all()
+    agency_ids = {r[2] for r in per_case} | {r[3] for r in per_case if r[3] is not None}
+    names = dict(session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(agency_ids))).all()) \
+        if agency_ids else {}
+    protocols: dict[int, Protocol] = {}
+    for snapshot_id, category, raising, responding, la_area, top, status, bypass, policy_gap, n in per_case:
+        if snapshot_id not in protocols:
+            snap = session.get(ProtocolSnapshot, snapshot_id)
+            assert snap is not None
+            protocols[snapshot_id] = services.protocol_for_snapshot(snap)
+        tables["Category / theme"][views._category(protocols[snapshot_id], category)] += n
+        tables["Raising agency"][names.get(raising, "?")] += n
+        tables["Responding agency"][names.get(responding, "?") if responding is not None else "?"] += n
+        tables["Local authority area"][la_area or T("Not recorded")] += n
+        tables["Highest stage reached"][T("Stage {n}", n=top)] += n
+        tables["Status"][services.status_label(T, Status(status))] += n
+        if bypass:
+            tables["Bypass to a higher stage"][T("Used")] += n
+        if policy_gap:
+            tables["Policy-gap referrals"][T("Referred")] += n
+    judged = session.execute(
+        select(CaseStageResult.stage_number, CaseStageResult.on_time, func.count())
+        .join(Case, Case.id == CaseStageResult.case_id)
+        .where(*in_quarter, CaseStageResult.on_time.is_not(None))
+        .group_by(CaseStageResult.stage_number, CaseStageResult.on_time)).all()
+    for stage_number, on_time, n in judged:
+        label = T("Stage {n} on time", n=stage_number) if on_time else T("Stage {n} late", n=stage_number)
+        tables["Stage deadlines"][label] += n
     label = T("{board}: Q{q} {year} ({first} to {last})", board=proto.name, q=number, year=year,
               first=T.date(first), last=T.date(last))
     return label, [(T(name), sorted(tables[name].items())) for name in QUARTERLY_TABLES]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import directory, services, views
+from bot import directory, projection, services, views
 from bot.i18n import Translator, translator
 from storage import migrate, repo
 from storage.db import make_engine, resolve_url, session_factory
@@ -35,7 +35,33 @@ class Runtime:
 
     # -- set-up --------------------------------------------------------------------------------
     def upgrade(self) -> None:
+        """Apply the migrations, then rebuild the projection of any case that has none or an older one (a
+        database upgraded from before the projection existed, or from older projection rules)."""
         migrate.upgrade(self.url)
+        self.reproject(only_stale=True)
+
+    def reproject(self, board_id: str | None = None, *, check: bool = False, only_stale: bool = False,
+                  batch: int = 500) -> projection.RebuildReport:
+        """Compare every case's stored projection (or a board's; or only the stale ones) with a replay of its
+        events and, unless ``check``, repair the ones that differ; committed in batches of ``batch`` cases."""
+        from storage.models import Case
+
+        with self.factory() as s:
+            if only_stale:
+                ids = [c.id for c in projection.stale(s, board_id=board_id)]
+            else:
+                q = select(Case.id).order_by(Case.id)
+                ids = list(s.scalars(q.where(Case.board_id == board_id) if board_id else q))
+        total = projection.RebuildReport()
+        for first in range(0, len(ids), batch):
+            with self.factory() as s:
+                cases = list(s.scalars(select(Case).where(Case.id.in_(ids[first:first + batch])).order_by(Case.id)))
+                part = projection.rebuild(s, cases=cases, check=check)
+                if not check:
+                    s.commit()
+            total.checked += part.checked
+            total.wrong.update(part.wrong)
+        return total
 
     def is_current(self) -> bool:
         return "alembic_version" in inspect(self.engine).get_table_names() and migrate.is_current(self.engine)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import timers
+from bot import projection, timers
 from bot.i18n import Translator, translator
 from protocol import loader
 from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
@@ -160,17 +160,13 @@ def _check_date(ctx: Ctx, case_or_none: Case | None, day: dt.date, what: str, *,
 
 # -- projection -------------------------------------------------------------------------------
 def refresh(case: Case, *, session: Session, now: dt.datetime) -> CaseState:
-    """Refresh the case's projection and its timers from the event history (same transaction)."""
+    """Refresh the case's projection (its columns and stage results, bot.projection) and its timers from the
+    event history (same transaction)."""
     proto = protocol_for(case, session=session)
-    st = evaluate(proto, engine_events(case, session=session), now)
-    case.status = st.status.value
-    case.stage_id = st.stage.id if st.stage else None
-    case.stage_number = st.stage.number if st.stage else None
-    case.protective_date = st.protective_date
-    nd = st.next_deadline
-    case.next_due_at = nd.due_at if nd else None
+    events, seqs = projection.history(case, session=session)
+    st = evaluate(proto, events, now)
+    projection.write(case, projection.compute(proto, events, seqs, st), session=session)
     case.version = (case.version or 0) + 1
-    case.stage_token = timers.stage_token(st)
     session.flush()
     timers.reconcile(case, st, proto, now, session=session)
     return st
