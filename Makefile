@@ -33,6 +33,11 @@ bench: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/python -c "from bot.i18n import available_languages, update_catalogue; [print(update_catalogue(l)) for l in available_languages()]"
 
+# Regenerate docs/permissions.md from the permission matrix in bot/permissions.py (a test checks they agree).
+.PHONY: permissions-doc
+permissions-doc: $(STAMP)
+	$(BIN)/python -c "from bot.permissions import matrix_markdown; open('docs/permissions.md', 'w').write(matrix_markdown())"
+
 # Refresh constraints.txt from the current venv after changing dependency ranges.
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -1029,7 +1029,7 @@ def _finish_form(t: Turn) -> Reply:
     form = filled.spec
     part = form.part(t.data["part"])
     reply = Reply().say(form_message(t.T, case, filled, viewer=t.ctx.actor, session=t.session,
-                                     intro=t.T("{part} recorded.", part=part.title)))
+                                     intro=t.T("{part} recorded.", part=part.title)))  # a completer is entitled
     idx = form.parts.index(part)
     proto = services.protocol_for(case, session=t.session)
     if idx + 1 < len(form.parts):
@@ -1223,6 +1223,7 @@ class Conversation:
                                        severity=Severity.ERROR))
         if name == "new_record" or (name == "draft_record" and not nums
                                     and not records.records_of(case, session=session)):
+            services.require_may_act(ctx, case, "write_record", session=session)
             return self._start(session, ctx, conv, "draft_record", {"ref": case.ref})
         if name in ("records", "draft_record") and not nums:
             return Reply().say(records.records_list(T, case, session=session))
@@ -1261,7 +1262,8 @@ class Conversation:
                 Button("case.form", f.title.split(":")[0], f"{case.ref} {f.id}") for f in forms)))
         form = documents.form_of(ctx, case, args[0], session=session)
         if len(args) == 1:
-            filled = documents.fill(T, case, form, session=session, now=ctx.now, with_subject_details=True)
+            entitled = services.may_act(ctx.actor, case, session=session)  # the subject details, or not
+            filled = documents.fill(T, case, form, session=session, now=ctx.now, with_subject_details=entitled)
             return Reply().say(form_message(T, case, filled, viewer=ctx.actor, session=session))
         try:
             part = form.part(args[1])

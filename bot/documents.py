@@ -22,7 +22,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from bot import records, services, views
+from bot import permissions, records, services, views
+from bot.permissions import Role
 from bot.i18n import N_, Translator
 from bot.messages import Attachment
 from bot.services import MANAGER_ROLES, Ctx, ServiceError
@@ -99,16 +100,18 @@ def form_of(ctx: Ctx, case: Case, form_id: str, *, session: Session) -> Form:
 
 
 def may_complete(person: Person, case: Case, part: FormPart, *, session: Session) -> bool:
-    if not services.may_act(person, case, session=session):
+    """The permission matrix's 'complete a form part', limited to the side the protocol names for the part."""
+    roles = permissions.roles_of(person, case, session=session)
+    if not roles & permissions.MATRIX[permissions.Act.FORM_PART]:
         return False
     if part.by == "business_unit":
-        return person.role == "business_unit"
+        return Role.BUSINESS_UNIT in roles
     if part.by == "raising":
         return person.agency_id == case.raising_agency_id
     if part.by == "responding":
         return person.agency_id is not None and person.agency_id == case.responding_agency_id
     if part.by == "line_manager":
-        return person.role in MANAGER_ROLES
+        return person.role in MANAGER_ROLES and bool(roles & {Role.MANAGER, Role.SAFEGUARDING_LEAD})
     return False
 
 

@@ -169,7 +169,7 @@ def draft(ctx: Ctx, case: Case, *, values: dict[str, str], kind: str = GENERIC, 
           correction_reason: str | None = None, session: Session) -> tuple[CaseRecord, Version]:
     """A new record (``number`` None) or a new version of record ``number``: a revision while it is unsigned,
     a correction (with its reason) once it is locked. The drafter signs it if they are a signatory."""
-    services.require_may_act(ctx, case, "draft_record", session=session)
+    services.require_may_act(ctx, case, "write_record", session=session)
     fields = _clean_fields(ctx, values)
     day = dt.date.fromisoformat(fields["date"])
     proto = services.protocol_for(case, session=session)

@@ -241,6 +241,7 @@ class Runtime:
     def register_channel(self, person_id: int, platform: str, channel: str, agency_text: str,
                          level: str = "line_manager") -> str:
         """Record ``channel`` as an agency's manager channel on a platform (an admin command in that channel)."""
+        from bot import permissions
         from bot.i18n import translator
         from bot.services import PermissionDenied, ServiceError
 
@@ -248,7 +249,10 @@ class Runtime:
             person = repo.get_person(person_id, session=s)
             assert person is not None
             T = translator(person.language)
-            if person.role not in ("admin", "business_unit"):
+            if not permissions.allowed(person, permissions.Act.REGISTER_CHANNEL, session=s):
+                repo.audit("refused", session=s, at=utcnow(), actor=person, via=platform,
+                           data={"action": "register_channel", "channel": channel[:200]})
+                s.commit()
                 raise PermissionDenied(T("Only an administrator or the business unit can register channels."))
             needle = agency_text.strip().lower()
             agencies = list(repo.agencies(person.board_id, session=s))

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import projection, timers
+from bot import permissions, projection, timers
 from bot.i18n import Translator, translator
 from protocol import loader
 from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
@@ -88,38 +88,26 @@ def is_party(person: Person, case: Case) -> bool:
 
 
 def may_act(person: Person, case: Case, *, session: Session) -> bool:
-    """The case's parties, their managers (up the line), the two agencies' safeguarding leads and
-    managers of a counterpart not in the directory, and the board's business unit and chair."""
-    if person.board_id != case.board_id:
-        return False
-    if person.role in BOARD_ROLES or is_party(person, case):
-        return True
-    for pid in (case.raising_person_id, case.responding_person_id):
-        if pid is None:
-            continue
-        party = repo.get_person(pid, session=session)
-        if party and person.id in {m.id for m in repo.managers_of(party, session=session)}:
-            return True
-    for aid in (case.raising_agency_id, case.responding_agency_id):
-        ag = repo.get_agency(aid, session=session) if aid else None
-        if ag and ag.safeguarding_lead_id == person.id:
-            return True
-    if case.responding_person_id is None and case.responding_agency_id is not None:
-        if person.agency_id == case.responding_agency_id and person.role in MANAGER_ROLES:
-            return True
-    return False
+    """Entitled to the case, subject details included (see bot/permissions.py's matrix)."""
+    return permissions.allowed(person, permissions.Act.VIEW_SUBJECT, case, session=session)
 
 
 def require_may_act(ctx: Ctx, case: Case, action: str, *, session: Session) -> None:
-    if may_act(ctx.actor, case, session=session):
+    """Refuse, with a clear message to this person only, anything the permission matrix does not allow them
+    on this case; the refusal is audited and nothing about the case changes."""
+    act = permissions.ACTION_NAMES[action]
+    roles = permissions.roles_of(ctx.actor, case, session=session)
+    if roles & permissions.MATRIX[act]:
         return
-    # the refusal is audited (nothing about the case changes)
     repo.append_event(case, "refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                      data={"action": action})
+                      data={"action": action, "roles": sorted(r.value for r in roles)})
     session.commit()
-    raise PermissionDenied(ctx.T(
-        "Sorry, you can't do that on {ref}: only the people in this disagreement, their managers and "
-        "the board's business unit can act on it.", ref=case.ref))
+    if roles == {permissions.Role.OTHER}:
+        raise PermissionDenied(ctx.T(
+            "Sorry, you can't do that on {ref}: only the people in this disagreement, their managers and "
+            "the board's business unit can act on it.", ref=case.ref))
+    raise PermissionDenied(ctx.T("Sorry, you can't {action} on {ref}. That is for {who}.", action=ctx.T(act.value),
+                                 ref=case.ref, who=permissions.who_may(ctx.T, act)))
 
 
 def find_case(ref: str, ctx: Ctx, *, session: Session) -> Case:

@@ -238,7 +238,7 @@ def test_acknowledge_moves_case_updates_prompts_and_stops_renotify(sqlite_runtim
     assert not [r for r in _outbox(rt, cid) if "Reminder" in r.payload["text"]]
 
 
-@pytest.mark.parametrize("who, reason", [("hugh", "only the people"), ("alice", "this prompt is for"),
+@pytest.mark.parametrize("who, reason", [("hugh", "only the people"), ("alice", "can't acknowledge an escalation"),
                                          ("mia", "this prompt is for")])
 def test_acknowledge_refused_for_the_wrong_people(sqlite_runtime, who, reason) -> None:  # noqa: ANN001
     """A manager of an uninvolved agency, a practitioner, and the other agency's manager on this agency's
