@@ -117,12 +117,11 @@ def _transports() -> dict:
 
 
 def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports: dict) -> None:
-    import logging
-
+    from bot import logs
     from bot.clock import SystemClock
     from bot.scheduler import SchedulerService
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure()
     rt = Runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
@@ -150,14 +149,16 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     Slack: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, plus SLACK_APP_TOKEN for Socket Mode (otherwise Slack's
     requests are served over HTTP on --port at /slack/events). Teams: MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD
     and MICROSOFT_APP_TENANT_ID (POST /api/messages on --port, or /teams/api/messages beside Slack over HTTP);
-    PARLEY_TEAMS=local accepts unauthenticated local traffic (Agents Playground), never with PARLEY_PRODUCTION."""
+    PARLEY_TEAMS=local accepts unauthenticated local traffic (Agents Playground), never with PARLEY_PRODUCTION.
+    PARLEY_PUBLIC_URL (the public https address of this server) lets Teams cards link to files such as forms."""
     import logging
     import os
 
+    from bot import logs
     from bot.clock import SystemClock
     from bot.scheduler import SchedulerService
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure()
     rt = Runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")

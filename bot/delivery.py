@@ -117,7 +117,9 @@ class Deliverer:
                 r.state, r.external_id, r.sent_at, r.lease_until, r.last_error = "sent", external_id, now, None, None
             elif error.permanent or r.attempts >= MAX_ATTEMPTS:
                 r.state, r.last_error, r.lease_until = "failed", str(error)[:2000], None
-                log.error("outbox %s failed for good: %s", r.id, error)
+                # the reason can quote the message (an API echoing what it refused): it stays in the database
+                log.error("outbox %s failed for good after %d attempts (reason in outbox_messages.last_error)",
+                          r.id, r.attempts, extra={"outbox_id": r.id, "attempt": r.attempts})
             else:
                 r.state, r.last_error, r.lease_until = "pending", str(error)[:2000], None
                 r.next_attempt_at = now + _backoff(r.attempts, error.retry_after)
@@ -159,7 +161,7 @@ class Deliverer:
                     self._finish(msg.id, error=exc)
                     continue
                 except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop other messages
-                    log.exception("outbox %s: transport error", msg.id)
+                    log.exception("outbox %s: transport error", msg.id, extra={"outbox_id": msg.id})
                     self._finish(msg.id, error=DeliveryError(f"{type(exc).__name__}: {exc}"))
                     continue
                 self._finish(msg.id, external_id=ext)
