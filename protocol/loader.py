@@ -195,12 +195,14 @@ def _step(d: Mapping[str, Any], path: str, problems: list[tuple[str, str]], defa
         reading=d.get("reading"),
         source=d.get("source"),
         written_outcome=bool(d.get("written_outcome", False)),
+        title_cy=d.get("title_cy"),
     )
 
 
 def _answer(d: Mapping[str, Any] | None) -> PreconditionAnswer:
     d = d or {}
-    return PreconditionAnswer(advice=d.get("advice"), block=bool(d.get("block", False)), ask_date=d.get("ask_date"))
+    return PreconditionAnswer(advice=d.get("advice"), block=bool(d.get("block", False)), ask_date=d.get("ask_date"),
+                              advice_cy=d.get("advice_cy"), ask_date_cy=d.get("ask_date_cy"))
 
 
 def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol | None:
@@ -231,11 +233,14 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
                         refs=tuple(r.get("refs", ())),
                         fields=tuple(r.get("fields", ())),
                         when=r.get("when"),
+                        title_cy=r.get("title_cy"),
                     )
                     for r in s.get("records", ())
                 ),
                 forms=tuple(s.get("forms", ())),
                 refs=tuple(s.get("refs", ())),
+                title_cy=s.get("title_cy"),
+                description_cy=s.get("description_cy"),
             )
         )
     milestones = [
@@ -273,7 +278,7 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
         day_start=day_start,
         day_end=day_end,
         scope=tuple(raw["scope"]),
-        categories=tuple(Category(c["id"], c["title"]) for c in raw["categories"]),
+        categories=tuple(Category(c["id"], c["title"], c.get("title_cy")) for c in raw["categories"]),
         stages=tuple(stages),
         immediate_risk=ImmediateRisk(
             rule=ir["rule"],
@@ -281,9 +286,11 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
             contacts=tuple(Contact(**c) for c in ir.get("contacts", ())),
             refs=tuple(ir.get("refs", ())),
             inform_safeguarding_lead=bool(ir.get("inform_safeguarding_lead", False)),
+            text_cy=ir.get("text_cy"),
         ),
         recipients=dict(raw.get("recipients", {})),
-        exclusions=tuple(Exclusion(e["id"], e["text"], tuple(e.get("refs", ()))) for e in raw.get("exclusions", ())),
+        exclusions=tuple(Exclusion(e["id"], e["text"], tuple(e.get("refs", ())), e.get("text_cy"))
+                         for e in raw.get("exclusions", ())),
         preconditions=tuple(
             Precondition(
                 id=p["id"],
@@ -292,18 +299,20 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
                 only_if=tuple(sorted(p.get("only_if", {}).items())),
                 on_yes=_answer(p.get("on_yes")),
                 on_no=_answer(p.get("on_no")),
+                question_cy=p.get("question_cy"),
             )
             for p in raw.get("preconditions", ())
         ),
         bypass=Bypass(
             to=bp["to"],
-            reasons=tuple(BypassReason(r["id"], r["text"]) for r in bp["reasons"]),
+            reasons=tuple(BypassReason(r["id"], r["text"], r.get("text_cy")) for r in bp["reasons"]),
             refs=tuple(bp.get("refs", ())),
             note=bp.get("note"),
         )
         if bp
         else None,
-        urgent_notice=UrgentNotice(un["title"], un["to"], un["when"], tuple(un.get("refs", ()))) if un else None,
+        urgent_notice=UrgentNotice(un["title"], un["to"], un["when"], tuple(un.get("refs", ())), un.get("title_cy"))
+        if un else None,
         after_resolution=tuple(after),
         milestones=tuple(milestones),
         forms=tuple(
@@ -333,6 +342,9 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
         schedule=_schedule(raw.get("schedule", {})),
         source=raw.get("source"),
         notes=tuple(raw.get("notes", ())),
+        name_cy=raw.get("name_cy"),
+        recipients_cy=dict(raw.get("recipients_cy", {})),
+        channel_languages=tuple(raw.get("channel_languages", ("en",))),
         raw=dict(raw),
     )
 
@@ -465,6 +477,53 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
                 problems.append((f"forms[{k}].parts[{m}].fields[{j}].from", f"unknown source {src!r}"))
     if not p.immediate_risk.text.strip():
         problems.append(("immediate_risk.text", "must say what to do"))
+    for key in p.recipients_cy:
+        if key not in p.recipients:
+            problems.append((f"recipients_cy.{key}", f"recipient {key!r} is not declared under recipients:"))
+    if "cy" in p.channel_languages:
+        _check_welsh(p, problems)
+
+
+def _check_welsh(p: Protocol, problems: list[tuple[str, str]]) -> None:
+    """A board that posts in Welsh (``channel_languages`` has ``cy``) gives the Welsh of every text a case
+    shows: the board's name, categories, stages, steps, records, recipients and what to do at immediate risk
+    (forms are not translated yet)."""
+    missing: list[str] = []
+    if not p.name_cy:
+        missing.append("name_cy")
+    missing += [f"categories[{i}].title_cy" for i, c in enumerate(p.categories) if not c.title_cy]
+    missing += [f"exclusions[{i}].text_cy" for i, e in enumerate(p.exclusions) if not e.text_cy]
+    if not p.immediate_risk.text_cy:
+        missing.append("immediate_risk.text_cy")
+    for i, c in enumerate(p.immediate_risk.contacts):
+        if not c.label_cy:
+            missing.append(f"immediate_risk.contacts[{i}].label_cy")
+        if c.note and not c.note_cy:
+            missing.append(f"immediate_risk.contacts[{i}].note_cy")
+    missing += [f"recipients_cy.{k}" for k in p.recipients if k not in p.recipients_cy]
+    for i, pc in enumerate(p.preconditions):
+        if not pc.question_cy:
+            missing.append(f"preconditions[{i}].question_cy")
+        for side, ans in (("on_yes", pc.on_yes), ("on_no", pc.on_no)):
+            if ans.advice and not ans.advice_cy:
+                missing.append(f"preconditions[{i}].{side}.advice_cy")
+            if ans.ask_date and not ans.ask_date_cy:
+                missing.append(f"preconditions[{i}].{side}.ask_date_cy")
+    for i, s in enumerate(p.stages):
+        if not s.title_cy:
+            missing.append(f"stages[{i}].title_cy")
+        if s.description and not s.description_cy:
+            missing.append(f"stages[{i}].description_cy")
+        missing += [f"stages[{i}].records[{j}].title_cy" for j, r in enumerate(s.records) if not r.title_cy]
+        missing += [f"stages[{i}].steps[{j}].title_cy" for j, st in enumerate(s.steps) if not st.title_cy]
+    missing += [f"milestones[{k}].title_cy" for k, st in enumerate(p.milestones) if not st.title_cy]
+    missing += [f"after_resolution[{k}].title_cy" for k, st in enumerate(p.after_resolution) if not st.title_cy]
+    if p.bypass:
+        missing += [f"bypass.reasons[{k}].text_cy" for k, r in enumerate(p.bypass.reasons) if not r.text_cy]
+    if p.urgent_notice and not p.urgent_notice.title_cy:
+        missing.append("urgent_notice.title_cy")
+    for where in missing:
+        problems.append((where, "channel_languages includes cy, so the Welsh text is needed here"))
 
 
 def snapshot(p: Protocol) -> dict[str, Any]:

@@ -59,6 +59,21 @@ class Side(StrEnum):
     BOARD = "board"  # the business unit, chair or panel: neither agency
 
 
+# Protocol text in another language sits beside the English as ``<key>_<language>`` (``title_cy``,
+# ``text_cy`` ...): Welsh is the one other language the format carries (docs/protocol-format.md).
+TEXT_LANGUAGES = ("en", "cy")
+
+
+def localized(obj: object, attr: str, language: str) -> str:
+    """``obj.<attr>`` in ``language``: its ``<attr>_<language>`` text when the protocol gives one, else the
+    English. ``localized(stage, "title", "cy")`` is the stage's Welsh title."""
+    if language != "en":
+        text = getattr(obj, f"{attr}_{language}", None)
+        if text:
+            return text
+    return getattr(obj, attr)
+
+
 _DURATION_RE = re.compile(
     r"^(?:(?P<further>a further )?(?P<n>\d+) (?P<unit>working days?|days?|hours?|months?)"
     r"|(?P<month>a month)|(?P<swd>same working day)|(?P<imm>immediately)"
@@ -153,6 +168,7 @@ class Step:
     reading: str | None = None  # the reading Parley uses where the protocol is ambiguous
     source: str | None = None  # seed file and lines
     written_outcome: bool = False  # done by sending the recorded outcome in writing to the other party
+    title_cy: str | None = None  # the title in Welsh (see ``localized``)
 
 
 @dataclass(frozen=True)
@@ -163,6 +179,7 @@ class Record:
     refs: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
     when: str | None = None
+    title_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +195,8 @@ class Stage:
     records: tuple[Record, ...] = ()
     forms: tuple[str, ...] = ()
     refs: tuple[str, ...] = ()
+    title_cy: str | None = None
+    description_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +206,8 @@ class Contact:
     email: str | None = None
     serves: str = "both"  # children | adults | both
     note: str | None = None
+    label_cy: str | None = None
+    note_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,12 +217,14 @@ class ImmediateRisk:
     contacts: tuple[Contact, ...] = ()
     refs: tuple[str, ...] = ()
     inform_safeguarding_lead: bool = False
+    text_cy: str | None = None
 
 
 @dataclass(frozen=True)
 class Category:
     id: str
     title: str
+    title_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +232,7 @@ class Exclusion:
     id: str
     text: str
     refs: tuple[str, ...] = ()
+    text_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +240,8 @@ class PreconditionAnswer:
     advice: str | None = None
     block: bool = False
     ask_date: str | None = None  # a question whose answer becomes the disagreement date
+    advice_cy: str | None = None
+    ask_date_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,12 +252,14 @@ class Precondition:
     only_if: tuple[tuple[str, bool], ...] = ()
     on_yes: PreconditionAnswer = field(default_factory=PreconditionAnswer)
     on_no: PreconditionAnswer = field(default_factory=PreconditionAnswer)
+    question_cy: str | None = None
 
 
 @dataclass(frozen=True)
 class BypassReason:
     id: str
     text: str
+    text_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +278,7 @@ class UrgentNotice:
     to: str
     when_text: str
     refs: tuple[str, ...] = ()
+    title_cy: str | None = None
 
 
 # where a form field's value comes from when Parley fills it from the case (see docs/protocol-format.md);
@@ -359,6 +388,10 @@ class Protocol:
     schedule: Schedule = field(default_factory=Schedule)
     source: str | None = None
     notes: tuple[str, ...] = ()
+    name_cy: str | None = None
+    recipients_cy: dict[str, str] = field(default_factory=dict)
+    # the languages of the board's channel posts, in order: ("cy", "en") posts Welsh first, then English
+    channel_languages: tuple[str, ...] = ("en",)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     # -- lookups -------------------------------------------------------------------------------
@@ -400,6 +433,12 @@ class Protocol:
             if st.id == step_id:
                 return s
         raise KeyError(step_id)
+
+    def recipient(self, key: str, language: str = "en") -> str:
+        """A recipient's description in ``language`` (Welsh from ``recipients_cy`` when given)."""
+        if language == "cy" and key in self.recipients_cy:
+            return self.recipients_cy[key]
+        return self.recipients.get(key, key)
 
     def category(self, cat_id: str) -> Category:
         for c in self.categories:
