@@ -181,11 +181,17 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
             web_app = http_app(slack.app)
     teams_app = None
     if os.environ.get("MICROSOFT_APP_ID") or os.environ.get("PARLEY_TEAMS") == "local":
+        from adapters.teams.files import from_environment
         from adapters.teams.server import TeamsServer
 
+        # links to files (forms) are served by the Teams app: under /teams when it sits beside Slack's HTTP app
+        files = from_environment(clock, prefix="/teams" if web_app is not None else "")
+        if not files.available:
+            logging.getLogger("parley.teams").warning(
+                "PARLEY_PUBLIC_URL is not set: files other than charts cannot be offered on Teams cards")
         teams = TeamsServer(rt, clock, app_id=os.environ.get("MICROSOFT_APP_ID", ""),
                             app_password=os.environ.get("MICROSOFT_APP_PASSWORD", ""),
-                            tenant_id=os.environ.get("MICROSOFT_APP_TENANT_ID", ""))
+                            tenant_id=os.environ.get("MICROSOFT_APP_TENANT_ID", ""), files=files)
         transports["teams"] = teams.transport
         teams_app = teams.web_app()
     if os.environ.get("PARLEY_TEAMS") == "local" and not os.environ.get("MICROSOFT_APP_ID") and \

@@ -6,6 +6,7 @@ choice ids are the routing keys of the conversation (one id for a button and its
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -193,6 +194,9 @@ def message_to_data(m: Message) -> dict:
         "severity": m.severity.value,
         "case_ref": m.case_ref,
         "private": m.private,
+        # the bytes as base64, so a queued or scheduled message keeps its files (the outbox payload is JSON)
+        "attachments": [{"filename": a.filename, "media_type": a.media_type, "title": a.title,
+                         "data": base64.b64encode(a.data).decode("ascii")} for a in m.attachments],
     }
 
 
@@ -205,4 +209,6 @@ def message_from_data(d: dict) -> Message:
         severity=Severity(d.get("severity", "info")),
         case_ref=d.get("case_ref"),
         private=bool(d.get("private", False)),
+        attachments=tuple(Attachment(a["filename"], a["media_type"], base64.b64decode(a["data"], validate=True),
+                                     a.get("title") or a["filename"]) for a in d.get("attachments", ())),
     )

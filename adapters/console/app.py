@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
-from adapters.console.render import Option, render
+from adapters.console.render import Option, files_dir, render
 from adapters.console.transport import ConsoleTransport
 from bot.clock import ClockSyntaxError, SimulatedClock, move
 from bot.conversation import Conversation
@@ -46,9 +47,11 @@ BOARD_KEY = "console.board"
 
 class ConsoleApp:
     def __init__(self, runtime: Runtime, board: str | None = None, *,
-                 out: TextIO | None = None, clock: SimulatedClock | None = None, start: dt.datetime | None = None):
+                 out: TextIO | None = None, clock: SimulatedClock | None = None, start: dt.datetime | None = None,
+                 files: Path | None = None):
         self.rt = runtime
         self.out = out or sys.stdout
+        self.files = files if files is not None else files_dir()  # where attachments are saved
         self.clock = clock or SimulatedClock(runtime.factory)
         if start is not None:
             self.clock.set(start)
@@ -57,8 +60,8 @@ class ConsoleApp:
         self._round: list[Option] | None = None  # options shown while handling the current input
         # the console is its own scheduler: moving the clock runs the sweep, and posts print here
         self.sweeper = Sweeper(runtime.factory, self.clock)
-        self.deliverer = Deliverer(runtime.factory, {PLATFORM: ConsoleTransport(runtime, self._emit)}, self.clock,
-                                   "console", board_id=lambda: self.board)
+        self.deliverer = Deliverer(runtime.factory, {PLATFORM: ConsoleTransport(runtime, self._emit, self.files)},
+                                   self.clock, "console", board_id=lambda: self.board)
         self.T = translator()
         known = runtime.board_ids()
         saved = runtime.setting(BOARD_KEY)
@@ -102,7 +105,7 @@ class ConsoleApp:
 
     def show(self, reply: Reply) -> None:
         for msg in reply.to_speaker:
-            text, opts = render(msg)
+            text, opts = render(msg, files=self.files)
             self._emit(text, opts)
         for ob in reply.others:
             if ob.to.kind == "person" and ob.to.person_id is not None:
@@ -111,7 +114,7 @@ class ConsoleApp:
                     else "\u2192 DM"
             else:
                 label = f"[{ob.to.channel}]"
-            text, _ = render(ob.message, indent="    ")
+            text, _ = render(ob.message, indent="    ", files=self.files)
             self.print(f"  {label}:\n{text}")
 
     def prompt(self) -> str:
@@ -134,7 +137,7 @@ class ConsoleApp:
             pending = self.conversation.pending_prompt(self.speaker.id)
             if pending:
                 self.print(T("You were in the middle of a conversation; carrying on:"))
-                text, self.options = render(pending)
+                text, self.options = render(pending, files=self.files)
                 self.print(text)
 
     def handle_line(self, line: str) -> bool:
@@ -197,7 +200,7 @@ class ConsoleApp:
         pending = self.conversation.pending_prompt(self.speaker.id)
         if pending:
             self.print(self.T("Carrying on where you left off:"))
-            text, self.options = render(pending)
+            text, self.options = render(pending, files=self.files)
             self.print(text)
 
     def _who(self, _: str) -> None:
@@ -256,7 +259,7 @@ class ConsoleApp:
         if msg is None:
             self.print(self.T("Nothing has been posted in {channel} yet.", channel=name))
             return
-        text, opts = render(msg, indent="    ")
+        text, opts = render(msg, indent="    ", files=self.files)
         self._emit(f"  [{name}]:\n{text}", opts)
 
     def _help(self, _: str) -> None:

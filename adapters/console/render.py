@@ -1,11 +1,37 @@
-"""Render bot.messages objects as terminal text. Buttons and choices become numbered options."""
+"""Render bot.messages objects as terminal text. Buttons and choices become numbered options; a message's files
+(a digest's chart, a form) are saved in the console's files folder and their paths printed."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.i18n import Translator, translator
-from bot.messages import Message, PromptKind, Severity
+from bot.messages import Attachment, Message, PromptKind, Severity
+
+DEFAULT_FILES_DIR = "parley-files"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def files_dir() -> Path:
+    """Where the console saves files: PARLEY_FILES_DIR, default ./parley-files."""
+    return Path(os.environ.get("PARLEY_FILES_DIR") or DEFAULT_FILES_DIR)
+
+
+def save_attachment(a: Attachment, folder: Path) -> Path:
+    """Save the file as ``<first 12 hex of its SHA-256>-<its name>`` (only safe characters), so the same file is
+    saved once however often it is shown, and two files of the same name never overwrite each other."""
+    name = _UNSAFE.sub("-", Path(a.filename).name).strip(".-") or "file"
+    path = folder / f"{hashlib.sha256(a.data).hexdigest()[:12]}-{name}"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(a.data)
+        os.replace(tmp, path)
+    return path.resolve()
 
 ICONS = {
     Severity.INFO: "",
@@ -23,8 +49,10 @@ class Option:
     value: str
 
 
-def render(message: Message, indent: str = "", T: Translator | None = None) -> tuple[str, list[Option]]:
-    """Text for the message and the numbered options it offers, in order."""
+def render(message: Message, indent: str = "", T: Translator | None = None,
+           files: Path | None = None) -> tuple[str, list[Option]]:
+    """Text for the message and the numbered options it offers, in order. Its files are saved in ``files``
+    (default: :func:`files_dir`) and listed with their paths."""
     T = T or translator()
     lines: list[str] = []
     options: list[Option] = []
@@ -44,6 +72,9 @@ def render(message: Message, indent: str = "", T: Translator | None = None) -> t
             lines.append(f"  [{len(options)}] {c.label}")
     elif message.prompt and message.prompt.kind is PromptKind.DATE:
         lines.append("  " + T("(a date: today, yesterday, 2026-04-08 or 8/4/2026)"))
+    for a in message.attachments:
+        path = save_attachment(a, files if files is not None else files_dir())
+        lines.append("  \U0001f4ce " + T("{title}: saved to {path}", title=a.title or a.filename, path=path))
     if message.buttons:
         labels = []
         for b in message.buttons:

@@ -1,9 +1,11 @@
-"""Console delivery: outbox messages printed in the terminal as channel posts and direct messages."""
+"""Console delivery: outbox messages printed in the terminal as channel posts and direct messages (their files
+saved in the console's files folder, with the paths printed)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 
 from adapters.console.render import Option, render
 from bot.delivery import Outgoing
@@ -14,9 +16,10 @@ from bot.runtime import Runtime
 class ConsoleTransport:
     platform = "console"
 
-    def __init__(self, runtime: Runtime, emit: Callable[[str, list[Option]], None]):
+    def __init__(self, runtime: Runtime, emit: Callable[[str, list[Option]], None], files: Path | None = None):
         self.rt = runtime
         self.emit = emit  # prints text and registers the numbered buttons it shows
+        self.files = files  # where attachments are saved (default: PARLEY_FILES_DIR or ./parley-files)
         self._ids = itertools.count(1)
         self.T = translator()
 
@@ -29,12 +32,12 @@ class ConsoleTransport:
 
     def send(self, msg: Outgoing) -> str:
         ext = f"console:{next(self._ids)}"
-        text, options = render(msg.message, indent="    ")
+        text, options = render(msg.message, indent="    ", files=self.files)
         self.emit(f"  {self._label(msg)}:\n{text}", options)
         return ext
 
     def update(self, msg: Outgoing) -> str:
-        text, options = render(msg.message, indent="    ")
+        text, options = render(msg.message, indent="    ", files=self.files)
         self.emit(f"  {self._label(msg)} " + self.T("(message updated in place)") + f":\n{text}", options)
         return msg.update_of_external_id or f"console:{next(self._ids)}"
 

@@ -26,7 +26,7 @@ from adapters.slack.blocks import (
     modal_view,
     truncate,
 )
-from adapters.slack.transport import SlackTransport
+from adapters.slack.transport import SlackTransport, post_message
 from bot.clock import Clock
 from bot.conversation import Conversation
 from bot.delivery import Deliverer
@@ -85,7 +85,7 @@ class SlackAdapter:
     # -- output -----------------------------------------------------------------------------------
     def _dm(self, user_id: str, message: Message) -> None:
         channel = self.client.conversations_open(users=user_id)["channel"]["id"]
-        self.client.chat_postMessage(channel=channel, text=fallback_text(message), blocks=message_blocks(message))
+        post_message(self.client, channel, message)  # with its files, if any, in the message's thread
 
     def _deliver(self, user_id: str, person: PersonInfo | None, reply: Reply) -> None:
         """The speaker's messages as DMs; messages to other people through their own Slack identity."""
@@ -100,8 +100,7 @@ class SlackAdapter:
                     if other_person is not None:
                         self.publish_home(other, other_person)  # their App Home shows the change too
             elif ob.to.kind == "channel" and ob.to.platform == PLATFORM and ob.to.channel:
-                self.client.chat_postMessage(channel=ob.to.channel, text=fallback_text(ob.message),
-                                             blocks=message_blocks(ob.message))
+                post_message(self.client, ob.to.channel, ob.message)
         self.deliverer.deliver()  # e.g. prompts updated in place after an acknowledgement
         if person is not None:
             self.publish_home(user_id, person)
@@ -170,7 +169,10 @@ class SlackAdapter:
             return
         reply = self.conversation.handle(person.id, text)
         for m in reply.to_speaker:
-            respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
+            if m.attachments:  # an ephemeral answer cannot carry files: a direct message can
+                self._dm(user, m)
+            else:
+                respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
 
     def _shortcut(self, body: dict) -> None:
         user = body["user"]["id"]

@@ -23,6 +23,12 @@ A button's ``action_id`` is the model's ``Button.action`` (e.g. ``case.record_ou
 action ids to be unique, so when the same action appears again in a message it is suffixed ``~2``, ``~3`` …;
 a prompt's choices are buttons ``answer~1`` … ``answer~N`` whose value is the choice value. The Slack app
 strips the suffix before routing: :func:`action_of` (``"case.view~2"`` → ``"case.view"``).
+
+Attachments
+-----------
+Blocks cannot carry files: the transport uploads a message's attachments into its thread
+(``adapters.slack.transport``), and the message ends with a context line naming them ("📎 In this message's
+thread: …").
 """
 
 from __future__ import annotations
@@ -250,8 +256,9 @@ def message_blocks(m: Message, T: Translator | None = None) -> list[dict]:
     buttons = list(m.buttons)
     has_view = any(b.action == VIEW_ACTION and b.value == m.case_ref for b in buttons)
 
+    files = _files_note(m, T)
     # the block budget: actions first (they are what people act on), then text, then fields
-    budget = MESSAGE_MAX_BLOCKS - len(head) - (1 if hint else 0)
+    budget = MESSAGE_MAX_BLOCKS - len(head) - (1 if hint else 0) - (1 if files else 0)
     choice_blocks = min(_ceil(len(choices), ACTIONS_MAX_ELEMENTS), max(budget - 3, 0))
     choices = choices[:choice_blocks * ACTIONS_MAX_ELEMENTS]
     budget -= choice_blocks
@@ -284,6 +291,8 @@ def message_blocks(m: Message, T: Translator | None = None) -> list[dict]:
                             for i, c in enumerate(choices, start=1)])
     if hint:
         blocks.append(ContextBlock(elements=[_mrkdwn(escape_truncate(hint, TEXT_OBJECT_MAX))]))
+    if files:
+        blocks.append(files)
 
     room = button_blocks * ACTIONS_MAX_ELEMENTS
     if cut and m.case_ref and not has_view and room:
@@ -295,6 +304,15 @@ def message_blocks(m: Message, T: Translator | None = None) -> list[dict]:
     if not blocks:  # an empty message still needs one block
         blocks.append(SectionBlock(text=_mrkdwn(prefix + ELLIPSIS)))
     return [b.to_dict() for b in blocks[:MESSAGE_MAX_BLOCKS]]
+
+
+def _files_note(m: Message, T: Translator) -> ContextBlock | None:
+    """A line saying which files come with the message: the transport uploads them into its thread."""
+    if not m.attachments:
+        return None
+    titles = ", ".join(clean(a.title or a.filename).strip() for a in m.attachments)
+    return ContextBlock(elements=[_mrkdwn(escape_truncate("\U0001f4ce " + T("In this message's thread: {files}",
+                                                                            files=titles), TEXT_OBJECT_MAX))])
 
 
 def _field_text(label: str, value: str) -> str:

@@ -4,22 +4,63 @@ Each message carries its outbox key in Slack message metadata (``event_type: par
 crash ``find_sent`` can look the message up in the channel's history and avoid posting it twice.
 Posts are paced to about one a second per channel; 429s (with Retry-After) and 5xx become retryable
 DeliveryErrors and go back to the outbox, so one slow channel never holds up another.
+
+Attachments (a digest's chart, a form's PDF) are uploaded with ``files_upload_v2`` into the message's thread
+(``thread_ts`` = the message), right after the message is posted, so each file stays with the message it
+belongs to; the message itself says the files are in its thread. Delivery of such a message is resumable: a
+retry, or ``find_sent`` after a crash, finds the message by its outbox key, looks in its thread for the files
+already there (by file name) and uploads only the missing ones, so neither the message nor a file is posted
+twice.
 """
 
 from __future__ import annotations
 
 import time
 
+from collections.abc import Sequence
+from typing import Any
+
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from adapters.slack.blocks import fallback_text, message_blocks
 from bot.delivery import DeliveryError, Outgoing
+from bot.messages import Attachment, Message
 
 METADATA_TYPE = "parley_outbox"
 PACE_SECONDS = 1.0
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
              "user_not_found", "cannot_dm_bot", "invalid_blocks", "msg_too_long", "no_permission"}
+
+
+ALT_TEXT_MAX = 1000  # files.getUploadURLExternal's alt_txt
+
+
+def file_uploads(attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
+    """The ``file_uploads`` of ``files_upload_v2``: the bytes, file name and title (the title is also the alt
+    text of an image, which screen readers read)."""
+    out = []
+    for a in attachments:
+        item: dict[str, Any] = {"content": a.data, "filename": a.filename, "title": a.title}
+        if a.media_type.startswith("image/"):
+            item["alt_txt"] = a.title[:ALT_TEXT_MAX]
+        out.append(item)
+    return out
+
+
+def upload_attachments(client: WebClient, channel: str, thread_ts: str, attachments: Sequence[Attachment]) -> None:
+    """Upload files into the thread of the message ``thread_ts`` in ``channel`` (one files_upload_v2 call)."""
+    if attachments:
+        client.files_upload_v2(file_uploads=file_uploads(attachments), channel=channel, thread_ts=thread_ts)
+
+
+def post_message(client: WebClient, channel: str, message: Message, **extra: Any) -> dict:
+    """Post a message (blocks and fallback text), then its attachments into its thread. Returns the
+    chat.postMessage answer. For the adapter's direct answers; the outbox goes through SlackTransport."""
+    resp = client.chat_postMessage(channel=channel, text=fallback_text(message), blocks=message_blocks(message),
+                                   **extra)
+    upload_attachments(client, resp["channel"], resp["ts"], message.attachments)
+    return resp
 
 
 class SlackTransport:
@@ -39,9 +80,9 @@ class SlackTransport:
             self._dm_channels[msg.address] = resp["channel"]["id"]
         return self._dm_channels[msg.address]
 
-    def _call(self, fn, **kwargs):  # noqa: ANN001, ANN202
+    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN202
         try:
-            return fn(**kwargs)
+            return fn(*args, **kwargs)
         except SlackApiError as exc:
             status = exc.response.status_code
             error = exc.response.get("error", "") if hasattr(exc.response, "get") else ""
@@ -51,6 +92,8 @@ class SlackTransport:
             if status >= 500:
                 raise DeliveryError(f"Slack {status}") from exc
             raise DeliveryError(f"Slack error: {error or status}", permanent=error in PERMANENT) from exc
+        except (SlackRequestError, OSError) as exc:  # a file's bytes not accepted at its upload URL: retried
+            raise DeliveryError(f"Slack upload failed: {type(exc).__name__}: {exc}") from exc
 
     def _paced(self, channel: str) -> None:
         last = self._last_post.get(channel)
@@ -61,13 +104,21 @@ class SlackTransport:
 
     def send(self, msg: Outgoing) -> str:
         channel = self._channel(msg)
+        files = msg.message.attachments
+        # a message with files may have been posted by an earlier attempt whose upload failed: finish that one
+        earlier = self._posted(channel, msg.key) if files else None
+        if earlier is not None:
+            return self._finish(channel, earlier, msg)
         self._paced(channel)
         resp = self._call(self.client.chat_postMessage, channel=channel, text=fallback_text(msg.message),
                           blocks=message_blocks(msg.message),
                           metadata={"event_type": METADATA_TYPE, "event_payload": {"key": msg.key}})
+        if files:
+            self._call(upload_attachments, self.client, resp["channel"], resp["ts"], files)
         return f"{resp['channel']}:{resp['ts']}"
 
     def update(self, msg: Outgoing) -> str:
+        """Replace the text and buttons in place (the files uploaded with the original stay in its thread)."""
         assert msg.update_of_external_id
         channel, ts = msg.update_of_external_id.split(":", 1)
         resp = self._call(self.client.chat_update, channel=channel, ts=ts, text=fallback_text(msg.message),
@@ -76,9 +127,28 @@ class SlackTransport:
 
     def find_sent(self, msg: Outgoing) -> str | None:
         channel = self._channel(msg)
+        earlier = self._posted(channel, msg.key)
+        if earlier is None:
+            return None
+        return self._finish(channel, earlier, msg) if msg.message.attachments else f"{channel}:{earlier['ts']}"
+
+    def _posted(self, channel: str, key: str) -> dict | None:
+        """The message this outbox key was posted as, from the channel's recent history, if it is there."""
         resp = self._call(self.client.conversations_history, channel=channel, limit=100, include_all_metadata=True)
         for m in resp.get("messages", []):
             payload = (m.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("key") == msg.key:
-                return f"{channel}:{m['ts']}"
+            if payload.get("key") == key:
+                return m
         return None
+
+    def _finish(self, channel: str, posted: dict, msg: Outgoing) -> str:
+        """Upload the attachments not yet in the posted message's thread (matched by file name)."""
+        ts = posted["ts"]
+        there: set[str] = set()
+        if posted.get("reply_count", 1):
+            replies = self._call(self.client.conversations_replies, channel=channel, ts=ts, limit=200)
+            there = {f.get("name") for m in replies.get("messages", []) for f in m.get("files") or []}
+        missing = [a for a in msg.message.attachments if a.filename not in there]
+        if missing:
+            self._call(upload_attachments, self.client, channel, ts, missing)
+        return f"{channel}:{ts}"

@@ -22,6 +22,7 @@ from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, InvokeResponse
 
 from adapters.teams import cards
+from adapters.teams.files import FileLinks
 from bot.clock import Clock
 from bot.conversation import Conversation
 from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
@@ -44,9 +45,10 @@ def reference_data(activity: Activity) -> dict[str, Any]:
 
 
 class ParleyTeamsBot:
-    def __init__(self, runtime: Runtime, clock: Clock):
+    def __init__(self, runtime: Runtime, clock: Clock, files: FileLinks | None = None):
         self.rt = runtime
         self.clock = clock
+        self.files = files  # files offered through a link on a card (adapters/teams/files.py)
         self.conversation = Conversation(runtime.factory, clock, PLATFORM)
         self.forms = Forms(runtime.factory, clock, PLATFORM)
         self.after_turn = None  # set by the server: deliver the outbox after each turn
@@ -116,14 +118,18 @@ class ParleyTeamsBot:
         if self.after_turn is not None:
             self.after_turn()
 
-    @staticmethod
-    def _card_activity(message: Message) -> Activity:
-        return MessageFactory.attachment(CardFactory.adaptive_card(cards.message_card(message)))
+    def _card(self, message: Message) -> dict:
+        """The message's card; its files inline or through links (see adapters/teams/cards.message_card)."""
+        link = self.files.publish if self.files is not None and self.files.available else None
+        return cards.message_card(message, link=link)
+
+    def _card_activity(self, message: Message) -> Activity:
+        return MessageFactory.attachment(CardFactory.adaptive_card(self._card(message)))
 
     async def _send_reply(self, turn: TurnContext, reply: Reply) -> None:
         for m in reply.to_speaker:
-            await turn.send_activity(self._card_activity(m) if (m.buttons or m.fields or m.prompt or m.title)
-                                     else MessageFactory.text(m.text))
+            rich = m.buttons or m.fields or m.prompt or m.title or m.attachments
+            await turn.send_activity(self._card_activity(m) if rich else MessageFactory.text(m.text))
         await self._send_others(turn, reply)
 
     async def _send_others(self, turn: TurnContext, reply: Reply) -> None:
@@ -180,17 +186,17 @@ class ParleyTeamsBot:
             card = await self._handle_verb(turn, verb, data)
         except Exception:  # noqa: BLE001 - a broken payload gets a clear error card, never a 500 loop
             log.exception("card action %r failed", verb)
-            card = cards.message_card(Message(translator()("Sorry, that didn't work. Nothing was changed; please "
+            card = self._card(Message(translator()("Sorry, that didn't work. Nothing was changed; please "
                                                            "try again."), severity=Severity.ERROR))
         if card is None:
-            card = cards.message_card(Message(translator()("Done.")))
+            card = self._card(Message(translator()("Done.")))
         await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
             status=200, body=AdaptiveCardInvokeResponse(status_code=200, type=CARD, value=card))))
 
     async def _handle_verb(self, turn: TurnContext, verb: str, data: dict[str, Any]) -> dict | None:
         person = await self.person(turn)
         if person is None:
-            return cards.message_card(Message(not_linked_text(), severity=Severity.WARNING))
+            return self._card(Message(not_linked_text(), severity=Severity.WARNING))
         values = cards.form_values(data)
         context = cards.context_of(data)
         if verb == RISK_FORM:
@@ -208,24 +214,24 @@ class ParleyTeamsBot:
             assert res.reply is not None
             first = res.reply.to_speaker[0]
             await self._send_others(turn, res.reply)
-            return cards.message_card(first)
+            return self._card(first)
         value = str(data.get("value", ""))
         if verb == "case.record_outcome":
             try:
                 return cards.form_card(self.forms.outcome(person.id, value))
             except ServiceError as exc:
-                return cards.message_card(Message(exc.message, severity=Severity.ERROR))
+                return self._card(Message(exc.message, severity=Severity.ERROR))
         if verb == "answer":
             reply = self.conversation.handle(person.id, value)
         elif verb.startswith(("case.", "esc.")):
             reply = self.conversation.handle(person.id, action=verb, value=value)
         else:
-            return cards.message_card(Message(translator(person.language)(
+            return self._card(Message(translator(person.language)(
                 "That button is no longer available."), severity=Severity.ERROR))
         await self._send_others(turn, reply)
         for extra in reply.to_speaker[1:]:
             await turn.send_activity(self._card_activity(extra))
-        return cards.message_card(reply.to_speaker[0]) if reply.to_speaker else None
+        return self._card(reply.to_speaker[0]) if reply.to_speaker else None
 
     def _people(self, person: PersonInfo) -> list[tuple[str, str]]:
         """Everyone else in the person's board directory, for the counterpart choice (no people picker in 1.5)."""

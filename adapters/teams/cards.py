@@ -40,17 +40,21 @@ Safety and limits
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+from adapters.teams.files import Link
 from adapters.teams.package import schemas_dir
 from bot.i18n import Translator, translator
 from bot.messages import (
     SEVERITY_EMOJI,
+    Attachment,
     Field,
     FieldKind,
     Form,
@@ -62,7 +66,7 @@ from bot.messages import (
 )
 
 if TYPE_CHECKING:
-    from botbuilder.schema import Attachment
+    from botbuilder.schema import Attachment as BotAttachment
 
 # -- Teams' and Adaptive Cards' rules ------------------------------------------------------------------------
 CARD_VERSION = "1.5"  # Teams clients render Adaptive Cards up to 1.5
@@ -90,6 +94,8 @@ CHOICE_VALUE_MAX = 300
 TEXT_INPUT_MAX = 5_000  # characters: an Input.Text without its own maxLength
 SHRINK = (1.0, 0.6, 0.35, 0.2, 0.1)  # a message card over 28 KB is rebuilt with its text budgets scaled down
 EXPANDED_MAX_CHOICES = 3  # a choice field with at most this many choices is shown as radio buttons
+IMAGE_ALT_MAX = 1_000
+LINK_ZONE = ZoneInfo("Europe/London")  # a file link's expiry is shown in UK time
 
 ANSWER_ACTION = "answer"
 VIEW_ACTION = "case.view"
@@ -259,20 +265,87 @@ def _fit_actions(actions: list[dict], more_title: Any) -> list[dict]:
 
 
 # -- messages ---------------------------------------------------------------------------------------------
-def message_card(m: Message, T: Translator | None = None) -> dict:
+def message_card(m: Message, T: Translator | None = None,
+                 link: Callable[[Attachment], Link | None] | None = None) -> dict:
     """The message as an Adaptive Card: a bold title (severity emoji; urgent in the attention colour), the text
-    one TextBlock per line, the fields as a FactSet, the prompt's hint, then the prompt's choices and the buttons
-    as actions (more than six: the rest under "N more"). A card that would exceed Teams' 28 KB is rebuilt with
-    less text (cut with an ellipsis; "View full record" for a case); the actions are always kept."""
+    one TextBlock per line, the fields as a FactSet, the attachments, the prompt's hint, then the prompt's choices
+    and the buttons as actions (more than six: the rest under "N more"). A card that would exceed Teams' 28 KB is
+    rebuilt with less text (cut with an ellipsis; "View full record" for a case); the actions are always kept.
+
+    Attachments: a PNG is shown inline as an ``Image`` with a ``data:`` URI (``altText`` = its title) when the
+    card still fits in 28 KB, else as an ``Image`` loaded from its link; any other file gets an
+    ``Action.OpenUrl`` "Open <title>" to its link. ``link`` stores a file and gives its expiring URL
+    (adapters/teams/files.py); it is asked at most once per file, and only for files that need one. Without a
+    link a file is named on the card as not available here."""
     T = T or translator()
-    for scale in SHRINK:
-        card = _message_card(m, T, scale)
+    links = _Links(link)
+    if not _images(m):
+        tries = [(scale, True) for scale in SHRINK]
+    elif link is not None:  # the whole text with the image inline, else with the image from its link, shrinking
+        tries = [(1.0, True)] + [(scale, False) for scale in SHRINK]
+    else:  # inline while shrinking the text; at worst the image is only named
+        tries = [(scale, True) for scale in SHRINK] + [(SHRINK[-1], False)]
+    for scale, inline in tries:
+        card = _message_card(m, T, scale, links, inline)
         if card_size(card) <= CARD_MAX_BYTES:
             break
     return card
 
 
-def _message_card(m: Message, T: Translator, scale: float) -> dict:
+INLINE_TYPES = ("image/png",)
+
+
+def _images(m: Message) -> list[Attachment]:
+    return [a for a in m.attachments if a.media_type in INLINE_TYPES]
+
+
+class _Links:
+    """Each attachment's link, asked of ``link`` once and remembered (by position in the message)."""
+
+    def __init__(self, link: Callable[[Attachment], Link | None] | None):
+        self.link = link
+        self.got: dict[int, Link | None] = {}
+
+    def __call__(self, i: int, a: Attachment) -> Link | None:
+        if self.link is None:
+            return None
+        if i not in self.got:
+            self.got[i] = self.link(a)
+        return self.got[i]
+
+
+def _attachments(m: Message, T: Translator, links: _Links, inline: bool) -> tuple[list[dict], list[dict]]:
+    """The card elements and actions for the message's files (see :func:`message_card`)."""
+    body: list[dict] = []
+    actions: list[dict] = []
+    for i, a in enumerate(m.attachments):
+        title = clean(a.title or a.filename).strip() or a.filename
+        alt = truncate(title, IMAGE_ALT_MAX)
+        if a.media_type in INLINE_TYPES and inline:
+            body.append({"type": "Image", "url": f"data:{a.media_type};base64,{base64.b64encode(a.data).decode()}",
+                         "altText": alt})
+            continue
+        found = links(i, a)
+        if found is None:
+            body.append(_text_block(escape_truncate("\U0001f4ce " + T("{title} cannot be opened here: ask your "
+                                                                        "board's business unit for a copy.",
+                                                                        title=title), HINT_MAX), isSubtle=True))
+            continue
+        if a.media_type in INLINE_TYPES:
+            body.append({"type": "Image", "url": found.url, "altText": alt})
+            continue
+        until = T.datetime(found.expires_at.astimezone(LINK_ZONE))
+        body.append(_text_block(escape_truncate("\U0001f4ce " + T("{title}: the link works until {until}.",
+                                                                    title=title, until=until), HINT_MAX),
+                                isSubtle=True, size="small"))
+        actions.append({"type": "Action.OpenUrl", "title": truncate(T("Open {title}", title=title),
+                                                                     ACTION_TITLE_MAX) or ELLIPSIS,
+                        "url": found.url})
+    return body, actions
+
+
+def _message_card(m: Message, T: Translator, scale: float, links: _Links | None = None,
+                  inline: bool = True) -> dict:
     def budget(n: int) -> int:
         return max(int(n * scale), 60)
 
@@ -296,6 +369,9 @@ def _message_card(m: Message, T: Translator, scale: float) -> dict:
         body.append({"type": "FactSet", "facts": [_fact(f, budget(FACT_TITLE_MAX), budget(FACT_VALUE_MAX))
                                                   for f in fields]})
 
+    file_blocks, file_actions = _attachments(m, T, links or _Links(None), inline)
+    body += file_blocks
+
     hint = clean(m.prompt.hint).strip() if m.prompt and m.prompt.hint else ""
     if hint:
         body.append(_text_block(escape_truncate(hint, budget(HINT_MAX)), isSubtle=True, size="small"))
@@ -309,6 +385,7 @@ def _message_card(m: Message, T: Translator, scale: float) -> dict:
     has_view = any(b.action == VIEW_ACTION and b.value == m.case_ref for b in m.buttons)
     if cut and m.case_ref and not has_view:
         actions.append(_button(T("View full record"), VIEW_ACTION, m.case_ref))
+    actions += file_actions
 
     return {"type": "AdaptiveCard", "$schema": CARD_SCHEMA_URL, "version": CARD_VERSION, "body": body,
             "actions": _fit_actions(actions, lambda n: T("{n} more", n=n)),
@@ -333,7 +410,7 @@ def card_size(card: dict) -> int:
     return len(json.dumps(card, separators=(",", ":")))
 
 
-def attachment(card: dict) -> Attachment:
+def attachment(card: dict) -> BotAttachment:
     """The card as a Bot Framework attachment (``application/vnd.microsoft.card.adaptive``)."""
     from botbuilder.core import CardFactory
 

@@ -3,12 +3,17 @@
 With MICROSOFT_APP_ID set, every request must carry a valid Bot Framework JWT (401 otherwise, nothing changes).
 With it unset, local emulator / Agents Playground traffic is accepted: that is for local testing only, and
 ``parley serve`` refuses to start that way when PARLEY_PRODUCTION is set.
+
+GET /files/<token> serves a file offered on a card through a link (a form's PDF or HTML): anyone with the link
+can open it until it expires, after which it is 404 (see adapters/teams/files.py). The answers are never cached
+and never sniffed; HTML is sandboxed (no scripts, no requests elsewhere).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 
 import jwt
 from types import SimpleNamespace
@@ -16,24 +21,29 @@ from types import SimpleNamespace
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
+from adapters.teams import files as file_links
 from adapters.teams.app import ParleyTeamsBot
+from adapters.teams.files import FileLinks
 from adapters.teams.transport import TeamsTransport
 from bot.clock import Clock
 from bot.delivery import Deliverer
 from bot.runtime import Runtime
 
 log = logging.getLogger("parley.teams")
+INLINE = ("image/png", "application/pdf", "text/html")  # opened in the browser; anything else is downloaded
 
 
 class TeamsServer:
     def __init__(self, runtime: Runtime, clock: Clock, *, app_id: str = "", app_password: str = "",
-                 tenant_id: str = ""):
+                 tenant_id: str = "", files: FileLinks | None = None):
         config = SimpleNamespace(APP_ID=app_id, APP_PASSWORD=app_password,
                                  APP_TYPE="SingleTenant" if tenant_id else "MultiTenant", APP_TENANTID=tenant_id)
         self.app_id = app_id
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
-        self.bot = ParleyTeamsBot(runtime, clock)
-        self.transport = TeamsTransport(runtime, self.adapter, app_id)
+        # files offered through links: PARLEY_PUBLIC_URL, PARLEY_FILES_DIR, PARLEY_FILE_LINK_DAYS unless given
+        self.files = files if files is not None else file_links.from_environment(clock)
+        self.bot = ParleyTeamsBot(runtime, clock, self.files)
+        self.transport = TeamsTransport(runtime, self.adapter, app_id, files=self.files)
         self.deliverer = Deliverer(runtime.factory, {"teams": self.transport}, clock, "teams-adapter")
 
         async def on_error(context, error: Exception) -> None:  # noqa: ANN001
@@ -62,7 +72,23 @@ class TeamsServer:
         async def health(_: web.Request) -> web.Response:
             return web.Response(text="ok")
 
+        async def file(request: web.Request) -> web.Response:
+            found = self.files.get(request.match_info["token"])
+            headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                       "Referrer-Policy": "no-referrer"}
+            if found is None:
+                return web.Response(status=404, text="Not found (or the link has expired)", headers=headers)
+            plain = "".join(c for c in found.filename if c.isascii() and c.isprintable() and c not in '"\\')
+            disposition = "inline" if found.media_type in INLINE else "attachment"
+            headers["Content-Disposition"] = (f'{disposition}; filename="{plain or "file"}"; '
+                                              f"filename*=UTF-8''{urllib.parse.quote(found.filename)}")
+            if found.media_type == "text/html":
+                headers["Content-Security-Policy"] = "sandbox; default-src 'none'; style-src 'unsafe-inline'; " \
+                                                     "img-src data:; font-src data:"
+            return web.Response(body=found.data, content_type=found.media_type, headers=headers)
+
         app = web.Application()
         app.router.add_post("/api/messages", messages)
         app.router.add_get("/healthz", health)
+        app.router.add_get(file_links.ROUTE, file)
         return app

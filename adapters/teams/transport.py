@@ -2,7 +2,8 @@
 
 A person is reached in their 1:1 chat; if they have never messaged the bot, a 1:1 is created through a team the
 app is installed in (the member's Teams id comes from the roster). Channel posts use the channel's reference and
-are updated in place with ``update_activity``. Teams throttling (HTTP 429) and server errors become retryable
+are updated in place with ``update_activity``. A message's files go on its card: a PNG inline, anything else
+through an expiring link served by the Teams server (see adapters/teams/files.py). Teams throttling (HTTP 429) and server errors become retryable
 DeliveryErrors, so the outbox backs off without holding up other conversations.
 
 botbuilder is asyncio; the outbox's deliverer is not: each call runs on the loop given (the server's), or on a
@@ -19,6 +20,7 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationParameters, ConversationReference
 
 from adapters.teams import cards
+from adapters.teams.files import FileLinks
 from bot.delivery import DeliveryError, Outgoing
 from bot.runtime import Runtime
 
@@ -37,10 +39,12 @@ def _status_of(exc: BaseException) -> int | None:
 class TeamsTransport:
     platform = "teams"
 
-    def __init__(self, runtime: Runtime, adapter: Any, app_id: str, loop: asyncio.AbstractEventLoop | None = None):
+    def __init__(self, runtime: Runtime, adapter: Any, app_id: str, loop: asyncio.AbstractEventLoop | None = None,
+                 files: FileLinks | None = None):
         self.rt = runtime
         self.adapter = adapter
         self.app_id = app_id
+        self.files = files  # where files offered through a link are kept (adapters/teams/files.py)
         self.loop = loop
         if self.loop is None:
             self.loop = asyncio.new_event_loop()
@@ -75,7 +79,8 @@ class TeamsTransport:
 
     async def _send(self, msg: Outgoing, update_id: str | None) -> str:
         ref, member = self._reference(msg)
-        activity = MessageFactory.attachment(CardFactory.adaptive_card(cards.message_card(msg.message)))
+        link = self.files.publish if self.files is not None and self.files.available else None
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(cards.message_card(msg.message, link=link)))
         result: dict[str, str] = {}
 
         async def callback(turn: TurnContext) -> None:

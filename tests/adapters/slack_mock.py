@@ -2,7 +2,10 @@
 
 Point slack_sdk's WebClient at ``MockSlack.url`` (its ``base_url``). The server also accepts the
 ``response_url`` posts that slash-command ``respond()`` makes, and ``apps.connections.open`` returns the
-URL of a Socket Mode server if one was given.
+URL of a Socket Mode server if one was given. File uploads (``files_upload_v2``) work as Slack's do:
+``files.getUploadURLExternal`` hands out an upload URL on this server, the bytes are POSTed there (kept in
+``uploads``), and ``files.completeUploadExternal`` shares the files into a channel, as a reply in the thread
+when ``thread_ts`` is given (``conversations.replies`` returns them).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class MockSlack:
         self.names = names or {}
         self.socket_url: str | None = None
         self.fail_next: dict[str, tuple[int, dict[str, str]]] = {}  # method -> (status, headers), once
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> {"id", "name", "length", "alt_txt", "title"}
+        self.replies: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread ts) -> replies
+        self._files = itertools.count(1)
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._lock = threading.Lock()
@@ -45,7 +52,15 @@ class MockSlack:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
+                data = self.rfile.read(length)
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: the file's bytes
+                    status = mock.receive_upload(self.path.rsplit("/", 1)[-1], data)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                    return
+                raw = data.decode()
                 ctype = self.headers.get("Content-Type", "")
                 if "json" in ctype:
                     args = json.loads(raw or "{}")
@@ -116,6 +131,38 @@ class MockSlack:
                 user = args.get("user")
                 return 200, {"ok": True, "user": {"id": user, "real_name": self.names.get(user, f"User {user}"),
                                                   "profile": {"email": self.emails.get(user)}}}, {}
+            if method == "files.getUploadURLExternal":
+                fid = f"F{next(self._files):04d}"
+                self.files[fid] = {"id": fid, "name": args.get("filename"), "length": int(args.get("length") or 0),
+                                   "alt_txt": args.get("alt_txt")}
+                base = self.url.rsplit("/api/", 1)[0]
+                return 200, {"ok": True, "upload_url": f"{base}/upload/{fid}", "file_id": fid}, {}
+            if method == "files.completeUploadExternal":
+                shared = []
+                for f in args.get("files") or []:
+                    info = self.files.get(f.get("id"))
+                    if info is None or info["id"] not in self.uploads:
+                        return 200, {"ok": False, "error": "file_not_found"}, {}
+                    info["title"] = f.get("title")
+                    shared.append(dict(info))
+                channel = args.get("channel_id")
+                if channel:
+                    msg = {"ts": f"{1700000000 + next(self._ts)}.000300", "user": "UBOT", "files": shared,
+                           "text": args.get("initial_comment") or ""}
+                    thread = args.get("thread_ts")
+                    if thread:
+                        msg["thread_ts"] = thread
+                        self.replies.setdefault((channel, thread), []).append(msg)
+                        for parent in self.history.get(channel, []):
+                            if parent["ts"] == thread:
+                                parent["reply_count"] = len(self.replies[(channel, thread)])
+                    else:
+                        self.history.setdefault(channel, []).insert(0, msg)
+                return 200, {"ok": True, "files": shared}, {}
+            if method == "conversations.replies":
+                channel, ts = args.get("channel"), args.get("ts")
+                parent = [m for m in self.history.get(channel, []) if m["ts"] == ts]
+                return 200, {"ok": True, "messages": parent + self.replies.get((channel, ts), [])}, {}
             if method == "conversations.history":
                 return 200, {"ok": True, "messages": self.history.get(args.get("channel"), [])}, {}
             if method == "apps.connections.open":
@@ -123,6 +170,25 @@ class MockSlack:
             if method.startswith("/respond/"):
                 return 200, {"ok": True}, {}
             return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def receive_upload(self, file_id: str, data: bytes) -> int:
+        with self._lock:
+            self.calls.append(Call("upload", {"file_id": file_id, "length": len(data)}))
+            if "upload" in self.fail_next:
+                return self.fail_next.pop("upload")[0]
+            info = self.files.get(file_id)
+            if info is None or info["length"] != len(data):
+                return 400
+            self.uploads[file_id] = data
+            return 200
+
+    def shared_files(self, channel: str) -> list[dict[str, Any]]:
+        """Every file shared in ``channel``, in its messages and their threads, oldest first."""
+        with self._lock:
+            msgs = list(reversed(self.history.get(channel, [])))
+            msgs += [r for (c, _), rs in self.replies.items() if c == channel for r in rs]
+            return [{**f, "data": self.uploads.get(f["id"]), "thread_ts": m.get("thread_ts")}
+                    for m in msgs for f in m.get("files") or []]
 
     # -- queries --------------------------------------------------------------------------------------
     def of(self, method: str) -> list[Call]:

@@ -22,7 +22,7 @@ HANDLED_COMMANDS = {"/parley"}
 HANDLED_SHORTCUTS = {"raise_from_message"}
 HANDLED_EVENTS = {"app_home_opened", "message"}
 BOT_SCOPES = {"commands", "chat:write", "im:write", "im:history", "users:read", "users:read.email",
-              "channels:history", "groups:history"}
+              "channels:history", "groups:history", "files:write"}
 
 
 def load_yaml() -> dict:
