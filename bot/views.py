@@ -14,7 +14,7 @@ from bot.i18n import N_, Translator
 from bot.messages import Button, Field, Message, Severity
 from bot.services import agency_name, protocol_for, status_label
 from protocol.engine import Action, AnchorInfo, CaseState, Item, Status
-from protocol.spec import AnchorKind, Level, Protocol, Side, StepKind, Unit
+from protocol.spec import AnchorKind, Duration, Level, Protocol, Side, StepKind, Unit
 from storage import repo
 from storage.models import Case
 
@@ -41,7 +41,11 @@ ACTION_LABELS = {
 
 
 def duration_phrase(T: Translator, item: Item) -> str:
-    d = item.step.due
+    return duration_text(T, item.step.due)
+
+
+def duration_text(T: Translator, d: Duration) -> str:
+    """A protocol duration in words: '5 working days', 'a further 2 working days', '24 hours' ..."""
     n = d.amount
     further = d.text.startswith("a further")
     if d.unit is Unit.WORKING_DAYS:

@@ -239,6 +239,22 @@ def test_teams_image_too_big_for_a_card_is_shown_from_its_link() -> None:
     assert any("A detailed chart cannot be opened here" in b.get("text", "") for b in card["body"])
 
 
+def test_teams_card_for_the_real_digest_fits_with_its_chart_inline(sqlite_runtime) -> None:  # noqa: ANN001
+    from bot import digests
+    from bot.i18n import translator
+    from tests.bot.test_digests import NOW as DIGEST_NOW
+    from tests.bot.test_digests import build_cases
+
+    build_cases(sqlite_runtime)
+    with sqlite_runtime.factory() as s:
+        digest = digests.weekly_digest(translator(), "cardiff-and-vale", DIGEST_NOW, session=s)
+    card = cards.message_card(digest, link=lambda a: pytest.fail("the chart fits inline"))
+    _no_schema_problems(card)
+    [image] = [b for b in card["body"] if b["type"] == "Image"]
+    assert image["url"].startswith("data:image/png;base64,") and image["altText"] == digest.attachments[0].title
+    assert "Stage 1: median 1.5 working days" in json.dumps(card)  # the text was not cut to make room
+
+
 # -- Teams end to end ----------------------------------------------------------------------------------------------
 @pytest.fixture
 def teams_files(sqlite_runtime, tmp_path) -> Iterator[tuple[Any, ...]]:  # noqa: ANN001
@@ -335,3 +351,16 @@ def test_console_saves_each_file_and_prints_its_path(sqlite_runtime, tmp_path: P
     app.handle_line("/channel business-unit")
     assert re.findall(r"saved to (\S+)", out.getvalue())[-2:] == [p for _, p in paths]
     assert len(list((tmp_path / "files").iterdir())) == 2
+
+
+def test_console_prints_where_the_digest_chart_was_saved(sqlite_runtime, tmp_path: Path) -> None:  # noqa: ANN001
+    out = io.StringIO()
+    app = ConsoleApp(sqlite_runtime, "swindon", out=out, start=dt.datetime(2026, 4, 2, 10, tzinfo=LONDON),
+                     files=tmp_path / "files")
+    app.handle_line("/clock +1h")  # the scheduler plans the next digest: Monday 09:00 ...
+    app.handle_line("/clock 2026-04-07 09:05")  # ... which waits for Tuesday, as Monday is Easter Monday
+    shown = out.getvalue()
+    assert "[#business-unit]:" in shown and "Weekly digest" in shown
+    [saved] = re.findall(r"saved to (\S+\.png)", shown)
+    with Image.open(saved) as img:
+        assert img.format == "PNG" and img.size == (1000, 460)
