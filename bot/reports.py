@@ -139,8 +139,8 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
 
     Counted in SQL from the case projection (bot.projection: the engine's replay of each case's events, stored in
     the same transaction as each event), one GROUP BY over the quarter's cases and one over their stage results.
-    Cases of the quarter whose projection is missing or was written by older rules are rebuilt from their events
-    first (in the caller's session). Every count depends only on the recorded events, so ``now`` changes nothing;
+    If any case of the quarter has no projection or one written by older rules, those cases are rebuilt from their
+    events (in the caller's session) and counted again. Every count depends only on the recorded events, so ``now`` changes nothing;
     it is accepted for the callers that pass the time of the run."""
     del now  # the data set depends on the recorded events only
     T = translator()
@@ -150,23 +150,22 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
     first, last = quarter_dates(year, number, proto.reporting.quarter_numbering)
     start, end = quarter_bounds(first, last, cal)
     in_quarter = (Case.board_id == board_id, Case.opened_at >= start, Case.opened_at < end)
-    stale = session.scalars(select(Case).where(*in_quarter, or_(
-        Case.projection_version != projection.PROJECTION_VERSION, Case.highest_stage.is_(None)))).all()
-    if stale:
+    keys = (Case.snapshot_id, Case.category, Case.raising_agency_id, Case.responding_agency_id, Case.la_area,
+            Case.highest_stage, Case.status, Case.bypass_used, Case.policy_gap, Case.projection_version)
+    count_cases = select(*keys, func.count()).where(*in_quarter).group_by(*keys)
+    per_case = session.execute(count_cases).all()
+    if any(r.highest_stage is None or r.projection_version != projection.PROJECTION_VERSION for r in per_case):
+        stale = session.scalars(select(Case).where(*in_quarter, or_(
+            Case.projection_version != projection.PROJECTION_VERSION, Case.highest_stage.is_(None)))).all()
         projection.rebuild(session, cases=stale)
+        per_case = session.execute(count_cases).all()
 
     tables: dict[str, Counter[str]] = {name: Counter() for name in QUARTERLY_TABLES}
-    per_case = session.execute(
-        select(Case.snapshot_id, Case.category, Case.raising_agency_id, Case.responding_agency_id, Case.la_area,
-               Case.highest_stage, Case.status, Case.bypass_used, Case.policy_gap, func.count())
-        .where(*in_quarter)
-        .group_by(Case.snapshot_id, Case.category, Case.raising_agency_id, Case.responding_agency_id, Case.la_area,
-                  Case.highest_stage, Case.status, Case.bypass_used, Case.policy_gap)).all()
     agency_ids = {r[2] for r in per_case} | {r[3] for r in per_case if r[3] is not None}
     names = dict(session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(agency_ids))).all()) \
         if agency_ids else {}
     protocols: dict[int, Protocol] = {}
-    for snapshot_id, category, raising, responding, la_area, top, status, bypass, policy_gap, n in per_case:
+    for snapshot_id, category, raising, responding, la_area, top, status, bypass, policy_gap, _, n in per_case:
         if snapshot_id not in protocols:
             snap = session.get(ProtocolSnapshot, snapshot_id)
             assert snap is not None
@@ -183,8 +182,8 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
             tables["Policy-gap referrals"][T("Referred")] += n
     judged = session.execute(
         select(CaseStageResult.stage_number, CaseStageResult.on_time, func.count())
-        .join(Case, Case.id == CaseStageResult.case_id)
-        .where(*in_quarter, CaseStageResult.on_time.is_not(None))
+        .where(CaseStageResult.case_id.in_(select(Case.id).where(*in_quarter)),
+               CaseStageResult.on_time.is_not(None))
         .group_by(CaseStageResult.stage_number, CaseStageResult.on_time)).all()
     for stage_number, on_time, n in judged:
         label = T("Stage {n} on time", n=stage_number) if on_time else T("Stage {n} late", n=stage_number)
