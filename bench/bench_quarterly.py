@@ -1,0 +1,325 @@
+"""Time the quarterly data set (reports.quarterly) over 100,000 cases against a plain count of the events table.
+
+    .venv/bin/python bench/bench_quarterly.py [--cases 100000] [--templates 400] [--board cardiff-and-vale]
+                                              [--year 2026] [--quarter 2] [--repeat 5] [--seed 7] [--no-postgres]
+
+Building the database: ``--templates`` cases of one board are driven through bot.services, opened at times
+spread evenly over the four quarters of ``--year``, each taking a random but protocol-allowed path (raising with
+a manager, contacts, steps done, outcomes resolved or not, on time or late, some recorded with an earlier date,
+escalations to exceptional stages, bypasses, protective dates, closures, policy-gap referrals, and some left
+open), so every template has a real event history and the projection ``services.refresh`` wrote as it went.
+Each template is then copied with Core ``insert()`` executemany, in chunks, until there are ``--cases`` cases:
+the case row (a new id and reference), every event, and every ``case_stage_results`` row. A copy keeps its
+template's times, so its stored projection is exactly a replay of its copied events (the script checks a random
+sample of copies against a full replay before timing). Tables are then ANALYZEd, as autovacuum would do.
+
+Timed, best of ``--repeat``, each in a new session: ``reports.quarterly()`` for one quarter of the board (about a
+quarter of all the cases), and ``SELECT count(*) FROM case_events`` in the same run. Printed: both times, the
+ratio report / count, and the plans of the report's two GROUP BY queries.
+
+SQLite runs in a temporary folder; PostgreSQL (``PARLEY_TEST_PG_URL`` or 127.0.0.1:5432 db ``test``) in a schema
+of its own, dropped afterwards. About two to three minutes here for both (`make bench` runs it with the others).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, event, func, select, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot import projection, reports, services  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from bot.services import Ctx, NewCase, ServiceError  # noqa: E402
+from protocol.engine import Action, Status  # noqa: E402
+from storage import repo  # noqa: E402
+from storage.models import Case, CaseEvent, CaseStageResult  # noqa: E402
+
+LONDON = ZoneInfo("Europe/London")
+PG_BASE = os.environ.get("PARLEY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PAIRS = (("alice", "bob"), ("ed", "hana"), ("hana", "alice"), ("bob", "ed"), ("alice", "hana"), ("ed", "bob"))
+GAPS_HOURS = (2, 5, 20, 24, 26, 48, 72, 96, 150, 240)  # between one action and the next
+CHUNK = 2_000  # template copies per insert batch
+
+
+# -- templates: real cases driven through the services ---------------------------------------------------------
+def drive_template(s, board: str, start: dt.datetime, rng: random.Random) -> Case:  # noqa: ANN001
+    proto = services.board_protocol(board, session=s)
+    cal = proto.calendar()
+    raiser, responder = rng.choice(PAIRS)
+    actor = repo.person_by_key(board, raiser, session=s)
+    other = repo.person_by_key(board, responder, session=s)
+    una = repo.person_by_key(board, "una", session=s)
+    bypass = rng.choice(proto.bypass.reasons).id if proto.bypass and rng.random() < 0.04 else None
+    case = services.open_case(Ctx(actor, "console", start), NewCase(
+        board_id=board, subject_kind="child" if "children" in proto.scope else "adult",
+        category=rng.choice(proto.categories).id, what_happened="Disagreement about a referral",
+        done_so_far="Discussed", outcome_sought="Agreement", arose_on=cal.local_date(start),
+        responding_agency_id=other.agency_id, responding_person_id=other.id, bypass_reason=bypass), session=s)
+    goes_to = rng.choices((1, 2, 3, 4, 5), weights=(45, 28, 15, 8, 4))[0]  # the stage where it resolves
+    open_left = rng.random() < 0.15  # some cases are still open when the report runs
+    now = start
+    for _ in range(30):
+        st = services.state_of(case, now, session=s)
+        if st.status not in (Status.OPEN, Status.AWAITING_DECISION):
+            break
+        if open_left and rng.random() < 0.2:
+            break
+        now += dt.timedelta(hours=rng.choice(GAPS_HOURS))
+        ctx = Ctx(una if rng.random() < 0.5 else actor, "console", now)
+        today = cal.local_date(now)
+        r = rng.random()
+        # the steps that lead up to the stage's deadline; the deadline step itself is usually ended by the outcome
+        steps = [i for i in st.completable() if not i.step.stage_deadline]
+        deadline_step = [i for i in st.completable() if i.step.stage_deadline]
+        try:
+            if st.status is Status.AWAITING_DECISION:
+                if r < 0.75:
+                    services.escalate(ctx, case, reason="Needs the exceptional stage", session=s)
+                else:
+                    services.close_case(ctx, case, reason="Agencies agreed to stop", session=s)
+            elif steps and r < 0.7:
+                services.complete_step(ctx, case, steps[0].step.id, on=today, session=s)
+            elif r < 0.25:
+                services.record_contact(ctx, case, on=today, who="Counterpart", how=rng.choice(
+                    ("meeting", "phone", "email")), outcome="Discussed", session=s)
+            elif r < 0.27 and Action.BYPASS in st.allowed:
+                services.bypass_to_stage(ctx, case, reason_id=rng.choice(proto.bypass.reasons).id, session=s)
+            elif r < 0.29:
+                services.close_case(ctx, case, reason="Withdrawn", session=s)
+            elif r < 0.31 and Action.SET_PROTECTIVE_DATE in st.allowed:
+                services.set_protective_date(ctx, case, today + dt.timedelta(days=rng.randint(2, 15)), session=s)
+            elif r < 0.33 and deadline_step:
+                services.complete_step(ctx, case, deadline_step[0].step.id, on=today, session=s)
+            elif r < 0.35 and Action.EXTEND in st.allowed:
+                item = next(i for i in st.items if i.step.extendable and i.due_at is not None)
+                services.extend_step(ctx, case, item.step.id, until=item.due_at.date() + dt.timedelta(days=5),
+                                     reason="Process issue", session=s)
+            else:
+                resolved = st.stage is not None and st.stage.number >= goes_to
+                entered = cal.local_date(st.visits[-1].entered_at)
+                on = None
+                if rng.random() < 0.2 and entered < today:
+                    on = entered + dt.timedelta(days=rng.randint(0, (today - entered).days))
+                flags = {"policy_gap": True} if resolved and rng.random() < 0.2 else None
+                services.record_outcome(ctx, case, resolved=resolved, text="Agreed" if resolved else "Not agreed",
+                                        on=on, flags=flags, session=s)
+        except ServiceError:
+            continue
+    return case
+
+
+def build_templates(rt: Runtime, board: str, year: int, n: int, seed: int) -> list[int]:
+    rng = random.Random(seed)
+    first = dt.datetime(year, 1, 1, 9, tzinfo=LONDON)
+    ids = []
+    for i in range(n):
+        start = first + dt.timedelta(days=i * 364 / n, minutes=rng.randrange(8 * 60))
+        with rt.factory() as s:
+            ids.append(drive_template(s, board, start, rng).id)
+            s.commit()
+    return ids
+
+
+# -- bulk copies ---------------------------------------------------------------------------------------------
+def copy_templates(rt: Runtime, template_ids: list[int], total: int) -> tuple[int, int]:
+    """Copy the templates (case row, events, stage results) until the database holds ``total`` cases."""
+    cases_t, events_t, stages_t = Case.__table__, CaseEvent.__table__, CaseStageResult.__table__
+    with rt.engine.connect() as conn:
+        templates = []
+        for tid in template_ids:
+            case = dict(conn.execute(select(cases_t).where(cases_t.c.id == tid)).mappings().one())
+            evs = [dict(r) for r in conn.execute(select(events_t).where(events_t.c.case_id == tid)
+                                                 .order_by(events_t.c.seq)).mappings()]
+            sts = [dict(r) for r in conn.execute(select(stages_t).where(stages_t.c.case_id == tid)).mappings()]
+            for e in evs:
+                e.pop("id")
+            templates.append((case, evs, sts))
+        next_id = conn.execute(select(func.max(cases_t.c.id))).scalar_one() + 1
+    copies = total - len(template_ids)
+    n_events = 0
+    with rt.engine.begin() as conn:
+        for first in range(0, copies, CHUNK):
+            case_rows, event_rows, stage_rows = [], [], []
+            for n in range(first, min(first + CHUNK, copies)):
+                case, evs, sts = templates[n % len(templates)]
+                cid = next_id + n
+                prefix, year, _ = case["ref"].split("-")
+                case_rows.append({**case, "id": cid, "ref": f"{prefix}-{year}-C{n:07d}"})
+                event_rows.extend({**e, "case_id": cid} for e in evs)
+                stage_rows.extend({**r, "case_id": cid} for r in sts)
+            conn.execute(cases_t.insert(), case_rows)
+            conn.execute(events_t.insert(), event_rows)
+            if stage_rows:
+                conn.execute(stages_t.insert(), stage_rows)
+            n_events += len(event_rows)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"))
+    with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+    return copies, n_events
+
+
+def check_sample(rt: Runtime, template_ids: list[int], size: int, seed: int) -> int:
+    """A random sample of the cases (copies and templates) must match a full replay of their events."""
+    rng = random.Random(seed)
+    with rt.factory() as s:
+        top = s.scalar(select(func.max(Case.id)))
+        ids = sorted(set(rng.sample(range(1, top + 1), size)) | set(template_ids[:20]))
+        cases = list(s.scalars(select(Case).where(Case.id.in_(ids))))
+        report = projection.rebuild(s, cases=cases, check=True)
+        s.rollback()
+    if report.wrong:
+        raise SystemExit(f"the projection of {len(report.wrong)} sampled cases differs from a replay: "
+                         f"{dict(list(report.wrong.items())[:3])}")
+    return report.checked
+
+
+# -- timing ----------------------------------------------------------------------------------------------------
+class Capture:
+    """The SQL statements (with parameters) the report sends, to explain them afterwards."""
+
+    def __init__(self, engine):  # noqa: ANN001
+        self.seen: list[tuple[str, object]] = []
+        self.engine = engine
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG002
+        if "GROUP BY" in statement:
+            self.seen.append((statement, parameters))
+
+    def stop(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def explain(rt: Runtime, sql: str, params) -> list[str]:  # noqa: ANN001
+    prefix = "EXPLAIN QUERY PLAN " if rt.engine.dialect.name == "sqlite" else "EXPLAIN (ANALYZE, COSTS OFF) "
+    with rt.engine.connect() as conn:
+        rows = conn.exec_driver_sql(prefix + sql, params).fetchall()
+    return [str(r[-1]) if rt.engine.dialect.name == "sqlite" else r[0] for r in rows]
+
+
+def best_of(repeat: int, fn) -> tuple[float, object]:  # noqa: ANN001
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return min(times), result
+
+
+def run(url: str, args: argparse.Namespace) -> dict:
+    rt = Runtime(url)
+    try:
+        rt.upgrade()
+        rt.load_demo()
+        started = time.perf_counter()
+        template_ids = build_templates(rt, args.board, args.year, args.templates, args.seed)
+        drive_s = time.perf_counter() - started
+        started = time.perf_counter()
+        copies, copied_events = copy_templates(rt, template_ids, args.cases)
+        copy_s = time.perf_counter() - started
+        sampled = check_sample(rt, template_ids, 300, args.seed)
+        quarter = f"{args.year}Q{args.quarter}"
+
+        def report() -> list:
+            with rt.factory() as s:
+                return reports.quarterly(args.board, quarter, session=s)[1]
+
+        def count() -> int:
+            with rt.engine.connect() as conn:
+                return conn.execute(text("SELECT count(*) FROM case_events")).scalar_one()
+
+        report()  # warm the protocol cache and the connection pool, as a running process has them
+        count()
+        cap = Capture(rt.engine)
+        report_s, tables = best_of(args.repeat, report)
+        cap.stop()
+        count_s, events = best_of(args.repeat, count)
+        with rt.factory() as s:
+            cases = s.scalar(select(func.count()).select_from(Case))
+        in_quarter = sum(n for _, n in dict(tables)["Status"])
+        plans = [(sql, explain(rt, sql, params)) for sql, params in cap.seen[-2:]]
+        return {"cases": cases, "events": events, "templates": len(template_ids), "copies": copies,
+                "copied_events": copied_events, "drive_s": drive_s, "copy_s": copy_s, "sampled": sampled,
+                "in_quarter": in_quarter, "report_s": report_s, "count_s": count_s, "tables": tables,
+                "plans": plans, "quarter": quarter}
+    finally:
+        rt.engine.dispose()
+
+
+def show(backend: str, r: dict, board: str) -> None:
+    print(f"\n== {backend}")
+    print(f"  {r['cases']:,} cases ({r['templates']} driven through the services in {r['drive_s']:.0f} s, "
+          f"{r['copies']:,} copies with {r['copied_events']:,} events inserted in {r['copy_s']:.0f} s); "
+          f"{r['events']:,} events; a sample of {r['sampled']} cases matches a full replay")
+    print(f"  quarterly data set, {board} {r['quarter']} ({r['in_quarter']:,} cases): {r['report_s'] * 1000:8.1f} ms")
+    print(f"  SELECT count(*) FROM case_events:                 {r['count_s'] * 1000:8.1f} ms")
+    print(f"  ratio report / count: {r['report_s'] / r['count_s']:.2f}x")
+    tables = dict(r["tables"])
+    for name in ("Highest stage reached", "Status", "Stage deadlines", "Bypass to a higher stage",
+                 "Policy-gap referrals"):
+        print(f"    {name}: " + ", ".join(f"{label} {n:,}" for label, n in tables[name]))
+    for sql, plan in r["plans"]:
+        print(f"  plan of: {' '.join(sql.split())[:160]} ...")
+        for line in plan:
+            print(f"    {line}")
+
+
+def pg_reachable() -> bool:
+    try:
+        eng = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
+        with eng.connect() as conn:
+            conn.execute(text("select 1"))
+        eng.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--templates", type=int, default=400)
+    ap.add_argument("--board", default="cardiff-and-vale")
+    ap.add_argument("--year", type=int, default=2026)
+    ap.add_argument("--quarter", type=int, default=2, choices=(1, 2, 3, 4))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-postgres", action="store_true")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
+        show("SQLite", run(f"sqlite:///{Path(tmp) / 'quarterly.db'}", args), args.board)
+
+    if args.no_postgres:
+        return 0
+    if not pg_reachable():
+        print(f"\n== PostgreSQL: not reachable at {PG_BASE}; skipped")
+        return 0
+    admin = create_engine(PG_BASE)
+    schema = f"parley_bench_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        sep = "&" if "?" in PG_BASE else "?"
+        show("PostgreSQL", run(f"{PG_BASE}{sep}options=-csearch_path%3D{schema}", args), args.board)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
