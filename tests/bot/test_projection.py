@@ -171,14 +171,14 @@ def drive_case(s, data, board: str, start: dt.datetime) -> Case:  # noqa: ANN001
     return case
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_projection_equals_a_full_replay_for_varied_cases(backend, request, tmp_path) -> None:  # noqa: ANN001
     url = f"sqlite:///{tmp_path / 'p.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     rt = make_runtime(url)
     touched: set[tuple[str, str]] = set()
 
-    @settings(max_examples=40 if backend == "sqlite" else 20, deadline=None,
+    # derandomized: the same examples every run, so the check below that they cover every shape cannot flake
+    @settings(max_examples=40 if backend == "sqlite" else 20, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(data=st.data())
     def check(data) -> None:  # noqa: ANN001
