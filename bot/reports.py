@@ -140,8 +140,8 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
     Counted in SQL from the case projection (bot.projection: the engine's replay of each case's events, stored in
     the same transaction as each event), one GROUP BY over the quarter's cases and one over their stage results.
     If any case of the quarter has no projection or one written by older rules, those cases are rebuilt from their
-    events (in the caller's session) and counted again. Every count depends only on the recorded events, so ``now`` changes nothing;
-    it is accepted for the callers that pass the time of the run."""
+    events (in the caller's session) and counted again. Every count depends only on the recorded events, so
+    ``now`` changes nothing; it is accepted for the callers that pass the time of the run."""
     del now  # the data set depends on the recorded events only
     T = translator()
     proto = services.board_protocol(board_id, session=session)
