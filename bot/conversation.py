@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import documents, escalation, records, services, views
 from bot.clock import Clock
-from bot.i18n import N_, Translator, translator
+from bot.i18n import N_, Translator, in_languages, translator
 from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
 from bot.services import Ctx, ServiceError
 from protocol.engine import Action, Status
@@ -40,18 +40,23 @@ class Stop(Exception):
 
 
 # -- parsing ----------------------------------------------------------------------------------
+# English and Welsh month names (their first three letters; "gor" is Gorffennaf, "aws" Awst ...)
 MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
-YES = {"y", "yes", "yep", "yeah", "ie", "oes"}
-NO = {"n", "no", "nope", "na", "nac oes", "naddo"}
-SKIP = {"skip", "none", "no", "-", "n/a", "na"}
+MONTHS |= {m: i for i, m in enumerate(
+    ["ion", "chw", "maw", "ebr", "mai", "meh", "gor", "aws", "med", "hyd", "tac", "rha"], start=1)}
+YES = {"y", "yes", "yep", "yeah", "ie", "oes", "ydy", "ydw", "do"}
+NO = {"n", "no", "nope", "na", "nac oes", "naddo", "nac ydy", "nac ydw", "nage"}
+SKIP = {"skip", "none", "no", "-", "n/a", "na", "hepgor", "dim"}
+SAME = {"same", "yr un fath", "yr un peth"}  # keep a record's or form's earlier answer
+TODAY, YESTERDAY = {"today", "heddiw"}, {"yesterday", "ddoe"}
 
 
 def parse_date(text: str, today: dt.date, T: Translator) -> dt.date:
     t = text.strip().lower()
-    if t == "today":
+    if t in TODAY:
         return today
-    if t == "yesterday":
+    if t in YESTERDAY:
         return today - dt.timedelta(days=1)
     try:
         if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", t):
@@ -151,16 +156,16 @@ def ask_date(text: str, field: str, *, optional: bool = False, hint: str | None 
 # ---- intake ---------------------------------------------------------------------------------
 def risk_message(T: Translator, proto: Protocol) -> Message:
     ir = proto.immediate_risk
-    lines = [ir.text]
+    lines = [T.local(ir, "text")]
     for c in ir.contacts:
-        bits = [c.label]
+        bits = [T.local(c, "label")]
         if c.phone:
             bits.append(c.phone)
         if c.email:
             bits.append(c.email)
         line = " \u2014 ".join(bits)
         if c.note:
-            line += f" ({c.note})"
+            line += f" ({T.local(c, 'note')})"
         lines.append("  \u2022 " + line)
     if ir.inform_safeguarding_lead:
         lines.append(T("Tell your designated safeguarding lead immediately."))
@@ -257,24 +262,31 @@ def _intake_steps() -> list[Step]:
         def ask(t: Turn) -> Message | None:
             if not applies(t):
                 return None
-            return Message(pc(t).question, prompt=yes_no_prompt(t.T, f"pre:{pc(t).id}"))
+            return Message(t.T.local(pc(t), "question"), prompt=yes_no_prompt(t.T, f"pre:{pc(t).id}"))
 
         def answer(t: Turn, v: str) -> None:
             yes = parse_yes_no(v, t.T)
             p = pc(t)
             t.data.setdefault("pre", {})[p.id] = yes
             ans = p.on_yes if yes else p.on_no
+            advice = t.T.local(ans, "advice")
             if ans.block:
-                raise Stop([Message(ans.advice or t.T("This process can't start yet."), severity=Severity.WARNING)])
-            if ans.advice:
-                t.notes.append(Message(ans.advice, severity=Severity.WARNING))
-            t.data.setdefault("pre_date_q", {})[p.id] = ans.ask_date
+                raise Stop([Message(advice or t.T("This process can't start yet."), severity=Severity.WARNING)])
+            if advice:
+                t.notes.append(Message(advice, severity=Severity.WARNING))
+            t.data.setdefault("pre_date_q", {})[p.id] = bool(ans.ask_date)
 
         def ask_d(t: Turn) -> Message | None:
             if not applies(t):
                 return None
-            q = t.data.get("pre_date_q", {}).get(pc(t).id)
-            return ask_date(q, f"pre_date:{pc(t).id}") if q else None
+            p = pc(t)
+            asked = t.data.get("pre_date_q", {}).get(p.id)
+            if not asked:
+                return None
+            # the answer's date question, in the reader's language (an older conversation stored its text)
+            ans = p.on_yes if t.data.get("pre", {}).get(p.id) else p.on_no
+            q = t.T.local(ans, "ask_date") if ans.ask_date else asked
+            return ask_date(q, f"pre_date:{p.id}")
 
         def answer_d(t: Turn, v: str) -> None:
             day = parse_date(v, t.today(), t.T)
@@ -302,7 +314,7 @@ def _intake_steps() -> list[Step]:
     steps.append(Step("kind", s_kind_ask, s_kind_answer))
 
     def cats(t: Turn) -> list[Choice]:
-        return [Choice(c.id, c.title) for c in t.proto().categories]
+        return [Choice(c.id, t.T.local(c)) for c in t.proto().categories]
 
     steps.append(Step(
         "category",
@@ -395,7 +407,7 @@ def _intake_steps() -> list[Step]:
             who = person.name if person else "?"
         lines = [
             T("Please check before I record this:"),
-            T("Category: {c}", c=p.category(t.data["category"]).title),
+            T("Category: {c}", c=T.local(p.category(t.data["category"]))),
             T("About: {k}", k=T("a child") if t.data["kind"] == "child" else T("an adult at risk")),
             T("With: {who} ({agency})", who=who, agency=ag.name if ag else "?"),
             T("Arose on: {d}", d=T.date(dt.date.fromisoformat(t.data["arose_on"]))),
@@ -477,7 +489,7 @@ def _case_state(t: Turn) -> tuple[Case, Any]:
 
 def _step_choices(t: Turn, include_none: bool) -> list[Choice]:
     _, st = _case_state(t)
-    out = [Choice(sid, title) for sid, title in views.completable_labels(st)]
+    out = [Choice(sid, title) for sid, title in views.completable_labels(st, t.T)]
     if include_none:
         out.append(Choice("none", t.T("None of these (just a note)")))
     return out
@@ -493,14 +505,12 @@ def _flag_questions(t: Turn, step_id: str | None, resolution: bool) -> list[tupl
         anchored_here = (st.anchor.kind.value == "step" and st.anchor.step == step_id) if step_id else False
         on_resolution = resolution and st.anchor.kind.value == "resolution"
         if anchored_here or on_resolution:
-            out.append((st.when[5:], st.title))  # type: ignore[index]
+            out.append((st.when[5:], t.T.local(st)))  # type: ignore[index]
     return out
 
 
 def _contact_steps() -> list[Step]:
-    methods = lambda T: [Choice(m, T(label)) for m, label in (  # noqa: E731
-        ("meeting", N_("Meeting")), ("phone", N_("Phone call")), ("video", N_("Video call")),
-        ("email", N_("Email")), ("letter", N_("Letter")), ("other", N_("Other")))]
+    methods = lambda T: [Choice(m, T(label)) for m, label in views.CONTACT_METHODS.items()]  # noqa: E731
 
     def on_answer(t: Turn, v: str) -> None:
         day = parse_date(v, t.today(), t.T)
@@ -660,7 +670,7 @@ def _finish_escalate(t: Turn) -> Reply:
 def _bypass_steps() -> list[Step]:
     def choices(t: Turn) -> list[Choice]:
         bp = services.protocol_for(t.case(), session=t.session).bypass
-        return [Choice(r.id, r.text) for r in bp.reasons] if bp else []
+        return [Choice(r.id, t.T.local(r, "text")) for r in bp.reasons] if bp else []
 
     return [
         Step("why", lambda t: ask_choice(t.T("Why does this need to go straight to a higher stage?"), "why",
@@ -683,7 +693,7 @@ def _finish_bypass(t: Turn) -> Reply:
 
 def _protective_steps() -> list[Step]:
     def answer(t: Turn, v: str) -> None:
-        if v.strip().lower() in ("clear", "none", "no"):
+        if v.strip().lower() in ("clear", "none", "no", "clirio", "dim"):
             t.data["date"] = None
             return
         day = parse_date(v, t.today(), t.T)
@@ -705,7 +715,7 @@ def _finish_protective(t: Turn) -> Reply:
 def _extend_steps() -> list[Step]:
     def choices(t: Turn) -> list[Choice]:
         _, st = _case_state(t)
-        return [Choice(i.step.id, i.step.title) for i in st.items if i.step.extendable and i.due_at]
+        return [Choice(i.step.id, t.T.local(i.step)) for i in st.items if i.step.extendable and i.due_at]
 
     def until_answer(t: Turn, v: str) -> None:
         t.data["until"] = parse_date(v, t.today(), t.T).isoformat()
@@ -732,14 +742,16 @@ def _finish_urgent(t: Turn) -> Reply:
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Urgent notice sent.")))
     notice = proto.urgent_notice
     assert notice is not None
-    # channel post: reference, agencies and stage only
-    for ch in repo.board_channels(case.board_id, "business_unit", session=t.session):
-        T = translator()
-        reply.send(Address.to_channel(ch.platform, ch.address), Message(
-            T("{title}: {ref} needs immediate attention ({recipient}).", title=notice.title, ref=case.ref,
-              recipient=proto.recipients.get(notice.to, notice.to)),
+
+    def post(T: Translator) -> Message:  # channel post: reference, agencies and stage only
+        return Message(
+            T("{title}: {ref} needs immediate attention ({recipient}).", title=T.local(notice), ref=case.ref,
+              recipient=proto.recipient(notice.to, T.language)),
             title=views.case_headline(T, case, proto, session=t.session), severity=Severity.URGENT,
-            case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),)))
+            case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+
+    for ch in repo.board_channels(case.board_id, "business_unit", session=t.session):
+        reply.send(Address.to_channel(ch.platform, ch.address), in_languages(proto.channel_languages, post))
     return reply
 
 
@@ -801,7 +813,7 @@ def _record_steps() -> list[Step]:
 
         def answer(t: Turn, v: str) -> None:
             rec = current(t)
-            if v.strip().lower() == "same" and rec and rec.latest.fields.get(key):
+            if v.strip().lower() in SAME and rec and rec.latest.fields.get(key):
                 t.data.setdefault("values", {})[key] = rec.latest.fields[key]
                 return
             if key == "date":
@@ -944,7 +956,7 @@ def _form_steps() -> list[Step]:
         def answer(t: Turn, v: str) -> None:
             q = _form_questions(t)[i]
             answers = t.data.setdefault("answers", {})
-            if v.strip().lower() == "same" and answers.get(q.label):
+            if v.strip().lower() in SAME and answers.get(q.label):
                 return
             if q.optional and v.strip().lower() in SKIP:
                 answers[q.label] = ""
@@ -1114,6 +1126,23 @@ ACTION_WORDS = {
 
 RECORD_ACTIONS = {"draft_record", "new_record", "records", "sign_record", "record_changes", "revise_record"}
 
+# the commands in Welsh: each is the English command it stands for ("newydd" is "new", "iaith cy" is
+# "language cy"); the English words work for everyone
+WELSH_WORDS = {
+    "newydd": "new", "rhestr": "list", "achosion": "list", "achos": "case", "cymorth": "help", "iaith": "language",
+    "cyswllt": "contact", "canlyniad": "outcome", "gwnaed": "done", "uwchgyfeirio": "escalate", "osgoi": "bypass",
+    "amddiffyn": "protect", "estyn": "extend", "brys": "urgent", "cau": "close", "gweld": "view",
+    "enwi": "counterpart", "ysgrifenedig": "written", "cofnod": "record", "cofnodion": "records",
+    "llofnodi": "sign", "newidiadau": "changes", "cywiro": "correct", "diwygio": "revise", "ffurflen": "form",
+    "ffurflenni": "forms",
+}
+
+# the language command's answers, each in the language it names
+LANGUAGE_SET = {"en": N_("I'll write to you in English from now on."),
+                "cy": N_("I'll write to you in Welsh from now on.")}
+SPEAKS_IN = {"en": N_("I write to you in English."), "cy": N_("I write to you in Welsh.")}
+HOW_TO_CHANGE_LANGUAGE = N_("To change it, type 'language cy' for Welsh (Cymraeg) or 'language en' for English.")
+
 
 # -- the conversation driver ------------------------------------------------------------------
 class Conversation:
@@ -1127,7 +1156,8 @@ class Conversation:
         with self.factory() as session:
             person = repo.get_person(person_id, session=session)
             if person is None:
-                return Reply().say(Message(translator()("I don't know who you are yet.")))
+                T = translator()
+                return Reply().say(Message(T("I don't know who you are yet.")))
             ctx = Ctx(person, self.platform, self.clock.now())
             try:
                 reply = self._handle(session, ctx, text, action, value)
@@ -1156,10 +1186,10 @@ class Conversation:
             message, _ = escalation.acknowledge(ctx, prompt_id, session=session)
             return Reply().say(message)
 
-        if conv.flow and word in ("cancel", "stop"):
+        if conv.flow and word in ("cancel", "stop", "canslo", "stopio"):
             repo.save_conversation(conv, None, {}, session=session)
             return Reply().say(Message(T("Cancelled. Nothing was recorded.")))
-        if conv.flow and word == "back":
+        if conv.flow and word in ("back", "yn ôl", "yn ol", "nôl", "nol"):
             return self._back(session, ctx, conv)
         if conv.flow:
             return self._answer(session, ctx, conv, raw)
@@ -1169,6 +1199,9 @@ class Conversation:
         T = ctx.T
         parts = raw.strip().split()
         cmd = parts[0].lower().lstrip("/") if parts else ""
+        cmd = WELSH_WORDS.get(cmd, cmd)
+        if cmd in ("language", "lang"):
+            return self._language(session, ctx, parts[1] if len(parts) >= 2 else "")
         if cmd in ("new", "raise", "start"):
             return self._start(session, ctx, conv, "intake", {})
         if cmd in ("list", "cases", "mine"):
@@ -1177,7 +1210,7 @@ class Conversation:
         if cmd == "case" and len(parts) >= 2:
             case = services.find_case(parts[1], ctx, session=session)
             services.require_may_act(ctx, case, "view", session=session)
-            if len(parts) >= 3 and parts[2].lower() == "timeline":
+            if len(parts) >= 3 and parts[2].lower() in ("timeline", "hanes"):
                 return Reply().say(views.timeline(T, case, session=session))
             if len(parts) >= 3 and parts[2].lower() == "log":
                 return Reply().say(views.contact_log(T, case, session=session))
@@ -1189,6 +1222,16 @@ class Conversation:
             return Reply().say(help_message(T))
         return Reply().say(Message(T("I didn't understand {text!r}. Type 'help' to see what I can do.",
                                      text=raw.strip()[:40])))
+
+    def _language(self, session: Session, ctx: Ctx, wanted: str) -> Reply:
+        """'language cy' / 'iaith en': the language Parley writes to this person in, answered in it."""
+        if not wanted:
+            T = ctx.T
+            return Reply().say(Message("\n".join([T(SPEAKS_IN[T.language]), T(HOW_TO_CHANGE_LANGUAGE)])))
+        person = services.set_language(ctx, wanted, session=session)
+        T = translator(person.language)
+        return Reply().say(Message("\n".join([T(LANGUAGE_SET[person.language]), T(HOW_TO_CHANGE_LANGUAGE)]),
+                                   severity=Severity.SUCCESS))
 
     def _case_action(self, session: Session, ctx: Ctx, conv: Any, name: str, value: str) -> Reply:
         ref, *args = value.split() or [""]
@@ -1386,6 +1429,7 @@ def help_message(T: Translator) -> Message:
         T("  form REF \u2014 the protocol's forms for a case ('form REF FORM' sends it to you as PDF and HTML; "
           "'form REF FORM PART' completes a part)"),
         T("  back / cancel \u2014 during a conversation"),
+        T("  language cy / language en \u2014 Parley in Welsh (Cymraeg) or English"),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
     ]), title=T("Parley help"))
 

@@ -128,7 +128,7 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
                 open_at[case.stage_id] += 1
             for item in st.overdue:
                 overdue.append(f"{views.case_headline(T, case, proto, session=session)}: "
-                               f"{item.step.title} ({views.due_phrase(T, item, proto)})")
+                               f"{T.local(item.step)} ({views.due_phrase(T, item, proto)})")
         for visit in st.visits:
             if visit.completed_at is None or visit.stage.id not in durations:
                 continue
@@ -139,7 +139,7 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
                 durations[visit.stage.id].append(days)
     stages = tuple(StageFigures(s.number, s.title, statistics.median(durations[s.id]) if durations[s.id] else None,
                                 len(durations[s.id]), timescales[s.id], open_at[s.id]) for s in proto.stages)
-    return WeeklyFigures(proto.name, today, window_from, new, resolved,
+    return WeeklyFigures(T.local(proto, "name"), today, window_from, new, resolved,
                          tuple((label, n) for (_, label), n in sorted(open_by_stage.items())), tuple(overdue),
                          stages)
 
@@ -229,7 +229,7 @@ def quarterly_summary(T: Translator, board_id: str, now: dt.datetime, *, session
 
     proto = services.board_protocol(board_id, session=session)
     year, number, _first, _last = quarter_of(proto.calendar().local_date(now), proto.reporting.quarter_numbering)
-    label, tables = reports.quarterly(board_id, f"{year}Q{number}", session=session, now=now)
+    label, tables = reports.quarterly(board_id, f"{year}Q{number}", session=session, now=now, T=T)
     lines = []
     for name, rows in tables:
         lines.append(f"{name}: " + (", ".join(f"{row} {n}" for row, n in rows) if rows else T("none")))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import outbox, services, views
-from bot.i18n import Translator, translator
+from bot.i18n import Translator, in_languages, translator
 from bot.messages import Button, Message, Severity
 from bot.services import Ctx, PermissionDenied, ServiceError
 from protocol.engine import CaseState, Item, Status
@@ -157,7 +157,8 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
         for row in rows:
             outbox.queue(session=session, key=f"{row.idempotency_key}:ack", platform=row.platform,
                          target_kind=row.target_kind, address=row.address, case=case, prompt_id=p.id,
-                         message=acknowledged_message(translator(), case, proto, p, session=session),
+                         message=in_languages(proto.channel_languages, lambda T, p=p: acknowledged_message(
+                             T, case, proto, p, session=session)),
                          now=ctx.now, update_of=row)
     intro = T("Acknowledged. You have taken ownership of {ref}.", ref=case.ref)
     if moved:
@@ -174,7 +175,7 @@ def nudge_message(T: Translator, case: Case, proto: Protocol, item: Item, *, ses
         head = T("Reminder for {ref}:", ref=case.ref)
     text = f"{head} {views.deadline_line(T, item, proto)}"
     if item.step.to:
-        text += "\n" + T("To: {recipient}", recipient=proto.recipients.get(item.step.to, item.step.to))
+        text += "\n" + T("To: {recipient}", recipient=proto.recipient(item.step.to, T.language))
     if late:
         text += "\n" + T("(This reminder is late: Parley could not send it at the planned time.)")
     return Message(text, title=views.case_headline(T, case, proto, session=session),

@@ -49,16 +49,17 @@ def intake_form(T: Translator, proto: Protocol, agencies: list[tuple[int, str]],
                 prefill_what: str | None = None) -> Form:
     fields: list[FormField] = []
     for i, pc in enumerate(proto.preconditions):
-        fields.append(FormField(f"pre{i}", pc.question, FieldKind.CHOICE, _yes_no(T), optional=bool(pc.only_if)))
+        fields.append(FormField(f"pre{i}", T.local(pc, "question"), FieldKind.CHOICE, _yes_no(T),
+                                optional=bool(pc.only_if)))
         if pc.on_yes.ask_date or pc.on_no.ask_date:
-            fields.append(FormField(f"pre{i}_date", pc.on_yes.ask_date or pc.on_no.ask_date or "", FieldKind.DATE,
-                                    optional=True))
+            asks = pc.on_yes if pc.on_yes.ask_date else pc.on_no
+            fields.append(FormField(f"pre{i}_date", T.local(asks, "ask_date"), FieldKind.DATE, optional=True))
     if len(proto.scope) > 1:
         fields.append(FormField("kind", T("Is this about a child or an adult at risk?"), FieldKind.CHOICE,
                                 (Choice("child", T("A child")), Choice("adult", T("An adult at risk")))))
     fields += [
         FormField("category", T("Which best describes the disagreement?"), FieldKind.CHOICE,
-                  tuple(Choice(c.id, c.title) for c in proto.categories)),
+                  tuple(Choice(c.id, T.local(c)) for c in proto.categories)),
         FormField("agency", T("Which agency is the other professional in?"), FieldKind.CHOICE,
                   tuple(Choice(str(i), name) for i, name in agencies)),
         FormField("person", T("Who is the professional you disagree with?"), FieldKind.PERSON, optional=True,
@@ -80,7 +81,7 @@ def intake_form(T: Translator, proto: Protocol, agencies: list[tuple[int, str]],
                   FieldKind.TEXT, optional=True, max_length=200),
         FormField("subject_dob", T("Their date of birth"), FieldKind.DATE, optional=True),
     ]
-    board_line = T("Board: {board} (its protocol sets the stages and deadlines).", board=proto.name)
+    board_line = T("Board: {board} (its protocol sets the stages and deadlines).", board=T.local(proto, "name"))
     return Form(INTAKE_FORM, T("Raise a concern"), T("Submit"), tuple(fields),
                 intro=f"{risk_intro.text}\n\n{board_line}" if risk_intro else board_line,
                 intro_severity=risk_intro.severity if risk_intro else None)

@@ -109,7 +109,7 @@ def record_kinds(T: Translator, case: Case, *, session: Session, now: dt.datetim
     proto = services.protocol_for(case, session=session)
     st = services.state_of(case, now, session=session)
     reached = {v.stage.id for v in st.visits}
-    out = [(r.id, r.title) for s in proto.stages if s.id in reached for r in s.records]
+    out = [(r.id, T.local(r)) for s in proto.stages if s.id in reached for r in s.records]
     out.append((GENERIC, T(GENERIC_TITLE)))
     return out
 
@@ -180,7 +180,7 @@ def draft(ctx: Ctx, case: Case, *, values: dict[str, str], kind: str = GENERIC, 
         if kind not in {k for k, _ in record_kinds(ctx.T, case, session=session, now=ctx.now)}:
             raise ServiceError(ctx.T("That kind of record isn't available on {ref}.", ref=case.ref))
         spec, stage_number = _spec(proto, kind)
-        title = spec.title if spec else ctx.T(GENERIC_TITLE)
+        title = spec.title if spec else GENERIC_TITLE  # stored in English; shown by record_title
         signers = (spec.signed_by if spec and spec.signed_by else DEFAULT_SIGNERS)
         if stage_number is None:
             stage_number = case.stage_number
@@ -266,6 +266,17 @@ def missing_signers(case: Case, rec: CaseRecord, *, session: Session) -> list[tu
 
 
 # -- showing -----------------------------------------------------------------------------------
+def record_title(T: Translator, proto: Protocol, rec: CaseRecord) -> str:
+    """The record's title in the reader's language: the protocol's record (``title_cy``), the general meeting
+    record, or the title stored when it was drafted."""
+    spec, _ = _spec(proto, rec.kind)
+    if spec is not None:
+        return T.local(spec)
+    if rec.kind == GENERIC:
+        return T(GENERIC_TITLE)
+    return rec.title
+
+
 def _fmt_sig(T: Translator, s: Signature, tz: dt.tzinfo) -> str:
     return T("{name}, {when} (via {via})", name=s.name, when=T.datetime(s.at.astimezone(tz)), via=s.via)
 
@@ -321,13 +332,15 @@ def record_message(T: Translator, case: Case, rec: CaseRecord, *, session: Sessi
         buttons.append(Button("case.revise_record", T("Revise"), f"{case.ref} {rec.number}"))
     else:
         buttons.append(Button("case.revise_record", T("Correct"), f"{case.ref} {rec.number}"))
-    title = T("{ref} record {n}, version {v}: {title}", ref=case.ref, n=rec.number, v=ver.version, title=rec.title)
+    title = T("{ref} record {n}, version {v}: {title}", ref=case.ref, n=rec.number, v=ver.version,
+              title=record_title(T, proto, rec))
     return Message("\n".join(lines), title=title, fields=tuple(fields), buttons=tuple(buttons), case_ref=case.ref,
                    private=True, severity=Severity.SUCCESS if ver.locked_at else Severity.INFO)
 
 
 def records_list(T: Translator, case: Case, *, session: Session) -> Message:
     recs = records_of(case, session=session)
+    proto = services.protocol_for(case, session=session)
     lines = []
     for rec in recs:
         if rec.latest.locked_at is not None:
@@ -336,7 +349,8 @@ def records_list(T: Translator, case: Case, *, session: Session) -> Message:
             state = T("correction waiting for signatures (version {v} stands)", v=rec.standing.version)
         else:
             state = T("waiting for signatures")
-        lines.append(T("Record {n}: {title} \u2014 version {v}, {state}", n=rec.number, title=rec.title,
+        lines.append(T("Record {n}: {title} \u2014 version {v}, {state}", n=rec.number,
+                       title=record_title(T, proto, rec),
                        v=rec.latest.version, state=state))
     if not lines:
         lines.append(T("No records yet."))

@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot import projection, services, views
-from bot.i18n import N_, translator
+from bot.i18n import N_, Translator, translator
 from protocol.calendar import WorkingCalendar
 from protocol.engine import Status
 from protocol.spec import Protocol
@@ -133,17 +133,18 @@ def quarter_bounds(first: dt.date, last: dt.date, cal: WorkingCalendar) -> tuple
     return cal.at(first, dt.time(0)), cal.at(last + dt.timedelta(days=1), dt.time(0))
 
 
-def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime | None = None
-              ) -> tuple[str, list[tuple[str, list[tuple[str, int]]]]]:
+def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime | None = None,
+              T: Translator | None = None) -> tuple[str, list[tuple[str, list[tuple[str, int]]]]]:
     """The quarter's label and, for each table, (row label, count) pairs. Channel-safe: no names, only counts.
 
     Counted in SQL from the case projection (bot.projection: the engine's replay of each case's events, stored in
     the same transaction as each event), one GROUP BY over the quarter's cases and one over their stage results.
     If any case of the quarter has no projection or one written by older rules, those cases are rebuilt from their
     events (in the caller's session) and counted again. Every count depends only on the recorded events, so
-    ``now`` changes nothing; it is accepted for the callers that pass the time of the run."""
+    ``now`` changes nothing; it is accepted for the callers that pass the time of the run. ``T``: the labels'
+    language (English by default; a Welsh board's channel post has a Welsh copy)."""
     del now  # the data set depends on the recorded events only
-    T = translator()
+    T = T or translator()
     proto = services.board_protocol(board_id, session=session)
     cal = proto.calendar()
     year, number = parse_quarter(quarter)
@@ -170,7 +171,7 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
             snap = session.get(ProtocolSnapshot, snapshot_id)
             assert snap is not None
             protocols[snapshot_id] = services.protocol_for_snapshot(snap)
-        tables["Category / theme"][views._category(protocols[snapshot_id], category)] += n
+        tables["Category / theme"][views._category(protocols[snapshot_id], category, T)] += n
         tables["Raising agency"][names.get(raising, "?")] += n
         tables["Responding agency"][names.get(responding, "?") if responding is not None else "?"] += n
         tables["Local authority area"][la_area or T("Not recorded")] += n
@@ -188,7 +189,7 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
     for stage_number, on_time, n in judged:
         label = T("Stage {n} on time", n=stage_number) if on_time else T("Stage {n} late", n=stage_number)
         tables["Stage deadlines"][label] += n
-    label = T("{board}: Q{q} {year} ({first} to {last})", board=proto.name, q=number, year=year,
+    label = T("{board}: Q{q} {year} ({first} to {last})", board=T.local(proto, "name"), q=number, year=year,
               first=T.date(first), last=T.date(last))
     return label, [(T(name), sorted(tables[name].items())) for name in QUARTERLY_TABLES]
 

@@ -319,7 +319,7 @@ class Runtime:
                 st = services.state_of(case, now, session=s)
                 proto = services.protocol_for(case, session=s)
                 nd = st.next_deadline
-                nxt = " \u2014 " + T("next: {title}, {due}", title=nd.step.title,
+                nxt = " \u2014 " + T("next: {title}, {due}", title=T.local(nd.step),
                                        due=views.due_phrase(T, nd, proto)) if nd else ""
                 flag = "\u26a0 " + T("OVERDUE") + " " if st.overdue else ""
                 lines.append(f"{flag}{views.case_headline(T, case, proto, session=s)} "

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import digests, escalation, outbox, services, timers, views
 from bot.clock import Clock
 from bot.delivery import Deliverer, Transport
-from bot.i18n import translator
+from bot.i18n import in_languages, translator
 from bot.messages import Message, Severity
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol
@@ -199,7 +199,6 @@ class Sweeper:
         if not item.overdue:
             raise Skip("the stage deadline has not passed")
         assert t.deadline_at is not None
-        T = translator()
         agencies = []
         for agency_key, agency_id, level, channels in escalation.escalation_targets(case, proto, state.stage,
                                                                                      session=s):
@@ -207,7 +206,8 @@ class Sweeper:
                                       agency_key=agency_key, stage_id=state.stage.id, level=level, state="open")
             s.add(prompt)
             s.flush()
-            msg = escalation.prompt_message(T, case, proto, prompt, t.deadline_at, session=s)
+            msg = in_languages(proto.channel_languages, lambda T, prompt=prompt: escalation.prompt_message(
+                T, case, proto, prompt, t.deadline_at, session=s))
             for platform, address in channels:
                 outbox.queue_to_channel(platform, address, msg, session=s, key=f"{t.key}:{agency_key}", now=now,
                                         case=case, timer_id=t.id, prompt_id=prompt.id)
@@ -218,11 +218,11 @@ class Sweeper:
             person = repo.get_person(pid, session=s) if pid else None
             if person is None:
                 continue
-            Tp = translator(person.language)
-            note = Message(Tp("The {stage} deadline on {ref} has passed with no outcome recorded, so your managers "
-                              "have been asked to take ownership.", stage=Tp("Stage {n}", n=state.stage.number),
-                              ref=case.ref),
-                           title=views.case_headline(Tp, case, proto, session=s),
+            T = translator(person.language)  # named T so `make messages` extracts its strings
+            note = Message(T("The {stage} deadline on {ref} has passed with no outcome recorded, so your managers "
+                             "have been asked to take ownership.", stage=T("Stage {n}", n=state.stage.number),
+                             ref=case.ref),
+                           title=views.case_headline(T, case, proto, session=s),
                            severity=Severity.WARNING, case_ref=case.ref)
             outbox.queue_to_person(person, note, session=s, key=t.key, now=now, case=case, timer_id=t.id)
         repo.append_event(case, "escalation_prompted", session=s, at=now, actor=None, via="system",
@@ -245,10 +245,10 @@ class Sweeper:
             raise Skip("already acknowledged")
         n = int(t.data["n"])
         step = RENOTIFY_STEPS[n - 1]
-        T = translator()
         first = s.scalar(select(Timer).where(Timer.id == prompt.timer_id))
         deadline = first.deadline_at if first and first.deadline_at else now
-        msg = escalation.prompt_message(T, case, proto, prompt, deadline, session=s, reminder=n)
+        msg = in_languages(proto.channel_languages, lambda T: escalation.prompt_message(
+            T, case, proto, prompt, deadline, session=s, reminder=n))
         prompt.renotified = n
         sent = False
         if step == "repost":
@@ -260,8 +260,10 @@ class Sweeper:
             agency = repo.get_agency(prompt.agency_id, session=s) if prompt.agency_id else None
             lead = repo.get_person(agency.safeguarding_lead_id, session=s) if agency and agency.safeguarding_lead_id \
                 else None
-            if lead is not None:
-                sent = outbox.queue_to_person(lead, msg, session=s, key=t.key, now=now, case=case,
+            if lead is not None:  # a direct message: in the lead's own language
+                dm = escalation.prompt_message(translator(lead.language), case, proto, prompt, deadline, session=s,
+                                               reminder=n)
+                sent = outbox.queue_to_person(lead, dm, session=s, key=t.key, now=now, case=case,
                                               timer_id=t.id) is not None
         if step == "business_unit" or not sent:
             for ch in repo.board_channels(case.board_id, "business_unit", session=s):
@@ -277,7 +279,8 @@ class Sweeper:
         return sorted({(r.platform, r.address) for r in rows})
 
     def _board_post(self, s: Session, t: Timer, now: dt.datetime, build: Callable[..., Message]) -> None:
-        msg = build(translator(), t.board_id, now, session=s)
+        langs = services.board_protocol(t.board_id, session=s).channel_languages
+        msg = in_languages(langs, lambda T: build(T, t.board_id, now, session=s))
         channels = repo.board_channels(t.board_id, "business_unit", session=s)
         if not channels:
             raise Skip("the board has no business-unit channel")

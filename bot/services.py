@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot import permissions, projection, timers
-from bot.i18n import Translator, translator
+from bot.i18n import Translator, available_languages, translator
 from protocol import loader
 from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
 from protocol.spec import Protocol
@@ -70,7 +70,8 @@ def protocol_for(case: Case, *, session: Session) -> Protocol:
 def board_protocol(board_id: str, *, session: Session) -> Protocol:
     board = repo.get_board(board_id, session=session)
     if board is None:
-        raise ServiceError(translator()("There is no board called {board}.", board=board_id))
+        T = translator()
+        raise ServiceError(T("There is no board called {board}.", board=board_id))
     return protocol_for_snapshot(repo.current_snapshot(board, session=session))
 
 
@@ -127,8 +128,8 @@ def clean_text(value: str | None, *, limit: int = MAX_TEXT) -> str:
         if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
     ).strip()
     if len(out) > limit:
-        raise ServiceError(translator()(
-            "That is {n} characters long; please keep it under {limit}.", n=len(out), limit=limit))
+        T = translator()
+        raise ServiceError(T("That is {n} characters long; please keep it under {limit}.", n=len(out), limit=limit))
     return out
 
 
@@ -489,3 +490,21 @@ def send_written_outcome(ctx: Ctx, case: Case, *, further: str = "", session: Se
 def agency_name(agency_id: int | None, *, session: Session) -> str:
     ag: Agency | None = repo.get_agency(agency_id, session=session) if agency_id else None
     return ag.name if ag else "?"
+
+
+# -- the person's own settings ------------------------------------------------------------------
+LANGUAGE_WORDS = {"en": "en", "english": "en", "saesneg": "en", "cy": "cy", "welsh": "cy", "cymraeg": "cy"}
+
+
+def set_language(ctx: Ctx, language: str, *, session: Session) -> Person:
+    """The language Parley writes to this person in (``cy`` or ``en``; "Cymraeg", "Welsh", "English" and
+    "Saesneg" too), recorded in the audit trail. Their direct messages, cards and dates follow it; channel
+    posts follow the board's ``channel_languages``."""
+    wanted = LANGUAGE_WORDS.get(clean_short(language).lower())
+    if wanted is None or wanted not in available_languages():
+        raise ServiceError(ctx.T("Parley speaks Welsh (cy) and English (en): type 'language cy' or 'language en'."))
+    before = ctx.actor.language
+    ctx.actor.language = wanted
+    repo.audit("language_set", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+               data={"from": before, "to": wanted})
+    return ctx.actor

@@ -27,6 +27,18 @@ LEVEL_LABELS = {
     Level.INDEPENDENT_CHAIR: N_("the independent chair"),
 }
 
+# how a contact was made: the value recorded in the event, and its label
+CONTACT_METHODS = {
+    "meeting": N_("Meeting"), "phone": N_("Phone call"), "video": N_("Video call"), "email": N_("Email"),
+    "letter": N_("Letter"), "other": N_("Other"),
+}
+
+
+def contact_method(T: Translator, how: object) -> str:
+    """A recorded contact method in words, in the reader's language (an unknown value as it was recorded)."""
+    return T(CONTACT_METHODS[how]) if isinstance(how, str) and how in CONTACT_METHODS else str(how or "")
+
+
 ACTION_LABELS = {
     Action.RECORD_CONTACT: N_("Record a contact or meeting"),
     Action.COMPLETE_STEP: N_("Mark a step done"),
@@ -67,7 +79,8 @@ def duration_text(T: Translator, d: Duration) -> str:
     return T("no timescale")
 
 
-def anchor_phrase(T: Translator, a: AnchorInfo) -> str:
+def anchor_phrase(T: Translator, a: AnchorInfo, step_title: str | None = None) -> str:
+    """Where a clock started, in words; ``step_title`` is the anchor step's title in the reader's language."""
     if a.kind is AnchorKind.DISAGREEMENT:
         return T("the disagreement arose")
     if a.kind is AnchorKind.CONCERN_RAISED:
@@ -77,7 +90,7 @@ def anchor_phrase(T: Translator, a: AnchorInfo) -> str:
     if a.kind is AnchorKind.PREVIOUS_STAGE_COMPLETED:
         return T("Stage {n} completed", n=a.stage_number)
     if a.kind is AnchorKind.STEP:
-        return T("\u201c{title}\u201d was done", title=a.step_title)
+        return T("\u201c{title}\u201d was done", title=step_title or a.step_title)
     return T("the resolution")
 
 
@@ -106,13 +119,14 @@ def reason_phrase(T: Translator, item: Item, proto: Protocol) -> str:
         return ""
     tz = proto.calendar().tz
     timed = item.step.due.unit in (Unit.HOURS,)
+    anchor = anchor_phrase(T, item.anchor, _step_title(T, proto, item.step.anchor.step))
     base = T("{duration} after {anchor} on {date}", duration=duration_phrase(T, item),
-             anchor=anchor_phrase(T, item.anchor), date=_when(T, item.anchor.at, tz, timed, with_year=False))
+             anchor=anchor, date=_when(T, item.anchor.at, tz, timed, with_year=False))
     if item.step.due.unit is Unit.IMMEDIATELY:
-        base = T("immediately when {anchor} on {date}", anchor=anchor_phrase(T, item.anchor),
+        base = T("immediately when {anchor} on {date}", anchor=anchor,
                  date=_when(T, item.anchor.at, tz, True, with_year=False))
     if item.step.due.unit is Unit.SAME_WORKING_DAY:
-        base = T("the same working day as {anchor} on {date}", anchor=anchor_phrase(T, item.anchor),
+        base = T("the same working day as {anchor} on {date}", anchor=anchor,
                  date=_when(T, item.anchor.at, tz, True, with_year=False))
     if item.capped and item.nominal_due_at is not None:
         base += T("; brought forward from {date} to the protective date set for this case",
@@ -122,33 +136,42 @@ def reason_phrase(T: Translator, item: Item, proto: Protocol) -> str:
     return base
 
 
+def _step_title(T: Translator, proto: Protocol, step_id: str | None) -> str | None:
+    """A step's title in the reader's language (None: no such step)."""
+    try:
+        return T.local(proto.step(step_id or ""))
+    except KeyError:
+        return None
+
+
 def waiting_line(T: Translator, item: Item, proto: Protocol) -> str:
     """A step whose clock has not started: '<title> (2 working days after "<step>" is done)'."""
     a = item.step.anchor
     if a.kind is AnchorKind.STEP:
         try:
-            what = T("\u201c{title}\u201d is done", title=proto.step(a.step or "").title)
+            what = T("\u201c{title}\u201d is done", title=T.local(proto.step(a.step or "")))
         except KeyError:
             what = a.step or "?"
     elif a.kind is AnchorKind.RESOLUTION:
         what = T("the resolution")
     else:
         what = T("it starts")
-    return T("{title} ({duration} after {what})", title=item.step.title, duration=duration_phrase(T, item), what=what)
+    return T("{title} ({duration} after {what})", title=T.local(item.step), duration=duration_phrase(T, item),
+             what=what)
 
 
 def stage_title(T: Translator, proto: Protocol, stage_id: str | None) -> str:
     if not stage_id:
         return T("no stage")
     s = proto.stage(stage_id)
-    return T("Stage {n}: {title}", n=s.number, title=s.title)
+    return T("Stage {n}: {title}", n=s.number, title=T.local(s))
 
 
 def deadline_line(T: Translator, item: Item, proto: Protocol) -> str:
     """'Stage 2 — Inter-agency discussion with the other professional: due by Wed 15 Apr 2026
     (5 working days after Stage 1 completed on Wed 8 Apr)'."""
     prefix = T("Stage {n}", n=item.stage.number) + " \u2014 " if item.stage else ""
-    line = f"{prefix}{item.step.title}: {due_phrase(T, item, proto)}"
+    line = f"{prefix}{T.local(item.step)}: {due_phrase(T, item, proto)}"
     reason = reason_phrase(T, item, proto)
     if reason:
         line += f" ({reason})"
@@ -232,11 +255,11 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
     if undated:
         lines.append(T("To do (no timescale set by the protocol):"))
         for i in undated:
-            line = f"  \u2022 {i.step.title}"
+            line = f"  \u2022 {T.local(i.step)}"
             if i.meeting_missing:
                 line += f": {due_phrase(T, i, proto)}"
             if i.step.to:
-                line += f" \u2192 {proto.recipients.get(i.step.to, '')}"
+                line += f" \u2192 {proto.recipient(i.step.to, T.language)}"
             lines.append(line)
     fields = [
         Field(T("Status"), status_label(T, state.status)),
@@ -244,7 +267,7 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
         Field(T("Raised by"), _person_label(case.raising_person_id, case.raising_agency_id, session=session)),
         Field(T("Counterpart"), _person_label(case.responding_person_id, case.responding_agency_id,
                                               case.responding_person_name, session=session)),
-        Field(T("Category"), _category(proto, case.category)),
+        Field(T("Category"), _category(proto, case.category, T)),
     ]
     if state.protective_date:
         fields.append(Field(T("Protective date"), T.date(state.protective_date)))
@@ -254,11 +277,13 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
                    case_ref=case.ref)
 
 
-def _category(proto: Protocol, cat: str) -> str:
+def _category(proto: Protocol, cat: str, T: Translator | None = None) -> str:
+    """A case's category title (in the reader's language when ``T`` is given)."""
     try:
-        return proto.category(cat).title
+        c = proto.category(cat)
     except KeyError:
         return cat
+    return T.local(c) if T is not None else c.title
 
 
 def _person_label(person_id: int | None, agency_id: int | None, name: str | None = None, *,
@@ -279,7 +304,7 @@ def case_list(T: Translator, cases: list[Case], now: dt.datetime, *, session: Se
         proto = protocol_for(case, session=session)
         nd = st.next_deadline
         flag = "\u26a0 " if st.overdue else ""
-        due = T(" \u2014 next: {line}", line=f"{nd.step.title}, {due_phrase(T, nd, proto)}") if nd else ""
+        due = T(" \u2014 next: {line}", line=f"{T.local(nd.step)}, {due_phrase(T, nd, proto)}") if nd else ""
         rows.append(f"{flag}{case_headline(T, case, proto, session=session)}{due}")
     return Message("\n".join(rows), title=T("Your cases"),
                    buttons=tuple(Button("case.view", c.ref, c.ref) for c in cases))
@@ -308,7 +333,7 @@ def contact_log_rows(T: Translator, case: Case, *, session: Session) -> list[lis
         elif ev.kind == "contact":
             n = proto.stage(ev.data["stage"]).number if ev.data.get("stage") else (stage.number if stage else "?")
             rows.append([T("Stage {n}", n=n), str(ev.data.get("on", "")), str(ev.data.get("who", "")),
-                         str(ev.data.get("how", "")), str(ev.data.get("outcome") or "-")])
+                         contact_method(T, ev.data.get("how")), str(ev.data.get("outcome") or "-")])
         elif ev.kind == "outcome" and stage is not None:
             verdict = T("resolved") if ev.data.get("resolved") else T("not resolved, moved on")
             rows.append([T("Stage {n}", n=stage.number), ev.at.astimezone(tz).date().isoformat(), "\u2014", "\u2014",
@@ -333,10 +358,7 @@ def contact_log(T: Translator, case: Case, *, session: Session) -> Message:
 
 def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
     def step_title(step_id: str | None) -> str:
-        try:
-            return proto.step(step_id or "").title
-        except KeyError:
-            return step_id or "?"
+        return _step_title(T, proto, step_id) or step_id or "?"
 
     if kind == "opened":
         extra = T(" (straight to the bypass stage)") if data.get("bypass_to") else ""
@@ -349,7 +371,7 @@ def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
         return T("no immediate risk reported")
     if kind == "contact":
         return T("contact on {on} with {who} by {how}: {outcome}", on=data.get("on"), who=data.get("who"),
-                 how=data.get("how"), outcome=data.get("outcome") or "-")
+                 how=contact_method(T, data.get("how")).lower(), outcome=data.get("outcome") or "-")
     if kind == "step_done":
         return T("done: {title}", title=step_title(data.get("step")))
     if kind == "outcome":
@@ -381,7 +403,7 @@ def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
             return T("record {n} version {v} drafted, correcting the signed version: {reason}", n=data.get("record"),
                      v=data.get("version"), reason=data.get("correction_reason"))
         return T("record {n} version {v} drafted: {title}", n=data.get("record"), v=data.get("version"),
-                 title=data.get("title", ""))
+                 title=_record_title(T, proto, data))
     if kind == "record_signed":
         locked = T(" (now signed by everyone: locked)") if data.get("locks") else ""
         return T("record {n} version {v} signed{locked}", n=data.get("record"), v=data.get("version"), locked=locked)
@@ -393,6 +415,17 @@ def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
     return kind
 
 
-def completable_labels(state: CaseState) -> list[tuple[str, str]]:
-    return [(i.step.id, i.step.title) for i in state.completable()
+def _record_title(T: Translator, proto: Protocol, data: dict) -> str:
+    """A drafted record's title in the reader's language (see bot.records.record_title)."""
+    from bot.records import GENERIC, GENERIC_TITLE
+
+    for s in proto.stages:
+        for r in s.records:
+            if r.id == data.get("kind"):
+                return T.local(r)
+    return T(GENERIC_TITLE) if data.get("kind") == GENERIC else str(data.get("title", ""))
+
+
+def completable_labels(state: CaseState, T: Translator | None = None) -> list[tuple[str, str]]:
+    return [(i.step.id, T.local(i.step) if T is not None else i.step.title) for i in state.completable()
             if i.step.kind in (StepKind.ACTION, StepKind.DUTY)]

@@ -268,9 +268,9 @@ def test_stage_contact_log_is_built_from_the_events(chat: Chat, clock) -> None: 
     lines = text.splitlines()
     assert lines[0].startswith("Stage | Date contact made | Who was contacted | How")
     assert lines[1:] == [
-        "Stage 1 | 2026-04-07 | Sam Patel, Sergeant | meeting | Still disagree",
+        "Stage 1 | 2026-04-07 | Sam Patel, Sergeant | Meeting | Still disagree",
         "Stage 1 | 2026-04-07 | \u2014 | \u2014 | not resolved, moved on: Moving to inter-agency discussion",
-        "Stage 2 | 2026-04-09 | Alice Hughes, PC | phone | No agreement",
+        "Stage 2 | 2026-04-09 | Alice Hughes, PC | Phone call | No agreement",
     ]
 
 

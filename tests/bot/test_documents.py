@@ -256,7 +256,7 @@ def test_swindon_appendix_1_with_the_stage_contact_table(runtime, clock) -> None
     assert fields["What action do you believe is needed?"].value == "Re-open the referral and complete an assessment."
     table = fields["Stage contact table: Date Contact Made, Who did you contact (Name & Title), How did you contact "
                    "them, Outcome/Reason for moving to next stage"].table
-    assert table[0] == ["Stage 1", "2026-04-02", "Bob Evans, Social Worker", "phone", "Still disagree"]
+    assert table[0] == ["Stage 1", "2026-04-02", "Bob Evans, Social Worker", "Phone call", "Still disagree"]
     assert [r[0] for r in table[1:]] == ["Stage 1", "Stage 2", "Stage 3", "Stage 4"]
     assert table[1][4] == "not resolved, moved on: no 1"
     html = documents.render_html(T, filled)

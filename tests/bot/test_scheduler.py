@@ -417,8 +417,13 @@ def test_quarterly_data_set_is_posted_for_the_quarter_just_ended(sqlite_runtime)
     sw.ensure_board_timers()
     sw.clock = FixedClock(at(2026, 10, 1, 9, 5))
     sw.sweep()
-    posts = [r for r in _outbox(rt) if r.board_id == "mid-and-west-wales" and "Quarterly" in r.payload["title"]]
+    # Mid & West Wales posts in Welsh first, then English (channel_languages: [cy, en])
+    posts = [r for r in _outbox(rt) if r.board_id == "mid-and-west-wales"
+             and r.payload["title"].startswith("Set ddata chwarterol")]
     assert len(posts) == 1 and posts[0].address == "#business-unit"
-    assert "Q3 2026" in posts[0].payload["title"]
-    assert "Category / theme: Criteria for referrals 1" in posts[0].payload["text"]
+    assert "Ch3 2026" in posts[0].payload["title"]
+    text = posts[0].payload["text"]
+    assert text.index("Categori / thema: Meini prawf ar gyfer atgyfeiriadau 1") < text.index(
+        "Quarterly data set \u2014 Mid & West Wales Safeguarding Board (CYSUR / CWMPAS): Q3 2026")
+    assert "Category / theme: Criteria for referrals 1" in text
     assert "Jamie" not in str(posts[0].payload) and "MWW-2026-0001" not in str(posts[0].payload)
