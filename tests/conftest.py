@@ -23,6 +23,19 @@ PG_BASE = os.environ.get("PARLEY_TEST_PG_URL", "postgresql+psycopg://postgres@12
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _files_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Files the console saves (PARLEY_FILES_DIR, default ./parley-files) go to a temporary folder during the
+    suite, never into the checkout; the parley processes the tests start inherit it."""
+    before = os.environ.get("PARLEY_FILES_DIR")
+    os.environ["PARLEY_FILES_DIR"] = str(tmp_path_factory.mktemp("parley-files"))
+    yield
+    if before is None:
+        os.environ.pop("PARLEY_FILES_DIR", None)
+    else:
+        os.environ["PARLEY_FILES_DIR"] = before
+
+
 def _pg_reachable() -> str | None:
     try:
         eng = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
