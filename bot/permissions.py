@@ -69,6 +69,15 @@ class Act(StrEnum):
     EDIT_DIRECTORY = "edit the directory"
 
 
+# each action as a refusal names it (ctx.T(act.value)), spelt out so `make messages` puts it in the catalogues
+ACT_WORDS = (N_("view case"), N_("view subject details"), N_("record contact"), N_("record a step as done"),
+             N_("record outcome"), N_("escalate to the exceptional stage"), N_("bypass to a higher stage"),
+             N_("set a protective date"), N_("extend a deadline"), N_("send an urgent notice"), N_("close a case"),
+             N_("name the counterpart"), N_("send the written outcome"), N_("draft or correct a meeting record"),
+             N_("sign a meeting record"), N_("acknowledge an escalation"), N_("complete a form part"),
+             N_("run reports"), N_("register a channel"), N_("edit the directory"))
+
+
 R, C, M, SL, AM, BU, CH, AD = (Role.RAISER, Role.COUNTERPART, Role.MANAGER, Role.SAFEGUARDING_LEAD,
                                Role.AGENCY_MANAGER, Role.BUSINESS_UNIT, Role.CHAIR, Role.ADMIN)
 CASE_TEAM = frozenset({R, C, M, SL, BU, CH})

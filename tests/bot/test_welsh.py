@@ -323,3 +323,14 @@ def test_in_languages_joins_the_copies_welsh_first() -> None:
     # one language: the message as built
     assert in_languages(("en",), build) == build(Translator("en"))
     assert in_languages((), build) == build(Translator("en"))
+
+
+def test_every_action_a_refusal_names_is_translated() -> None:
+    """A refusal names the action ("Sorry, you can't {action} on {ref}"): each is in the catalogues, in Welsh."""
+    from bot.permissions import ACT_WORDS, Act
+
+    assert set(ACT_WORDS) == {a.value for a in Act}
+    assert {a.value for a in Act} <= set(extract_messages())
+    T = Translator("cy")
+    assert T(Act.ACKNOWLEDGE.value) == "cydnabod uwchgyfeiriad"
+    assert all(T(a.value) != a.value for a in Act)
