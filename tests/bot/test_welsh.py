@@ -334,3 +334,20 @@ def test_every_action_a_refusal_names_is_translated() -> None:
     T = Translator("cy")
     assert T(Act.ACKNOWLEDGE.value) == "cydnabod uwchgyfeiriad"
     assert all(T(a.value) != a.value for a in Act)
+
+
+def test_the_intake_form_for_slack_and_teams_reads_in_welsh() -> None:
+    """The form a Slack modal or a Teams card shows: Parley's questions and the protocol's own text in Welsh
+    (Cardiff and Vale: its precondition, categories and name)."""
+    from bot.forms import intake_form
+
+    form = intake_form(Translator("cy"), load_board("cardiff-and-vale"), [(1, "South Wales Police")])
+    fields = {f.id: f for f in form.fields}
+    assert fields["pre0"].label == ("Ydych chi eisoes wedi ceisio datrys hyn gyda'ch swyddog cyfatebol yn yr "
+                                    "asiantaeth arall?")
+    assert [c.label for c in fields["category"].choices][:2] == ["Safbwyntiau gwahanol ar drothwyon",
+                                                                 "Dealltwriaeth o rolau a chyfrifoldebau"]
+    assert form.title == "Codi pryder" and form.submit_label == "Cyflwyno"
+    assert form.intro == "Bwrdd: Bwrdd Diogelu Caerdydd a'r Fro (ei brotocol sy'n pennu'r camau a'r terfynau amser)."
+    english = intake_form(Translator("en"), load_board("cardiff-and-vale"), [])
+    assert {f.id: f for f in english.fields}["category"].choices[0].label == "Differing views on thresholds"
