@@ -50,14 +50,17 @@ class Ctx:
 
 
 # -- protocol and state -----------------------------------------------------------------------
-_PROTOCOLS: dict[int, Protocol] = {}
+# keyed by the snapshot's id *and* digest: ids are only unique within one database, and a process (the test suite,
+# a tool) may open several
+_PROTOCOLS: dict[tuple[int, str], Protocol] = {}
 
 
 def protocol_for_snapshot(snap: ProtocolSnapshot) -> Protocol:
-    p = _PROTOCOLS.get(snap.id)
+    key = (snap.id, snap.sha256)
+    p = _PROTOCOLS.get(key)
     if p is None:
         p = loader.from_snapshot(snap.data)
-        _PROTOCOLS[snap.id] = p
+        _PROTOCOLS[key] = p
     return p
 
 
