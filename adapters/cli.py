@@ -90,6 +90,12 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
     """Chat with Parley in the terminal, playing every role, on a simulated clock."""
     from adapters.console.app import ConsoleApp
 
+    from bot.datakeys import DataKeyError, key_source
+
+    try:
+        key_source()  # says loudly when it falls back to the development key
+    except DataKeyError as exc:
+        _fail(str(exc))
     rt = Runtime(db)
     if not rt.is_current():
         rt.upgrade()
@@ -151,6 +157,12 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     and MICROSOFT_APP_TENANT_ID (POST /api/messages on --port, or /teams/api/messages beside Slack over HTTP);
     PARLEY_TEAMS=local accepts unauthenticated local traffic (Agents Playground), never with PARLEY_PRODUCTION.
     PARLEY_PUBLIC_URL (the public https address of this server) lets Teams cards link to files such as forms."""
+    from bot.datakeys import DataKeyError, require_real_keys
+
+    try:
+        require_real_keys()  # never serve real people with the development key
+    except DataKeyError as exc:
+        _fail(f"parley serve needs a real data key: {exc}")
     import logging
     import os
 
@@ -376,6 +388,44 @@ def timetable(board: Annotated[str, typer.Argument(help="Board id or path to a Y
         stage = f"Stage {r['stage']}" if r["stage"] else "Case"
         reason = f" \u2014 {r['timescale']} after {r['from']}" if r["from"] and r["due"] else ""
         typer.echo(f"{stage:<8} {r['title']}{cond}: {due}{reason}  [{', '.join(r['refs'])}]")
+
+
+# -- data protection (README, "Data protection"): the data keys, the event history, retention, configuration ---
+keys_app = typer.Typer(help="The keys that encrypt personal data at rest (PARLEY_DATA_KEYS).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _migrated(db: str | None) -> Runtime:
+    rt = Runtime(db)
+    if not rt.is_current():
+        _fail("The database is not migrated: run `parley db upgrade` first.")
+    return rt
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new data key: put it first in PARLEY_DATA_KEYS (comma-separated, newest first)."""
+    from bot import datakeys
+
+    typer.echo(datakeys.generate())
+
+
+@keys_app.command("rotate")
+def keys_rotate(db: DbOpt = None) -> None:
+    """Re-encrypt all personal data with the newest key in PARLEY_DATA_KEYS (all or nothing); then the older keys
+    can be removed from the list."""
+    from bot import datakeys
+
+    rt = _migrated(db)
+    try:
+        result = datakeys.rotate(rt.factory)
+    except datakeys.DataKeyError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"Re-encrypted {result.rows} subject-details row(s) with the newest key of "
+               f"{result.source.describe()}.")
+    if len(result.source.keys) > 1:
+        typer.echo("Every row now uses the first key: the others can be removed from PARLEY_DATA_KEYS.")
 
 
 def main() -> None:

@@ -138,9 +138,14 @@ def fire_once(rt: Runtime, clock: FixedClock) -> tuple[float, int]:
     took = time.perf_counter() - started
     # undo the work so that the next repeat fires the same rows
     with rt.factory() as s:
+        pg = s.get_bind().dialect.name == "postgresql"
+        if pg:  # the event history is append-only (migration 0008's trigger); this is a scratch schema
+            s.execute(text("ALTER TABLE case_events DISABLE TRIGGER case_events_append_only"))
         s.execute(delete(OutboxMessage).where(OutboxMessage.id > marks[OutboxMessage]))
         s.execute(delete(EscalationPrompt).where(EscalationPrompt.id > marks[EscalationPrompt]))
         s.execute(delete(CaseEvent).where(CaseEvent.id > marks[CaseEvent]))
+        if pg:
+            s.execute(text("ALTER TABLE case_events ENABLE TRIGGER case_events_append_only"))
         s.execute(delete(Timer).where(Timer.id > marks[Timer]))
         for first in range(0, len(due_ids), 500):
             s.execute(update(Timer).where(Timer.id.in_(due_ids[first:first + 500]))

@@ -1,9 +1,10 @@
 """SQLAlchemy 2.0 typed models.
 
 Subject details (the child's or adult's name, DOB, address, agency case numbers) live in their own
-table, ``subject_details``, that nothing on a channel-facing path loads. The event history is
-append-only: the repository offers no update or delete for it, and the engine derives case state
-from it; the columns on ``cases`` are a projection kept in step within the same transaction.
+table, ``subject_details``, that nothing on a channel-facing path loads, encrypted at rest (storage/crypto.py).
+The event history is append-only: the repository offers no update or delete for it, on PostgreSQL a trigger
+refuses both, and a hash chain over each case's events shows any change (storage/chain.py); the engine derives
+case state from it; the columns on ``cases`` are a projection kept in step within the same transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.crypto import EncryptedDate, EncryptedJSON, EncryptedText
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -210,6 +213,8 @@ class Case(Base):
     bypass_used: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     policy_gap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     projection_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the hash of the case's latest event (storage/chain.py), so that events removed from the end are noticed
+    event_chain_head: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     snapshot: Mapped[ProtocolSnapshot] = relationship()
     raising_agency: Mapped[Agency] = relationship(foreign_keys=[raising_agency_id])
@@ -238,21 +243,24 @@ class CaseStageResult(Base):
 
 
 class SubjectDetails(Base):
-    """The child's or adult's identity. Only loaded to show entitled people, in DMs and forms."""
+    """The child's or adult's identity. Only loaded to show entitled people, in DMs and forms.
+
+    Every column but the key is encrypted at rest (Fernet, keys from PARLEY_DATA_KEYS: storage/crypto.py): the
+    raw columns hold tokens, the attributes plain values."""
 
     __tablename__ = "subject_details"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), default="")
-    date_of_birth: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    address: Mapped[str] = mapped_column(Text, default="")
-    case_number: Mapped[str] = mapped_column(String(100), default="")
+    name: Mapped[str] = mapped_column(EncryptedText, default="")
+    date_of_birth: Mapped[dt.date | None] = mapped_column(EncryptedDate, nullable=True)
+    address: Mapped[str] = mapped_column(EncryptedText, default="")
+    case_number: Mapped[str] = mapped_column(EncryptedText, default="")
     # other personal data a protocol's form asks for (e.g. parents'/carers' names and dates of birth):
     # "<form id>/<part id>/<field label>" -> value
-    extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
 
 
 class CaseEvent(Base):
-    """Append-only audit trail: who, what, when, via which channel."""
+    """Append-only audit trail: who, what, when, via which channel; chained by hash per case (storage/chain.py)."""
 
     __tablename__ = "case_events"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
@@ -265,6 +273,9 @@ class CaseEvent(Base):
     actor_label: Mapped[str] = mapped_column(String(200))
     via: Mapped[str] = mapped_column(String(32))  # console | slack | teams | system | cli
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    data_digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of data (canonical JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))  # the case's previous event's hash (zeros for the first)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditEntry(Base):

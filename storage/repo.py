@@ -1,6 +1,7 @@
 """Repositories: the only queries the rest of Parley makes. The session is keyword-only.
 
-There is no function to update or delete a case event: the history is append-only.
+There is no function to update or delete a case event: the history is append-only, and each event is chained
+to the one before by hash (storage/chain.py).
 Subject details are in :mod:`storage.subjects`, kept apart so channel-facing code never loads them.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from storage import chain
 from storage.models import (
     Agency,
     AuditEntry,
@@ -227,26 +229,43 @@ def cases_involving(person: Person, *, session: Session, include_closed: bool = 
 # -- the event history (append-only) ----------------------------------------------------------
 def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, actor: Person | None,
                  actor_label: str | None = None, via: str, data: dict[str, Any] | None = None) -> CaseEvent:
-    last = session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0
+    """Add an event at the end of the case's history, chained to the one before (storage/chain.py)."""
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use timezone-aware times")
+    last = session.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
+                           .order_by(CaseEvent.seq.desc()).limit(1)).first()
+    seq, prev = (last.seq + 1, last.hash) if last else (1, chain.GENESIS)
+    body = chain.normalise(data)
+    label = actor_label or (actor.name if actor else "Parley")
+    actor_id = actor.id if actor else None
+    digest = chain.data_digest(body)
     ev = CaseEvent(
         case_id=case.id,
-        seq=last + 1,
+        seq=seq,
         kind=kind,
         at=at,
-        actor_id=actor.id if actor else None,
-        actor_label=actor_label or (actor.name if actor else "Parley"),
+        actor_id=actor_id,
+        actor_label=label,
         via=via,
-        data=dict(data or {}),
+        data=body,
+        data_digest=digest,
+        prev_hash=prev,
+        hash=chain.event_hash(prev_hash=prev, case_id=case.id, seq=seq, kind=kind, at=at, actor_id=actor_id,
+                              actor_label=label, via=via, digest=digest),
     )
     session.add(ev)
+    case.event_chain_head = ev.hash
     session.flush()
     return ev
 
 
 def audit(kind: str, *, session: Session, at: dt.datetime, actor: Person | None, via: str,
-          data: dict[str, Any] | None = None) -> AuditEntry:
-    entry = AuditEntry(at=at, board_id=actor.board_id if actor else None, actor_id=actor.id if actor else None,
-                       actor_label=actor.name if actor else "Parley", via=via, kind=kind, data=dict(data or {}))
+          data: dict[str, Any] | None = None, board_id: str | None = None, actor_label: str | None = None
+          ) -> AuditEntry:
+    entry = AuditEntry(at=at, board_id=board_id or (actor.board_id if actor else None),
+                       actor_id=actor.id if actor else None,
+                       actor_label=actor_label or (actor.name if actor else "Parley"), via=via, kind=kind,
+                       data=dict(data or {}))
     session.add(entry)
     session.flush()
     return entry

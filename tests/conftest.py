@@ -11,12 +11,17 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from bot.clock import FixedClock
 from bot.conversation import Conversation
 from bot.runtime import Runtime
 from storage import repo
+
+# Subject details are encrypted at rest (storage/crypto.py). The suite, and the parley processes it starts, use a
+# key of their own unless PARLEY_DATA_KEYS is already set: nothing to set by hand, and no development key file.
+os.environ.setdefault("PARLEY_DATA_KEYS", Fernet.generate_key().decode("ascii"))
 
 LONDON = ZoneInfo("Europe/London")
 PG_BASE = os.environ.get("PARLEY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
