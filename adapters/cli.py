@@ -428,6 +428,64 @@ def keys_rotate(db: DbOpt = None) -> None:
         typer.echo("Every row now uses the first key: the others can be removed from PARLEY_DATA_KEYS.")
 
 
+audit_app = typer.Typer(help="The event history: check its hash chain, export a case's trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+BoardOpt = Annotated[Optional[str], typer.Option("--board", help="Only this board's cases")]
+
+
+def _known_board(rt: Runtime, board: str | None) -> None:
+    if board is not None and board not in rt.board_ids():
+        _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
+
+
+@audit_app.command("verify")
+def audit_verify(board: BoardOpt = None, db: DbOpt = None) -> None:
+    """Recompute the hash chain of every case's event history and report each changed, inserted or deleted event
+    (exit 1 if any)."""
+    from bot import audit
+
+    rt = _migrated(db)
+    _known_board(rt, board)
+    result = audit.verify(rt.factory, board)
+    for line in result.problems:
+        typer.echo(line)
+    scope = f" of {board}" if board else ""
+    if result.problems:
+        typer.echo(f"The event history{scope} has been tampered with: {len(result.problems)} problem(s) in "
+                   f"{result.cases} cases ({result.events} events).")
+        raise typer.Exit(1)
+    typer.echo(f"The event history{scope} is intact: {result.cases} cases, {result.events} events.")
+    typer.echo(f"Fingerprint of every case's latest event: {result.fingerprint} (keep it elsewhere and compare "
+               "it next time)")
+
+
+@audit_app.command("export")
+def audit_export(ref: Annotated[str, typer.Argument(help="Case reference, e.g. SWN-2026-0001")],
+                 fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+                 out: Annotated[Optional[str], typer.Option("--out", help="File to write (default: print it)")] = None,
+                 db: DbOpt = None) -> None:
+    """A case's full trail for a subject access request or an inspection: every event (who, when, via, what) in
+    order, and the audit entries about the case such as refusals."""
+    from pathlib import Path
+
+    from bot import audit
+
+    if fmt not in ("json", "csv"):
+        _fail("--format must be json or csv")
+    rt = _migrated(db)
+    try:
+        text, data = audit.export(rt.factory, ref, fmt, Path(out) if out else None)
+    except LookupError as exc:
+        _fail(str(exc.args[0]))
+        return
+    if text is not None:
+        typer.echo(text, nl=False)
+        return
+    note = "" if data["chain"]["verified"] else " WARNING: its hash chain does not verify (see `parley audit verify`)."
+    typer.echo(f"Wrote {out}: {len(data['events'])} events and {len(data['audit_entries'])} audit entries of "
+               f"{data['case']['ref']}.{note}")
+
+
 def main() -> None:
     try:
         app()
