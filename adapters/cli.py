@@ -486,6 +486,43 @@ def audit_export(ref: Annotated[str, typer.Argument(help="Case reference, e.g. S
                f"{data['case']['ref']}.{note}")
 
 
+retention_app = typer.Typer(help="The retention policy: anonymise old resolved and closed cases.",
+                            no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("apply")
+def retention_apply(dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be anonymised; "
+                                                          "change nothing")] = False,
+                    board: BoardOpt = None, db: DbOpt = None) -> None:
+    """Anonymise the resolved and closed cases whose resolution or closure is older than their board's retention
+    period (protocol `retention.closed_case_years`): subject details and identifying free text erased, statistics
+    kept, the anonymisation recorded in the case's history and the audit log."""
+    from bot import retention
+    from bot.clock import SystemClock
+
+    rt = _migrated(db)
+    _known_board(rt, board)
+    runs = retention.apply(rt.factory, SystemClock().now(), board_id=board, dry_run=dry_run)
+    verb, total = ("would erase", "would be anonymised") if dry_run else ("erased", "anonymised")
+    count = 0
+    for run in runs:
+        p = run.plan
+        typer.echo(f"{p.board_name} ({p.board_id}): kept {p.years} years after resolution or closure, so cases "
+                   f"resolved or closed before {p.cutoff.isoformat()} are anonymised.")
+        for due, a in zip(p.due, run.done):
+            parts = ["the subject details" if a.subject_details else "no subject details (none stored)"]
+            if a.case_fields:
+                parts.append(f"{', '.join(a.case_fields)}")
+            parts.append(f"the free text of {a.events} event(s) and {a.messages} sent message(s)")
+            typer.echo(f"  {a.ref} ({due.status} on {due.ended_on.isoformat()}): {verb} {'; '.join(parts)}")
+        typer.echo(f"  {len(p.due)} case(s) {total}; {p.within} resolved or closed case(s) still within the period; "
+                   f"{p.already} anonymised before.")
+        count += len(p.due)
+    if dry_run:
+        typer.echo(f"Dry run: nothing was changed ({count} case(s) would be anonymised).")
+
+
 def main() -> None:
     try:
         app()

@@ -39,6 +39,7 @@ from protocol.spec import (
     Protocol,
     Record,
     Reporting,
+    Retention,
     Schedule,
     Side,
     Stage,
@@ -340,6 +341,7 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
         ),
         meetings=meetings,
         schedule=_schedule(raw.get("schedule", {})),
+        retention=_retention(raw.get("retention")),
         source=raw.get("source"),
         notes=tuple(raw.get("notes", ())),
         name_cy=raw.get("name_cy"),
@@ -362,6 +364,12 @@ def _schedule(d: Mapping[str, Any]) -> Schedule:
         digest_cron=d.get("digest_cron", base.digest_cron),
         quarterly_cron=d.get("quarterly_cron", base.quarterly_cron),
     )
+
+
+def _retention(d: Mapping[str, Any] | None) -> Retention:
+    if not d:
+        return Retention()
+    return Retention(closed_case_years=int(d["closed_case_years"]), note=d.get("note"), refs=tuple(d.get("refs", ())))
 
 
 def _dupes(ids: list[str]) -> set[str]:

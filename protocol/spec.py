@@ -344,6 +344,15 @@ class Reporting:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long a board keeps a resolved or closed case before ``parley retention apply`` anonymises it."""
+
+    closed_case_years: int = 6  # whole years after the resolution or closure
+    note: str | None = None
+    refs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Nudge:
     working_days_before: int  # 0: the morning of the deadline
     at: dt.time | None = None  # None: the start of the working day
@@ -386,6 +395,7 @@ class Protocol:
     reporting: Reporting = field(default_factory=lambda: Reporting("none"))
     meetings: dict[str, tuple[dt.date, ...]] = field(default_factory=dict)
     schedule: Schedule = field(default_factory=Schedule)
+    retention: Retention = field(default_factory=Retention)
     source: str | None = None
     notes: tuple[str, ...] = ()
     name_cy: str | None = None
