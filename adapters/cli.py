@@ -523,6 +523,23 @@ def retention_apply(dry_run: Annotated[bool, typer.Option("--dry-run", help="Lis
         typer.echo(f"Dry run: nothing was changed ({count} case(s) would be anonymised).")
 
 
+doctor_app = typer.Typer(help="Check the configuration.", invoke_without_command=True)
+app.add_typer(doctor_app, name="doctor")
+
+
+@doctor_app.callback()
+def doctor(db: DbOpt = None) -> None:
+    """Check the configuration and say what is missing, one line a check, OK or PROBLEM (exit 1 on any PROBLEM).
+    Secrets are reported as present or absent, never printed."""
+    from bot import doctor as checks
+
+    results = checks.run(db)
+    for c in results:
+        typer.echo(c.line())
+    if not all(c.ok for c in results):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()
