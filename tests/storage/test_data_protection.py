@@ -149,7 +149,8 @@ def test_key_upkeep_never_hands_back_personal_data(runtime) -> None:  # noqa: AN
 
 
 # -- the migration: existing plaintext rows encrypted, existing events chained ---------------------------------
-def test_migration_0008_encrypts_existing_rows_and_chains_existing_events(db_url) -> None:  # noqa: ANN001
+def _at_0007_with_rows(db_url: str) -> list[int]:
+    """A database migrated to 0007 holding two cases with events, one with plaintext subject details."""
     from bot.runtime import Runtime
 
     migrate.upgrade(db_url, "0007")
@@ -183,7 +184,13 @@ def test_migration_0008_encrypts_existing_rows_and_chains_existing_events(db_url
                                                        ("closed", {"reason": "done"})], start=1)])
         s.commit()
     rt.engine.dispose()
+    return ids
 
+
+def test_migration_0008_encrypts_existing_rows_and_chains_existing_events(db_url) -> None:  # noqa: ANN001
+    from bot.runtime import Runtime
+
+    ids = _at_0007_with_rows(db_url)
     migrate.upgrade(db_url)
     rt = Runtime(db_url)
     raw = _raw(rt, ids[0])
@@ -212,6 +219,19 @@ def test_migration_0008_encrypts_existing_rows_and_chains_existing_events(db_url
                             {"c": ids[0]}).one()
         assert tuple(back) == (NAME, ADDRESS, NUMBER)
         assert "hash" not in {c["name"] for c in sa.inspect(conn).get_columns("case_events")}
+    engine.dispose()
+
+
+def test_migration_0008_without_a_usable_key_stops_before_changing_anything(sqlite_url, monkeypatch) -> None:  # noqa: ANN001,E501
+    ids = _at_0007_with_rows(sqlite_url)
+    monkeypatch.delenv("PARLEY_DATA_KEYS")
+    monkeypatch.setenv("PARLEY_PRODUCTION", "true")
+    with pytest.raises(crypto.DataKeyError, match="PARLEY_DATA_KEYS is not set"):
+        migrate.upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    assert migrate.current_revision(engine) == "0007"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM subject_details WHERE case_id = :c"), {"c": ids[0]}).scalar() == NAME
     engine.dispose()
 
 

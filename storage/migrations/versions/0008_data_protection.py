@@ -12,6 +12,8 @@
   ``data_digest`` and the ``anonymised`` event records the redacted data's digest. SQLite has no such trigger.
 
 The downgrade decrypts the subject details back into their old columns (it needs the key) and drops the rest.
+The hashes are computed by storage/chain.py's scheme "parley-event-v1", which therefore never changes (a new
+scheme would get a new tag, and verification would keep accepting v1).
 
 Revision ID: 0008
 Revises: 0007
@@ -133,6 +135,8 @@ def _backfill_chain() -> None:
 
 def upgrade() -> None:
     pg = op.get_bind().dialect.name == 'postgresql'
+    if op.get_bind().execute(sa.text('SELECT count(*) FROM subject_details')).scalar():
+        crypto.keyring()  # no usable key: stop here, before anything has changed (a clear DataKeyError)
     # subject details: TEXT columns holding Fernet tokens; existing rows encrypted
     _subject_columns(to_text=True)
     _convert_subjects(_encrypt)
