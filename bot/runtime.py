@@ -238,6 +238,14 @@ class Runtime:
                             .order_by(ConversationRef.updated_at.desc()).limit(1)).first()
             return dict(row.data) if row else None
 
+    def audit_refusal(self, platform: str, reason: str, data: dict | None = None) -> None:
+        """Record a request refused before anyone could be identified (a payload from another Slack workspace
+        or Teams tenant): the board's audit entries keep it."""
+        with self.factory() as s:
+            repo.audit("refused", session=s, at=utcnow(), actor=None, via=platform,
+                       data={"reason": reason, **(data or {})})
+            s.commit()
+
     def register_channel(self, person_id: int, platform: str, channel: str, agency_text: str,
                          level: str = "line_manager") -> str:
         """Record ``channel`` as an agency's manager channel on a platform (an admin command in that channel)."""

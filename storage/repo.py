@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage import chain
@@ -288,9 +289,17 @@ def get_conversation(platform: str, user_key: str, *, session: Session) -> Conve
         select(Conversation).where(Conversation.platform == platform, Conversation.user_key == user_key)
     )
     if conv is None:
-        conv = Conversation(platform=platform, user_key=user_key, flow=None, state={})
-        session.add(conv)
-        session.flush()
+        # two inputs from one person at once (a double click) may both find no row: the second insert loses the
+        # race and reads the row the first one made, instead of failing the person's input
+        try:
+            with session.begin_nested():
+                conv = Conversation(platform=platform, user_key=user_key, flow=None, state={})
+                session.add(conv)
+                session.flush()
+        except IntegrityError:
+            conv = session.scalar(
+                select(Conversation).where(Conversation.platform == platform, Conversation.user_key == user_key))
+            assert conv is not None
     return conv
 
 

@@ -8,7 +8,9 @@ Retried events and double clicks are dropped by a middleware that remembers deli
 from __future__ import annotations
 
 import html
+import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +47,10 @@ ACTIONS = re.compile(r"^(case\.|esc\.|answer)")
 
 class SlackAdapter:
     def __init__(self, runtime: Runtime, clock: Clock, client: WebClient, *, signing_secret: str,
-                 process_before_response: bool = False):
+                 process_before_response: bool = False, teams: tuple[str, ...] | None = None):
+        # the Slack workspaces (team ids) this board uses; None: any (SLACK_TEAM_ID, comma-separated)
+        env_teams = tuple(t.strip() for t in os.environ.get("SLACK_TEAM_ID", "").split(",") if t.strip())
+        self.teams = teams if teams is not None else (env_teams or None)
         self.rt = runtime
         self.clock = clock
         self.client = client
@@ -131,8 +136,39 @@ class SlackAdapter:
                 return BoltResponse(status=200, body="")
             return next()
 
+        @app.middleware
+        def well_formed_and_ours(body: dict, next: Callable[[], Any], logger: logging.Logger
+                                 ) -> Any:  # noqa: A002 - Bolt's name
+            # A payload that is not the shape Slack sends, or comes from a workspace this board does not use
+            # (a replay from elsewhere), is answered plainly and changes nothing: never a 500 that Slack retries.
+            from slack_bolt import BoltResponse
+
+            problem = payload_problem(body)
+            if problem:
+                log.warning("malformed Slack payload: %s", problem, extra={"platform": PLATFORM})
+                return BoltResponse(status=400, body=json.dumps({"error": f"malformed payload: {problem}"}),
+                                    headers={"content-type": "application/json"})
+            team = team_of(body)
+            if self.teams is not None and team not in self.teams:
+                log.warning("Slack request from another workspace refused", extra={"platform": PLATFORM})
+                self.rt.audit_refusal(PLATFORM, "other_workspace", {"team": str(team)[:40]})
+                text = translator()("This Parley app serves another Slack workspace: nothing was done.")
+                if body.get("command"):
+                    return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}),
+                                        headers={"content-type": "application/json"})
+                return BoltResponse(status=200, body="")
+            return next()
+
         def just_ack(ack: Callable[..., None]) -> None:
             ack()
+
+        def stale_action(ack: Callable[..., None], body: dict) -> None:
+            """A button or menu Parley no longer has (an old card, an app update): told so, nothing done."""
+            ack()
+            user = body["user"]["id"]
+            if self.person(user) is not None:
+                self._ephemeral(body, user, translator()("That button is no longer available. Type `/parley` to "
+                                                         "see your cases."))
 
         app.command("/parley")(ack=just_ack, lazy=[self._command])
         app.shortcut("raise_from_message")(ack=just_ack, lazy=[self._shortcut])
@@ -142,6 +178,10 @@ class SlackAdapter:
         app.view(OUTCOME_FORM)(self._form_submitted)
         app.event("app_home_opened")(ack=just_ack, lazy=[self._home_opened])
         app.event("message")(ack=just_ack, lazy=[self._message])
+        # registered last: anything else Slack may send is acknowledged, so it is never retried
+        app.action(re.compile(".*"))(ack=just_ack, lazy=[stale_action])
+        app.event(re.compile(".*"))(just_ack)
+        app.view(re.compile(".*"))(just_ack)
 
     def _command(self, body: dict, respond: Callable[..., None]) -> None:
         if not self.fresh(body):
@@ -291,6 +331,51 @@ class SlackAdapter:
         if person is None:
             return
         self._deliver(user, person, self.conversation.handle(person.id, event.get("text", "")))
+
+
+def payload_problem(body: dict) -> str | None:
+    """What is wrong with a payload's shape (None when it is the shape Slack sends for its type)."""
+    if not isinstance(body, dict):
+        return "not an object"
+    kind = body.get("type")
+    if body.get("command") is not None:
+        return None if isinstance(body.get("user_id"), str) else "a command without its user"
+    if kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
+        user = body.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+            return "no user"
+        if kind == "block_actions":
+            acts = body.get("actions")
+            if not isinstance(acts, list) or not acts or not all(isinstance(a, dict) for a in acts):
+                return "no actions"
+            if not all(isinstance(a.get("action_id", ""), str) and isinstance(a.get("value", ""), str)
+                       for a in acts):
+                return "an action of the wrong type"
+        if kind in ("view_submission", "view_closed"):
+            view = body.get("view")
+            if not isinstance(view, dict) or not isinstance((view.get("state") or {}).get("values", {}), dict):
+                return "no view"
+        return None
+    if kind == "event_callback":
+        return None if isinstance(body.get("event"), dict) else "an event without its event"
+    if kind in ("url_verification", "app_rate_limited"):
+        return None
+    if body.get("ssl_check"):
+        return None
+    return f"unknown type {str(kind)[:40]!r}"
+
+
+def team_of(body: dict) -> str | None:
+    team = body.get("team")
+    if isinstance(team, dict) and team.get("id"):
+        return str(team["id"])
+    for key in ("team_id", "user_team"):
+        if isinstance(body.get(key), str):
+            return body[key]
+    user = body.get("user")
+    if isinstance(user, dict) and isinstance(user.get("team_id"), str):
+        return user["team_id"]
+    return None
 
 
 def _delivery_key(body: dict) -> tuple[str | None, float | None]:

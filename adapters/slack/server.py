@@ -4,6 +4,7 @@ aiohttp) or Socket Mode (when SLACK_APP_TOKEN is set: no public URL needed)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from adapters.slack.app import SlackAdapter
 from bot.clock import Clock
 from bot.runtime import Runtime
 
+log = logging.getLogger("parley.slack")
 EVENTS_PATH = "/slack/events"
 DEFAULT_API = "https://slack.com/api/"
 
@@ -37,7 +39,12 @@ def http_app(bolt_app: App, path: str = EVENTS_PATH) -> web.Application:
 
     async def handle(request: web.Request) -> web.Response:
         body = await request.text()
-        bolt_request = BoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
+        try:
+            bolt_request = BoltRequest(body=body, query=request.query_string, headers=dict(request.headers))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # truncated or broken JSON: a plain 400 (logged without the body), never a 500 Slack would retry
+            log.warning("malformed Slack request: the body could not be read", extra={"platform": "slack"})
+            return web.json_response({"error": "malformed request: the body could not be read"}, status=400)
         loop = asyncio.get_running_loop()
         resp = await loop.run_in_executor(None, bolt_app.dispatch, bolt_request)
         headers = {k: v for k, v in resp.first_headers_without_set_cookie().items() if k.lower() != "content-length"}

@@ -45,7 +45,8 @@ def reference_data(activity: Activity) -> dict[str, Any]:
 
 
 class ParleyTeamsBot:
-    def __init__(self, runtime: Runtime, clock: Clock, files: FileLinks | None = None):
+    def __init__(self, runtime: Runtime, clock: Clock, files: FileLinks | None = None, tenant_id: str = ""):
+        self.tenant_id = tenant_id  # set: activities from any other Microsoft 365 tenant are refused
         self.rt = runtime
         self.clock = clock
         self.files = files  # files offered through a link on a card (adapters/teams/files.py)
@@ -97,8 +98,26 @@ class ParleyTeamsBot:
                 self._save_ref("member", member_aad, {**data, "member_id": member.id})
 
     # -- the turn --------------------------------------------------------------------------------
+    def _tenant(self, turn: TurnContext) -> str | None:
+        act = turn.activity
+        tenant = getattr(act.conversation, "tenant_id", None) if act.conversation else None
+        if not tenant and isinstance(act.channel_data, dict):
+            t = act.channel_data.get("tenant")
+            tenant = t.get("id") if isinstance(t, dict) else None
+        return tenant
+
     async def on_turn(self, turn: TurnContext) -> None:
         act = turn.activity
+        if self.tenant_id and self._tenant(turn) != self.tenant_id:
+            # a replayed or forwarded activity from another organisation: refused, audited, nothing done
+            log.warning("Teams activity from another tenant refused", extra={"platform": PLATFORM})
+            self.rt.audit_refusal(PLATFORM, "other_tenant", {"tenant": str(self._tenant(turn))[:60]})
+            text = translator()("This Parley app serves another organisation: nothing was done.")
+            if act.type == ActivityTypes.invoke:
+                await self._invoke_reply(turn, self._card(Message(text, severity=Severity.ERROR)))
+            elif act.type == ActivityTypes.message:
+                await turn.send_activity(MessageFactory.text(text))
+            return
         try:
             self.remember(turn)
         except Exception:  # noqa: BLE001 - never lose the user's turn over bookkeeping
@@ -146,7 +165,7 @@ class ParleyTeamsBot:
 
     async def _message(self, turn: TurnContext) -> None:
         act = turn.activity
-        if isinstance(act.value, dict) and act.value.get("verb"):  # an Action.Submit fallback
+        if isinstance(act.value, dict) and isinstance(act.value.get("verb"), str) and act.value["verb"]:  # Action.Submit
             card = await self._handle_verb(turn, act.value["verb"], act.value)
             if card is not None:
                 await turn.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
@@ -179,17 +198,27 @@ class ParleyTeamsBot:
         await self._send_reply(turn, self.conversation.handle(person.id, text))
 
     async def _invoke(self, turn: TurnContext) -> None:
-        action = (turn.activity.value or {}).get("action") or {}
-        verb = action.get("verb") or ""
-        data = action.get("data") or {}
+        value = turn.activity.value
+        action = value.get("action") if isinstance(value, dict) else None
+        verb = action.get("verb") if isinstance(action, dict) else None
+        data = (action.get("data") or {}) if isinstance(action, dict) else None
+        if not isinstance(verb, str) or not isinstance(data, dict):
+            # not the shape of an Adaptive Card action (a broken client, an old card): said plainly, logged
+            log.warning("malformed Teams card action", extra={"platform": PLATFORM})
+            await self._invoke_reply(turn, self._card(Message(translator()(
+                "Sorry, that card action could not be read. Nothing was changed."), severity=Severity.ERROR)))
+            return
         try:
             card = await self._handle_verb(turn, verb, data)
         except Exception:  # noqa: BLE001 - a broken payload gets a clear error card, never a 500 loop
-            log.exception("card action %r failed", verb)
+            log.exception("card action %r failed", verb[:60])
             card = self._card(Message(translator()("Sorry, that didn't work. Nothing was changed; please "
                                                            "try again."), severity=Severity.ERROR))
         if card is None:
             card = self._card(Message(translator()("Done.")))
+        await self._invoke_reply(turn, card)
+
+    async def _invoke_reply(self, turn: TurnContext, card: dict) -> None:
         await turn.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(
             status=200, body=AdaptiveCardInvokeResponse(status_code=200, type=CARD, value=card))))
 

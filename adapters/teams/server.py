@@ -42,7 +42,7 @@ class TeamsServer:
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
         # files offered through links: PARLEY_PUBLIC_URL, PARLEY_FILES_DIR, PARLEY_FILE_LINK_DAYS unless given
         self.files = files if files is not None else file_links.from_environment(clock)
-        self.bot = ParleyTeamsBot(runtime, clock, self.files)
+        self.bot = ParleyTeamsBot(runtime, clock, self.files, tenant_id=tenant_id)
         self.transport = TeamsTransport(runtime, self.adapter, app_id, files=self.files)
         self.deliverer = Deliverer(runtime.factory, {"teams": self.transport}, clock, "teams-adapter")
 
@@ -63,7 +63,7 @@ class TeamsServer:
             except (PermissionError, jwt.PyJWTError):
                 return web.Response(status=401, text="Unauthorized")  # no valid Bot Framework token
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                log.warning("malformed Teams request: %s", exc)
+                log.warning("malformed Teams request (%s)", type(exc).__name__)
                 return web.Response(status=400, text="Malformed activity")
             if response is not None:
                 return response
