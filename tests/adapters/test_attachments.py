@@ -36,6 +36,9 @@ from bot.messages import Attachment, Message, message_from_data, message_to_data
 from storage import repo
 from storage.models import OutboxMessage, PersonIdentity
 from tests.adapters.slack_mock import MockSlack
+
+# the plumbing is tested with a synthetic PDF posted to channels; the product never posts a form to a channel
+pytestmark = pytest.mark.synthetic_channel_files
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
 from tests.conftest import LONDON
 
