@@ -36,6 +36,23 @@ def person_for(platform: str, external_id: str, email: str | None, *, session: S
     return matches[0]
 
 
+def language_from_locale(person: Person, locale: str | None, platform: str, now: dt.datetime, *,
+                         session: Session) -> bool:
+    """Default a newly linked person's language from their platform's locale ("cy", "cy-GB" -> Welsh), unless
+    they already chose one with the language command; recorded in the audit trail. True if it changed."""
+    from bot.i18n import available_languages
+
+    wanted = (locale or "").replace("_", "-").split("-")[0].lower()
+    if not wanted or wanted == person.language or wanted not in available_languages():
+        return False
+    if any(e.actor_id == person.id for e in repo.audit_entries(session=session, kind="language_set")):
+        return False  # their own choice stands
+    before, person.language = person.language, wanted
+    repo.audit("language_set", session=session, at=now, actor=person, via=platform,
+               data={"from": before, "to": wanted, "source": "platform locale"})
+    return True
+
+
 def link(linker: Person, platform: str, external_id: str, person_key: str, *, session: Session) -> Person:
     T = translator(linker.language)
     if linker.role not in LINKERS:

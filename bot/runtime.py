@@ -162,9 +162,12 @@ class Runtime:
             return message_from_data((latest or row).payload)
 
     # -- platform identity, deduplication and the App Home ----------------------------------------
-    def person_for(self, platform: str, external_id: str, email_lookup=None) -> PersonInfo | None:  # noqa: ANN001
+    def person_for(self, platform: str, external_id: str, email_lookup=None, locale=None  # noqa: ANN001
+                   ) -> PersonInfo | None:
         """The directory person behind a platform user: by stored identity, else by e-mail (``email_lookup``
-        is called only then, e.g. Slack users.info), linked on first use."""
+        is called only then, e.g. Slack users.info), linked on first use. On that first link the platform's
+        ``locale`` (e.g. Teams' ``cy-GB``; a string, or a function asked after ``email_lookup``) sets the person's
+        language, unless they have chosen one already."""
         from bot import inbound
 
         with self.factory() as s:
@@ -172,8 +175,15 @@ class Runtime:
             if p is None and email_lookup is not None:
                 email = email_lookup()
                 p = inbound.person_for(platform, external_id, email, session=s) if email else None
+                if p is not None:
+                    inbound.language_from_locale(p, locale() if callable(locale) else locale, platform,
+                                                 self.clock_now(), session=s)
                 s.commit()
             return self._info(p, s) if p else None
+
+    @staticmethod
+    def clock_now() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
 
     def link(self, linker_id: int, platform: str, external_id: str, person_key: str) -> PersonInfo:
         from bot import inbound

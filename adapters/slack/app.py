@@ -64,13 +64,17 @@ class SlackAdapter:
 
     # -- identity -------------------------------------------------------------------------------
     def person(self, user_id: str) -> PersonInfo | None:
+        seen: dict[str, Any] = {}
+
         def email() -> str | None:
             try:
-                return self.client.users_info(user=user_id)["user"]["profile"].get("email")
+                user = self.client.users_info(user=user_id, include_locale=True)["user"]
             except Exception:  # noqa: BLE001 - no email scope or unknown user: simply not linked
                 return None
+            seen["locale"] = user.get("locale")  # their Slack language, for Parley's on first link
+            return (user.get("profile") or {}).get("email")
 
-        return self.rt.person_for(PLATFORM, user_id, email)
+        return self.rt.person_for(PLATFORM, user_id, email, lambda: seen.get("locale"))
 
     def _speaker(self, body: dict, user: str) -> PersonInfo | None:
         """Who is acting, for work done after the ack: None (and nothing more to do) for a duplicate delivery,

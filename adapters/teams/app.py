@@ -68,7 +68,8 @@ class ParleyTeamsBot:
             email = getattr(member, "email", None) or getattr(member, "user_principal_name", None)
         except Exception:  # noqa: BLE001 - outside Teams (emulator) or no roster access: not linked
             email = None
-        return self.rt.person_for(PLATFORM, aad, (lambda: email) if email else None)
+        return self.rt.person_for(PLATFORM, aad, (lambda: email) if email else None,
+                                  locale=getattr(turn.activity, "locale", None))  # e.g. cy-GB: Welsh from the start
 
     def _save_ref(self, kind: str, key: str, data: dict[str, Any]) -> None:
         """Store a conversation reference, skipping the write when it is unchanged since we last stored it."""

@@ -30,7 +30,9 @@ class Call:
 
 
 class MockSlack:
-    def __init__(self, emails: dict[str, str] | None = None, names: dict[str, str] | None = None):
+    def __init__(self, emails: dict[str, str] | None = None, names: dict[str, str] | None = None,
+                 locales: dict[str, str] | None = None):
+        self.locales = locales or {}  # user -> Slack locale (users.info with include_locale)
         self.calls: list[Call] = []
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.emails = emails or {}
@@ -129,8 +131,11 @@ class MockSlack:
                 return 200, {"ok": True, "view": view}, {}
             if method == "users.info":
                 user = args.get("user")
-                return 200, {"ok": True, "user": {"id": user, "real_name": self.names.get(user, f"User {user}"),
-                                                  "profile": {"email": self.emails.get(user)}}}, {}
+                found = {"id": user, "real_name": self.names.get(user, f"User {user}"),
+                         "profile": {"email": self.emails.get(user)}}
+                if str(args.get("include_locale")).lower() in ("true", "1") and user in self.locales:
+                    found["locale"] = self.locales[user]
+                return 200, {"ok": True, "user": found}, {}
             if method == "files.getUploadURLExternal":
                 fid = f"F{next(self._files):04d}"
                 self.files[fid] = {"id": fid, "name": args.get("filename"), "length": int(args.get("length") or 0),
