@@ -16,10 +16,11 @@ from bot.clock import FixedClock
 from bot.i18n import Translator, extract_messages, in_languages
 from bot.messages import Attachment, Button, Field, Message, Severity
 from bot.scheduler import Sweeper
-from bot.services import Ctx, NewCase
+from bot.services import Ctx
 from protocol.loader import load_board
 from storage import repo
 from storage.models import EscalationPrompt, OutboxMessage
+from tests.bot.test_scheduler import open_case
 from tests.conftest import Chat
 
 L = ZoneInfo("Europe/London")
@@ -202,21 +203,6 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
 
 
 # -- bilingual channel posts ----------------------------------------------------------------------
-def open_case(rt, board: str, now: dt.datetime, **over) -> int:  # noqa: ANN001
-    with rt.factory() as s:
-        alice = repo.person_by_key(board, "alice", session=s)
-        csc = repo.agency_by_key(board, "social-care", session=s)
-        bob = repo.person_by_key(board, "bob", session=s)
-        proto = services.board_protocol(board, session=s)
-        base = dict(board_id=board, subject_kind="child", category=proto.categories[0].id, what_happened="x",
-                    done_so_far="y", outcome_sought="z", arose_on=now.date(), responding_agency_id=csc.id,
-                    responding_person_id=bob.id)
-        base.update(over)
-        case = services.open_case(Ctx(alice, "console", now), NewCase(**base), session=s)
-        s.commit()
-        return case.id
-
-
 def _channel_posts(rt, case_id: int | None = None) -> list[OutboxMessage]:  # noqa: ANN001
     with rt.factory() as s:
         q = select(OutboxMessage).where(OutboxMessage.target_kind == "channel").order_by(OutboxMessage.id)
