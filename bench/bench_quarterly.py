@@ -30,14 +30,14 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import event, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.pgschema import PG_BASE, fresh_schema, pg_reachable  # noqa: E402
 from bot import projection, reports, services  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.services import Ctx, NewCase, ServiceError  # noqa: E402
@@ -46,7 +46,6 @@ from storage import repo  # noqa: E402
 from storage.models import Case, CaseEvent, CaseStageResult  # noqa: E402
 
 LONDON = ZoneInfo("Europe/London")
-PG_BASE = os.environ.get("PARLEY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PAIRS = (("alice", "bob"), ("ed", "hana"), ("hana", "alice"), ("bob", "ed"), ("alice", "hana"), ("ed", "bob"))
 GAPS_HOURS = (2, 5, 20, 24, 26, 48, 72, 96, 150, 240)  # between one action and the next
 CHUNK = 2_000  # template copies per insert batch
@@ -276,17 +275,6 @@ def show(backend: str, r: dict, board: str) -> None:
             print(f"    {line}")
 
 
-def pg_reachable() -> bool:
-    try:
-        eng = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
-        with eng.connect() as conn:
-            conn.execute(text("select 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable"
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=100_000)
@@ -307,17 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     if not pg_reachable():
         print(f"\n== PostgreSQL: not reachable at {PG_BASE}; skipped")
         return 0
-    admin = create_engine(PG_BASE)
-    schema = f"parley_bench_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        sep = "&" if "?" in PG_BASE else "?"
-        show("PostgreSQL", run(f"{PG_BASE}{sep}options=-csearch_path%3D{schema}", args), args.board)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema() as url:
+        show("PostgreSQL", run(url, args), args.board)
     return 0
 
 

@@ -32,14 +32,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy import delete, event, func, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.pgschema import PG_BASE, fresh_schema, pg_reachable  # noqa: E402
 from bot import services  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
@@ -49,7 +49,6 @@ from storage import repo  # noqa: E402
 from storage.models import CaseEvent, EscalationPrompt, OutboxMessage, Timer  # noqa: E402
 
 LONDON = ZoneInfo("Europe/London")
-PG_BASE = os.environ.get("PARLEY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BOARDS = ("swindon", "wolverhampton", "cardiff-and-vale", "mid-and-west-wales")
 PRACTITIONERS = ("alice", "bob", "hana", "ed")
 KINDS = ("nudge", "nudge", "overdue", "escalation", "duty")
@@ -217,17 +216,6 @@ def report(backend: str, results: list[dict]) -> None:
         print(f"    {line}")
 
 
-def pg_reachable() -> bool:
-    try:
-        eng = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
-        with eng.connect() as conn:
-            conn.execute(text("select 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable"
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,1000000", help="pending timers, comma-separated (first vs last)")
@@ -249,22 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     if not pg_reachable():
         print(f"\n== PostgreSQL: not reachable at {PG_BASE}; skipped")
         return 0
-    admin = create_engine(PG_BASE)
     results = []
-    try:
-        for size in sizes:
-            schema = f"parley_bench_{uuid.uuid4().hex[:10]}"
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            try:
-                sep = "&" if "?" in PG_BASE else "?"
-                results.append(run_size(f"{PG_BASE}{sep}options=-csearch_path%3D{schema}", size, now, args.due,
-                                        args.repeat))
-            finally:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+    for size in sizes:
+        with fresh_schema() as url:
+            results.append(run_size(url, size, now, args.due, args.repeat))
     report("PostgreSQL", results)
     return 0
 
