@@ -228,33 +228,47 @@ def cases_involving(person: Person, *, session: Session, include_closed: bool = 
 
 
 # -- the event history (append-only) ----------------------------------------------------------
+APPEND_ATTEMPTS = 5
+
+
 def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, actor: Person | None,
                  actor_label: str | None = None, via: str, data: dict[str, Any] | None = None) -> CaseEvent:
     """Add an event at the end of the case's history, chained to the one before (storage/chain.py)."""
     if at.tzinfo is None:
         raise ValueError("naive datetime given to the database; use timezone-aware times")
-    last = session.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
-                           .order_by(CaseEvent.seq.desc()).limit(1)).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, chain.GENESIS)
     body = chain.normalise(data)
     label = actor_label or (actor.name if actor else "Parley")
     actor_id = actor.id if actor else None
     digest = chain.data_digest(body)
-    ev = CaseEvent(
-        case_id=case.id,
-        seq=seq,
-        kind=kind,
-        at=at,
-        actor_id=actor_id,
-        actor_label=label,
-        via=via,
-        data=body,
-        data_digest=digest,
-        prev_hash=prev,
-        hash=chain.event_hash(prev_hash=prev, case_id=case.id, seq=seq, kind=kind, at=at, actor_id=actor_id,
-                              actor_label=label, via=via, digest=digest),
-    )
-    session.add(ev)
+    for attempt in range(APPEND_ATTEMPTS):
+        last = session.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
+                               .order_by(CaseEvent.seq.desc()).limit(1)).first()
+        seq, prev = (last.seq + 1, last.hash) if last else (1, chain.GENESIS)
+        ev = CaseEvent(
+            case_id=case.id,
+            seq=seq,
+            kind=kind,
+            at=at,
+            actor_id=actor_id,
+            actor_label=label,
+            via=via,
+            data=body,
+            data_digest=digest,
+            prev_hash=prev,
+            hash=chain.event_hash(prev_hash=prev, case_id=case.id, seq=seq, kind=kind, at=at, actor_id=actor_id,
+                                  actor_label=label, via=via, digest=digest),
+        )
+        try:
+            # two people acting on one case at the same moment (two refusals, a click and a sweep) both read the
+            # same last event: the one that loses the (case, seq) race reads again and goes after the winner
+            with session.begin_nested():
+                session.add(ev)
+                session.flush()
+        except IntegrityError:
+            if attempt == APPEND_ATTEMPTS - 1:
+                raise
+            continue
+        break
     case.event_chain_head = ev.hash
     session.flush()
     return ev

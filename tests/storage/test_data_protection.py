@@ -316,3 +316,38 @@ def test_postgres_refuses_update_and_delete_of_events(pg_url) -> None:  # noqa: 
     # (that unauthorised change is then reported: nothing recorded it as a retention redaction)
     assert any("event 1 (contact" in p and "details changed" in p for p in _verify(rt)[1])
     rt.engine.dispose()
+
+
+def test_two_writers_on_one_case_both_land_in_order(runtime, clock) -> None:  # noqa: ANN001
+    """Another process appends to the case between this one reading the last event and inserting its own (two
+    refusals at once, a click during a sweep): the loser of the (case, seq) race goes after the winner, and the
+    chain still verifies."""
+    from sqlalchemy import event as sa_event
+
+    from bot import audit as audit_mod
+    from tests.bot.test_scheduler import open_case
+
+    cid = open_case(runtime, "swindon", clock.now())
+    with runtime.factory() as a:
+        case = a.get(Case, cid)
+        interloped = []
+
+        def interlope(session, _ctx, _instances) -> None:  # noqa: ANN001
+            if interloped:
+                return
+            interloped.append(True)
+            with runtime.factory() as b:  # a second connection commits an event first
+                repo.append_event(b.get(Case, cid), "refused", session=b, at=clock.now(), actor=None, via="slack",
+                                  data={"action": "close"})
+                b.commit()
+
+        sa_event.listen(a, "before_flush", interlope)
+        repo.append_event(case, "refused", session=a, at=clock.now(), actor=None, via="teams",
+                          data={"action": "extend"})
+        a.commit()
+    with runtime.factory() as s:
+        events = repo.events_for(cid, session=s)
+        assert [(e.via, e.data.get("action")) for e in events[-2:]] == [("slack", "close"), ("teams", "extend")]
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    result = audit_mod.verify(runtime.factory)
+    assert result.ok, result.problems
