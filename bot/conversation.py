@@ -946,7 +946,7 @@ def _form_steps() -> list[Step]:
             q = qs[i]
             before = t.data.get("answers", {}).get(q.label)
             hint = t.T("Now: {value} (type 'same' to keep it)", value=_clip(before, 200)) if before else None
-            text = q.label + (" " + t.T("(optional: 'skip' to leave it empty)") if q.optional else "")
+            text = t.T.local(q, "label") + (" " + t.T("(optional: 'skip' to leave it empty)") if q.optional else "")
             if q.type == "date":
                 return ask_date(text, f"form:{i}", optional=q.optional, hint=hint)
             if q.type == "yes_no":
@@ -980,7 +980,7 @@ def _form_steps() -> list[Step]:
         lines = [t.T("Please check before I record this part:")]
         answers = t.data.get("answers", {})
         for q in _form_questions(t):
-            lines.append(f"{q.label}: {_clip(answers.get(q.label) or '-')}")
+            lines.append(f"{t.T.local(q, 'label')}: {_clip(answers.get(q.label) or '-')}")
         if len(lines) == 1:
             lines.append(t.T("Everything in this part is filled from the case."))
         return Message("\n".join(lines), prompt=Prompt("confirm", PromptKind.CHOICE, _confirm_choices(t.T)))
@@ -997,10 +997,10 @@ def form_message(T: Translator, case: Case, filled: documents.FilledForm, *, int
     lines = [intro] if intro else []
     for part in filled.parts:
         if part.done:
-            lines.append(T("{part}: completed by {who} on {date}.", part=part.spec.title, who=part.completed_by,
+            lines.append(T("{part}: completed by {who} on {date}.", part=T.local(part.spec), who=part.completed_by,
                            date=T.date(part.completed_on)))
         else:
-            line = T("{part}: open, to be completed by {who}.", part=part.spec.title, who=part.completer)
+            line = T("{part}: open, to be completed by {who}.", part=T.local(part.spec), who=part.completer)
             if part.due:
                 line += " " + T("Due: {due}.", due=part.due)
             lines.append(line)
@@ -1009,11 +1009,11 @@ def form_message(T: Translator, case: Case, filled: documents.FilledForm, *, int
         mine = [p for p in filled.parts if documents.may_complete(viewer, case, p.spec, session=session)]
         part = next((p for p in mine if not p.done), mine[-1] if mine else None)
         if part is not None:
-            short = part.spec.title.split(":")[0]
+            short = T.local(part.spec).split(":")[0]
             buttons.append(Button("case.form", T("Amend {part}", part=short) if part.done else
                                   T("Complete {part}", part=short), f"{case.ref} {filled.spec.id} {part.spec.id}",
                                   None if part.done else "primary"))
-    return Message("\n".join(lines), title=T("{form} — {ref}", form=filled.spec.title, ref=case.ref),
+    return Message("\n".join(lines), title=T("{form} — {ref}", form=T.local(filled.spec), ref=case.ref),
                    case_ref=case.ref, private=True, buttons=tuple(buttons),
                    attachments=documents.attachments(T, filled))
 
@@ -1030,7 +1030,7 @@ def send_form(t: Turn, case: Case, form_id: str, people: list, intro: str) -> Re
         filled = documents.fill(T, case, form, session=t.session, now=t.ctx.now, with_subject_details=entitled)
         reply.send(Address.person(person.id), form_message(
             T, case, filled, viewer=person, session=t.session,
-            intro=T(intro, name=t.ctx.actor.name, form=form.title, ref=case.ref)))
+            intro=T(intro, name=t.ctx.actor.name, form=T.local(form), ref=case.ref)))
     return reply
 
 
@@ -1041,7 +1041,7 @@ def _finish_form(t: Turn) -> Reply:
     form = filled.spec
     part = form.part(t.data["part"])
     reply = Reply().say(form_message(t.T, case, filled, viewer=t.ctx.actor, session=t.session,
-                                     intro=t.T("{part} recorded.", part=part.title)))  # a completer is entitled
+                                     intro=t.T("{part} recorded.", part=t.T.local(part))))  # a completer is entitled
     idx = form.parts.index(part)
     proto = services.protocol_for(case, session=t.session)
     if idx + 1 < len(form.parts):
@@ -1300,9 +1300,9 @@ class Conversation:
                 return Reply().say(Message(T("No form applies to {ref} at its current stage.", ref=case.ref),
                                            case_ref=case.ref))
             lines = [T("Forms for {ref}:", ref=case.ref)]
-            lines.extend(f"  \u2022 {f.title} \u2014 form {case.ref} {f.id}" for f in forms)
+            lines.extend(f"  \u2022 {T.local(f)} \u2014 form {case.ref} {f.id}" for f in forms)
             return Reply().say(Message("\n".join(lines), case_ref=case.ref, buttons=tuple(
-                Button("case.form", f.title.split(":")[0], f"{case.ref} {f.id}") for f in forms)))
+                Button("case.form", T.local(f).split(":")[0], f"{case.ref} {f.id}") for f in forms)))
         form = documents.form_of(ctx, case, args[0], session=session)
         if len(args) == 1:
             entitled = services.may_act(ctx.actor, case, session=session)  # the subject details, or not
@@ -1311,10 +1311,10 @@ class Conversation:
         try:
             part = form.part(args[1])
         except KeyError:
-            raise ServiceError(T("{form} has no part {part!r}; its parts are {parts}.", form=form.title,
+            raise ServiceError(T("{form} has no part {part!r}; its parts are {parts}.", form=T.local(form),
                                  part=args[1][:40], parts=", ".join(p.id for p in form.parts))) from None
         if not documents.may_complete(ctx.actor, case, part, session=session):
-            raise ServiceError(T("{part} is completed by {who}.", part=part.title,
+            raise ServiceError(T("{part} is completed by {who}.", part=T.local(part),
                                  who=T(documents.COMPLETERS.get(part.by, part.by))))
         return self._start(session, ctx, conv, "form_part", {"ref": case.ref, "form": form.id, "part": part.id})
 

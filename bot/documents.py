@@ -43,11 +43,12 @@ COMPLETERS = {  # a part's "by" in words
 
 @dataclass
 class FilledField:
-    label: str
+    label: str  # the protocol's (English) label: the key the answers are kept under
     value: str = ""
     table: list[list[str]] | None = None  # the stage contact log
     private: bool = False
     withheld: bool = False  # personal data left out for this reader
+    shown: str = ""  # the label in the reader's language
 
 
 @dataclass
@@ -92,7 +93,7 @@ def form_of(ctx: Ctx, case: Case, form_id: str, *, session: Session) -> Form:
     for f in proto.forms:
         if f.id == form_id:
             if f not in forms_for(case, session=session, now=ctx.now):
-                raise ServiceError(ctx.T("{form} applies once {ref} reaches {stage}.", form=f.title, ref=case.ref,
+                raise ServiceError(ctx.T("{form} applies once {ref} reaches {stage}.", form=ctx.T.local(f), ref=case.ref,
                                          stage=views.stage_title(ctx.T, proto, f.stage)))
             return f
     names = ", ".join(f.id for f in proto.forms) or ctx.T("none")
@@ -269,7 +270,7 @@ def fill(T: Translator, case: Case, form: Form, *, session: Session, now: dt.dat
                 fp.due = views.due_phrase(T, item, proto)
         for fld in part.fields:
             private = fld.private or (fld.source or "").startswith("subject.")
-            ff = FilledField(fld.label, private=private)
+            ff = FilledField(fld.label, private=private, shown=T.local(fld, "label"))
             if private and not with_subject_details:
                 ff.withheld = True
             elif private and not (fld.source or "").startswith("subject."):
@@ -287,7 +288,7 @@ def fill(T: Translator, case: Case, form: Form, *, session: Session, now: dt.dat
                 ff.table = views.contact_log_rows(T, case, session=session)
             fp.fields.append(ff)
         parts.append(fp)
-    return FilledForm(form, proto.name, case.ref, parts, with_subject_details)
+    return FilledForm(form, T.local(proto, "name"), case.ref, parts, with_subject_details)
 
 
 # -- completing a part ---------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def questions(T: Translator, case: Case, form: Form, part: FormPart, *, session:
         elif src.value(fld.source, {}, None) == "":
             out.append(FormField(fld.label, fld.source, fld.private,
                                  "date" if fld.source == "subject.dob" else fld.type,
-                                 optional=fld.optional or fld.source in OPTIONAL_WHEN_EMPTY))
+                                 optional=fld.optional or fld.source in OPTIONAL_WHEN_EMPTY, label_cy=fld.label_cy))
     return out
 
 
@@ -325,13 +326,13 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
     try:
         part = form.part(part_id)
     except KeyError:
-        raise ServiceError(T("{form} has no part {part!r}.", form=form.title, part=part_id[:40])) from None
+        raise ServiceError(T("{form} has no part {part!r}.", form=T.local(form), part=part_id[:40])) from None
     if not may_complete(ctx.actor, case, part, session=session):
-        raise ServiceError(T("{part} is completed by {who}.", part=part.title,
+        raise ServiceError(T("{part} is completed by {who}.", part=T.local(part),
                              who=T(COMPLETERS.get(part.by, part.by))))
     done = _completions(case, form.id, session=session)
     before = form.parts[: form.parts.index(part)]
-    missing = [p.title for p in before if p.id not in done]
+    missing = [T.local(p) for p in before if p.id not in done]
     if missing:
         raise ServiceError(T("Complete {parts} first.", parts="; ".join(missing)))
     asked = {f.label: f for f in questions(T, case, form, part, session=session, now=ctx.now)}
@@ -372,7 +373,7 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
     st = services.state_of(case, ctx.now, session=session)
     if part.due_step and any(i.step.id == part.due_step for i in st.completable()):
         services.complete_step(ctx, case, part.due_step, on=ctx.now, note=T("{form}: {part} completed",
-                                                                            form=form.title, part=part.title),
+                                                                            form=form.title, part=part.title),  # stored: English
                                session=session)
     else:
         services.refresh(case, session=session, now=ctx.now)
@@ -421,18 +422,18 @@ def render_html(T: Translator, filled: FilledForm, *, for_pdf: bool = False) -> 
     list of its fields and a real table (with column headers) for the contact log."""
     lang = T.language
     h: list[str] = [f"<!doctype html><html lang='{escape(lang)}'><head><meta charset='utf-8'>",
-                    f"<title>{escape(filled.spec.title)} \u2014 {escape(filled.ref)}</title>"]
+                    f"<title>{escape(T.local(filled.spec))} \u2014 {escape(filled.ref)}</title>"]
     h.append(f"<style>{_font_faces() if for_pdf else ''}{CSS}</style></head><body><main>")
-    h.append(f"<h1>{escape(filled.spec.title)}</h1>")
+    h.append(f"<h1>{escape(T.local(filled.spec))}</h1>")
     h.append("<p class='meta'>" + escape(T("{board} \u2014 case {ref}", board=filled.board, ref=filled.ref)) + "</p>")
     if filled.open_parts:
         h.append("<p class='state open'>" + escape(T("Still open: {parts}.", parts="; ".join(
-            p.spec.title for p in filled.open_parts))) + "</p>")
+            T.local(p.spec) for p in filled.open_parts))) + "</p>")
     else:
         h.append("<p class='state'>" + escape(T("Every part is complete.")) + "</p>")
     for part in filled.parts:
         h.append(f"<section aria-labelledby='{escape(part.spec.id)}'><h2 id='{escape(part.spec.id)}'>"
-                 f"{escape(part.spec.title)}</h2>")
+                 f"{escape(T.local(part.spec))}</h2>")
         if part.done:
             state = T("Completed by {who} on {date} (via {via}).", who=part.completed_by or "?",
                       date=T.date(part.completed_on), via=part.via or "?")  # type: ignore[arg-type]
@@ -447,7 +448,7 @@ def render_html(T: Translator, filled: FilledForm, *, for_pdf: bool = False) -> 
             h.append(f"<p class='state open'>{escape(state)}</p>")
         h.append("<dl>")
         for f in part.fields:
-            h.append(f"<dt>{escape(f.label)}</dt>")
+            h.append(f"<dt>{escape(f.shown or f.label)}</dt>")
             if f.withheld:
                 h.append("<dd class='withheld'>" + escape(T("Withheld: personal details are shown only to the people "
                                                             "entitled to them.")) + "</dd>")
@@ -483,7 +484,7 @@ def filename(filled: FilledForm, ext: str) -> str:
 
 
 def attachments(T: Translator, filled: FilledForm) -> tuple[Attachment, ...]:
-    title = T("{form} \u2014 {ref}", form=filled.spec.title, ref=filled.ref)
+    title = T("{form} \u2014 {ref}", form=T.local(filled.spec), ref=filled.ref)
     return (Attachment(filename(filled, "pdf"), "application/pdf", render_pdf(T, filled), title),
             Attachment(filename(filled, "html"), "text/html", render_html(T, filled).encode("utf-8"),
                        T("{title} (accessible HTML)", title=title)))

@@ -96,7 +96,8 @@ def _form_field(raw: Any) -> FormField:
         return FormField(raw)
     source = raw.get("from")
     private = bool(raw.get("private", source is not None and source.startswith("subject.")))
-    return FormField(raw["label"], source, private, raw.get("type", "text"), bool(raw.get("optional", False)))
+    return FormField(raw["label"], source, private, raw.get("type", "text"), bool(raw.get("optional", False)),
+                     raw.get("label_cy"))
 
 
 def _time(text: str | None, default: dt.time) -> dt.time:
@@ -323,12 +324,13 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
                 stage=f.get("stage"),
                 parts=tuple(
                     FormPart(p["id"], p["title"], p["by"], tuple(_form_field(x) for x in p.get("fields", ())),
-                             p.get("due_step"))
+                             p.get("due_step"), p.get("title_cy"))
                     for p in f["parts"]
                 ),
                 refs=tuple(f.get("refs", ())),
                 contains_subject_details=bool(f.get("contains_subject_details", True)),
                 send_to_role=f.get("send_to_role"),
+                title_cy=f.get("title_cy"),
             )
             for f in raw.get("forms", ())
         ),
@@ -509,6 +511,14 @@ def _check_welsh(p: Protocol, problems: list[tuple[str, str]]) -> None:
         if c.note and not c.note_cy:
             missing.append(f"immediate_risk.contacts[{i}].note_cy")
     missing += [f"recipients_cy.{k}" for k in p.recipients if k not in p.recipients_cy]
+    for k, f in enumerate(p.forms):
+        if not f.title_cy:
+            missing.append(f"forms[{k}].title_cy")
+        for m, part in enumerate(f.parts):
+            if not part.title_cy:
+                missing.append(f"forms[{k}].parts[{m}].title_cy")
+            missing += [f"forms[{k}].parts[{m}].fields[{j}].label_cy" for j, fld in enumerate(part.fields)
+                        if not fld.label_cy]
     for i, pc in enumerate(p.preconditions):
         if not pc.question_cy:
             missing.append(f"preconditions[{i}].question_cy")

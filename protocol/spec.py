@@ -302,6 +302,7 @@ class FormField:
     private: bool = False  # personal data about the child, adult or family: kept with the subject details
     type: str = "text"  # how an asked field is asked and checked: text | long_text | date | yes_no
     optional: bool = False  # an asked field that may be left empty
+    label_cy: str | None = None
 
     @property
     def asked(self) -> bool:
@@ -315,6 +316,7 @@ class FormPart:
     by: str
     fields: tuple[FormField, ...] = ()
     due_step: str | None = None
+    title_cy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,7 @@ class Form:
     refs: tuple[str, ...] = ()
     contains_subject_details: bool = True
     send_to_role: str | None = None  # besides the next part's completers, DM the completed form to this role
+    title_cy: str | None = None
 
     def part(self, part_id: str) -> FormPart:
         for p in self.parts:

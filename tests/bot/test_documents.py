@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from html import escape
 
 import pytest
 from pypdf import PdfReader
@@ -317,3 +318,26 @@ def test_cli_form_command(runtime, clock, tmp_path, fmt) -> None:  # noqa: ANN00
     assert "Jamie Doe" in text and "The referral was closed after one visit." in text
     bad = CliRunner().invoke(app, ["form", ref, "appendix-9", "--db", runtime.url])
     assert bad.exit_code != 0 and "has no form" in bad.output
+
+
+def test_forms_read_in_welsh_for_a_welsh_speaker(runtime, clock) -> None:  # noqa: ANN001
+    """Cardiff & Vale's Appendix 1 in Welsh: the title, the parts and the field labels, in the chat questions, the
+    HTML and the PDF; the answers are kept under the protocol's English labels, so the form reads both ways."""
+    ref = _cv_case_at_stage_2(runtime)
+    chat = Chat(runtime, clock, board="cardiff-and-vale")
+    clock.set(_at(4, 9, 10))
+    chat.say("alice", "language cy")
+    reply = chat.say("alice", f"form {ref} appendix-1 part-a")
+    assert "Cyfeiriad" in texts(reply)  # "Address", asked in Welsh
+    chat.script("alice", "1 High Street, Cardiff", "hepgor", "hepgor", "01234 567890")
+    reply = chat.say("alice", "submit")
+    welsh = reply.to_speaker[0]
+    assert welsh.title.startswith("Atodiad 1: Pryderon am ymarfer diogelu rhwng asiantaethau")
+    html = next(a for a in welsh.attachments if a.media_type == "text/html").data.decode("utf-8")
+    assert "lang='cy'" in html and escape("Rhan A: i'w chwblhau gan yr asiantaeth sy'n codi'r pryder") in html
+    assert "<dt>Rhif cyswllt</dt><dd>01234 567890</dd>" in html
+    pdf = _pdf_text(next(a for a in welsh.attachments if a.media_type == "application/pdf").data)
+    assert "Enw'r Plentyn/Oedolyn sy'n Wynebu Risg" in pdf or "Enw’r Plentyn/Oedolyn sy’n Wynebu Risg" in pdf
+    english = _filled(runtime, ref, "appendix-1", clock.now())
+    assert _field(english, "part-a", "Contact number").value == "01234 567890"
+    assert "<dt>Contact number</dt>" in documents.render_html(T, english)
