@@ -34,7 +34,7 @@ from storage import repo
 from storage.models import Case, CaseStageResult
 
 # Bump when the rules below change: every case written by older rules is then rebuilt (see ``stale``).
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2  # 2: a stage whose deadline step was done before it ended is judged by that step
 # the events that end the stage a case is at (when it is at one)
 STAGE_ENDING = ("outcome", "bypassed", "closed")
 STAGE_FIELDS = ("stage_id", "stage_number", "how_entered", "entered_at", "ended_at", "ended_how", "ended_seq",
@@ -65,6 +65,21 @@ def _moment(proto: Protocol, value: dt.datetime | dt.date) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else proto.calendar().close_of_business(value)
 
 
+def _judge(proto: Protocol, before: CaseState, ended: dt.datetime | dt.date) -> tuple[dt.datetime | None, bool | None]:
+    """The stage's deadline as it stood when the stage ended, and whether it was met: by the stage ending in time
+    while its deadline step was still open, or by the deadline step itself having been done in time (a step
+    marked done, then the outcome recorded later, met its deadline when the step was done)."""
+    open_item = before.stage_deadline
+    if open_item is not None:
+        due = open_item.due_at
+        return due, (None if due is None else _moment(proto, ended) <= due)
+    done = next((i for i in before.done if i.step.stage_deadline and i.stage is not None and before.stage is not None
+                 and i.stage.id == before.stage.id and i.done_at is not None), None)
+    if done is None or done.due_at is None:
+        return None, None
+    return done.due_at, _moment(proto, done.done_at) <= done.due_at
+
+
 def stage_results(proto: Protocol, events: Sequence[Event], seqs: Sequence[int], state: CaseState
                   ) -> tuple[StageResult, ...]:
     """Each stage visit of ``state`` (the replay of all of ``events``), judged at the event that ended it.
@@ -79,9 +94,7 @@ def stage_results(proto: Protocol, events: Sequence[Event], seqs: Sequence[int],
         before = evaluate(proto, events[:k], ev.at)
         if before.status is not Status.OPEN or before.stage is None:
             continue
-        deadline = before.stage_deadline
-        due = deadline.due_at if deadline is not None else None
-        on_time = None if due is None else _moment(proto, ev.effective) <= due
+        due, on_time = _judge(proto, before, ev.effective)
         judged[len(before.visits)] = (seqs[k], due, on_time)
     out = []
     for n, v in enumerate(state.visits, start=1):

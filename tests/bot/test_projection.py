@@ -40,10 +40,16 @@ def _stage_timeliness(proto, events) -> list[tuple[int, bool]]:  # noqa: ANN001
         if ev.kind not in ("outcome", "bypassed", "closed"):
             continue
         before = evaluate(proto, events[:k], ev.at)
-        deadline = before.stage_deadline
-        if before.stage is None or deadline is None or deadline.due_at is None:
+        if before.stage is None:
             continue
+        deadline = before.stage_deadline
         done = ev.effective
+        if deadline is None:  # the deadline step was done before the stage ended: judged by when it was done
+            deadline = next((i for i in before.done if i.step.stage_deadline and i.stage is not None
+                             and i.stage.id == before.stage.id), None)
+            done = deadline.done_at if deadline is not None else None
+        if deadline is None or deadline.due_at is None or done is None:
+            continue
         done_at = done if isinstance(done, dt.datetime) else proto.calendar().close_of_business(done)
         out.append((before.stage.number, done_at <= deadline.due_at))
     return out
@@ -270,8 +276,9 @@ def test_stage_results_of_known_cases(sqlite_runtime) -> None:  # noqa: ANN001
         assert _rows(s, c["bypassed"]) == [(1, 1, "start", _at(5, 5, 10), "bypassed", _at(5, 5, 11), None, None),
                                            (2, 3, "bypass", _at(5, 5, 11), None, None, None, None)]
         cols = {k: (v.highest_stage, v.bypass_used, v.policy_gap, v.projection_version) for k, v in c.items()}
-        assert cols == {"late": (3, False, False, 1), "back": (1, False, True, 1), "never": (1, False, False, 1),
-                        "bypassed": (3, True, False, 1)}
+        v = projection.PROJECTION_VERSION
+        assert cols == {"late": (3, False, False, v), "back": (1, False, True, v), "never": (1, False, False, v),
+                        "bypassed": (3, True, False, v)}
         label, tables = reports.quarterly("cardiff-and-vale", "2026Q2", session=s)
         got = dict(tables)
         assert got["Stage deadlines"] == [("Stage 1 late", 1), ("Stage 1 on time", 1), ("Stage 2 late", 1)]
@@ -379,3 +386,29 @@ def test_reproject_command(sqlite_runtime) -> None:  # noqa: ANN001
     assert again.returncode == 0 and "All 4 cases match a replay of their events." in again.stdout
     bad = run("--board", "nowhere")
     assert bad.returncode == 1 and "Unknown board" in bad.stderr
+
+
+def test_a_deadline_step_done_before_the_outcome_is_judged_by_when_it_was_done(sqlite_runtime) -> None:  # noqa: ANN001
+    """Swindon Stage 1: the internal discussion is due 2 working days after the disagreement arose (SWN-7). Done a
+    day late and the outcome recorded later still, the stage counts as late; done in time, then an outcome much
+    later, it counts as on time (the deadline is the step's, not the outcome's)."""
+    from tests.bot.test_scheduler import at, open_case
+
+    rt = sqlite_runtime
+    late = open_case(rt, "swindon", at(2026, 4, 2, 10))  # due Wed 8 Apr (Easter between)
+    prompt = open_case(rt, "swindon", at(2026, 4, 2, 10))
+    with rt.factory() as s:
+        alice = repo.person_by_key("swindon", "alice", session=s)
+        for cid, done_on in ((late, dt.date(2026, 4, 9)), (prompt, dt.date(2026, 4, 7))):
+            case = s.get(Case, cid)
+            services.complete_step(Ctx(alice, "console", at(2026, 4, 9, 12)), case, "internal-discussion",
+                                   on=done_on, session=s)
+            services.record_outcome(Ctx(alice, "console", at(2026, 4, 20, 12)), case, resolved=False,
+                                    text="Not agreed", session=s)
+        s.commit()
+        judged = {cid: [(r.stage_number, r.on_time) for r in s.scalars(
+            select(CaseStageResult).where(CaseStageResult.case_id == cid).order_by(CaseStageResult.visit))]
+            for cid in (late, prompt)}
+        assert judged == {late: [(1, False), (2, None)], prompt: [(1, True), (2, None)]}
+        _label, tables = reports.quarterly("swindon", "2026Q2", session=s)
+        assert dict(tables)["Stage deadlines"] == [("Stage 1 late", 1), ("Stage 1 on time", 1)]
