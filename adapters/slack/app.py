@@ -111,8 +111,8 @@ class SlackAdapter:
             elif ob.to.kind == "channel" and ob.to.platform == PLATFORM and ob.to.channel:
                 post_message(self.client, ob.to.channel, ob.message)
         self.deliverer.deliver()  # e.g. prompts updated in place after an acknowledgement
-        if person is not None:
-            self.publish_home(user_id, person)
+        if person is not None:  # read again: what they just did may have changed them (e.g. their language)
+            self.publish_home(user_id, self.rt.person(person.id) or person)
 
     def publish_home(self, user_id: str, person: PersonInfo) -> None:
         cards = self.rt.home_messages(person.id, self.clock.now())

@@ -24,3 +24,13 @@ def test_slack_locale_sets_welsh_on_first_link(slack_env) -> None:  # noqa: ANN0
     welsh = translator("cy")("I help you resolve a professional disagreement with another agency, following your "
                               "board's protocol.")
     assert welsh != "I help you resolve" and welsh in json.dumps(answer.args, ensure_ascii=False)
+
+
+def test_slack_app_home_follows_a_language_change_at_once(slack_env) -> None:  # noqa: ANN001, F811
+    _rt, mock, slack, _clock, _adapter = slack_env
+    slack.event({"type": "message", "channel_type": "im", "channel": "DUALICE", "user": "UALICE",
+                 "text": "language cy", "ts": "1.1"}, "Ev-lang")
+    welsh_home = translator("cy")("Your cases")
+    assert welsh_home != "Your cases"
+    mock.wait_for("views.publish", lambda c: c.args.get("user_id") == "UALICE"
+                  and welsh_home in json.dumps(c.args.get("view"), ensure_ascii=False))
