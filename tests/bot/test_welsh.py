@@ -131,14 +131,17 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
     everything they see is Welsh, with Welsh dates."""
     chat = Chat(runtime, clock, board=MWW)
     saw: list[str] = []
+    messages: list[Message] = []
 
     def say(who: str, text: str):  # noqa: ANN202
         reply = chat.say(who, text)
         for m in reply.to_speaker:
             saw.extend(seen(m))
+            messages.append(m)
         for o in reply.others:  # direct messages to the other (Welsh-speaking) party
             assert o.to.kind == "person"
             saw.extend(seen(o.message))
+            messages.append(o.message)
         return reply
 
     say("alice", "iaith cy")
@@ -189,17 +192,48 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
         in log.text
 
     # what they typed, and the names of people and agencies, are theirs: take them out, then look for English
-    shown = "\n".join(saw)
-    with runtime.factory() as s:
-        for p in repo.people(MWW, session=s):
-            shown = shown.replace(f"{p.name}, {p.title}", "").replace(p.name, "").replace(p.title or "\0", "")
-        for a in repo.agencies(MWW, session=s):
-            shown = shown.replace(a.name, "")
-    leaks = sorted(f for f in english_fragments() if f in shown)
-    assert not leaks, leaks
-    words = {w.lower() for w in re.findall(r"[A-Za-z]+", shown)}
-    assert not words & ENGLISH_WORDS, sorted(words & ENGLISH_WORDS)
-    assert "Ebr" in shown and "Apr" not in shown
+    def check(shown: str) -> None:
+        with runtime.factory() as s:
+            for p in repo.people(MWW, session=s):
+                shown = shown.replace(f"{p.name}, {p.title}", "").replace(p.name, "").replace(p.title or "\0", "")
+            for a in repo.agencies(MWW, session=s):
+                shown = shown.replace(a.name, "")
+        leaks = sorted(f for f in english_fragments() if f in shown)
+        assert not leaks, leaks
+        words = {w.lower() for w in re.findall(r"[A-Za-z]+", shown)}
+        assert not words & ENGLISH_WORDS, sorted(words & ENGLISH_WORDS)
+        assert "Ebr" in shown and "Apr" not in shown
+
+    check("\n".join(saw))
+    # and as each adapter renders it for a Welsh speaker: console text, Slack Block Kit, a Teams Adaptive Card
+    from adapters.console.render import render
+    from adapters.slack.blocks import message_blocks
+    from adapters.teams.cards import message_card
+
+    cy = Translator("cy")
+    check("\n".join(render(m, T=cy)[0] for m in messages))
+    check("\n".join(_texts_of(message_blocks(m, T=cy)) for m in messages))
+    check("\n".join(_texts_of(message_card(m, T=cy)) for m in messages))
+
+
+def _texts_of(rendered) -> str:  # noqa: ANN001
+    """Every string a person reads in rendered Block Kit or an Adaptive Card (not ids, urls or routing values)."""
+    out: list[str] = []
+
+    def walk(node, key: str = "") -> None:  # noqa: ANN001
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str) and key in ("text", "title", "placeholder", "altText", "fallbackText", "label",
+                                               "alt_text") and not node.startswith(("http", "case.",
+                                                                                             "esc.", "answer")):
+            out.append(node)
+
+    walk(rendered)
+    return "\n".join(out)
 
 
 # -- bilingual channel posts ----------------------------------------------------------------------
