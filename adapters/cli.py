@@ -197,7 +197,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         from adapters.teams.server import TeamsServer
 
         # links to files (forms) are served by the Teams app: under /teams when it sits beside Slack's HTTP app
-        files = from_environment(clock, prefix="/teams" if web_app is not None else "")
+        files = from_environment(rt, clock, prefix="/teams" if web_app is not None else "")
         if not files.available:
             logging.getLogger("parley.teams").warning(
                 "PARLEY_PUBLIC_URL is not set: files other than charts cannot be offered on Teams cards")

@@ -248,6 +248,31 @@ class Runtime:
                             .order_by(ConversationRef.updated_at.desc()).limit(1)).first()
             return dict(row.data) if row else None
 
+    # -- files offered through links (adapters/teams/files.py) ---------------------------------------
+    def put_file(self, token: str, *, filename: str, media_type: str, title: str, data: bytes,
+                 expires_at: dt.datetime) -> None:
+        with self.factory() as s:
+            repo.put_file_link(token, session=s, filename=filename, media_type=media_type, title=title, data=data,
+                               expires_at=expires_at)
+            s.commit()
+
+    def get_file(self, token: str, now: dt.datetime) -> tuple[str, str, str, dt.datetime, bytes] | None:
+        """(filename, media type, title, expiry, bytes) behind a link's token, or None (unknown or expired)."""
+        import base64
+
+        with self.factory() as s:
+            row = repo.get_file_link(token, now, session=s)
+            s.commit()
+            if row is None:
+                return None
+            return row.filename, row.media_type, row.title, row.expires_at, base64.b64decode(row.data)
+
+    def prune_files(self, now: dt.datetime) -> int:
+        with self.factory() as s:
+            gone = repo.prune_file_links(now, session=s)
+            s.commit()
+            return gone
+
     def audit_refusal(self, platform: str, reason: str, data: dict | None = None) -> None:
         """Record a request refused before anyone could be identified (a payload from another Slack workspace
         or Teams tenant): the board's audit entries keep it."""

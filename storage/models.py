@@ -332,6 +332,21 @@ class Timer(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class FileLink(Base):
+    """A file offered on a Teams card through an expiring link (a form's PDF or HTML). Kept in the database so
+    any replica can serve what another produced, and encrypted like the subject details (a form carries them).
+    Keyed by the SHA-256 of the link's token: the database never holds a working link."""
+
+    __tablename__ = "file_links"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filename: Mapped[str] = mapped_column(EncryptedText)
+    media_type: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(EncryptedText)
+    data: Mapped[str] = mapped_column(EncryptedText)  # the bytes, base64
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OutboxMessage(Base):
     """Every outbound message, written before it is handed to a platform; sent at most once per key."""
 

@@ -7,13 +7,14 @@ Subject details are in :mod:`storage.subjects`, kept apart so channel-facing cod
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from storage import chain
 from storage.models import (
     Agency,
     AuditEntry,
+    FileLink,
     AgencyChannel,
     Board,
     BoardChannel,
@@ -336,3 +338,29 @@ def set_setting(key: str, value: str, *, session: Session) -> None:
     else:
         row.value = value
     session.flush()
+
+
+# -- files offered through links (Teams) ------------------------------------------------------------------------
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def put_file_link(token: str, *, session: Session, filename: str, media_type: str, title: str, data: bytes,
+                  expires_at: dt.datetime) -> None:
+    session.add(FileLink(token_hash=_token_hash(token), filename=filename, media_type=media_type, title=title,
+                         data=base64.b64encode(data).decode("ascii"), expires_at=expires_at))
+    session.flush()
+
+
+def get_file_link(token: str, now: dt.datetime, *, session: Session) -> FileLink | None:
+    """The file behind a link's token while it has not expired (an expired one is deleted)."""
+    row = session.get(FileLink, _token_hash(token))
+    if row is not None and now >= row.expires_at:
+        session.delete(row)
+        session.flush()
+        return None
+    return row
+
+
+def prune_file_links(now: dt.datetime, *, session: Session) -> int:
+    return session.execute(delete(FileLink).where(FileLink.expires_at <= now)).rowcount or 0

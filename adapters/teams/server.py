@@ -40,8 +40,8 @@ class TeamsServer:
                                  APP_TYPE="SingleTenant" if tenant_id else "MultiTenant", APP_TENANTID=tenant_id)
         self.app_id = app_id
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
-        # files offered through links: PARLEY_PUBLIC_URL, PARLEY_FILES_DIR, PARLEY_FILE_LINK_DAYS unless given
-        self.files = files if files is not None else file_links.from_environment(clock)
+        # files offered through links (kept in the database): PARLEY_PUBLIC_URL, PARLEY_FILE_LINK_DAYS unless given
+        self.files = files if files is not None else file_links.from_environment(runtime, clock)
         self.bot = ParleyTeamsBot(runtime, clock, self.files, tenant_id=tenant_id)
         self.transport = TeamsTransport(runtime, self.adapter, app_id, files=self.files)
         self.deliverer = Deliverer(runtime.factory, {"teams": self.transport}, clock, "teams-adapter")

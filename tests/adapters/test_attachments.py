@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from adapters.console.app import ConsoleApp
 from adapters.slack.blocks import check_limits as slack_limits
@@ -34,7 +34,8 @@ from bot.clock import FixedClock
 from bot.delivery import Deliverer, DeliveryError
 from bot.messages import Attachment, Message, message_from_data, message_to_data
 from storage import repo
-from storage.models import OutboxMessage, PersonIdentity
+from bot.runtime import Runtime
+from storage.models import FileLink, OutboxMessage, PersonIdentity
 from tests.adapters.slack_mock import MockSlack
 
 # the plumbing is tested with a synthetic PDF posted to channels; the product never posts a form to a channel
@@ -270,7 +271,7 @@ def teams_files(sqlite_runtime, tmp_path) -> Iterator[tuple[Any, ...]]:  # noqa:
     loop = Loop()
     connector = FakeConnector()
     conn_port = loop.serve(connector.app)
-    files = FileLinks(tmp_path / "teams-links", "", clock)
+    files = FileLinks(rt, "", clock)
     server = TeamsServer(rt, clock, files=files)
     bot_port = loop.serve(server.web_app())
     files.base_url = f"http://127.0.0.1:{bot_port}"  # the public address (known once the port is)
@@ -311,29 +312,37 @@ def test_teams_delivers_the_png_inline_and_serves_the_pdf_until_the_link_expires
     assert headers["Content-Type"] == "application/pdf" and headers["Cache-Control"] == "no-store"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert 'filename="appendix-1.pdf"' in headers["Content-Disposition"]
-    # another process (the scheduler's, say) reads the same folder: the link works there too
-    other = FileLinks(tmp_path / "teams-links", files.base_url, FixedClock(NOW + dt.timedelta(days=1)))
+    # another process or replica (the scheduler's, say) reads the same database: the link works there too
+    other = FileLinks(Runtime(rt.url), files.base_url, FixedClock(NOW + dt.timedelta(days=1)))
     assert other.get(token).data == PDF
     # a token that was never given out, or is malformed, finds nothing
     assert _get(url[:-3] + "xyz")[0] == 404 and _get(f"{files.base_url}/files/..%2F..%2Fetc")[0] == 404
     # after seven days the link stops working and the file is gone
     clock.at = NOW + dt.timedelta(days=7, minutes=1)
     assert _get(url)[0] == 404
-    assert not list((tmp_path / "teams-links").glob(f"{token}*"))
+    with rt.factory() as s:
+        assert s.scalar(select(func.count()).select_from(FileLink)) == 0  # the expired file is deleted
 
 
-def test_teams_link_files_are_pruned_and_private(tmp_path: Path) -> None:
+def test_teams_link_files_are_pruned_and_kept_encrypted(sqlite_runtime) -> None:  # noqa: ANN001
+    """Link files live in the database, encrypted (a form carries subject details), keyed by the token's hash:
+    neither the bytes, the file's name nor a working link can be read from the database."""
+    rt = sqlite_runtime
     clock = FixedClock(NOW)
-    files = FileLinks(tmp_path / "links", "https://parley.example.org/", clock, ttl=dt.timedelta(hours=1))
+    files = FileLinks(rt, "https://parley.example.org/", clock, ttl=dt.timedelta(hours=1))
     first = files.publish(FORM)
     assert first.url.startswith("https://parley.example.org/files/") and first.expires_at == NOW + dt.timedelta(hours=1)
-    stored = list((tmp_path / "links").iterdir())
-    assert len(stored) == 2 and all(p.stat().st_mode & 0o077 == 0 for p in stored)  # owner only
+    token = first.url.rsplit("/", 1)[1]
+    with rt.engine.connect() as conn:
+        [raw] = conn.execute(text("SELECT token_hash, filename, title, data FROM file_links")).all()
+    assert token not in str(raw) and "appendix-1" not in str(raw) and base64.b64encode(PDF).decode() not in str(raw)
+    assert files.get(token).data == PDF and files.get(token).filename == "appendix-1.pdf"
     clock.at = NOW + dt.timedelta(hours=2)
     files.publish(CHART)  # publishing prunes what has expired
-    assert len(list((tmp_path / "links").iterdir())) == 2
-    assert files.get(first.url.rsplit("/", 1)[1]) is None
-    assert FileLinks(tmp_path / "x", "", clock).publish(FORM) is None  # no public address: no link
+    with rt.factory() as s:
+        assert s.scalar(select(func.count()).select_from(FileLink)) == 1
+    assert files.get(token) is None
+    assert FileLinks(rt, "", clock).publish(FORM) is None  # no public address: no link
 
 
 # -- console -------------------------------------------------------------------------------------------------------
