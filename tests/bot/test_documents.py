@@ -32,19 +32,27 @@ def _at(m: int, d: int, h: int = 11) -> dt.datetime:
     return dt.datetime(2026, m, d, h, 0, tzinfo=LONDON)
 
 
-def _cv_case_at_stage_2(runtime) -> str:  # noqa: ANN001
-    """A Cardiff & Vale case raised by Alice (police) with Bob (social care), unresolved at Stage 1."""
+def _open(runtime, board: str, when: dt.datetime, *, unresolved_at: dt.datetime | None = None, **over) -> str:  # noqa: ANN001, ANN003
+    """A case raised by Alice (police) with Bob (social care) on ``board`` (recorded as not resolved at Stage 1
+    at ``unresolved_at``, if given); its reference."""
     with runtime.factory() as s:
-        alice, bob = person(s, "cardiff-and-vale", "alice"), person(s, "cardiff-and-vale", "bob")
-        case = services.open_case(Ctx(alice, "console", _at(4, 1)), NewCase(
-            board_id="cardiff-and-vale", subject_kind="child", category="thresholds",
-            what_happened="The referral was closed after one visit.", done_so_far="Phoned the duty team.",
-            outcome_sought="An assessment.", arose_on=dt.date(2026, 4, 1), responding_agency_id=bob.agency_id,
-            responding_person_id=bob.id, subject_name="Jamie Doe", subject_dob=dt.date(2015, 2, 1)), session=s)
-        services.record_outcome(Ctx(alice, "console", _at(4, 8)), case, resolved=False, text="No agreement",
-                                session=s)
+        alice, bob = person(s, board, "alice"), person(s, board, "bob")
+        fields = dict(board_id=board, subject_kind="child", category="thresholds", what_happened="x",
+                      done_so_far="y", outcome_sought="z", arose_on=dt.date(2026, 4, 1),
+                      responding_agency_id=bob.agency_id, responding_person_id=bob.id)
+        case = services.open_case(Ctx(alice, "console", when), NewCase(**{**fields, **over}), session=s)
+        if unresolved_at is not None:
+            services.record_outcome(Ctx(alice, "console", unresolved_at), case, resolved=False, text="No agreement",
+                                    session=s)
         s.commit()
         return case.ref
+
+
+def _cv_case_at_stage_2(runtime) -> str:  # noqa: ANN001
+    """A Cardiff & Vale case raised by Alice (police) with Bob (social care), unresolved at Stage 1."""
+    return _open(runtime, "cardiff-and-vale", _at(4, 1), unresolved_at=_at(4, 8),
+                 what_happened="The referral was closed after one visit.", done_so_far="Phoned the duty team.",
+                 outcome_sought="An assessment.", subject_name="Jamie Doe", subject_dob=dt.date(2015, 2, 1))
 
 
 def _field(filled: documents.FilledForm, part: str, label: str) -> documents.FilledField:
@@ -173,14 +181,7 @@ def test_open_parts_are_shown_as_open_with_their_deadline(runtime, clock) -> Non
 
 def test_form_not_reached_yet_and_unknown_form_are_explained(runtime, clock) -> None:  # noqa: ANN001
     chat = Chat(runtime, clock, board="cardiff-and-vale")
-    with runtime.factory() as s:
-        alice, bob = person(s, "cardiff-and-vale", "alice"), person(s, "cardiff-and-vale", "bob")
-        case = services.open_case(Ctx(alice, "console", clock.now()), NewCase(
-            board_id="cardiff-and-vale", subject_kind="child", category="thresholds", what_happened="x",
-            done_so_far="y", outcome_sought="z", arose_on=dt.date(2026, 4, 1), responding_agency_id=bob.agency_id,
-            responding_person_id=bob.id), session=s)
-        s.commit()
-        ref = case.ref
+    ref = _open(runtime, "cardiff-and-vale", clock.now())
     reply = chat.say("alice", f"form {ref} appendix-1")
     assert "applies once" in reply.to_speaker[0].text and reply.to_speaker[0].severity is Severity.ERROR
     reply = chat.say("alice", f"form {ref} nonsense")
@@ -192,14 +193,7 @@ def test_cv_appendix_3_from_the_signed_stage_1_record(runtime, clock) -> None:  
     """CV-8/CV-N9: the manager completes Appendix 3 to record a Stage 1 resolution and submits it to the
     Business Unit; areas of disagreement and agreed actions come from the signed meeting record."""
     chat = Chat(runtime, clock, board="cardiff-and-vale")
-    with runtime.factory() as s:
-        alice, bob = person(s, "cardiff-and-vale", "alice"), person(s, "cardiff-and-vale", "bob")
-        case = services.open_case(Ctx(alice, "console", clock.now()), NewCase(
-            board_id="cardiff-and-vale", subject_kind="child", category="thresholds", what_happened="Closed early",
-            done_so_far="y", outcome_sought="z", arose_on=dt.date(2026, 4, 1), responding_agency_id=bob.agency_id,
-            responding_person_id=bob.id, subject_name="Jamie Doe"), session=s)
-        s.commit()
-        ref = case.ref
+    ref = _open(runtime, "cardiff-and-vale", clock.now(), what_happened="Closed early", subject_name="Jamie Doe")
     reply = chat.say("alice", f"record {ref}")
     assert "Stage 1 record (Appendix 3)" in texts(reply)  # the protocol's own record, then the general one
     chat.script("alice", "1", "today", "Alice, Bob", "Threshold for assessment", "Joint visit", "none", "Bob to visit")
@@ -273,15 +267,7 @@ def test_mww_stage_2_record_goes_to_the_log_chair(runtime, clock) -> None:  # no
     """MWW-N9: each manager records the reason for the disagreement and the agreed outcome, communicated to the
     LOG Chair; MWW-N10's three checks are on the form."""
     chat = Chat(runtime, clock, board="mid-and-west-wales")
-    with runtime.factory() as s:
-        alice, bob = person(s, "mid-and-west-wales", "alice"), person(s, "mid-and-west-wales", "bob")
-        case = services.open_case(Ctx(alice, "console", clock.now()), NewCase(
-            board_id="mid-and-west-wales", subject_kind="child", category="thresholds", what_happened="x",
-            done_so_far="y", outcome_sought="z", arose_on=dt.date(2026, 4, 1), responding_agency_id=bob.agency_id,
-            responding_person_id=bob.id, subject_name="Jamie Doe"), session=s)
-        services.record_outcome(Ctx(alice, "console", clock.now()), case, resolved=False, text="no", session=s)
-        s.commit()
-        ref = case.ref
+    ref = _open(runtime, "mid-and-west-wales", clock.now(), subject_name="Jamie Doe", unresolved_at=clock.now())
     reply = chat.say("sam", f"form {ref} stage-2-record record")
     # no signed record yet: the record's fields are asked
     reply = chat.script("sam", "yesterday", "Sam Patel, Mia Roberts", "yes", "Police want an assessment; CSC do not",
