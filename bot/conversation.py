@@ -1285,7 +1285,7 @@ class Conversation:
             turn = Turn(T, ctx, session, {"ref": case.ref}, [])
             return sign_record(turn, case, rec.number, version)
         if name == "record_changes":
-            records._check_signable(ctx, case, rec, version)
+            records.check_signable(ctx, case, rec, version)
             return self._start(session, ctx, conv, "record_changes",
                                {"ref": case.ref, "record": rec.number, "version": version})
         return self._start(session, ctx, conv, "draft_record", {"ref": case.ref, "record": rec.number})

@@ -198,18 +198,18 @@ def draft(ctx: Ctx, case: Case, *, values: dict[str, str], kind: str = GENERIC, 
         "record": number, "version": version, "kind": kind, "title": title, "stage": stage_number,
         "signers": list(signers), "fields": fields, "correction_reason": reason})
     if ctx.actor.id in signer_ids(case, tuple(signers)).values():
-        _sign(ctx, case, number, version, session=session)
+        _sign(ctx, case, number, version, tuple(signers), set(), session=session)  # a new version: unsigned
     services.refresh(case, session=session, now=ctx.now)
     rec = get_record(ctx, case, number, session=session)
     return rec, rec.versions[version - 1]
 
 
-def _sign(ctx: Ctx, case: Case, number: int, version: int, *, session: Session) -> bool:
-    rec = get_record(ctx, case, number, session=session)
-    ver = rec.versions[version - 1]
-    ids = {pid for pid in signer_ids(case, rec.signers).values() if pid is not None}
-    signed = {s.person_id for s in ver.signatures} | {ctx.actor.id}
-    locks = ids <= signed and len(ids) == len(rec.signers)
+def _sign(ctx: Ctx, case: Case, number: int, version: int, signers: tuple[str, ...], signed_before: set[int], *,
+          session: Session) -> bool:
+    """Append the actor's signature; True when it completes the signatories (the version is locked)."""
+    ids = {pid for pid in signer_ids(case, signers).values() if pid is not None}
+    signed = signed_before | {ctx.actor.id}
+    locks = ids <= signed and len(ids) == len(signers)
     repo.append_event(case, "record_signed", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
                       data={"record": number, "version": version, "person": ctx.actor.id, "locks": locks})
     return locks
@@ -219,8 +219,9 @@ def sign(ctx: Ctx, case: Case, number: int, version: int, *, session: Session) -
     """Sign version ``version`` of record ``number``; returns the record and whether this locked it."""
     services.require_may_act(ctx, case, "sign_record", session=session)
     rec = get_record(ctx, case, number, session=session)
-    _check_signable(ctx, case, rec, version)
-    locks = _sign(ctx, case, number, version, session=session)
+    check_signable(ctx, case, rec, version)
+    locks = _sign(ctx, case, number, version, rec.signers, {sig.person_id for sig in rec.latest.signatures},
+                  session=session)
     services.refresh(case, session=session, now=ctx.now)
     return get_record(ctx, case, number, session=session), locks
 
@@ -229,7 +230,7 @@ def request_changes(ctx: Ctx, case: Case, number: int, version: int, changes: st
                     ) -> CaseRecord:
     services.require_may_act(ctx, case, "request_record_changes", session=session)
     rec = get_record(ctx, case, number, session=session)
-    _check_signable(ctx, case, rec, version)
+    check_signable(ctx, case, rec, version)
     text = services.clean_text(changes)
     if not text:
         raise ServiceError(ctx.T("Please say what needs changing."))
@@ -239,7 +240,8 @@ def request_changes(ctx: Ctx, case: Case, number: int, version: int, changes: st
     return get_record(ctx, case, number, session=session)
 
 
-def _check_signable(ctx: Ctx, case: Case, rec: CaseRecord, version: int) -> None:
+def check_signable(ctx: Ctx, case: Case, rec: CaseRecord, version: int) -> None:
+    """Refuse, with the reason, a signature or a request for changes the record cannot take from this person."""
     T = ctx.T
     if ctx.actor.id not in signer_ids(case, rec.signers).values():
         raise ServiceError(T("Only the people the record names as signatories can sign it or ask for changes."))
