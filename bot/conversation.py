@@ -9,6 +9,7 @@ Button and choice values are the routing keys: ``case.<action>`` buttons carry t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from bot.i18n import N_, Translator, in_languages, translator
 from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
 from bot.services import Ctx, ServiceError
 from protocol.engine import Action, Status
-from protocol.spec import Protocol, StepKind
+from protocol.spec import FormField, Protocol, StepKind
 from storage import repo
 from storage.models import Case
 
@@ -931,10 +932,15 @@ def sign_record(t: Turn, case: Case, number: int, version: int) -> Reply:
 MAX_FORM_QUESTIONS = 30
 
 
-def _form_questions(t: Turn) -> list:
-    case = t.case()
-    form = documents.form_of(t.ctx, case, t.data["form"], session=t.session)
-    return documents.questions(t.T, case, form, form.part(t.data["part"]), session=t.session, now=t.ctx.now)
+def _form_questions(t: Turn) -> list[FormField]:
+    """The part's questions, worked out from the case once when the flow starts and kept with its answers (so
+    every step asks from the same list, without reading the case again)."""
+    if "questions" not in t.data:
+        case = t.case()
+        form = documents.form_of(t.ctx, case, t.data["form"], session=t.session)
+        asked = documents.questions(t.T, case, form, form.part(t.data["part"]), session=t.session, now=t.ctx.now)
+        t.data["questions"] = [dataclasses.asdict(q) for q in asked]
+    return [FormField(**q) for q in t.data["questions"]]
 
 
 def _form_steps() -> list[Step]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot import permissions, records, services, views
 from bot.permissions import Role
-from bot.i18n import N_, Translator
+from bot.i18n import N_, Translator, translator
 from bot.messages import Attachment
 from bot.services import MANAGER_ROLES, Ctx, ServiceError
 from protocol.engine import Status
@@ -296,7 +296,10 @@ def questions(T: Translator, case: Case, form: Form, part: FormPart, *, session:
               ) -> list[FormField]:
     """What the completer is asked: the part's fields with no source, and sourced fields that are still empty
     (e.g. an address the intake did not ask for). The contact log and dates of completion are never asked."""
-    src = _Sources(T, case, form, session=session, now=now, with_subject_details=True)
+    return _questions(_Sources(T, case, form, session=session, now=now, with_subject_details=True), part)
+
+
+def _questions(src: _Sources, part: FormPart) -> list[FormField]:
     out = []
     for fld in part.fields:
         if fld.source is None:
@@ -330,12 +333,14 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
     if not may_complete(ctx.actor, case, part, session=session):
         raise ServiceError(T("{part} is completed by {who}.", part=T.local(part),
                              who=T(COMPLETERS.get(part.by, part.by))))
-    done = _completions(case, form.id, session=session)
+    # one read of the case for the questions and for the values frozen below (only subject details change
+    # in between, and those are never frozen)
+    src = _Sources(T, case, form, session=session, now=ctx.now, with_subject_details=True)
     before = form.parts[: form.parts.index(part)]
-    missing = [T.local(p) for p in before if p.id not in done]
+    missing = [T.local(p) for p in before if p.id not in src.completions]
     if missing:
         raise ServiceError(T("Complete {parts} first.", parts="; ".join(missing)))
-    asked = {f.label: f for f in questions(T, case, form, part, session=session, now=ctx.now)}
+    asked = {f.label: f for f in _questions(src, part)}
     clean: dict[str, str] = {}
     for label, fld in asked.items():
         value = services.clean_text(answers.get(label))
@@ -357,8 +362,7 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
             subjects.set_extra(case.id, _private_key(form, part, fld), value, session=session)
     # everything else, frozen as completed (so a later change to the case does not rewrite a signed-off form)
     person = _person_bits(T, ctx.actor, session=session)
-    on = services.protocol_for(case, session=session).calendar().local_date(ctx.now)
-    src = _Sources(T, case, form, session=session, now=ctx.now, with_subject_details=False)
+    on = src.proto.calendar().local_date(ctx.now)
     values: dict[str, str] = {}
     for fld in part.fields:
         if fld.private or (fld.source or "").startswith("subject.") or fld.source == "case.contact_log":
@@ -372,9 +376,8 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
                       data={"form": form.id, "part": part.id, "values": values})
     st = services.state_of(case, ctx.now, session=session)
     if part.due_step and any(i.step.id == part.due_step for i in st.completable()):
-        services.complete_step(ctx, case, part.due_step, on=ctx.now, note=T("{form}: {part} completed",
-                                                                            form=form.title, part=part.title),  # stored: English
-                               session=session)
+        note = translator()("{form}: {part} completed", form=form.title, part=part.title)  # stored, in English
+        services.complete_step(ctx, case, part.due_step, on=ctx.now, note=note, session=session)
     else:
         services.refresh(case, session=session, now=ctx.now)
     return fill(T, case, form, session=session, now=ctx.now, with_subject_details=True)
