@@ -78,13 +78,12 @@ def _safe(cell: str) -> str:
     return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell
 
 
-def write_log(rows: list[list[str]], fmt: str, out: Path) -> Path:
-    header = [translator()(c) for c in LOG_COLUMNS]
+def _write_table(rows: list[list], fmt: str, out: Path, sheet: str) -> Path:
+    """Rows to a CSV file or to one XLSX sheet; text cells a spreadsheet would run as formulas are neutralised."""
+    cells = [[_safe(c) if isinstance(c, str) else c for c in r] for r in rows]
     if fmt == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(header)
-        writer.writerows([[_safe(c) for c in r] for r in rows])
+        csv.writer(buf).writerows(cells)
         out.write_text(buf.getvalue(), encoding="utf-8")
         return out
     if fmt == "xlsx":
@@ -92,13 +91,16 @@ def write_log(rows: list[list[str]], fmt: str, out: Path) -> Path:
 
         wb = Workbook()
         ws = wb.active
-        ws.title = "Log"
-        ws.append(header)
-        for r in rows:
-            ws.append([_safe(c) for c in r])
+        ws.title = sheet
+        for r in cells:
+            ws.append(r)
         wb.save(out)
         return out
     raise ValueError(f"unknown format {fmt!r}: use csv or xlsx")
+
+
+def write_log(rows: list[list[str]], fmt: str, out: Path) -> Path:
+    return _write_table([[translator()(c) for c in LOG_COLUMNS], *rows], fmt, out, "Log")
 
 
 # -- the quarterly data set (MWW-8 LOG quarterly data; CV-17 Quarterly Performance Data Report) ---------
@@ -195,30 +197,14 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
 
 
 def write_quarterly(label: str, tables: list[tuple[str, list[tuple[str, int]]]], fmt: str, out: Path) -> Path:
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow([label])
-        w.writerow(["Table", "Row", "Count"])
+    if fmt == "csv":  # one flat table
+        return _write_table([[label], ["Table", "Row", "Count"],
+                             *([name, row, n] for name, rows in tables for row, n in rows)], fmt, out, "Quarterly")
+    if fmt == "xlsx":  # a block a table, one under the other
+        blocks: list[list] = [[label]]
         for name, rows in tables:
-            for row, n in rows:
-                w.writerow([_safe(name), _safe(row), n])
-        out.write_text(buf.getvalue(), encoding="utf-8")
-        return out
-    if fmt == "xlsx":
-        from openpyxl import Workbook
-
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "Quarterly"
-        ws.append([label])
-        for name, rows in tables:
-            ws.append([])
-            ws.append([_safe(name), "Count"])
-            for row, n in rows:
-                ws.append([_safe(row), n])
-        wb.save(out)
-        return out
+            blocks += [[], [name, "Count"], *([row, n] for row, n in rows)]
+        return _write_table(blocks, fmt, out, "Quarterly")
     if fmt == "html":
         from html import escape
 
