@@ -45,7 +45,7 @@ def language_from_locale(person: Person, locale: str | None, platform: str, now:
     wanted = (locale or "").replace("_", "-").split("-")[0].lower()
     if not wanted or wanted == person.language or wanted not in available_languages():
         return False
-    if any(e.actor_id == person.id for e in repo.audit_entries(session=session, kind="language_set")):
+    if repo.audit_entries(session=session, kind="language_set", actor_id=person.id):
         return False  # their own choice stands
     before, person.language = person.language, wanted
     repo.audit("language_set", session=session, at=now, actor=person, via=platform,

@@ -177,13 +177,10 @@ class Runtime:
                 p = inbound.person_for(platform, external_id, email, session=s) if email else None
                 if p is not None:
                     inbound.language_from_locale(p, locale() if callable(locale) else locale, platform,
-                                                 self.clock_now(), session=s)
+                                                 utcnow(), session=s)
                 s.commit()
             return self._info(p, s) if p else None
 
-    @staticmethod
-    def clock_now() -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
 
     def link(self, linker_id: int, platform: str, external_id: str, person_key: str) -> PersonInfo:
         from bot import inbound

@@ -288,10 +288,13 @@ def audit(kind: str, *, session: Session, at: dt.datetime, actor: Person | None,
     return entry
 
 
-def audit_entries(*, session: Session, kind: str | None = None) -> Sequence[AuditEntry]:
+def audit_entries(*, session: Session, kind: str | None = None, actor_id: int | None = None
+                  ) -> Sequence[AuditEntry]:
     q = select(AuditEntry)
     if kind:
         q = q.where(AuditEntry.kind == kind)
+    if actor_id is not None:
+        q = q.where(AuditEntry.actor_id == actor_id)
     return session.scalars(q.order_by(AuditEntry.id)).all()
 
 
