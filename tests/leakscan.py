@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event
 
 from bot import outbox
-from bot.messages import Address, Message, Reply, message_from_data
+from bot.messages import Address, Message, Reply
 from storage.models import SubjectDetails
 
 FORM_TYPES = ("application/pdf", "text/html")
@@ -109,4 +109,4 @@ def channel_leak_scan(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRe
     assert not problems, "subject details or private messages in channel posts:\n" + "\n".join(problems)
 
 
-__all__ = ["Scan", "channel_leak_scan", "date_variants", "message_from_data"]
+__all__ = ["Scan", "channel_leak_scan", "date_variants"]
