@@ -204,7 +204,7 @@ def test_teams_button_on_someone_elses_card_is_refused(teams_env) -> None:  # no
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
-def _in_contact_flow(rt, platform: str) -> tuple[int, str]:  # noqa: ANN001
+def _new_case(rt) -> tuple[int, str]:  # noqa: ANN001
     cid = open_case(rt, "swindon", NOW)
     return cid, _ref(rt, cid)
 
@@ -218,7 +218,7 @@ def _check_nothing_lost(rt, platform: str, cid: int, before: tuple) -> None:  # 
 
 def test_fuzzed_text_and_dates_through_the_console(sqlite_runtime, tmp_path) -> None:  # noqa: ANN001
     rt = sqlite_runtime
-    cid, ref = _in_contact_flow(rt, "console")
+    cid, ref = _new_case(rt)
     out = io.StringIO()
     app = ConsoleApp(rt, "swindon", out=out, start=NOW, files=tmp_path)
     app.handle_line("/as alice")
@@ -241,7 +241,7 @@ def test_fuzzed_text_and_dates_through_the_console(sqlite_runtime, tmp_path) -> 
 
 def test_fuzzed_text_through_slack(slack_env) -> None:  # noqa: ANN001, F811
     rt, mock, slack, _clock, _adapter = slack_env
-    cid, ref = _in_contact_flow(rt, "slack")
+    cid, ref = _new_case(rt)
     before = _case_state(rt, cid)
     ids = iter(range(10**6))
 
@@ -269,7 +269,7 @@ def test_fuzzed_text_through_slack(slack_env) -> None:  # noqa: ANN001, F811
 
 def test_fuzzed_text_through_teams(teams_env) -> None:  # noqa: ANN001, F811
     rt, _connector, teams, _clock, _server = teams_env
-    cid, ref = _in_contact_flow(rt, "teams")
+    cid, ref = _new_case(rt)
     before = _case_state(rt, cid)
 
     def say(text: str | None) -> int:
