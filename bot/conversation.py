@@ -12,16 +12,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import documents, escalation, records, services, views
+from bot import documents, escalation, notify, records, services, views
 from bot.clock import Clock
-from bot.i18n import N_, Translator, in_languages, translator
-from bot.messages import Address, Button, Choice, Message, Prompt, PromptKind, Reply, Severity
+from bot.i18n import N_, Translator, translator
+from bot.messages import Button, Choice, Message, Outbound, Prompt, PromptKind, Reply, Severity
 from bot.services import Ctx, ServiceError
 from protocol.engine import Action, Status
 from protocol.spec import FormField, Protocol, StepKind
@@ -225,8 +225,16 @@ def _finish_counterpart(t: Turn) -> Reply:
                               session=t.session)
     st = services.state_of(case, t.ctx.now, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Counterpart updated.")))
-    return reply.extend(notify_parties(t, case, t.T("{name} has named you as the counterpart on {ref}.",
-                                                    name=t.ctx.actor.name, ref=case.ref)))
+    named = repo.get_person(case.responding_person_id, session=t.session) if case.responding_person_id else None
+    who = named.name if named else (case.responding_person_name or "?")
+
+    def headline(T: Translator, roles: frozenset[notify.To]) -> str:
+        if notify.To.COUNTERPART in roles:
+            return T("{name} has named you as the counterpart on {ref}.", name=t.ctx.actor.name, ref=case.ref)
+        return T("{name} has named {who} as the counterpart on {ref}.", name=t.ctx.actor.name, who=who,
+                 ref=case.ref)
+
+    return reply.told(case_news(t, case, notify.Event.COUNTERPART_NAMED, headline, st=st))
 
 
 def _intake_steps() -> list[Step]:
@@ -459,27 +467,37 @@ def _finish_intake(t: Turn) -> Reply:
     reply = Reply()
     reply.say(views.case_view(t.T, case, st, session=t.session,
                               intro=t.T("Recorded as {ref}.", ref=case.ref)))
-    reply.extend(notify_parties(t, case, t.T("{name} has raised a professional disagreement with you.",
-                                             name=t.ctx.actor.name)))
-    return reply
+    agency = services.agency_name(case.responding_agency_id, session=t.session)
+
+    def headline(T: Translator, roles: frozenset[notify.To]) -> str:
+        if notify.To.COUNTERPART in roles:
+            return T("{name} has raised a professional disagreement with you.", name=t.ctx.actor.name)
+        return T("{name} has raised a professional disagreement with {agency}.", name=t.ctx.actor.name,
+                 agency=agency)
+
+    return reply.told(case_news(t, case, notify.Event.CASE_OPENED, headline, st=st,
+                                extra=lambda T: [T("Concern: {x}", x=_clip(case.what_happened, 500))]))
 
 
-def notify_parties(t: Turn, case: Case, headline: str) -> Reply:
-    """A direct message to the case's other party (if they are in the directory) about a change."""
-    reply = Reply()
-    other_id = case.responding_person_id if t.ctx.actor.id == case.raising_person_id else case.raising_person_id
-    if other_id is None or other_id == t.ctx.actor.id:
-        return reply
-    other = repo.get_person(other_id, session=t.session)
-    if other is None:
-        return reply
-    T = translator(other.language)
-    st = services.state_of(case, t.ctx.now, session=t.session)
-    msg = views.case_view(T, case, st, session=t.session, intro=headline)
-    summary = T("Concern: {x}", x=_clip(case.what_happened, 500))
-    reply.send(Address.person(other.id), Message(f"{msg.text}\n{summary}", title=msg.title, fields=msg.fields,
-                                                 buttons=msg.buttons, severity=msg.severity, case_ref=case.ref))
-    return reply
+def case_news(t: Turn, case: Case, event: notify.Event, headline: Callable[[Translator, frozenset[notify.To]], str],
+              *, st: Any = None, before: str | None = None, extra: Callable[[Translator], list[str]] | None = None,
+              skip: Collection[int] = ()) -> list[Outbound]:
+    """Tell everyone the notification table names for ``event`` (bot/notify.py) about a change to the case: in
+    each one's own language, the headline for their role, then the case as it is now. ``before`` is the stage
+    the case was at when it moved, so that stage's people hear too."""
+    proto = services.protocol_for(case, session=t.session)
+    st = st if st is not None else services.state_of(case, t.ctx.now, session=t.session)
+    stage_ids = [sid for sid in dict.fromkeys([before, case.stage_id]) if sid]
+
+    def build(T: Translator, _person: Any, roles: frozenset[notify.To]) -> Message:
+        msg = views.case_view(T, case, st, session=t.session, intro=headline(T, roles))
+        lines = extra(T) if extra else []
+        return dataclasses.replace(msg, text="\n".join([msg.text, *lines])) if lines else msg
+
+    told = notify.tell(event, case, proto, build, session=t.session, now=t.ctx.now, key=notify.action_key(case),
+                       aud=notify.Audience(stages=tuple(proto.stage(sid) for sid in stage_ids)),
+                       actor_id=t.ctx.actor.id, skip=skip)
+    return told.queued
 
 
 # ---- actions on a case ----------------------------------------------------------------------
@@ -542,10 +560,14 @@ def _contact_steps() -> list[Step]:
 def _finish_contact(t: Turn) -> Reply:
     case = t.case()
     step = t.data.get("step")
-    st = services.record_contact(t.ctx, case, on=dt.date.fromisoformat(t.data["on"]), who=t.data["who"],
+    on = dt.date.fromisoformat(t.data["on"])
+    st = services.record_contact(t.ctx, case, on=on, who=t.data["who"],
                                  how=t.data["how"], outcome=t.data.get("outcome", ""),
                                  step=None if step in (None, "none") else step, session=t.session)
-    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Contact recorded.")))
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Contact recorded.")))
+    return reply.told(case_news(t, case, notify.Event.CONTACT_RECORDED, lambda T, _r: T(
+        "{name} recorded a contact or meeting on {ref} ({date}).", name=t.ctx.actor.name, ref=case.ref,
+        date=T.date(on)), st=st))
 
 
 def _flags_step(on_resolution: bool) -> Step:
@@ -608,8 +630,23 @@ def _finish_outcome(t: Turn) -> Reply:
     else:
         intro = t.T("Recorded as not resolved.")
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=intro))
-    return reply.extend(notify_parties(t, case, t.T("{name} recorded an outcome on {ref}.", name=t.ctx.actor.name,
-                                                    ref=case.ref)))
+    at_stage = proto.stage(before) if before else None
+    moved = case.stage_id != before
+
+    def headline(T: Translator, _roles: frozenset[notify.To]) -> str:
+        stage = views.stage_title(T, proto, before) if at_stage else ""
+        if resolved:
+            return T("{name} recorded {ref} as resolved at {stage}.", name=t.ctx.actor.name, ref=case.ref, stage=stage)
+        text = T("{name} recorded {ref} as not resolved at {stage}.", name=t.ctx.actor.name, ref=case.ref,
+                 stage=stage)
+        if moved and case.stage_id:
+            text += " " + T("The case has moved to {stage}.", stage=views.stage_title(T, proto, case.stage_id))
+        return text
+
+    event = notify.Event.RESOLVED if resolved else notify.Event.NOT_RESOLVED
+    said = t.data["text"]
+    return reply.told(case_news(t, case, event, headline, st=st, before=before, extra=lambda T: [
+        (T("Agreed outcome: {x}", x=_clip(said, 1000)) if resolved else T("Why: {x}", x=_clip(said, 1000)))]))
 
 
 def _complete_steps() -> list[Step]:
@@ -634,7 +671,13 @@ def _finish_complete(t: Turn) -> Reply:
     st = services.complete_step(t.ctx, case, t.data["step"], on=dt.date.fromisoformat(t.data["on"]),
                                 flags=t.data.get("flags"), session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Step recorded as done.")))
-    return reply.extend(forms_started_by(t, case, t.data["step"]))
+    proto = services.protocol_for(case, session=t.session)
+    step = proto.step(t.data["step"])
+    forms = forms_started_by(t, case, t.data["step"])  # whoever is sent a form by it hears of the step there
+    reply.told(case_news(t, case, notify.Event.STEP_DONE, lambda T, _r: T(
+        "{name} recorded a step as done on {ref}: {step}.", name=t.ctx.actor.name, ref=case.ref,
+        step=T.local(step)), st=st, skip={o.to.person_id for o in forms.queued if o.to.person_id}))
+    return reply.extend(forms)
 
 
 def forms_started_by(t: Turn, case: Case, step_id: str) -> Reply:
@@ -649,8 +692,10 @@ def forms_started_by(t: Turn, case: Case, step_id: str) -> Reply:
             anchor = proto.step(part.due_step).anchor
             if anchor.kind.value == "step" and anchor.step == step_id:
                 people = documents.completers(case, part, session=t.session)
-                reply.extend(send_form(t, case, form.id, people, N_("{name} has sent you {form} on {ref}: the next "
-                                                                     "part is for you.")))
+                reply.told(send_form(t, case, form.id, notify.Event.FORM_PART_DUE,
+                                     notify.Audience(completers=tuple(people)),
+                                     lambda T, _r: N_("{name} has sent you {form} on {ref}: the next part is for "
+                                                      "you.")))
     return reply
 
 
@@ -661,11 +706,15 @@ def _reason_step(question: Callable[[Translator], str]) -> Step:
 
 def _finish_escalate(t: Turn) -> Reply:
     case = t.case()
+    before = case.stage_id
     st = services.escalate(t.ctx, case, reason=t.data["reason"], session=t.session)
     proto = services.protocol_for(case, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T(
         "Escalated to {stage}.", stage=views.stage_title(t.T, proto, case.stage_id))))
-    return reply.extend(notify_parties(t, case, t.T("{ref} has been escalated.", ref=case.ref)))
+    return reply.told(case_news(t, case, notify.Event.ESCALATED, lambda T, _r: T(
+        "{name} escalated {ref} to {stage}.", name=t.ctx.actor.name, ref=case.ref,
+        stage=views.stage_title(T, proto, case.stage_id)), st=st, before=before,
+        extra=lambda T: [T("Why: {x}", x=_clip(t.data["reason"], 1000))]))
 
 
 def _bypass_steps() -> list[Step]:
@@ -684,12 +733,22 @@ def _bypass_steps() -> list[Step]:
 
 def _finish_bypass(t: Turn) -> Reply:
     case = t.case()
+    before = case.stage_id
     st = services.bypass_to_stage(t.ctx, case, reason_id=t.data["why"], details=t.data.get("details", ""),
                                   session=t.session)
     proto = services.protocol_for(case, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T(
         "Moved straight to {stage}.", stage=views.stage_title(t.T, proto, case.stage_id))))
-    return reply.extend(notify_parties(t, case, t.T("{ref} has gone straight to a higher stage.", ref=case.ref)))
+    reason = next((r for r in proto.bypass.reasons if r.id == t.data["why"]), None) if proto.bypass else None
+    details = t.data.get("details", "")
+
+    def extra(T: Translator) -> list[str]:
+        lines = [T("Why: {x}", x=T.local(reason, "text"))] if reason else []
+        return lines + ([T("Details: {x}", x=_clip(details, 1000))] if details else [])
+
+    return reply.told(case_news(t, case, notify.Event.BYPASSED, lambda T, _r: T(
+        "{name} moved {ref} straight to {stage}.", name=t.ctx.actor.name, ref=case.ref,
+        stage=views.stage_title(T, proto, case.stage_id)), st=st, before=before, extra=extra))
 
 
 def _protective_steps() -> list[Step]:
@@ -710,7 +769,15 @@ def _finish_protective(t: Turn) -> Reply:
     case = t.case()
     day = dt.date.fromisoformat(t.data["date"]) if t.data.get("date") else None
     st = services.set_protective_date(t.ctx, case, day, session=t.session)
-    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Protective date updated.")))
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Protective date updated.")))
+
+    def headline(T: Translator, _roles: frozenset[notify.To]) -> str:
+        if day is None:
+            return T("{name} removed the protective date on {ref}.", name=t.ctx.actor.name, ref=case.ref)
+        return T("{name} set the protective date on {ref}: it must be resolved by {date} to keep the child or "
+                 "adult safe.", name=t.ctx.actor.name, ref=case.ref, date=T.date(day))
+
+    return reply.told(case_news(t, case, notify.Event.PROTECTIVE_DATE, headline, st=st))
 
 
 def _extend_steps() -> list[Step]:
@@ -731,9 +798,24 @@ def _extend_steps() -> list[Step]:
 
 def _finish_extend(t: Turn) -> Reply:
     case = t.case()
+    _, before = _case_state(t)
+    old = next((i.due_at for i in before.items if i.step.id == t.data["step"]), None)
     st = services.extend_step(t.ctx, case, t.data["step"], until=dt.date.fromisoformat(t.data["until"]),
                               reason=t.data["reason"], session=t.session)
-    return Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Extension recorded.")))
+    reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Extension recorded.")))
+    proto = services.protocol_for(case, session=t.session)
+    step = proto.step(t.data["step"])
+    new = next((i.due_at for i in st.items if i.step.id == step.id), None)
+    tz = proto.calendar().tz
+
+    def headline(T: Translator, _roles: frozenset[notify.To]) -> str:
+        return T("{name} extended the deadline for \u201c{step}\u201d on {ref} from {old} to {new}.",
+                 name=t.ctx.actor.name, step=T.local(step), ref=case.ref,
+                 old=T.date(old.astimezone(tz).date()) if old else "-",
+                 new=T.date(new.astimezone(tz).date()) if new else "-")
+
+    return reply.told(case_news(t, case, notify.Event.EXTENDED, headline, st=st,
+                                extra=lambda T: [T("Why: {x}", x=_clip(t.data["reason"], 1000))]))
 
 
 def _finish_urgent(t: Turn) -> Reply:
@@ -743,16 +825,31 @@ def _finish_urgent(t: Turn) -> Reply:
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Urgent notice sent.")))
     notice = proto.urgent_notice
     assert notice is not None
+    details = t.data["reason"]
 
-    def post(T: Translator) -> Message:  # channel post: reference, agencies and stage only
-        return Message(
-            T("{title}: {ref} needs immediate attention ({recipient}).", title=T.local(notice), ref=case.ref,
-              recipient=proto.recipient(notice.to, T.language)),
+    def dm(T: Translator, _person: Any, _roles: frozenset[notify.To]) -> Message:  # to the people: with its text
+        return Message("\n".join([
+            T("{name} has sent an urgent notice on {ref}: it needs immediate attention.", name=t.ctx.actor.name,
+              ref=case.ref),
+            T("What needs attention: {x}", x=_clip(details, 1500)),
+            T("The protocol says: {title} ({recipient}).", title=T.local(notice),
+              recipient=proto.recipient(notice.to, T.language))]),
             title=views.case_headline(T, case, proto, session=t.session), severity=Severity.URGENT,
             case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
 
-    for ch in repo.board_channels(case.board_id, "business_unit", session=t.session):
-        reply.send(Address.to_channel(ch.platform, ch.address), in_languages(proto.channel_languages, post))
+    def post(T: Translator, _person: Any, _roles: frozenset[notify.To]) -> Message:
+        # channel post: reference, agencies and stage only; the text goes to the people by direct message
+        return Message(
+            T("{title}: {ref} needs immediate attention ({recipient}). The details have been sent to the people "
+              "on the case.", title=T.local(notice), ref=case.ref, recipient=proto.recipient(notice.to, T.language)),
+            title=views.case_headline(T, case, proto, session=t.session), severity=Severity.URGENT,
+            case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+
+    key = notify.action_key(case)
+    aud = notify.Audience(stages=(proto.stage(case.stage_id),) if case.stage_id else ())
+    for event, build in ((notify.Event.URGENT_NOTICE, dm), (notify.Event.URGENT_POST, post)):
+        reply.told(notify.tell(event, case, proto, build, session=t.session, now=t.ctx.now, key=key, aud=aud,
+                               actor_id=t.ctx.actor.id).queued)
     return reply
 
 
@@ -760,7 +857,9 @@ def _finish_close(t: Turn) -> Reply:
     case = t.case()
     st = services.close_case(t.ctx, case, reason=t.data["reason"], session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Case closed.")))
-    return reply.extend(notify_parties(t, case, t.T("{ref} has been closed.", ref=case.ref)))
+    return reply.told(case_news(t, case, notify.Event.CLOSED, lambda T, _r: T(
+        "{name} closed {ref}.", name=t.ctx.actor.name, ref=case.ref), st=st,
+        extra=lambda T: [T("Why: {x}", x=_clip(t.data["reason"], 1000))]))
 
 
 def _finish_written_outcome(t: Turn) -> Reply:
@@ -768,10 +867,11 @@ def _finish_written_outcome(t: Turn) -> Reply:
     further = "" if t.data.get("reason", "").strip().lower() in SKIP else t.data.get("reason", "")
     st, letter = services.send_written_outcome(t.ctx, case, further=further, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Written outcome sent.")))
-    if case.raising_person_id and case.raising_person_id != t.ctx.actor.id:
-        reply.send(Address.person(case.raising_person_id), Message(letter, title=t.T("Written outcome"),
-                                                                   case_ref=case.ref, severity=Severity.SUCCESS))
-    return reply
+    proto = services.protocol_for(case, session=t.session)
+    return reply.told(notify.tell(
+        notify.Event.WRITTEN_OUTCOME, case, proto,
+        lambda T, _p, _r: Message(letter, title=T("Written outcome"), case_ref=case.ref, severity=Severity.SUCCESS),
+        session=t.session, now=t.ctx.now, key=notify.action_key(case), actor_id=t.ctx.actor.id).queued)
 
 
 # ---- meeting/discussion records signed by both parties (MWW-N5, WOL-9) -------------------------
@@ -865,20 +965,20 @@ def _confirm_choices(T: Translator) -> tuple[Choice, ...]:
     return (Choice("submit", T("Submit")), Choice("back", T("Back")), Choice("cancel", T("Cancel")))
 
 
-def _record_to_signers(t: Turn, case: Case, rec: records.CaseRecord, headline: str) -> Reply:
-    """A direct message with the record to each signatory other than the actor (the record is private)."""
-    reply = Reply()
-    for _role, pid in records.signer_ids(case, rec.signers).items():
-        if pid is None or pid == t.ctx.actor.id:
-            continue
-        other = repo.get_person(pid, session=t.session)
-        if other is None:
-            continue
-        T = translator(other.language)
-        reply.send(Address.person(pid), records.record_message(T, case, rec, session=t.session, viewer_id=pid,
-                                                               intro=T(headline, name=t.ctx.actor.name,
-                                                                       ref=case.ref, n=rec.number)))
-    return reply
+def _record_to_signers(t: Turn, case: Case, rec: records.CaseRecord, event: notify.Event, headline: str
+                       ) -> list[Outbound]:
+    """The record by direct message to the people the notification table names for ``event`` (its signatories,
+    and its drafter for a signature or a request for changes), other than the actor: the record is private."""
+    proto = services.protocol_for(case, session=t.session)
+    aud = notify.Audience(signatories=tuple(pid for pid in records.signer_ids(case, rec.signers).values() if pid),
+                          drafter=rec.latest.drafted_by_id)
+
+    def build(T: Translator, person: Any, _roles: frozenset[notify.To]) -> Message:
+        return records.record_message(T, case, rec, session=t.session, viewer_id=person.id,
+                                      intro=T(headline, name=t.ctx.actor.name, ref=case.ref, n=rec.number))
+
+    return notify.tell(event, case, proto, build, session=t.session, now=t.ctx.now,
+                       key=f"{notify.action_key(case)}:r{rec.number}", aud=aud, actor_id=t.ctx.actor.id).queued
 
 
 def _finish_record(t: Turn) -> Reply:
@@ -891,8 +991,8 @@ def _finish_record(t: Turn) -> Reply:
         intro += " " + t.T("It has been sent to the other signatory to sign or ask for changes.")
     reply = Reply().say(records.record_message(t.T, case, rec, session=t.session, viewer_id=t.ctx.actor.id,
                                                intro=intro))
-    return reply.extend(_record_to_signers(t, case, rec, N_("{name} has drafted record {n} on {ref}. Please read "
-                                                            "it, then sign it or ask for changes.")))
+    return reply.told(_record_to_signers(t, case, rec, notify.Event.RECORD_DRAFTED, N_(
+        "{name} has drafted record {n} on {ref}. Please read it, then sign it or ask for changes.")))
 
 
 def _finish_record_changes(t: Turn) -> Reply:
@@ -901,18 +1001,8 @@ def _finish_record_changes(t: Turn) -> Reply:
                                   session=t.session)
     reply = Reply().say(Message(t.T("Your request for changes to record {n} has been sent.", n=rec.number),
                                 case_ref=case.ref))
-    drafter = rec.latest.drafted_by_id
-    others = {pid for pid in records.signer_ids(case, rec.signers).values() if pid} | ({drafter} if drafter else set())
-    for pid in sorted(others - {t.ctx.actor.id}):
-        person = repo.get_person(pid, session=t.session)
-        if person is None:
-            continue
-        T = translator(person.language)
-        reply.send(Address.person(pid), records.record_message(
-            T, case, rec, session=t.session, viewer_id=pid,
-            intro=T("{name} has asked for changes to record {n} on {ref}. Use 'Revise' to draft a new version.",
-                    name=t.ctx.actor.name, n=rec.number, ref=case.ref)))
-    return reply
+    return reply.told(_record_to_signers(t, case, rec, notify.Event.RECORD_CHANGES, N_(
+        "{name} has asked for changes to record {n} on {ref}. Use 'Revise' to draft a new version.")))
 
 
 def sign_record(t: Turn, case: Case, number: int, version: int) -> Reply:
@@ -925,7 +1015,7 @@ def sign_record(t: Turn, case: Case, number: int, version: int) -> Reply:
                                                intro=intro))
     headline = (N_("{name} has signed record {n} on {ref}. Everyone has now signed it: it is locked.") if locked
                 else N_("{name} has signed record {n} on {ref}."))
-    return reply.extend(_record_to_signers(t, case, rec, headline))
+    return reply.told(_record_to_signers(t, case, rec, notify.Event.RECORD_SIGNED, headline))
 
 
 # ---- the protocols' forms, part by part (CV Appendix 1 A/B/C and 3, Swindon Appendix 1, MWW Stage 2) -----
@@ -1024,20 +1114,21 @@ def form_message(T: Translator, case: Case, filled: documents.FilledForm, *, int
                    attachments=documents.attachments(T, filled))
 
 
-def send_form(t: Turn, case: Case, form_id: str, people: list, intro: str) -> Reply:
-    """DM the form to each person (with the subject details when they are entitled to them)."""
-    reply = Reply()
+def send_form(t: Turn, case: Case, form_id: str, event: notify.Event, aud: notify.Audience,
+              intro: Callable[[Translator, frozenset[notify.To]], str]) -> list[Outbound]:
+    """The form by direct message to the people the notification table names for ``event`` (with the subject
+    details when they are entitled to them); ``intro`` gives each one's opening line (a message id) by role."""
     form = documents.form_of(t.ctx, case, form_id, session=t.session)
-    for person in people:
-        if person is None or person.id == t.ctx.actor.id:
-            continue
-        T = translator(person.language)
+    proto = services.protocol_for(case, session=t.session)
+
+    def build(T: Translator, person: Any, roles: frozenset[notify.To]) -> Message:
         entitled = services.may_act(person, case, session=t.session)
         filled = documents.fill(T, case, form, session=t.session, now=t.ctx.now, with_subject_details=entitled)
-        reply.send(Address.person(person.id), form_message(
-            T, case, filled, viewer=person, session=t.session,
-            intro=T(intro, name=t.ctx.actor.name, form=T.local(form), ref=case.ref)))
-    return reply
+        return form_message(T, case, filled, viewer=person, session=t.session,
+                            intro=T(intro(T, roles), name=t.ctx.actor.name, form=T.local(form), ref=case.ref))
+
+    return notify.tell(event, case, proto, build, session=t.session, now=t.ctx.now,
+                       key=f"{notify.action_key(case)}:f{form_id}", aud=aud, actor_id=t.ctx.actor.id).queued
 
 
 def _finish_form(t: Turn) -> Reply:
@@ -1053,20 +1144,25 @@ def _finish_form(t: Turn) -> Reply:
     if idx + 1 < len(form.parts):
         nxt = form.parts[idx + 1]
         waits = nxt.due_step and proto.step(nxt.due_step).anchor.kind.value == "step"
-        if any(p.by == "business_unit" for p in form.parts):  # the business unit co-ordinates the form
-            bu = documents.completers(case, next(p for p in form.parts if p.by == "business_unit"), session=t.session)
-            reply.extend(send_form(t, case, form.id, bu, N_("{name} has completed a part of {form} on {ref}.")))
-        if not waits:  # otherwise it goes out with the step that starts the next part's clock
-            people = documents.completers(case, nxt, session=t.session)
-            reply.extend(send_form(t, case, form.id, people, N_("{name} has completed a part of {form} on {ref}; "
-                                                                 "the next part is for you.")))
+        bu_part = next((p for p in form.parts if p.by == "business_unit"), None)  # the business unit co-ordinates
+        coordinators = documents.completers(case, bu_part, session=t.session) if bu_part else []
+        # the next part goes out now, unless it waits for the step that starts its clock (forms_started_by)
+        nexts = [] if waits else documents.completers(case, nxt, session=t.session)
+
+        def intro(_T: Translator, roles: frozenset[notify.To]) -> str:
+            if notify.To.PART_COMPLETERS in roles:
+                return N_("{name} has completed a part of {form} on {ref}; the next part is for you.")
+            return N_("{name} has completed a part of {form} on {ref}.")
+
+        reply.told(send_form(t, case, form.id, notify.Event.FORM_PART_COMPLETED,
+                             notify.Audience(completers=tuple(nexts), coordinators=tuple(coordinators)), intro))
     else:
-        parties = [repo.get_person(pid, session=t.session) for pid in
-                   (case.raising_person_id, case.responding_person_id) if pid]
-        reply.extend(send_form(t, case, form.id, parties, N_("{form} on {ref} is complete.")))
+        reply.told(send_form(t, case, form.id, notify.Event.FORM_COMPLETE, notify.Audience(),
+                             lambda _T, _r: N_("{form} on {ref} is complete.")))
     if form.send_to_role:
-        people = [p for p in repo.people(case.board_id, session=t.session) if p.role == form.send_to_role]
-        reply.extend(send_form(t, case, form.id, people, N_("{name} has sent you {form} for {ref}.")))
+        reply.told(send_form(t, case, form.id, notify.Event.FORM_FOR_ROLE,
+                             notify.Audience(form_role=form.send_to_role),
+                             lambda _T, _r: N_("{name} has sent you {form} for {ref}.")))
     return reply
 
 

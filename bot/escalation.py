@@ -7,11 +7,13 @@ name, date of birth or address (this module never loads subject details).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import outbox, services, views
+from bot import notify, outbox, services, views
 from bot.i18n import Translator, in_languages, translator
 from bot.messages import Button, Message, Severity
 from bot.services import Ctx, PermissionDenied, ServiceError
@@ -24,12 +26,16 @@ ACK = "esc.ack"
 
 
 def prompt_message(T: Translator, case: Case, proto: Protocol, prompt: EscalationPrompt, deadline: dt.datetime,
-                   *, session: Session, reminder: int = 0) -> Message:
+                   *, session: Session, reminder: int = 0, protective: bool = False) -> Message:
     lapsed = proto.stage(prompt.stage_id)
     nxt = proto.next_stage(prompt.stage_id)
     tz = proto.calendar().tz
-    lines = [T("The {stage} deadline passed on {when} with no outcome recorded.",
-               stage=T("Stage {n}", n=lapsed.number), when=T.datetime(deadline.astimezone(tz)))]
+    if protective:
+        lines = [T("The protective date passed on {when} with {ref} still unresolved: the child or adult needed it "
+                   "resolved by then to be safe.", when=T.datetime(deadline.astimezone(tz)), ref=case.ref)]
+    else:
+        lines = [T("The {stage} deadline passed on {when} with no outcome recorded.",
+                   stage=T("Stage {n}", n=lapsed.number), when=T.datetime(deadline.astimezone(tz)))]
     if nxt is not None:
         lines.append(T("Next under the protocol: {stage} \u2014 {who}.", stage=views.stage_title(T, proto, nxt.id),
                        who=T(views.LEVEL_LABELS[nxt.level])))
@@ -99,6 +105,56 @@ def may_acknowledge(person, prompt: EscalationPrompt) -> bool:  # noqa: ANN001 -
     return prompt.agency_id is None or person.agency_id == prompt.agency_id
 
 
+def settled_message(T: Translator, case: Case, proto: Protocol, state: CaseState, *, session: Session) -> Message:
+    """What every copy of a prompt says once it no longer needs anyone: the case was resolved or closed, or it
+    moved past the stage the prompt was about."""
+    if state.status is Status.RESOLVED:
+        text = T("No action needed any more: {ref} was resolved at {stage}.", ref=case.ref,
+                 stage=views.stage_title(T, proto, case.stage_id))
+    elif state.status is Status.CLOSED:
+        text = T("No action needed any more: {ref} has been closed.", ref=case.ref)
+    else:
+        text = T("No action needed on this prompt any more: {ref} is now at {stage}.", ref=case.ref,
+                 stage=views.stage_title(T, proto, case.stage_id))
+    return Message(text, title=views.case_headline(T, case, proto, session=session), severity=Severity.SUCCESS,
+                   case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+
+
+def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build: Callable[[Translator], Message],
+                   suffix: str, *, session: Session, now: dt.datetime) -> None:
+    """Update in place every copy of ``prompt``: its channel posts, re-posts and direct messages (a direct message
+    in its reader's language, a channel post in the board's channel languages)."""
+    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.prompt_id == prompt.id,
+                                                       OutboxMessage.update_of_id.is_(None))).all()
+    for row in rows:
+        if row.target_kind == "person" and row.person_id:
+            reader = repo.get_person(row.person_id, session=session)
+            msg = build(translator(reader.language if reader else None))
+        else:
+            msg = in_languages(proto.channel_languages, build)
+        outbox.queue(session=session, key=f"{row.idempotency_key}:{suffix}", platform=row.platform,
+                     target_kind=row.target_kind, address=row.address, case=case, prompt_id=prompt.id,
+                     person_id=row.person_id, message=replace(msg, kind=notify.Event.PROMPT_UPDATED.value),
+                     now=now, update_of=row)
+
+
+def settle_prompts(case: Case, state: CaseState, proto: Protocol, now: dt.datetime, *, session: Session) -> None:
+    """Prompts follow the case: once it is resolved or closed, or has moved past the stage a prompt is about,
+    every open prompt of the case is closed and each of its copies is updated in place to say so (its buttons
+    then answer that nothing is needed). Runs in the transaction of every change to a case."""
+    prompts = session.scalars(select(EscalationPrompt).where(EscalationPrompt.case_id == case.id,
+                                                             EscalationPrompt.state == "open")).all()
+    for prompt in prompts:
+        if state.status is Status.OPEN and case.stage_id == prompt.stage_id:
+            continue
+        prompt.state = "closed"
+        _update_copies(prompt, case, proto, lambda T: settled_message(T, case, proto, state, session=session),
+                       f"settled{case.version}", session=session, now=now)
+
+
+services.AFTER_REFRESH.append(settle_prompts)
+
+
 def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message, CaseState | None]:
     T = ctx.T
     prompt = session.get(EscalationPrompt, prompt_id)
@@ -115,18 +171,29 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
     proto = services.protocol_for(case, session=session)
     if not may_acknowledge(ctx.actor, prompt):
         repo.append_event(case, "refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                          data={"action": "acknowledge", "prompt": prompt.id})
+                          data={"action": "acknowledge", "prompt": prompt.id, "reason": "not this prompt's level"})
         session.commit()
         agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
         raise PermissionDenied(T("Sorry, this prompt is for the {level} of {agency}.",
                                  level=T(views.LEVEL_LABELS[Level(prompt.level)]),
                                  agency=agency.name if agency else T("the board")))
+    if prompt.state == "closed":
+        state = services.state_of(case, ctx.now, session=session)
+        return settled_message(T, case, proto, state, session=session), None
     if prompt.state in ("acknowledged", "superseded"):
         who = repo.get_person(prompt.acknowledged_by_id, session=session) if prompt.acknowledged_by_id else None
         at = prompt.acknowledged_at.astimezone(proto.calendar().tz) if prompt.acknowledged_at else None
         return Message(T("Already acknowledged by {name} at {time}.", name=who.name if who else "?",
                          time=T.time(at) if at else "?")), None
+    before = case.stage_id
+    # this prompt and the other agencies' prompts for the same lapse are answered together: one owner
+    siblings = session.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == prompt.timer_id,
+                                                              EscalationPrompt.id != prompt.id,
+                                                              EscalationPrompt.state == "open")).all()
     prompt.state, prompt.acknowledged_by_id, prompt.acknowledged_at = "acknowledged", ctx.actor.id, ctx.now
+    for other in siblings:
+        other.state, other.acknowledged_by_id, other.acknowledged_at = "superseded", ctx.actor.id, ctx.now
+    session.flush()
     agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
     repo.append_event(case, "escalation_acknowledged", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
                       data={"prompt": prompt.id, "agency": agency.name if agency else None,
@@ -142,28 +209,27 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
             "text": translator()("Stage {n} deadline passed with no outcome recorded; {name} took ownership.",
                                  n=lapsed.number, name=ctx.actor.name)}, session=session)
         moved = True
-    # the other agencies' prompts for the same lapse are answered too: the case has moved on
-    others = []
-    if moved:
-        others = session.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == prompt.timer_id,
-                                                                EscalationPrompt.id != prompt.id,
-                                                                EscalationPrompt.state == "open")).all()
-        for other in others:
-            other.state, other.acknowledged_by_id, other.acknowledged_at = "superseded", ctx.actor.id, ctx.now
+    else:
+        services.refresh(case, session=session, now=ctx.now)  # the acknowledgement is a change to the case too
     # update every copy of the prompts in place
-    for p in (prompt, *others):
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.prompt_id == p.id,
-                                                           OutboxMessage.update_of_id.is_(None))).all()
-        for row in rows:
-            outbox.queue(session=session, key=f"{row.idempotency_key}:ack", platform=row.platform,
-                         target_kind=row.target_kind, address=row.address, case=case, prompt_id=p.id,
-                         message=in_languages(proto.channel_languages, lambda T, p=p: acknowledged_message(
-                             T, case, proto, p, session=session)),
-                         now=ctx.now, update_of=row)
+    for p in (prompt, *siblings):
+        _update_copies(p, case, proto, lambda T, p=p: acknowledged_message(T, case, proto, p, session=session),
+                       "ack", session=session, now=ctx.now)
+    # everyone on the case hears who took ownership (the actor gets the reply below)
+
+    def news(R: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:
+        text = R("{name} has acknowledged the escalation of {ref} and taken ownership.", name=ctx.actor.name,
+                 ref=case.ref)
+        if moved:
+            text += " " + R("The case has moved to {stage}.", stage=views.stage_title(R, proto, case.stage_id))
+        return views.case_view(R, case, state, session=session, intro=text)
+
+    stages = tuple(proto.stage(sid) for sid in dict.fromkeys([before, case.stage_id]) if sid)
+    notify.tell(notify.Event.ACKNOWLEDGED, case, proto, news, session=session, now=ctx.now,
+                key=notify.action_key(case), aud=notify.Audience(stages=stages), actor_id=ctx.actor.id)
     intro = T("Acknowledged. You have taken ownership of {ref}.", ref=case.ref)
     if moved:
         intro += " " + T("The case has moved to {stage}.", stage=views.stage_title(T, proto, case.stage_id))
-    state = state if moved else services.state_of(case, ctx.now, session=session)
     return views.case_view(T, case, state, session=session, intro=intro), state
 
 

@@ -137,6 +137,8 @@ class Message:
     # a form to open (Slack modal / Teams card); the console asks the same questions one at a time
     form: Form | None = None
     attachments: tuple[Attachment, ...] = ()
+    # what the message is, for a message sent to someone other than the speaker: a bot.notify.Event value
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,22 +167,24 @@ class Outbound:
 
 @dataclass
 class Reply:
-    """What handling one inbound message produced: messages to the speaker and to others."""
+    """What handling one inbound message produced: the messages to the speaker, and (for information: an
+    adapter refreshes what those people see, e.g. a Slack App Home) the messages it queued in the outbox for
+    other people and channels. Those are delivered by bot.delivery, never by the adapter."""
 
     to_speaker: list[Message] = field(default_factory=list)
-    others: list[Outbound] = field(default_factory=list)
+    queued: list[Outbound] = field(default_factory=list)
 
     def say(self, message: Message) -> Reply:
         self.to_speaker.append(message)
         return self
 
-    def send(self, to: Address, message: Message) -> Reply:
-        self.others.append(Outbound(to, message))
-        return self
-
     def extend(self, other: Reply) -> Reply:
         self.to_speaker.extend(other.to_speaker)
-        self.others.extend(other.others)
+        self.queued.extend(other.queued)
+        return self
+
+    def told(self, queued: list[Outbound]) -> Reply:
+        self.queued.extend(queued)
         return self
 
 
@@ -194,6 +198,7 @@ def message_to_data(m: Message) -> dict:
         "severity": m.severity.value,
         "case_ref": m.case_ref,
         "private": m.private,
+        "kind": m.kind,
         # the bytes as base64, so a queued or scheduled message keeps its files (the outbox payload is JSON)
         "attachments": [{"filename": a.filename, "media_type": a.media_type, "title": a.title,
                          "data": base64.b64encode(a.data).decode("ascii")} for a in m.attachments],
@@ -209,6 +214,7 @@ def message_from_data(d: dict) -> Message:
         severity=Severity(d.get("severity", "info")),
         case_ref=d.get("case_ref"),
         private=bool(d.get("private", False)),
+        kind=d.get("kind"),
         attachments=tuple(Attachment(a["filename"], a["media_type"], base64.b64decode(a["data"], validate=True),
                                      a.get("title") or a["filename"]) for a in d.get("attachments", ())),
     )

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,18 +29,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import digests, escalation, outbox, services, timers, views
+from bot import digests, escalation, notify, outbox, services, timers, views
 from bot.clock import Clock
 from bot.delivery import Deliverer, Transport
-from bot.i18n import in_languages, translator
-from bot.messages import Message, Severity
+from bot.i18n import Translator, in_languages
+from bot.messages import Button, Message, Severity
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
 
 log = logging.getLogger("parley.scheduler")
-LATE_AFTER = dt.timedelta(minutes=5)
+LATE_AFTER = dt.timedelta(hours=1)  # a reminder this much after its planned time says it is late
 RENOTIFY_STEPS = ("repost", "safeguarding_lead", "business_unit")
 
 
@@ -159,14 +160,12 @@ class Sweeper:
         return item
 
     def _dm_owners(self, s: Session, t: Timer, case: Case, proto: Protocol, item: Item, now: dt.datetime,
-                   overdue: bool) -> None:
-        people = outbox.owners(case, item, proto, session=s)
-        if not people:
+                   event: notify.Event) -> None:
+        told = notify.tell(event, case, proto, lambda T, _p, _r: escalation.nudge_message(
+            T, case, proto, item, session=s, late=t.late, overdue=event is notify.Event.OVERDUE),
+            session=s, now=now, key=t.key, aud=notify.Audience(item=item), timer_id=t.id)
+        if not told.people:
             raise Skip("nobody in the directory owes this step")
-        for person in people:
-            msg = escalation.nudge_message(translator(person.language), case, proto, item, session=s, late=t.late,
-                                           overdue=overdue)
-            outbox.queue_to_person(person, msg, session=s, key=t.key, now=now, case=case, timer_id=t.id)
 
     def _nudge(self, s: Session, t: Timer, now: dt.datetime) -> None:
         case, proto, state = self._case(s, t)
@@ -178,55 +177,64 @@ class Sweeper:
                                                 Timer.due_at > t.due_at, Timer.due_at <= now, Timer.id != t.id))
         if later is not None and s.get(Timer, later).data.get("step") == t.data.get("step"):
             raise Skip("a later reminder for the same deadline is due as well; only that one is sent")
-        self._dm_owners(s, t, case, proto, item, now, overdue=False)
+        self._dm_owners(s, t, case, proto, item, now, notify.Event.NUDGE)
 
     def _overdue(self, s: Session, t: Timer, now: dt.datetime) -> None:
         case, proto, state = self._case(s, t)
         item = self._item(state, t)
         if not item.overdue:
             raise Skip("not overdue")
-        self._dm_owners(s, t, case, proto, item, now, overdue=True)
+        self._dm_owners(s, t, case, proto, item, now, notify.Event.OVERDUE)
 
     def _duty(self, s: Session, t: Timer, now: dt.datetime) -> None:
         case, proto, state = self._case(s, t)
-        self._dm_owners(s, t, case, proto, self._item(state, t), now, overdue=False)
+        self._dm_owners(s, t, case, proto, self._item(state, t), now, notify.Event.DUTY)
 
     def _escalation(self, s: Session, t: Timer, now: dt.datetime) -> None:
+        """A stage deadline (or a protective date) passed with no outcome: a prompt to each agency's managers at
+        the next stage's level (or the business unit), and the people on the case are told who was asked."""
         case, proto, state = self._case(s, t)
         if state.status is not Status.OPEN or state.stage is None or state.stage.id != t.data.get("stage"):
             raise Skip("the stage has already ended")
         item = self._item(state, t)
         if not item.overdue:
-            raise Skip("the stage deadline has not passed")
+            raise Skip("the deadline has not passed")
         assert t.deadline_at is not None
-        agencies = []
+        protective = bool(t.data.get("protective"))
+        prompt_event = notify.Event.PROTECTIVE_LAPSE_PROMPT if protective else notify.Event.LAPSE_PROMPT
+        agencies, levels = [], set()
         for agency_key, agency_id, level, channels in escalation.escalation_targets(case, proto, state.stage,
                                                                                      session=s):
             prompt = EscalationPrompt(case_id=case.id, timer_id=t.id, token=t.token, agency_id=agency_id,
                                       agency_key=agency_key, stage_id=state.stage.id, level=level, state="open")
             s.add(prompt)
             s.flush()
-            msg = in_languages(proto.channel_languages, lambda T, prompt=prompt: escalation.prompt_message(
-                T, case, proto, prompt, t.deadline_at, session=s))
-            for platform, address in channels:
-                outbox.queue_to_channel(platform, address, msg, session=s, key=f"{t.key}:{agency_key}", now=now,
-                                        case=case, timer_id=t.id, prompt_id=prompt.id)
+            notify.tell(prompt_event, case, proto, lambda T, _p, _r, prompt=prompt: escalation.prompt_message(
+                T, case, proto, prompt, t.deadline_at, session=s, protective=protective),
+                session=s, now=now, key=f"{t.key}:{agency_key}", aud=notify.Audience(channels=tuple(channels)),
+                timer_id=t.id, prompt_id=prompt.id)
             self._plan_renotify(s, t, prompt, proto, now, 1)
             agencies.append(agency_key)
-        # the practitioners hear about it too
-        for pid in (case.raising_person_id, case.responding_person_id):
-            person = repo.get_person(pid, session=s) if pid else None
-            if person is None:
-                continue
-            T = translator(person.language)  # named T so `make messages` extracts its strings
-            note = Message(T("The {stage} deadline on {ref} has passed with no outcome recorded, so your managers "
-                             "have been asked to take ownership.", stage=T("Stage {n}", n=state.stage.number),
-                             ref=case.ref),
-                           title=views.case_headline(T, case, proto, session=s),
-                           severity=Severity.WARNING, case_ref=case.ref)
-            outbox.queue_to_person(person, note, session=s, key=t.key, now=now, case=case, timer_id=t.id)
+            levels.add("board" if agency_key == "board" else level)
+        board_asked = levels == {"board"}
+
+        def note(T: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:
+            who = T("the board's business unit has") if board_asked else T("the managers have")
+            if protective:
+                text = T("The protective date on {ref} has passed with the case unresolved, so {who} been asked to "
+                         "take ownership.", ref=case.ref, who=who)
+            else:
+                text = T("The {stage} deadline on {ref} has passed with no outcome recorded, so {who} been asked "
+                         "to take ownership.", stage=T("Stage {n}", n=state.stage.number), ref=case.ref, who=who)
+            return Message(text, title=views.case_headline(T, case, proto, session=s), severity=Severity.WARNING,
+                           case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+
+        notice = notify.Event.PROTECTIVE_LAPSE_NOTICE if protective else notify.Event.LAPSE_NOTICE
+        notify.tell(notice, case, proto, note, session=s, now=now, key=t.key,
+                    aud=notify.Audience(stages=(state.stage,)), timer_id=t.id)
         repo.append_event(case, "escalation_prompted", session=s, at=now, actor=None, via="system",
-                          data={"stage": state.stage.id, "agencies": agencies, "late": t.late})
+                          data={"stage": state.stage.id, "agencies": agencies, "late": t.late,
+                                **({"protective": True} if protective else {})})
 
     def _plan_renotify(self, s: Session, t: Timer, prompt: EscalationPrompt, proto: Protocol, now: dt.datetime,
                        n: int) -> None:
@@ -247,28 +255,26 @@ class Sweeper:
         step = RENOTIFY_STEPS[n - 1]
         first = s.scalar(select(Timer).where(Timer.id == prompt.timer_id))
         deadline = first.deadline_at if first and first.deadline_at else now
-        msg = in_languages(proto.channel_languages, lambda T: escalation.prompt_message(
-            T, case, proto, prompt, deadline, session=s, reminder=n))
+        protective = bool(first.data.get("protective")) if first else False
+
+        def build(T: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:
+            return escalation.prompt_message(T, case, proto, prompt, deadline, session=s, reminder=n,
+                                             protective=protective)
+
         prompt.renotified = n
-        sent = False
+        told = None
         if step == "repost":
-            for platform, address in self._prompt_channels(s, prompt):
-                outbox.queue_to_channel(platform, address, msg, session=s, key=t.key, now=now, case=case,
-                                        timer_id=t.id, prompt_id=prompt.id)
-                sent = True
-        elif step == "safeguarding_lead":
-            agency = repo.get_agency(prompt.agency_id, session=s) if prompt.agency_id else None
-            lead = repo.get_person(agency.safeguarding_lead_id, session=s) if agency and agency.safeguarding_lead_id \
-                else None
-            if lead is not None:  # a direct message: in the lead's own language
-                dm = escalation.prompt_message(translator(lead.language), case, proto, prompt, deadline, session=s,
-                                               reminder=n)
-                sent = outbox.queue_to_person(lead, dm, session=s, key=t.key, now=now, case=case,
-                                              timer_id=t.id) is not None
-        if step == "business_unit" or not sent:
-            for ch in repo.board_channels(case.board_id, "business_unit", session=s):
-                outbox.queue_to_channel(ch.platform, ch.address, msg, session=s, key=f"{t.key}:bu", now=now,
-                                        case=case, timer_id=t.id, prompt_id=prompt.id)
+            told = notify.tell(notify.Event.RENOTIFY_CHANNEL, case, proto, build, session=s, now=now, key=t.key,
+                               aud=notify.Audience(channels=tuple(self._prompt_channels(s, prompt))),
+                               timer_id=t.id, prompt_id=prompt.id)
+        elif step == "safeguarding_lead":  # a direct message: in the lead's own language
+            told = notify.tell(notify.Event.RENOTIFY_LEAD, case, proto, build, session=s, now=now, key=t.key,
+                               aud=notify.Audience(lead_agency_id=prompt.agency_id), timer_id=t.id,
+                               prompt_id=prompt.id)
+        if step == "business_unit" or told is None or not told.queued:
+            # one post to the business unit for the lapse, whichever agency's prompt gets there first
+            notify.tell(notify.Event.RENOTIFY_BUSINESS_UNIT, case, proto, build, session=s, now=now,
+                        key=f"lapse:{prompt.timer_id}:renotify:{n}:bu", timer_id=t.id, prompt_id=prompt.id)
         self._plan_renotify(s, t, prompt, proto, now, n + 1)
 
     @staticmethod
@@ -278,9 +284,11 @@ class Sweeper:
                                                      OutboxMessage.update_of_id.is_(None))).all()
         return sorted({(r.platform, r.address) for r in rows})
 
-    def _board_post(self, s: Session, t: Timer, now: dt.datetime, build: Callable[..., Message]) -> None:
+    def _board_post(self, s: Session, t: Timer, now: dt.datetime, build: Callable[..., Message],
+                    event: notify.Event) -> None:
+        """A board's digest or quarterly data set, to its business-unit channels (bot.notify's table)."""
         langs = services.board_protocol(t.board_id, session=s).channel_languages
-        msg = in_languages(langs, lambda T: build(T, t.board_id, now, session=s))
+        msg = replace(in_languages(langs, lambda T: build(T, t.board_id, now, session=s)), kind=event.value)
         channels = repo.board_channels(t.board_id, "business_unit", session=s)
         if not channels:
             raise Skip("the board has no business-unit channel")
@@ -289,10 +297,10 @@ class Sweeper:
                                     board_id=t.board_id)
 
     def _digest(self, s: Session, t: Timer, now: dt.datetime) -> None:
-        self._board_post(s, t, now, digests.weekly_digest)
+        self._board_post(s, t, now, digests.weekly_digest, notify.Event.DIGEST)
 
     def _quarterly(self, s: Session, t: Timer, now: dt.datetime) -> None:
-        self._board_post(s, t, now, digests.quarterly_summary)
+        self._board_post(s, t, now, digests.quarterly_summary, notify.Event.QUARTERLY)
 
     # -- one pass --------------------------------------------------------------------------------
     def sweep(self) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +152,11 @@ def _check_date(ctx: Ctx, case_or_none: Case | None, day: dt.date, what: str, *,
 
 
 # -- projection -------------------------------------------------------------------------------
+# called after every refresh, in the same transaction, with (case, state, protocol, now): what follows a case
+# wherever it goes (bot.escalation keeps its prompts in step)
+AFTER_REFRESH: list[Callable[..., None]] = []
+
+
 def refresh(case: Case, *, session: Session, now: dt.datetime) -> CaseState:
     """Refresh the case's projection (its columns and stage results, bot.projection) and its timers from the
     event history (same transaction)."""
@@ -161,6 +167,8 @@ def refresh(case: Case, *, session: Session, now: dt.datetime) -> CaseState:
     case.version = (case.version or 0) + 1
     session.flush()
     timers.reconcile(case, st, proto, now, session=session)
+    for hook in AFTER_REFRESH:
+        hook(case, st, proto, now, session=session)
     return st
 
 

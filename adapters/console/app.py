@@ -107,15 +107,7 @@ class ConsoleApp:
         for msg in reply.to_speaker:
             text, opts = render(msg, files=self.files)
             self._emit(text, opts)
-        for ob in reply.others:
-            if ob.to.kind == "person" and ob.to.person_id is not None:
-                person = self.rt.person(ob.to.person_id)
-                label = "\u2192 " + self.T("DM to {name} (@{key})", name=person.name, key=person.key) if person \
-                    else "\u2192 DM"
-            else:
-                label = f"[{ob.to.channel}]"
-            text, _ = render(ob.message, indent="    ", files=self.files)
-            self.print(f"  {label}:\n{text}")
+        # what it queued for other people and channels is printed as the outbox delivers it (handle_line)
 
     def prompt(self) -> str:
         who = self.speaker.key if self.speaker else "?"

@@ -97,20 +97,16 @@ class SlackAdapter:
         post_message(self.client, channel, message)  # with its files, if any, in the message's thread
 
     def _deliver(self, user_id: str, person: PersonInfo | None, reply: Reply) -> None:
-        """The speaker's messages as DMs; messages to other people through their own Slack identity."""
+        """The speaker's messages as DMs; then what the reply queued for other people and channels, delivered by
+        the outbox (bot.delivery: retried until it arrives), and those people's App Homes refreshed."""
         for m in reply.to_speaker:
             self._dm(user_id, m)
-        for ob in reply.others:
-            if ob.to.kind == "person" and ob.to.person_id is not None:
-                other = self.rt.identity_of(ob.to.person_id, PLATFORM)
-                if other:
-                    self._dm(other, ob.message)
-                    other_person = self.rt.person(ob.to.person_id)
-                    if other_person is not None:
-                        self.publish_home(other, other_person)  # their App Home shows the change too
-            elif ob.to.kind == "channel" and ob.to.platform == PLATFORM and ob.to.channel:
-                post_message(self.client, ob.to.channel, ob.message)
-        self.deliverer.deliver()  # e.g. prompts updated in place after an acknowledgement
+        self.deliverer.deliver()
+        for pid in dict.fromkeys(ob.to.person_id for ob in reply.queued if ob.to.kind == "person"):
+            other = self.rt.identity_of(pid, PLATFORM) if pid is not None else None
+            other_person = self.rt.person(pid) if other and pid is not None else None
+            if other and other_person is not None:
+                self.publish_home(other, other_person)  # their App Home shows the change too
         if person is not None:  # read again: what they just did may have changed them (e.g. their language)
             self.publish_home(user_id, self.rt.person(person.id) or person)
 
@@ -304,7 +300,7 @@ class SlackAdapter:
             # in the channel: a quiet answer to the clicker only; the prompt itself is updated in place
             for m in reply.to_speaker:
                 self._ephemeral(body, user, m.text.split("\n")[0])
-            self._deliver(user, person, Reply(others=reply.others))
+            self._deliver(user, person, Reply(queued=reply.queued))
             return
         self._deliver(user, person, reply)
 

@@ -150,19 +150,6 @@ class ParleyTeamsBot:
         for m in reply.to_speaker:
             rich = m.buttons or m.fields or m.prompt or m.title or m.attachments
             await turn.send_activity(self._card_activity(m) if rich else MessageFactory.text(m.text))
-        await self._send_others(turn, reply)
-
-    async def _send_others(self, turn: TurnContext, reply: Reply) -> None:
-        for ob in reply.others:
-            if ob.to.kind != "person" or ob.to.person_id is None:
-                continue
-            aad = self.rt.identity_of(ob.to.person_id, PLATFORM)
-            ref = self.rt.ref(PLATFORM, "person", aad) if aad else None
-            if ref is None:
-                continue  # the scheduler's outbox reaches them through the roster; a direct note needs a ref
-            activity = self._card_activity(ob.message)
-            await turn.adapter.continue_conversation(
-                _reference(ref), lambda ctx, a=activity: ctx.send_activity(a), turn.activity.recipient.id)
 
     async def _message(self, turn: TurnContext) -> None:
         act = turn.activity
@@ -243,7 +230,6 @@ class ParleyTeamsBot:
                 return cards.form_card(form, errors=res.errors, values=values, people=self._people(person))
             assert res.reply is not None
             first = res.reply.to_speaker[0]
-            await self._send_others(turn, res.reply)
             return self._card(first)
         value = str(data.get("value", ""))
         if verb == "case.record_outcome":
@@ -258,7 +244,6 @@ class ParleyTeamsBot:
         else:
             return self._card(Message(translator(person.language)(
                 "That button is no longer available."), severity=Severity.ERROR))
-        await self._send_others(turn, reply)
         for extra in reply.to_speaker[1:]:
             await turn.send_activity(self._card_activity(extra))
         return self._card(reply.to_speaker[0]) if reply.to_speaker else None

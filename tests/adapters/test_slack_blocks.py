@@ -407,7 +407,7 @@ def test_real_conversation_case_view_list_and_dm_render_within_limits(sqlite_run
     rendered: list[list[dict]] = []
 
     def show(reply) -> None:  # noqa: ANN001
-        for m in reply.to_speaker + [ob.message for ob in reply.others]:
+        for m in reply.to_speaker + [ob.message for ob in reply.queued]:
             rendered.append(render(m))
 
     show(chat.say("alice", "new"))
@@ -550,7 +550,7 @@ def test_form_values_round_trip_opens_a_real_case(sqlite_runtime, clock) -> None
     res = forms.submit(pid, INTAKE_FORM, values, view.get("private_metadata", "risk=no") or "risk=no")
     assert not res.errors, res.errors
     assert res.reply is not None
-    for m in res.reply.to_speaker + [ob.message for ob in res.reply.others]:
+    for m in res.reply.to_speaker + [ob.message for ob in res.reply.queued]:
         render(m)
     assert res.reply.to_speaker[0].case_ref == "SWN-2026-0001"
 

@@ -375,7 +375,7 @@ def test_real_conversation_case_view_list_and_dm_render(sqlite_runtime, clock) -
     rendered: list[dict] = []
 
     def show(reply) -> None:  # noqa: ANN001
-        for m in reply.to_speaker + [ob.message for ob in reply.others]:
+        for m in reply.to_speaker + [ob.message for ob in reply.queued]:
             rendered.append(render(m))
 
     show(chat.say("alice", "new"))
@@ -627,7 +627,7 @@ def test_a_submitted_intake_card_opens_a_real_case(sqlite_runtime, clock, fallba
     done = forms.submit(pid, verb, values, context_of(data))
     assert not done.errors, done.errors
     assert done.reply is not None and done.reply.to_speaker[0].case_ref == "SWN-2026-0001"
-    for m in done.reply.to_speaker + [ob.message for ob in done.reply.others]:
+    for m in done.reply.to_speaker + [ob.message for ob in done.reply.queued]:
         render(m)
     # the outcome card for that case carries the reference as its context
     outcome = form_card(forms.outcome(pid, "SWN-2026-0001"))

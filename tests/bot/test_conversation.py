@@ -77,10 +77,11 @@ def test_full_intake_records_case_and_dms_counterpart(chat: Chat) -> None:
     assert view.case_ref == "SWN-2026-0001"
     # SWN-10: internal discussion within 2 working days of 2 Apr 2026: Good Friday and Easter Monday skipped
     assert "due by Wed 8 Apr 2026 (2 working days after the disagreement arose on Thu 2 Apr)" in view.text
-    # the counterpart gets a direct message; never a channel post with the child's name
-    assert len(reply.others) == 1
-    dm = reply.others[0]
-    assert dm.to.kind == "person" and dm.to.person_id == chat.pid("bob")
+    # the counterpart gets a direct message, and so does Sam, Alice's line manager (Swindon's Stage 1 is her
+    # internal discussion with him: SWN-10); never a channel post with the child's name
+    assert {(o.to.kind, o.to.person_id) for o in reply.queued} == {("person", chat.pid("bob")),
+                                                                  ("person", chat.pid("sam"))}
+    dm = next(o for o in reply.queued if o.to.person_id == chat.pid("bob"))
     assert "Alice Hughes has raised a professional disagreement with you." in dm.message.text
     assert "Jamie Doe" not in dm.message.text + (dm.message.title or "")
     with chat.rt.factory() as s:
@@ -171,7 +172,7 @@ def test_record_outcome_not_resolved_moves_to_next_stage_and_shows_reason(chat: 
     assert ("Stage 2 \u2014 Inter-agency discussion with the other professional: due by Wed 15 Apr 2026 "
             "(5 working days after Stage 1 completed on Wed 8 Apr)") in text
     # the counterpart hears about it
-    assert reply.others and reply.others[0].to.person_id == chat.pid("bob")
+    assert reply.queued and reply.queued[0].to.person_id == chat.pid("bob")
 
 
 def test_non_party_is_refused_and_it_is_audited(chat: Chat) -> None:
@@ -235,7 +236,8 @@ def test_counterpart_not_listed_can_be_named_later(chat: Chat) -> None:
     chat.script("alice", *INTAKE_SWINDON[:8], "Someone not listed", "Duty SW (name unknown)", "skip")
     reply = chat.say("alice", "submit")
     ref = reply.to_speaker[0].case_ref
-    assert reply.others == []  # nobody in the directory to tell yet
+    # no counterpart in the directory to tell yet; Sam, Alice's line manager, hears of it (Swindon Stage 1)
+    assert [o.to.person_id for o in reply.queued] == [chat.pid("sam")]
     assert "Duty SW (name unknown) (Swindon Children's Social Care)" in texts(reply)
     assert reply.to_speaker[0].buttons[0].action == "case.name_counterpart"
     # the counterpart's team manager may act although the counterpart is not in the directory
@@ -246,7 +248,7 @@ def test_counterpart_not_listed_can_be_named_later(chat: Chat) -> None:
     assert "choose one of the options" in reply.to_speaker[0].text  # own agency is not offered
     reply = chat.script("alice", "Swindon Children's Social Care", "Bob Evans, Social Worker")
     assert "Counterpart updated." in reply.to_speaker[0].text
-    assert reply.others[0].to.person_id == chat.pid("bob")
+    assert {o.to.person_id for o in reply.queued} == {chat.pid("bob"), chat.pid("sam")}
     with chat.rt.factory() as s:
         case = repo.case_by_ref(ref, session=s)
         assert case.responding_person_id == chat.pid("bob") and case.responding_person_name is None
@@ -291,7 +293,7 @@ def test_written_outcome_is_built_from_the_outcome_sent_and_timed(runtime, clock
     chat.press("bob", "case.send_written_outcome", ref)
     reply = chat.say("bob", "Review at the next core group")
     assert "Written outcome sent." in reply.to_speaker[0].text
-    letter = reply.others[0]
+    letter = reply.queued[0]
     assert letter.to.person_id == chat.pid("alice")
     assert "Agreed outcome: We will keep the case open for 3 months" in letter.message.text
     assert "How any outstanding issues will be pursued: Review at the next core group" in letter.message.text

@@ -91,7 +91,7 @@ def test_cv_appendix_1_parts_a_b_c_completed_in_chat_by_the_right_people(runtime
     reply = chat.say("alice", "submit")
     assert "Part A: to be completed by the agency raising the concern recorded." in reply.to_speaker[0].text
     # the business unit gets it by DM, with the PDF and HTML attached and a button for Part C later
-    bu = [o for o in reply.others if o.to.person_id == chat.pid("una")]
+    bu = [o for o in reply.queued if o.to.person_id == chat.pid("una")]
     assert bu and bu[0].message.private
     assert [a.media_type for a in bu[0].message.attachments] == ["application/pdf", "text/html"]
     # the step "Refer the issue to the Business Unit on the Appendix 1 form (Part A)" is done
@@ -121,7 +121,7 @@ def test_cv_appendix_1_parts_a_b_c_completed_in_chat_by_the_right_people(runtime
     reply = chat.script("una", "yes", "Assessment agreed", "skip", "14/4/2026")
     reply = chat.say("una", "submit")
     # complete: the parties get the finished form
-    assert {o.to.person_id for o in reply.others} == {chat.pid("alice"), chat.pid("bob")}
+    assert {o.to.person_id for o in reply.queued} == {chat.pid("alice"), chat.pid("bob")}
     filled = _filled(runtime, ref, "appendix-1", clock.now())
     assert not filled.open_parts
     expected = {
@@ -274,7 +274,7 @@ def test_mww_stage_2_record_goes_to_the_log_chair(runtime, clock) -> None:  # no
                         "Thresholds", "Assessment to go ahead", "none")
     reply = chat.say("sam", "submit")
     assert "recorded" in reply.to_speaker[0].text, texts(reply)
-    chair = [o for o in reply.others if o.to.person_id == chat.pid("carl")]
+    chair = [o for o in reply.queued if o.to.person_id == chat.pid("carl")]
     assert chair and "has sent you" in chair[0].message.text and chair[0].message.attachments
     filled = _filled(runtime, ref, "stage-2-record", clock.now(), entitled=False)
     got = {f.label: f.value for f in filled.parts[0].fields}

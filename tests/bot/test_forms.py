@@ -42,7 +42,7 @@ def test_risk_yes_records_and_shows_the_route_above_the_intake_form(chat: Chat) 
     with chat.rt.factory() as s:
         case = repo.case_by_ref(ref, session=s)
         assert case.immediate_risk is True
-        assert done.reply.others[0].to.person_id == chat.pid("bob")
+        assert done.reply.queued[0].to.person_id == chat.pid("bob")
 
 
 def test_intake_errors_are_per_field_and_nothing_is_recorded(chat: Chat) -> None:

@@ -104,7 +104,7 @@ def test_every_button_for_every_role_through_the_conversation(case_and_people, r
             before = repo.case_by_ref(ref, session=s).version
         reply = chat.press(PEOPLE[role], f"case.{button}", ref)
         chat.say(PEOPLE[role], "cancel")  # leave any flow that started
-        assert not reply.others  # nothing is sent to anyone else
+        assert not reply.queued  # nothing is sent to anyone else
         refused = any(m.severity is Severity.ERROR and "you can't" in m.text for m in reply.to_speaker)
         assert refused == (role not in MATRIX[act]), (button, role, [m.text for m in reply.to_speaker])
         with runtime.factory() as s:

@@ -44,14 +44,14 @@ def test_draft_sign_and_lock(chat: Chat, runtime, clock) -> None:  # noqa: ANN00
     assert "Waiting for the signature of Bob Evans." in mine.text
     assert mine.private  # free text may name the child: never a channel post
     # the counterpart gets it by direct message with Sign / Ask for changes
-    [dm] = reply.others
+    [dm] = reply.queued
     assert dm.to.person_id == chat.pid("bob") and dm.message.private
     assert [b.action for b in dm.message.buttons][:2] == ["case.sign_record", "case.record_changes"]
     assert "Agreed outcome: A joint visit on Monday" in texts_of(dm.message)
     clock.set(dt.datetime(2026, 4, 2, 15, 30, tzinfo=LONDON))
     reply = chat.conv.handle(chat.pid("bob"), action="case.sign_record", value=dm.message.buttons[0].value)
     assert "Everyone has now signed it: it is locked." in reply.to_speaker[0].text
-    assert reply.others[0].to.person_id == chat.pid("alice")
+    assert reply.queued[0].to.person_id == chat.pid("alice")
     kinds = [(k, who, via, d.get("locks")) for k, who, via, d in _events(runtime, ref) if k.startswith("record")]
     assert kinds == [("record_drafted", "Alice Hughes", "console", None),
                      ("record_signed", "Alice Hughes", "console", False),
@@ -82,7 +82,7 @@ def test_changes_requested_then_revised_then_signed(chat: Chat, runtime) -> None
     assert "What needs changing" in texts(reply)
     reply = chat.say("bob", "The visit is on Tuesday, not Monday")
     assert "has been sent" in reply.to_speaker[0].text
-    [dm] = reply.others
+    [dm] = reply.queued
     assert dm.to.person_id == chat.pid("alice")
     assert "Bob Evans asked for changes" in dm.message.text
     # Alice revises: 'same' keeps an answer; version 2 replaces version 1, which Bob can no longer sign
@@ -167,4 +167,4 @@ def test_counterpart_not_in_directory_cannot_lock_it(chat: Chat, runtime) -> Non
     ref = chat.say("alice", "submit").to_speaker[0].case_ref
     reply = _draft(chat, "alice", ref, *MEETING, "submit")
     assert "not in the directory" in reply.to_speaker[0].text
-    assert not reply.others
+    assert not reply.queued

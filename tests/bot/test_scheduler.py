@@ -281,7 +281,7 @@ def test_a_timer_from_an_old_stage_never_fires(sqlite_runtime) -> None:  # noqa:
 def test_reminders_for_a_passed_deadline_are_dropped_and_only_the_latest_nudge_is_sent(sqlite_runtime) -> None:  # noqa: ANN001,E501
     rt = sqlite_runtime
     cid = open_case(rt, "swindon", at(2026, 4, 2, 10))
-    _sweep(rt, FixedClock(at(2026, 4, 8, 10, 0)))  # both nudges are due: only the morning-of one goes
+    _sweep(rt, FixedClock(at(2026, 4, 8, 10, 30)))  # both nudges are due: only the morning-of one goes
     nudges = [r for r in _outbox(rt, cid) if "Reminder for" in r.payload["text"]]
     with rt.factory() as s:
         owners = {repo.person_by_key("swindon", k, session=s).id for k in ("alice", "sam")}

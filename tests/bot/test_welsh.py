@@ -138,7 +138,7 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
         for m in reply.to_speaker:
             saw.extend(seen(m))
             messages.append(m)
-        for o in reply.others:  # direct messages to the other (Welsh-speaking) party
+        for o in reply.queued:  # direct messages to the other (Welsh-speaking) party
             assert o.to.kind == "person"
             saw.extend(seen(o.message))
             messages.append(o.message)
@@ -160,7 +160,7 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
     # MWW-3: 5 working days from the concern, Easter counted out; in Welsh, with a Welsh date
     assert ("Nesaf: Cam 1 — Trafod neu gyfarfod â'r person y mae gennych wahaniaeth proffesiynol ag ef neu â hi: "
             "erbyn Llun 13 Ebr 2026 (5 diwrnod gwaith ar ôl codi'r pryder, Iau 2 Ebr)") in view.text
-    [dm] = done.others
+    [dm] = done.queued
     assert dm.to.person_id == chat.pid("bob") and "Mae Alice Hughes wedi codi anghytundeb proffesiynol gyda chi." \
         in dm.message.text
     clock.set(at(2026, 4, 7, 11))
@@ -181,7 +181,7 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
                    "dim", "Bob i gwblhau'r asesiad erbyn dydd Gwener."]:
         say("alice", answer)
     drafted = say("alice", "Cyflwyno")
-    [to_bob] = drafted.others
+    [to_bob] = drafted.queued
     assert "Llofnodi" in [b.label for b in to_bob.message.buttons]
     signed = say("bob", f"llofnodi {ref} 1")
     assert signed.to_speaker[0].text.startswith("Rydych wedi llofnodi cofnod 1. Mae pawb wedi'i lofnodi bellach")

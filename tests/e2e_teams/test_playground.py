@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from aiohttp import web
 
 from adapters.teams.server import TeamsServer
-from bot import conversation, outbox, services
+from bot import conversation, notify, services
 from bot.clock import FixedClock
 from bot.scheduler import Sweeper
 from storage import repo
-from storage.models import PersonIdentity
+from storage.models import OutboxMessage, PersonIdentity
 from tests.adapters.test_teams_e2e import Loop
 from tests.conftest import LONDON
 
@@ -302,12 +303,13 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
             outcome_sought="Share the log", arose_on=dt.date(2026, 4, 2), responding_agency_id=alice.agency_id,
             responding_person_id=alice.id), session=s)
         assert case2.ref == "SWN-2026-0002"
-        headline = ctx.T("{name} has raised a professional disagreement with you.", name=bob.name)
-        dms = conversation.notify_parties(conversation.Turn(ctx.T, ctx, s, {}, []), case2, headline).others
-        assert [o.to.person_id for o in dms] == [alice.id]
-        queued = outbox.queue_to_person(repo.get_person(alice.id, session=s), dms[0].message, session=s,
-                                        key="e2e:counterpart:SWN-2026-0002", now=bot.clock.now(), case=case2)
-        assert queued is not None and queued.platform == "teams" and queued.address == aad
+        dms = conversation.case_news(conversation.Turn(ctx.T, ctx, s, {}, []), case2, notify.Event.CASE_OPENED,
+                                     lambda T, _roles: T("{name} has raised a professional disagreement with you.",
+                                                         name=bob.name))
+        assert [o.to.person_id for o in dms] == [alice.id]  # the only one on the case with a Teams identity
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.case_id == case2.id,
+                                                   OutboxMessage.person_id == alice.id))
+        assert row is not None and row.platform == "teams" and row.address == aad
         s.commit()
     before = cards(page).count()
     assert bot.server.deliverer.deliver() == 1
