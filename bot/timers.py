@@ -59,9 +59,9 @@ def plan_case(case: Case, state: CaseState, proto: Protocol) -> list[TimerSpec]:
     specs: list[TimerSpec] = []
     for item in state.items:
         st = item.step
-        # a milestone is an overall target, with no reminders of its own; but one brought forward to a protective
-        # date is a safety-critical deadline: reminded, and escalated when it lapses, like a stage deadline
-        protective = st.kind is StepKind.MILESTONE and item.capped and item.due_at is not None
+        # a milestone is an overall target, with no reminders of its own; but a step or milestone brought forward to
+        # a protective date is a safety-critical deadline: reminded, and escalated when it lapses
+        protective = item.capped and item.due_at is not None
         if (st.kind is StepKind.MILESTONE and not protective) or st.standing or item.anchor is None:
             continue
         if item.due_at is None:
@@ -86,7 +86,7 @@ def plan_case(case: Case, state: CaseState, proto: Protocol) -> list[TimerSpec]:
             specs.append(TimerSpec(f"{base}:nudge:{st.id}:{due.isoformat()}:{n.working_days_before}", "nudge",
                                    fire, due, {"step": st.id, "before": n.working_days_before}))
         after = cal.next_working_time(due + ONE_SECOND)  # the first working moment after the deadline
-        if protective:
+        if protective and not st.stage_deadline:
             # escalated once: at the stage the case was at when the date passed, not again at every later stage
             entered = state.visits[-1].entered_at if state.visits else None
             entered_at = entered if isinstance(entered, dt.datetime) else None
@@ -95,7 +95,8 @@ def plan_case(case: Case, state: CaseState, proto: Protocol) -> list[TimerSpec]:
                                        {"step": st.id, "stage": state.stage.id, "protective": True}, always=True))
         elif st.stage_deadline and state.status is Status.OPEN and item.stage is not None:
             specs.append(TimerSpec(f"{base}:escalation:{st.id}:{due.isoformat()}", "escalation", after, due,
-                                   {"step": st.id, "stage": item.stage.id}, always=True))
+                                   {"step": st.id, "stage": item.stage.id, **({"protective": True} if protective
+                                                                              else {})}, always=True))
         elif not st.stage_deadline:
             specs.append(TimerSpec(f"{base}:overdue:{st.id}:{due.isoformat()}", "overdue", after, due,
                                    {"step": st.id}, always=True))
