@@ -159,3 +159,12 @@ class Journey:
                     given = "no"
             got += self.say(who, given)
         raise AssertionError("the flow never reached its check")
+
+    def prompt_id_any(self, channel: str) -> str:
+        """The Acknowledge button's value on the newest message in ``channel`` that had one (before an update)."""
+        for g in reversed(self.recorder.got):
+            if g.to == channel:
+                found = [b.value for b in g.message.buttons if b.action == "esc.ack"]
+                if found:
+                    return found[0]
+        raise AssertionError(f"no prompt in {channel}")
