@@ -1,0 +1,183 @@
+"""Defects found trying the console as a new user (docs: /work/shared/findings/console-journeys.md), in forms,
+records and reports: each test drives the case through the channel-neutral conversation or the services, and
+checks values worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot import documents, services
+from bot.i18n import translator
+from bot.messages import Severity
+from bot.services import Ctx, ServiceError
+from protocol.engine import Status
+from storage import repo
+from tests.bot.test_documents import _at, _cv_case_at_stage_2, _field, _filled, _open, person
+from tests.conftest import Chat, texts
+
+T = translator()
+
+
+def _outcomes(runtime, ref: str) -> list[tuple[bool, str, str]]:  # noqa: ANN001
+    """(resolved, text, who) of each outcome recorded on the case."""
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        return [(e.data["resolved"], e.data["text"], e.actor_label) for e in repo.events_for(case.id, session=s)
+                if e.kind == "outcome"]
+
+
+def _buttons(message) -> list[str]:  # noqa: ANN001
+    return [b.label for b in message.buttons]
+
+
+def _to_part_c(runtime, clock, chat: Chat) -> tuple[str, list]:  # noqa: ANN001
+    """A Cardiff & Vale case at Stage 2 with Parts A (Alice) and B (Bob) completed; the reference and the DMs
+    sent when Part A was recorded."""
+    ref = _cv_case_at_stage_2(runtime)
+    clock.set(_at(4, 9, 10))
+    chat.say("alice", f"form {ref} appendix-1 part-a")
+    chat.script("alice", "1 High Street, Cardiff", "skip", "skip", "01234 567890")
+    after_a = chat.say("alice", "submit").others
+    chat.say("una", f"done {ref}")
+    chat.script("una", "Business Manager records the concern and sends the form to the responding agency", "today")
+    chat.say("bob", f"form {ref} appendix-1 part-b")
+    chat.script("bob", "07700 900123", "We will complete an assessment by 30 April.")
+    after_b = chat.say("bob", "submit").others
+    return ref, [after_a, after_b]
+
+
+# -- C16: Part C's "Resolved (Y/N)" decides the case; parts are offered in order -----------------------------
+def test_C16_part_c_yes_resolves_the_case_as_the_outcome_flow_does(runtime, clock) -> None:  # noqa: ANN001
+    chat = Chat(runtime, clock, board="cardiff-and-vale")
+    ref, (after_a, after_b) = _to_part_c(runtime, clock, chat)
+    una = chat.pid("una")
+    # right after Part A, Part B does not exist yet: the business unit is not offered Part C
+    to_una = [o.message for o in after_a if o.to.person_id == una]
+    assert to_una and all("Complete Part C" not in _buttons(m) for m in to_una)
+    # once Part B is done, Part C is offered
+    to_una = [o.message for o in after_b if o.to.person_id == una]
+    assert any("Complete Part C" in _buttons(m) for m in to_una)
+    assert _outcomes(runtime, ref) == [(False, "No agreement", "Alice Hughes")]  # Stage 1's, from the helper
+    clock.set(_at(4, 14, 10))
+    chat.say("una", f"form {ref} appendix-1 part-c")
+    chat.script("una", "yes", "Assessment agreed", "skip", "14/4/2026")
+    reply = chat.say("una", "submit")
+    assert reply.to_speaker[0].severity is not Severity.ERROR, texts(reply)
+    # recorded on the case as the outcome flow records it (services.record_outcome): resolved, by Una
+    assert _outcomes(runtime, ref)[1:] == [(True, "Assessment agreed", "Una Wright")]
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        st = services.state_of(case, clock.now(), session=s)
+        assert st.status is Status.RESOLVED and case.status == "resolved"
+    # the form and the case agree
+    filled = _filled(runtime, ref, "appendix-1", clock.now())
+    assert _field(filled, "part-c", "Resolved (Y/N)").value == "Yes"
+    # amending Part C with "yes" again records nothing twice; "no" on a resolved case is refused
+    chat.say("una", f"form {ref} appendix-1 part-c")
+    chat.script("una", "no", "Changed my mind", "skip", "14/4/2026")
+    refused = chat.say("una", "submit")
+    assert refused.to_speaker[0].severity is Severity.ERROR
+    assert f"{ref} is recorded as resolved, so 'Resolved (Y/N)' can't be No." in refused.to_speaker[0].text
+    chat.say("una", "cancel")
+    assert len(_outcomes(runtime, ref)) == 2
+    assert _field(_filled(runtime, ref, "appendix-1", clock.now()), "part-c", "Resolved (Y/N)").value == "Yes"
+
+
+def test_C16_part_c_no_records_not_resolved_and_the_case_moves_on(runtime, clock) -> None:  # noqa: ANN001
+    chat = Chat(runtime, clock, board="cardiff-and-vale")
+    ref, _ = _to_part_c(runtime, clock, chat)
+    clock.set(_at(4, 14, 10))
+    chat.say("una", f"form {ref} appendix-1 part-c")
+    chat.script("una", "no", "The agencies still disagree", "skip", "14/4/2026")
+    reply = chat.say("una", "submit")
+    assert reply.to_speaker[0].severity is not Severity.ERROR, texts(reply)
+    assert _outcomes(runtime, ref)[1:] == [(False, "The agencies still disagree", "Una Wright")]
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        # not resolved at Stage 2 (Escalated to CVSB): on to Stage 3, the CVSB Chair
+        assert case.stage_id == "chair" and case.status == "open"
+
+
+def test_C16_part_c_yes_on_a_closed_case_is_refused_before_anything_is_written(runtime, clock) -> None:  # noqa: ANN001
+    chat = Chat(runtime, clock, board="cardiff-and-vale")
+    ref, _ = _to_part_c(runtime, clock, chat)
+    clock.set(_at(4, 14, 10))
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        services.close_case(Ctx(person(s, "cardiff-and-vale", "una"), "console", clock.now()), case,
+                            reason="Withdrawn", session=s)
+        s.commit()
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        with pytest.raises(ServiceError, match=f"{ref} can't be recorded as resolved at the moment "
+                                               r"\(the case is closed\)"):
+            documents.complete_part(Ctx(person(s, "cardiff-and-vale", "una"), "console", clock.now()), case,
+                                    "appendix-1", "part-c", {"Resolved (Y/N)": "yes", "Outcome": "Agreed"},
+                                    session=s)
+        assert not [e for e in repo.events_for(case.id, session=s)
+                    if e.kind == "form_part_completed" and e.data["part"] == "part-c"]
+
+
+# -- C18: the command line and the chat share one rule for the forms a case has reached ----------------------
+def _bypassed_cv_case(runtime, clock) -> str:  # noqa: ANN001
+    ref = _open(runtime, "cardiff-and-vale", clock.now(), subject_name="Jamie Doe")
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        services.bypass_to_stage(Ctx(person(s, "cardiff-and-vale", "alice"), "console", clock.now()), case,
+                                 reason_id="senior-coordination", session=s)
+        s.commit()
+        assert case.stage_id == "chair"  # straight to Stage 3: Stage 2 (and its Appendix 1) never reached
+    return ref
+
+
+def test_C18_a_form_the_case_has_not_reached_is_refused_naming_the_ones_it_has(runtime, clock) -> None:  # noqa: ANN001
+    ref = _bypassed_cv_case(runtime, clock)
+    chat = Chat(runtime, clock, board="cardiff-and-vale")
+    listing = texts(chat.say("alice", f"form {ref}"))
+    assert "Appendix 3" in listing and "Appendix 1" not in listing
+    expected = (f"Appendix 1: Concerns about inter-agency safeguarding practice applies once a case reaches "
+                f"Stage 2: Escalated to CVSB, and {ref} has not. The forms {ref} has reached: appendix-3 "
+                "(Appendix 3: Stage 1 record).")
+    assert chat.say("alice", f"form {ref} appendix-1").to_speaker[0].text == expected
+    with pytest.raises(ValueError) as err:
+        runtime.render_form(ref, "appendix-1", "html", now=clock.now())
+    assert str(err.value) == expected
+    assert runtime.render_form(ref, "appendix-3", "html", now=clock.now()).startswith(b"<!doctype html>")
+
+
+# -- C-UX19: Appendix 1's raising person and raising agency ------------------------------------------------
+def test_CUX19_cv_part_a_names_the_raiser_even_when_their_manager_completes_it(runtime, clock) -> None:  # noqa: ANN001
+    ref = _cv_case_at_stage_2(runtime)
+    chat = Chat(runtime, clock, board="cardiff-and-vale")
+    clock.set(_at(4, 9, 10))
+    chat.say("sam", f"form {ref} appendix-1 part-a")  # Sam Patel, Alice's sergeant, completes Part A for her
+    chat.script("sam", "1 High Street, Cardiff", "skip", "skip", "01234 567890")
+    reply = chat.say("sam", "submit")
+    assert reply.to_speaker[0].severity is not Severity.ERROR, texts(reply)
+    filled = _filled(runtime, ref, "appendix-1", clock.now())
+    assert filled.parts[0].completed_by == "Sam Patel"
+    assert _field(filled, "part-a", "Name of person raising concern").value == "Alice Hughes"
+    assert _field(filled, "part-a", "Organisation").value == "South Wales Police"
+    html = documents.render_html(T, filled)
+    assert "<dt>Name of person raising concern</dt><dd>Alice Hughes</dd>" in html
+
+
+def test_CUX19_swindon_open_form_names_the_agency_seeking_a_solution(runtime, clock) -> None:  # noqa: ANN001
+    ref = _open(runtime, "swindon", clock.now())
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        for n in range(4):  # not resolved at Stages 1 to 4: the Partnership (Stage 5) and its Appendix 1
+            services.record_outcome(Ctx(person(s, "swindon", "una"), "console", clock.now()), case,
+                                    resolved=False, text=f"no {n + 1}", session=s)
+        s.commit()
+        assert case.stage_id == "partnership"
+    filled = _filled(runtime, ref, "appendix-1", clock.now())
+    assert not filled.parts[0].done
+    # Alice (Wiltshire Police) raised it: the raising agency is the agency seeking a solution
+    assert _field(filled, "form", "Name of the agency seeking a solution").value == "Wiltshire Police"
+    # who will complete it is not known until someone does
+    assert _field(filled, "form", "Name, role and contact details of agency representative seeking a solution"
+                  ).value == ""
+    assert "<dt>Name of the agency seeking a solution</dt><dd>Wiltshire Police</dd>" in documents.render_html(T, filled)
