@@ -181,3 +181,92 @@ def test_CUX19_swindon_open_form_names_the_agency_seeking_a_solution(runtime, cl
     assert _field(filled, "form", "Name, role and contact details of agency representative seeking a solution"
                   ).value == ""
     assert "<dt>Name of the agency seeking a solution</dt><dd>Wiltshire Police</dd>" in documents.render_html(T, filled)
+
+
+# -- C17 and C-README2: who a record is sent to, and who signs it ------------------------------------------
+MEETING = ["yesterday", "Alice Hughes; Bob Evans; Mia Roberts", "Whether the threshold was met",
+           "A joint visit on Monday", "none", "none", "submit"]
+
+
+def _record(runtime, ref: str):  # noqa: ANN001, ANN202
+    from bot import records
+
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        [rec] = records.records_of(case, session=s)
+        return case, rec
+
+
+def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runtime, clock) -> None:  # noqa: ANN001
+    from bot import records
+
+    chat = Chat(runtime, clock)
+    ref = _open(runtime, "swindon", clock.now())
+    chat.say("mia", f"record {ref}")  # Mia Roberts, Bob's team manager: not a party to the case
+    reply = chat.script("mia", *MEETING)
+    # C-README2: the signatories are the two parties; a manager who drafts is not one and does not sign
+    assert {o.to.person_id for o in reply.others} == {chat.pid("alice"), chat.pid("bob")}
+    case, rec = _record(runtime, ref)
+    assert rec.signers == ("raiser", "counterpart") and rec.latest.signatures == []
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        phrase = records.sent_to_phrase(T, case, rec, chat.pid("mia"), session=s)
+        assert phrase == "It has been sent to Alice Hughes and Bob Evans to sign or ask for changes."
+        assert [p.name for p in records.recipients(case, rec, chat.pid("mia"), session=s)] == ["Alice Hughes",
+                                                                                              "Bob Evans"]
+        shown = records.record_message(T, case, rec, session=s).text
+    assert "Waiting for the signature of Alice Hughes and Bob Evans." in shown
+
+
+def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock) -> None:  # noqa: ANN001
+    from bot import records
+
+    chat = Chat(runtime, clock)
+    ref = _open(runtime, "swindon", clock.now())
+    chat.say("alice", f"record {ref}")
+    reply = chat.script("alice", *MEETING)
+    assert [o.to.person_id for o in reply.others] == [chat.pid("bob")]
+    case, rec = _record(runtime, ref)
+    assert [sig.name for sig in rec.latest.signatures] == ["Alice Hughes"]  # she signed as she saved it
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        assert records.sent_to_phrase(T, case, rec, chat.pid("alice"), session=s) == \
+            "It has been sent to Bob Evans to sign or ask for changes."
+        # once Bob has signed there is nobody left to send it to for signing
+        records.sign(Ctx(person(s, "swindon", "bob"), "console", clock.now()), case, 1, 1, session=s)
+        s.commit()
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        [rec] = records.records_of(case, session=s)
+        assert rec.latest.locked_at is not None
+
+
+def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) -> None:  # noqa: ANN001
+    from bot import records
+
+    board = "mid-and-west-wales"
+    with runtime.factory() as s:
+        bob = person(s, board, "bob")
+        agency = bob.agency_id
+    ref = _open(runtime, board, clock.now(), responding_agency_id=agency, responding_person_id=None,
+                responding_person_name="Duty social worker")
+    chat = Chat(runtime, clock, board=board)
+    chat.say("alice", f"record {ref}")
+    chat.say("alice", "2")  # the general meeting record (the protocol's signed record applies once resolved)
+    reply = chat.script("alice", *MEETING)
+    assert not reply.others  # sent to no one
+    case, rec = _record(runtime, ref)
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        assert records.recipients(case, rec, chat.pid("alice"), session=s) == []
+        assert records.sent_to_phrase(T, case, rec, chat.pid("alice"), session=s) == (
+            "Nobody could be sent it: the counterpart is not in the directory; name them on the case first "
+            f"(counterpart {ref}).")
+        # a manager drafting: the raiser gets it, the counterpart can't
+        assert records.sent_to_phrase(T, case, rec, chat.pid("sam"), session=s) == (
+            "It has been sent to Alice Hughes to sign or ask for changes. The counterpart is not in the directory, "
+            f"so they could not be sent it: name them on the case first (counterpart {ref}).")
+        shown = records.record_message(T, case, rec, session=s).text
+    assert "Waiting for the signature of the counterpart" not in shown
+    assert (f"The counterpart is not in the directory, so they can't sign it yet: name them on the case first "
+            f"(counterpart {ref}).") in shown
