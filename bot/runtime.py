@@ -318,7 +318,8 @@ class Runtime:
 
         with self.factory() as s:
             rows = reports.log_rows(board_id, session=s, start=start, end=end)
-        return reports.write_log(rows, fmt, out)
+            header = reports.log_header(board_id, session=s)
+        return reports.write_log(rows, fmt, out, header)
 
     def render_form(self, ref: str, form_id: str, fmt: str, now: dt.datetime | None = None) -> bytes:
         """A case's form as PDF or HTML, with the subject details (the CLI is run by an administrator of the

@@ -5,6 +5,7 @@ checks values worked out by hand."""
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 
 import pytest
 
@@ -270,3 +271,69 @@ def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) 
     assert "Waiting for the signature of the counterpart" not in shown
     assert (f"The counterpart is not in the directory, so they can't sign it yet: name them on the case first "
             f"(counterpart {ref}).") in shown
+
+
+# -- C25 and C-UX23: each board's log in its own columns; a CSV starts with its header row ------------------
+def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -> None:  # noqa: ANN001
+    import csv
+
+    from bot import reports
+
+    t0 = dt.datetime(2026, 4, 2, 10, 0, tzinfo=dt.timezone.utc)  # Thu 2 Apr 2026, 11:00 in London
+    ref = _open(runtime, "swindon", t0, arose_on=dt.date(2026, 4, 2), what_happened="Referral closed")
+    with runtime.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        alice, bob = person(s, "swindon", "alice"), person(s, "swindon", "bob")
+        services.record_contact(Ctx(alice, "console", t0), case, on=dt.date(2026, 4, 2),
+                                who="Sam Patel, Police Sergeant", how="phone", outcome="Advised to escalate",
+                                session=s)
+        services.record_outcome(Ctx(alice, "console", t0.replace(day=8)), case, resolved=False,
+                                text="Still disagree", session=s)
+        services.record_outcome(Ctx(bob, "console", t0.replace(day=10)), case, resolved=True,
+                                text="Joint visit agreed", session=s)
+        s.commit()
+        header = reports.log_header("swindon", session=s)
+        rows = reports.log_rows("swindon", session=s, now=t0.replace(day=20))
+    assert header == ["Case reference", "Stage", "Start date", "Who the concern was raised with",
+                      "Outcome or resolution agreed"]
+    assert rows == [
+        [ref, "Stage 1: Internal discussion", "02/04/2026", "Sam Patel, Police Sergeant",
+         "Not resolved, moved on: Still disagree"],
+        [ref, "Stage 2: Inter-agency discussion", "08/04/2026", "", "Resolved: Joint visit agreed"],
+    ]
+    out = runtime.export_log("swindon", tmp_path / "swindon-log.csv", "csv", None, None)
+    read = list(csv.reader(out.open(encoding="utf-8")))
+    assert read[0] == header and "LA Area (Cardiff/Vale)" not in read[0]
+    assert [r[0] for r in read[1:]] == [ref, ref]
+
+
+def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime) -> None:  # noqa: ANN001
+    from bot import reports
+
+    t0 = dt.datetime(2026, 4, 2, 10, 0, tzinfo=dt.timezone.utc)
+    ref = _open(runtime, "wolverhampton", t0, what_happened="Referral closed", category="threshold")
+    with runtime.factory() as s:
+        header = reports.log_header("wolverhampton", session=s)
+        rows = reports.log_rows("wolverhampton", session=s, now=t0)
+        cv_header = reports.log_header("cardiff-and-vale", session=s)
+    assert header == ["Date raised", "Case reference", "Raising agency", "Summary of concern", "Responding agency",
+                      "Date resolved", "Outcome"]
+    assert rows == [["02/04/2026", ref, "West Midlands Police", "Threshold for action inappropriate or placing the person at further risk: Referral closed",
+                     "City of Wolverhampton Council Social Care", "", "Open at Stage 1: Practitioners"]]
+    assert cv_header[2] == "LA Area (Cardiff/Vale)"  # Cardiff & Vale keeps its own columns
+
+
+def test_CUX23_quarterly_csv_starts_with_its_header_row(runtime, tmp_path) -> None:  # noqa: ANN001
+    import csv
+
+    from bot import reports
+
+    _open(runtime, "mid-and-west-wales", dt.datetime(2026, 7, 2, 10, 0, tzinfo=dt.timezone.utc))
+    with runtime.factory() as s:
+        label, tables = reports.quarterly("mid-and-west-wales", "2026Q3", session=s)
+    rows = list(csv.reader(reports.write_quarterly(label, tables, "csv", tmp_path / "q.csv").open(encoding="utf-8")))
+    assert rows[0] == ["Table", "Row", "Count"]
+    assert ["Status", "open", "1"] in rows and [label] not in rows
+    # HTML keeps its title
+    html = reports.write_quarterly(label, tables, "html", tmp_path / "q.html").read_text(encoding="utf-8")
+    assert f"<h1>{escape(label)}</h1>" in html
