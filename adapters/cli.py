@@ -31,6 +31,32 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _out_path(out: str | None, name: str):  # noqa: ANN202 - pathlib.Path
+    """Where a command writes its file: --out, or else the files folder (PARLEY_FILES_DIR, default
+    ./parley-files, which is gitignored), never the current folder."""
+    from pathlib import Path
+
+    from adapters.console.render import files_dir
+
+    if out:
+        return Path(out)
+    folder = files_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def _write_private(path, data: bytes) -> None:  # noqa: ANN001
+    """Write a file only its owner can read (0600): a form carries the subject details."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also when the file was already there
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None) -> None:
     """Apply migrations and load the boards' protocols."""
@@ -244,8 +270,9 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
                fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
                out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
                db: DbOpt = None) -> None:
-    """The case log in Cardiff & Vale's columns (Date Raised ... Outcome), as CSV or XLSX."""
-    from pathlib import Path
+    """The board's case log in its protocol's own columns (Cardiff & Vale: Date Raised ... Outcome; Swindon: a
+    row a stage), as CSV or XLSX; without --out, into PARLEY_FILES_DIR (default ./parley-files)."""
+    import os
 
     rt = Runtime(db)
     try:
@@ -260,8 +287,9 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
     if board not in rt.board_ids():
         _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
-    path = rt.export_log(board, Path(out or f"{board}-log.{fmt}"), fmt, start, end)
-    typer.echo(f"Wrote {path}")
+    path = rt.export_log(board, _out_path(out, f"{board}-log.{fmt}"), fmt, start, end)
+    os.chmod(path, 0o600)  # the summaries are free text
+    typer.echo(f"Wrote {path.resolve()}")
 
 
 @app.command("form")
@@ -270,9 +298,8 @@ def form(ref: Annotated[str, typer.Argument(help="Case reference, e.g. CV-2026-0
          fmt: Annotated[str, typer.Option("--format", help="pdf or html")] = "pdf",
          out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
          db: DbOpt = None) -> None:
-    """A protocol's form filled from the case (with the subject details: keep the file safe)."""
-    from pathlib import Path
-
+    """A protocol's form filled from the case (with the subject details: keep the file safe; it is written for
+    its owner only); only a form the case has reached; without --out, into PARLEY_FILES_DIR."""
     if fmt not in ("pdf", "html"):
         _fail("--format must be pdf or html")
         return
@@ -282,9 +309,9 @@ def form(ref: Annotated[str, typer.Argument(help="Case reference, e.g. CV-2026-0
     except ValueError as exc:
         _fail(str(exc))
         return
-    path = Path(out or f"{ref}-{form_id}.{fmt}")
-    path.write_bytes(data)
-    typer.echo(f"Wrote {path}")
+    path = _out_path(out, f"{ref}-{form_id}.{fmt}")
+    _write_private(path, data)
+    typer.echo(f"Wrote {path.resolve()}")
 
 
 report_app = typer.Typer(help="Reports for the business unit.", no_args_is_help=True)
@@ -298,9 +325,7 @@ def report_quarterly(board: Annotated[str, typer.Option("--board", help="Board i
                      out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
                      db: DbOpt = None) -> None:
     """The quarterly data set: counts by theme, agencies, area, stage reached, status, timeliness, bypasses
-    and policy-gap referrals for the cases raised in the quarter."""
-    from pathlib import Path
-
+    and policy-gap referrals for the cases raised in the quarter; without --out, into PARLEY_FILES_DIR."""
     if fmt not in ("html", "csv", "xlsx"):
         _fail("--format must be html, csv or xlsx")
         return
@@ -309,11 +334,11 @@ def report_quarterly(board: Annotated[str, typer.Option("--board", help="Board i
         _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
     try:
-        path = rt.export_quarterly(board, quarter, Path(out or f"{board}-{quarter}.{fmt}"), fmt)
+        path = rt.export_quarterly(board, quarter, _out_path(out, f"{board}-{quarter.strip().upper()}.{fmt}"), fmt)
     except ValueError as exc:
         _fail(str(exc))
         return
-    typer.echo(f"Wrote {path}")
+    typer.echo(f"Wrote {path.resolve()}")
 
 
 teams_app_cli = typer.Typer(help="Microsoft Teams app package.", no_args_is_help=True)
