@@ -31,6 +31,25 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _key_notice(rt: Runtime) -> None:
+    """With the development key: the full warning once per database, then a one-line reminder (on stderr)."""
+    from bot.datakeys import DataKeyError, development_notice
+
+    try:
+        line = development_notice(rt.factory)
+    except DataKeyError as exc:
+        _fail(str(exc))
+        return
+    if line:
+        typer.echo(line, err=True)
+
+
+def _runtime(db: str | None) -> Runtime:
+    rt = Runtime(db)
+    _key_notice(rt)
+    return rt
+
+
 def _out_path(out: str | None, name: str):  # noqa: ANN202 - pathlib.Path
     """Where a command writes its file: --out, or else the files folder (PARLEY_FILES_DIR, default
     ./parley-files, which is gitignored), never the current folder."""
@@ -62,6 +81,7 @@ def db_upgrade(db: DbOpt = None) -> None:
     """Apply migrations and load the boards' protocols."""
     rt = Runtime(db)
     rt.upgrade()
+    _key_notice(rt)
     boards = rt.sync_protocols()
     typer.echo(f"Database is up to date ({rt.url.split('://')[0]}); boards: {', '.join(boards)}")
 
@@ -74,7 +94,7 @@ def db_reproject(board: Annotated[Optional[str], typer.Option("--board", help="O
     """Rebuild the case projection (status, stage, next deadline, and what the quarterly data set counts: highest
     stage, bypass, policy-gap referral, each stage's result against its deadline) from the event history, the
     source of truth. Cases whose stored projection already matches a replay are left as they are."""
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
         return
@@ -100,7 +120,7 @@ def db_reproject(board: Annotated[Optional[str], typer.Option("--board", help="O
 @demo_app.command("load")
 def demo_load(db: DbOpt = None) -> None:
     """Load the demo directory (agencies, people, channels) for every seed board."""
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         rt.upgrade()
     counts = rt.load_demo()
@@ -116,15 +136,10 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
     """Chat with Parley in the terminal, playing every role, on a simulated clock."""
     from adapters.console.app import ConsoleApp
 
-    from bot.datakeys import DataKeyError, key_source
-
-    try:
-        key_source()  # says loudly when it falls back to the development key
-    except DataKeyError as exc:
-        _fail(str(exc))
     rt = Runtime(db)
     if not rt.is_current():
         rt.upgrade()
+    _key_notice(rt)  # says loudly, once for this database, when it falls back to the development key
     if not rt.board_ids() or not rt.people(board or rt.board_ids()[0]):
         rt.load_demo()
     start = None
@@ -154,7 +169,7 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
     from bot.scheduler import SchedulerService
 
     logs.configure()
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     SchedulerService(rt.factory, SystemClock(), transports, interval=interval, until_idle=until_idle).run()
@@ -197,7 +212,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     from bot.scheduler import SchedulerService
 
     logs.configure()
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     clock = SystemClock()
@@ -274,7 +289,7 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
     row a stage), as CSV or XLSX; without --out, into PARLEY_FILES_DIR (default ./parley-files)."""
     import os
 
-    rt = Runtime(db)
+    rt = _runtime(db)
     try:
         start = dt.date.fromisoformat(date_from) if date_from else None
         end = dt.date.fromisoformat(date_to) if date_to else None
@@ -303,7 +318,7 @@ def form(ref: Annotated[str, typer.Argument(help="Case reference, e.g. CV-2026-0
     if fmt not in ("pdf", "html"):
         _fail("--format must be pdf or html")
         return
-    rt = Runtime(db)
+    rt = _runtime(db)
     try:
         data = rt.render_form(ref, form_id, fmt)
     except ValueError as exc:
@@ -329,7 +344,7 @@ def report_quarterly(board: Annotated[str, typer.Option("--board", help="Board i
     if fmt not in ("html", "csv", "xlsx"):
         _fail("--format must be html, csv or xlsx")
         return
-    rt = Runtime(db)
+    rt = _runtime(db)
     if board not in rt.board_ids():
         _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
@@ -421,7 +436,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _migrated(db: str | None) -> Runtime:
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     return rt
@@ -561,6 +576,9 @@ def doctor(db: DbOpt = None) -> None:
     results = checks.run(db)
     for c in results:
         typer.echo(c.line())
+    note = checks.trying_out_note(results)
+    if note:
+        typer.echo(note)
     if not all(c.ok for c in results):
         raise typer.Exit(1)
 

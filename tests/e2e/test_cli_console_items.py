@@ -78,3 +78,56 @@ def test_C18_the_cli_refuses_a_form_the_case_has_not_reached(sqlite_runtime, tmp
     ok = subprocess.run([PARLEY, "form", ref, "appendix-3", "--format", "html", "--db", sqlite_runtime.url],
                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
+
+
+def _demo_env(tmp_path: Path) -> dict[str, str]:
+    """A newcomer's environment: no data key (the development key, in a file of this test's own), no platform."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_", "PARLEY_TEAMS"))}
+    for key in ("PARLEY_DATA_KEYS", "PARLEY_WEBHOOK_URL", "PARLEY_PRODUCTION"):
+        env.pop(key, None)
+    env["PARLEY_DEV_KEY_FILE"] = str(tmp_path / "dev-key")
+    return env
+
+
+def _run(args: list[str], tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([PARLEY, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+
+BANNER = "WARNING: PARLEY_DATA_KEYS is not set"
+REMINDER = "Using the development data key in"
+
+
+def test_CUX26_the_development_key_banner_once_per_database_then_one_line(tmp_path) -> None:  # noqa: ANN001
+    env = _demo_env(tmp_path)
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    first = _run(["db", "upgrade", "--db", db], tmp_path, env)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count(BANNER) == 1 and REMINDER not in first.stderr
+    for args in (["demo", "load", "--db", db], ["export", "log", "--board", "swindon", "--db", db]):
+        later = _run(args, tmp_path, env)
+        assert later.returncode == 0, later.stderr
+        assert BANNER not in later.stderr and "!!!!" not in later.stderr
+        [line] = [x for x in later.stderr.splitlines() if x.strip()]
+        assert line == (f"Using the development data key in {tmp_path / 'dev-key'}: fine for trying Parley out, not "
+                        "for real cases (set PARLEY_DATA_KEYS; see `parley doctor`).")
+    # another database gets the full banner once too
+    other = _run(["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'other.db'}"], tmp_path, env)
+    assert other.stderr.count(BANNER) == 1
+
+
+def test_CUX25_doctor_on_the_demo_setup_says_the_console_works(tmp_path) -> None:  # noqa: ANN001
+    env = _demo_env(tmp_path)
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert _run(["db", "upgrade", "--db", db], tmp_path, env).returncode == 0
+    assert _run(["demo", "load", "--db", db], tmp_path, env).returncode == 0
+    done = _run(["doctor", "--db", db], tmp_path, env)
+    assert done.returncode == 1  # not ready for real cases
+    lines = done.stdout.splitlines()
+    assert [x.split(":")[0] for x in lines if x.startswith("PROBLEM")] == ["PROBLEM  data key",
+                                                                            "PROBLEM  chat platforms"]
+    assert lines[-1] == ("NOTE     Trying Parley out? `make run` / `parley console` works as it is: without a chat "
+                         "platform and with the development key. The PROBLEMs above are for serving real cases "
+                         "(`parley serve`).")
+    # with a real problem too (no database), there is no such note
+    gone = _run(["doctor", "--db", f"sqlite:///{tmp_path / 'missing.db'}"], tmp_path, env)
+    assert gone.returncode == 1 and "NOTE" not in gone.stdout
