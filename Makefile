@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= sqlite:///parley.db
 BOARD ?= swindon
+CLOCK ?=
 
-.PHONY: run test install clean bench lock messages
+.PHONY: run demo-april test install clean bench lock messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,7 +22,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/parley db upgrade --db $(DB)
 	$(BIN)/parley demo load --db $(DB)
-	$(BIN)/parley console --db $(DB) --board $(BOARD)
+	$(BIN)/parley console --db $(DB) --board $(BOARD) $(if $(CLOCK),--clock "$(CLOCK)")
+
+# The README's console examples: a fresh demo database (april.db, replaced each time) whose simulated clock starts
+# at Thu 2 Apr 2026 10:00. CLOCK="..." on `make run` does the same for any new database (DB=...).
+demo-april: $(STAMP)
+	rm -f april.db
+	$(MAKE) run DB=sqlite:///april.db CLOCK="2026-04-02 10:00"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

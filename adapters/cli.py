@@ -31,11 +31,57 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _key_notice(rt: Runtime) -> None:
+    """With the development key: the full warning once per database, then a one-line reminder (on stderr)."""
+    from bot.datakeys import DataKeyError, development_notice
+
+    try:
+        line = development_notice(rt.factory)
+    except DataKeyError as exc:
+        _fail(str(exc))
+        return
+    if line:
+        typer.echo(line, err=True)
+
+
+def _runtime(db: str | None) -> Runtime:
+    rt = Runtime(db)
+    _key_notice(rt)
+    return rt
+
+
+def _out_path(out: str | None, name: str):  # noqa: ANN202 - pathlib.Path
+    """Where a command writes its file: --out, or else the files folder (PARLEY_FILES_DIR, default
+    ./parley-files, which is gitignored), never the current folder."""
+    from pathlib import Path
+
+    from adapters.console.render import files_dir
+
+    if out:
+        return Path(out)
+    folder = files_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def _write_private(path, data: bytes) -> None:  # noqa: ANN001
+    """Write a file only its owner can read (0600): a form carries the subject details."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # also when the file was already there
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None) -> None:
     """Apply migrations and load the boards' protocols."""
     rt = Runtime(db)
     rt.upgrade()
+    _key_notice(rt)
     boards = rt.sync_protocols()
     typer.echo(f"Database is up to date ({rt.url.split('://')[0]}); boards: {', '.join(boards)}")
 
@@ -48,7 +94,7 @@ def db_reproject(board: Annotated[Optional[str], typer.Option("--board", help="O
     """Rebuild the case projection (status, stage, next deadline, and what the quarterly data set counts: highest
     stage, bypass, policy-gap referral, each stage's result against its deadline) from the event history, the
     source of truth. Cases whose stored projection already matches a replay are left as they are."""
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
         return
@@ -74,7 +120,7 @@ def db_reproject(board: Annotated[Optional[str], typer.Option("--board", help="O
 @demo_app.command("load")
 def demo_load(db: DbOpt = None) -> None:
     """Load the demo directory (agencies, people, channels) for every seed board."""
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         rt.upgrade()
     counts = rt.load_demo()
@@ -90,15 +136,10 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
     """Chat with Parley in the terminal, playing every role, on a simulated clock."""
     from adapters.console.app import ConsoleApp
 
-    from bot.datakeys import DataKeyError, key_source
-
-    try:
-        key_source()  # says loudly when it falls back to the development key
-    except DataKeyError as exc:
-        _fail(str(exc))
     rt = Runtime(db)
     if not rt.is_current():
         rt.upgrade()
+    _key_notice(rt)  # says loudly, once for this database, when it falls back to the development key
     if not rt.board_ids() or not rt.people(board or rt.board_ids()[0]):
         rt.load_demo()
     start = None
@@ -128,7 +169,7 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
     from bot.scheduler import SchedulerService
 
     logs.configure()
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     SchedulerService(rt.factory, SystemClock(), transports, interval=interval, until_idle=until_idle).run()
@@ -171,7 +212,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     from bot.scheduler import SchedulerService
 
     logs.configure()
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     clock = SystemClock()
@@ -244,10 +285,11 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
                fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
                out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
                db: DbOpt = None) -> None:
-    """The case log in Cardiff & Vale's columns (Date Raised ... Outcome), as CSV or XLSX."""
-    from pathlib import Path
+    """The board's case log in its protocol's own columns (Cardiff & Vale: Date Raised ... Outcome; Swindon: a
+    row a stage), as CSV or XLSX; without --out, into PARLEY_FILES_DIR (default ./parley-files)."""
+    import os
 
-    rt = Runtime(db)
+    rt = _runtime(db)
     try:
         start = dt.date.fromisoformat(date_from) if date_from else None
         end = dt.date.fromisoformat(date_to) if date_to else None
@@ -260,8 +302,9 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
     if board not in rt.board_ids():
         _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
-    path = rt.export_log(board, Path(out or f"{board}-log.{fmt}"), fmt, start, end)
-    typer.echo(f"Wrote {path}")
+    path = rt.export_log(board, _out_path(out, f"{board}-log.{fmt}"), fmt, start, end)
+    os.chmod(path, 0o600)  # the summaries are free text
+    typer.echo(f"Wrote {path.resolve()}")
 
 
 @app.command("form")
@@ -270,21 +313,20 @@ def form(ref: Annotated[str, typer.Argument(help="Case reference, e.g. CV-2026-0
          fmt: Annotated[str, typer.Option("--format", help="pdf or html")] = "pdf",
          out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
          db: DbOpt = None) -> None:
-    """A protocol's form filled from the case (with the subject details: keep the file safe)."""
-    from pathlib import Path
-
+    """A protocol's form filled from the case (with the subject details: keep the file safe; it is written for
+    its owner only); only a form the case has reached; without --out, into PARLEY_FILES_DIR."""
     if fmt not in ("pdf", "html"):
         _fail("--format must be pdf or html")
         return
-    rt = Runtime(db)
+    rt = _runtime(db)
     try:
         data = rt.render_form(ref, form_id, fmt)
     except ValueError as exc:
         _fail(str(exc))
         return
-    path = Path(out or f"{ref}-{form_id}.{fmt}")
-    path.write_bytes(data)
-    typer.echo(f"Wrote {path}")
+    path = _out_path(out, f"{ref}-{form_id}.{fmt}")
+    _write_private(path, data)
+    typer.echo(f"Wrote {path.resolve()}")
 
 
 report_app = typer.Typer(help="Reports for the business unit.", no_args_is_help=True)
@@ -298,22 +340,20 @@ def report_quarterly(board: Annotated[str, typer.Option("--board", help="Board i
                      out: Annotated[Optional[str], typer.Option("--out", help="File to write")] = None,
                      db: DbOpt = None) -> None:
     """The quarterly data set: counts by theme, agencies, area, stage reached, status, timeliness, bypasses
-    and policy-gap referrals for the cases raised in the quarter."""
-    from pathlib import Path
-
+    and policy-gap referrals for the cases raised in the quarter; without --out, into PARLEY_FILES_DIR."""
     if fmt not in ("html", "csv", "xlsx"):
         _fail("--format must be html, csv or xlsx")
         return
-    rt = Runtime(db)
+    rt = _runtime(db)
     if board not in rt.board_ids():
         _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
     try:
-        path = rt.export_quarterly(board, quarter, Path(out or f"{board}-{quarter}.{fmt}"), fmt)
+        path = rt.export_quarterly(board, quarter, _out_path(out, f"{board}-{quarter.strip().upper()}.{fmt}"), fmt)
     except ValueError as exc:
         _fail(str(exc))
         return
-    typer.echo(f"Wrote {path}")
+    typer.echo(f"Wrote {path.resolve()}")
 
 
 teams_app_cli = typer.Typer(help="Microsoft Teams app package.", no_args_is_help=True)
@@ -396,7 +436,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _migrated(db: str | None) -> Runtime:
-    rt = Runtime(db)
+    rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     return rt
@@ -536,6 +576,9 @@ def doctor(db: DbOpt = None) -> None:
     results = checks.run(db)
     for c in results:
         typer.echo(c.line())
+    note = checks.trying_out_note(results)
+    if note:
+        typer.echo(note)
     if not all(c.ok for c in results):
         raise typer.Exit(1)
 

@@ -1102,8 +1102,7 @@ def form_message(T: Translator, case: Case, filled: documents.FilledForm, *, int
             lines.append(line)
     buttons = []
     if viewer is not None:
-        mine = [p for p in filled.parts if documents.may_complete(viewer, case, p.spec, session=session)]
-        part = next((p for p in mine if not p.done), mine[-1] if mine else None)
+        part = documents.part_to_offer(viewer, case, filled, session=session)  # parts go in order
         if part is not None:
             short = T.local(part.spec).split(":")[0]
             buttons.append(Button("case.form", T("Amend {part}", part=short) if part.done else

@@ -3,12 +3,16 @@ check ``parley serve`` makes before it starts (see storage/crypto.py and README,
 
 from __future__ import annotations
 
+import os
+
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import crypto, protection
+from storage import crypto, protection, repo
 from storage.crypto import DataKeyError, KeySource
 
-__all__ = ["DataKeyError", "generate", "key_source", "require_real_keys", "rotate"]
+__all__ = ["DataKeyError", "development_notice", "generate", "key_source", "require_real_keys", "rotate"]
+DEV_BANNER_SHOWN = "datakeys.development_banner_shown"  # settings key: the full banner was shown for this database
 
 
 def generate() -> str:
@@ -33,3 +37,27 @@ def key_source() -> KeySource:
     """The keys in use: PARLEY_DATA_KEYS, or the development key (with a loud warning on stderr), or a clear
     DataKeyError (a malformed key; no key while PARLEY_PRODUCTION is set)."""
     return crypto.key_source()
+
+
+def development_notice(factory: sessionmaker[Session]) -> str | None:
+    """With the development key: its full warning banner the first time a command runs against this database
+    (remembered in the settings table), afterwards a one-line reminder, returned for the caller to print. None
+    when a real key is configured, or when the banner has just been shown."""
+    if os.environ.get(crypto.KEYS_ENV, "").strip() or crypto.production():
+        return None
+    try:
+        with factory() as s:
+            shown = repo.get_setting(DEV_BANNER_SHOWN, session=s)
+    except SQLAlchemyError:  # no settings table yet (a database not migrated): nowhere to remember it
+        crypto.key_source()
+        return None
+    if shown:
+        crypto.quiet_development_warning()
+        crypto.key_source()
+        return (f"Using the development data key in {crypto.dev_key_path()}: fine for trying Parley out, not for "
+                f"real cases (set {crypto.KEYS_ENV}; see `parley doctor`).")
+    crypto.key_source()  # prints the banner (once in this process)
+    with factory() as s:
+        repo.set_setting(DEV_BANNER_SHOWN, "yes", session=s)
+        s.commit()
+    return None

@@ -109,6 +109,19 @@ def required_levels(proto) -> list[str]:  # noqa: ANN001 - protocol.spec.Protoco
     return [lv for lv in LEVEL_ORDER if lv in levels and lv in LEVEL_WORDS]
 
 
+CONSOLE_NEEDS_NEITHER = {"data key", "chat platforms"}
+
+
+def trying_out_note(checks: list[Check]) -> str | None:
+    """A line for a newcomer when the only PROBLEMs are the data key or the chat platforms: the console needs
+    neither (the exit code still says the set-up is not ready for real cases)."""
+    problems = {c.name for c in checks if not c.ok}
+    if not problems or not problems <= CONSOLE_NEEDS_NEITHER:
+        return None
+    return ("NOTE     Trying Parley out? `make run` / `parley console` works as it is: without a chat platform and with "
+            "the development key. The PROBLEMs above are for serving real cases (`parley serve`).")
+
+
 def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Check]:
     env = os.environ if env is None else env
     checks: list[Check] = []

@@ -27,7 +27,7 @@ from bot.permissions import Role
 from bot.i18n import N_, Translator, translator
 from bot.messages import Attachment
 from bot.services import MANAGER_ROLES, Ctx, ServiceError
-from protocol.engine import Status
+from protocol.engine import Action, Status
 from protocol.spec import Form, FormField, FormPart, Protocol
 from storage import repo, subjects
 from storage.models import Case, Person
@@ -89,15 +89,24 @@ def forms_for(case: Case, *, session: Session, now: dt.datetime) -> list[Form]:
 
 
 def form_of(ctx: Ctx, case: Case, form_id: str, *, session: Session) -> Form:
+    return reached_form(ctx.T, case, form_id, session=session, now=ctx.now)
+
+
+def reached_form(T: Translator, case: Case, form_id: str, *, session: Session, now: dt.datetime) -> Form:
+    """The board's form ``form_id`` if the case has reached it (:func:`forms_for`: the one rule for the chat and
+    the command line); otherwise a ServiceError that names the forms the case has reached."""
     proto = services.protocol_for(case, session=session)
     for f in proto.forms:
         if f.id == form_id:
-            if f not in forms_for(case, session=session, now=ctx.now):
-                raise ServiceError(ctx.T("{form} applies once {ref} reaches {stage}.", form=ctx.T.local(f), ref=case.ref,
-                                         stage=views.stage_title(ctx.T, proto, f.stage)))
+            reached = forms_for(case, session=session, now=now)
+            if f not in reached:
+                names = ", ".join(f"{r.id} ({T.local(r)})" for r in reached) or T("none")
+                raise ServiceError(T("{form} applies once a case reaches {stage}, and {ref} has not. The forms "
+                                     "{ref} has reached: {names}.", form=T.local(f), ref=case.ref,
+                                     stage=views.stage_title(T, proto, f.stage), names=names))
             return f
-    names = ", ".join(f.id for f in proto.forms) or ctx.T("none")
-    raise ServiceError(ctx.T("This board has no form {form!r} (its forms: {names}).", form=form_id[:40], names=names))
+    names = ", ".join(f.id for f in proto.forms) or T("none")
+    raise ServiceError(T("This board has no form {form!r} (its forms: {names}).", form=form_id[:40], names=names))
 
 
 def may_complete(person: Person, case: Case, part: FormPart, *, session: Session) -> bool:
@@ -114,6 +123,17 @@ def may_complete(person: Person, case: Case, part: FormPart, *, session: Session
     if part.by == "line_manager":
         return person.role in MANAGER_ROLES and bool(roles & {Role.MANAGER, Role.SAFEGUARDING_LEAD})
     return False
+
+
+def part_to_offer(person: Person, case: Case, filled: FilledForm, *, session: Session) -> FilledPart | None:
+    """The part to offer this person a button for: the first open part they may complete whose earlier parts
+    are all done (parts go in order), otherwise the last part they completed (to amend it); None if neither."""
+    mine = [p for p in filled.parts if may_complete(person, case, p.spec, session=session)]
+    for p in mine:
+        if not p.done and all(q.done for q in filled.parts[: filled.parts.index(p)]):
+            return p
+    done = [p for p in mine if p.done]
+    return done[-1] if done else None
 
 
 def completers(case: Case, part: FormPart, *, session: Session) -> list[Person]:
@@ -156,6 +176,23 @@ def _person_bits(T: Translator, person: Person | None, *, session: Session) -> d
     agency = services.agency_name(person.agency_id, session=session) if person.agency_id else T("Board")
     return {"by": person.name, "by_title": person.title or "", "by_agency": agency, "by_email": person.email or "",
             "by_contact": ", ".join(x for x in (person.name, person.title, person.email) if x)}
+
+
+def _side_bits(case: Case, part: FormPart, *, session: Session) -> dict[str, str]:
+    """What is known of an open part's completer before anyone completes it: the agency of the side that
+    completes it (the raising or the responding agency)."""
+    aid = {"raising": case.raising_agency_id, "responding": case.responding_agency_id}.get(part.by)
+    return {"by_agency": services.agency_name(aid, session=session)} if aid else {}
+
+
+# A field's source as Parley reads it, where a protocol file takes it from the wrong place (until the file is
+# corrected): Cardiff & Vale's Part A asks for the name of the person raising the concern, who is the case's
+# raiser, while its YAML takes whoever completed the part (a manager may complete Part A for the raiser).
+SOURCE_READINGS = {("Name of person raising concern", "part.by"): "raiser.name"}
+
+
+def _source(fld: FormField) -> str | None:
+    return SOURCE_READINGS.get((fld.label, fld.source or ""), fld.source)
 
 
 def _standing_record(case: Case, *, session: Session) -> dict[str, str]:
@@ -264,27 +301,28 @@ def fill(T: Translator, case: Case, form: Form, *, session: Session, now: dt.dat
             person = _person_bits(T, repo.get_person(last.actor_id, session=session) if last.actor_id else None,
                                   session=session)
         else:
-            person = {}
+            person = _side_bits(case, part, session=session)
             item = next((i for i in src.state.items if part.due_step and i.step.id == part.due_step), None)
             if item is not None and item.due_at is not None:
                 fp.due = views.due_phrase(T, item, proto)
         for fld in part.fields:
-            private = fld.private or (fld.source or "").startswith("subject.")
+            source = _source(fld)
+            private = fld.private or (source or "").startswith("subject.")
             ff = FilledField(fld.label, private=private, shown=T.local(fld, "label"))
             if private and not with_subject_details:
                 ff.withheld = True
-            elif private and not (fld.source or "").startswith("subject."):
+            elif private and not (source or "").startswith("subject."):
                 extra = src.subject.extra if src.subject is not None else {}
                 ff.value = str((extra or {}).get(_private_key(form, part, fld), ""))
             elif fld.label in stored:  # frozen when the part was completed
                 ff.value = stored[fld.label]
-            elif fld.source is not None:
-                v = src.value(fld.source, person, fp.completed_on)
+            elif source is not None:
+                v = src.value(source, person, fp.completed_on)
                 if isinstance(v, list):
                     ff.table = v
                 else:
                     ff.value = v
-            if fld.source == "case.contact_log" and ff.table is None and not ff.withheld:
+            if source == "case.contact_log" and ff.table is None and not ff.withheld:
                 ff.table = views.contact_log_rows(T, case, session=session)
             fp.fields.append(ff)
         parts.append(fp)
@@ -302,14 +340,15 @@ def questions(T: Translator, case: Case, form: Form, part: FormPart, *, session:
 def _questions(src: _Sources, part: FormPart) -> list[FormField]:
     out = []
     for fld in part.fields:
-        if fld.source is None:
+        source = _source(fld)
+        if source is None:
             out.append(fld)
-        elif fld.source.startswith(("part.", "form.")) or fld.source == "case.contact_log":
+        elif source.startswith(("part.", "form.")) or source == "case.contact_log":
             continue
-        elif src.value(fld.source, {}, None) == "":
-            out.append(FormField(fld.label, fld.source, fld.private,
-                                 "date" if fld.source == "subject.dob" else fld.type,
-                                 optional=fld.optional or fld.source in OPTIONAL_WHEN_EMPTY, label_cy=fld.label_cy))
+        elif src.value(source, {}, None) == "":
+            out.append(FormField(fld.label, source, fld.private,
+                                 "date" if source == "subject.dob" else fld.type,
+                                 optional=fld.optional or source in OPTIONAL_WHEN_EMPTY, label_cy=fld.label_cy))
     return out
 
 
@@ -347,6 +386,7 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
         if not value and not fld.optional:
             raise ServiceError(T("'{label}' is needed.", label=label))
         clean[label] = value
+    decision = _decision(ctx, case, part, asked, clean, session=session)  # checked before anything is written
     # personal data: to the subject details, never into the event
     for label, value in clean.items():
         fld = asked[label]
@@ -365,12 +405,13 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
     on = src.proto.calendar().local_date(ctx.now)
     values: dict[str, str] = {}
     for fld in part.fields:
-        if fld.private or (fld.source or "").startswith("subject.") or fld.source == "case.contact_log":
+        source = _source(fld)
+        if fld.private or (source or "").startswith("subject.") or source == "case.contact_log":
             continue
         if fld.label in clean:
             values[fld.label] = _shown(T, fld, clean[fld.label])
-        elif fld.source is not None:
-            v = src.value(fld.source, person, on)
+        elif source is not None:
+            v = src.value(source, person, on)
             values[fld.label] = v if isinstance(v, str) else ""
     repo.append_event(case, "form_part_completed", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
                       data={"form": form.id, "part": part.id, "values": values})
@@ -380,7 +421,41 @@ def complete_part(ctx: Ctx, case: Case, form_id: str, part_id: str, answers: dic
         services.complete_step(ctx, case, part.due_step, on=ctx.now, note=note, session=session)
     else:
         services.refresh(case, session=session, now=ctx.now)
+    if decision is not None:  # the part decides the case: recorded exactly as the outcome flow records it
+        services.record_outcome(ctx, case, resolved=decision[0], text=decision[1], session=session)
     return fill(T, case, form, session=session, now=ctx.now, with_subject_details=True)
+
+
+# A part that decides the case (Cardiff & Vale's Part C, completed by the Business Unit): the yes/no field with
+# one of these labels says whether the case is resolved, and the part's field with OUTCOME_TEXT_LABEL says how.
+RESOLVED_LABELS = ("Resolved (Y/N)",)
+OUTCOME_TEXT_LABEL = "Outcome"
+
+
+def _decision(ctx: Ctx, case: Case, part: FormPart, asked: dict[str, FormField], clean: dict[str, str], *,
+              session: Session) -> tuple[bool, str] | None:
+    """(resolved, outcome text) to record on the case with this part, or None when the case already agrees (or
+    'not resolved' is not an outcome the protocol takes now). A 'resolved' the case cannot take, or a 'not
+    resolved' on a resolved case, is refused before anything is written, so the form and the case agree."""
+    T = ctx.T
+    label = next((lb for lb in RESOLVED_LABELS if lb in asked and asked[lb].type == "yes_no"), None)
+    if label is None or clean.get(label) not in YES_NO:
+        return None
+    resolved = clean[label] == "yes"
+    st = services.state_of(case, ctx.now, session=session)
+    if st.status is Status.RESOLVED:
+        if resolved:
+            return None
+        raise ServiceError(T("{ref} is recorded as resolved, so '{label}' can't be No.", ref=case.ref,
+                             label=T.local(asked[label], "label")))
+    if Action.RECORD_OUTCOME not in st.allowed:
+        if not resolved:
+            return None
+        raise ServiceError(T("{ref} can't be recorded as resolved at the moment (the case is {status}).",
+                             ref=case.ref, status=services.status_label(T, st.status)))
+    services.require_may_act(ctx, case, "record_outcome", session=session)
+    text = clean.get(OUTCOME_TEXT_LABEL) or T("{part} completed", part=part.title)
+    return resolved, text
 
 
 def _shown(T: Translator, fld: FormField, value: str) -> str:

@@ -168,7 +168,9 @@ def _clean_fields(ctx: Ctx, values: dict[str, str]) -> dict[str, str]:
 def draft(ctx: Ctx, case: Case, *, values: dict[str, str], kind: str = GENERIC, number: int | None = None,
           correction_reason: str | None = None, session: Session) -> tuple[CaseRecord, Version]:
     """A new record (``number`` None) or a new version of record ``number``: a revision while it is unsigned,
-    a correction (with its reason) once it is locked. The drafter signs it if they are a signatory."""
+    a correction (with its reason) once it is locked. The signatories are the case's two parties (or those the
+    protocol's record names): a drafter who is one signs it as they save it; a manager or the business unit who
+    drafts it is not a signatory, and the parties sign."""
     services.require_may_act(ctx, case, "write_record", session=session)
     fields = _clean_fields(ctx, values)
     day = dt.date.fromisoformat(fields["date"])
@@ -258,6 +260,48 @@ def check_signable(ctx: Ctx, case: Case, rec: CaseRecord, version: int) -> None:
         raise ServiceError(T("You have already signed version {v} of record {n}.", v=version, n=rec.number))
 
 
+def recipients(case: Case, rec: CaseRecord, actor_id: int | None, *, session: Session) -> list[Person]:
+    """The signatories the record is actually sent to: those in the directory, other than the drafter."""
+    out: list[Person] = []
+    for _role, pid in signer_ids(case, rec.signers).items():
+        if pid is None or pid == actor_id:
+            continue
+        person = repo.get_person(pid, session=session)
+        if person is not None and person not in out:
+            out.append(person)
+    return out
+
+
+def names_and(T: Translator, names: list[str]) -> str:
+    """'Bob Evans', 'Bob Evans and Sam Patel', 'A, B and C'."""
+    if len(names) <= 1:
+        return "".join(names)
+    return T("{first} and {last}", first=", ".join(names[:-1]), last=names[-1])
+
+
+def _unnamed_counterpart(case: Case, rec: CaseRecord) -> bool:
+    return any(pid is None for pid in signer_ids(case, rec.signers).values())
+
+
+def sent_to_phrase(T: Translator, case: Case, rec: CaseRecord, actor_id: int | None, *, session: Session) -> str:
+    """Who the drafter's record has been sent to, in words: the signatories who really get it (see
+    :func:`recipients`), and a counterpart who cannot get it because they are not in the directory. Empty when
+    there is nobody else to sign."""
+    people = recipients(case, rec, actor_id, session=session)
+    out = []
+    if people:
+        out.append(T("It has been sent to {names} to sign or ask for changes.",
+                     names=names_and(T, [p.name for p in people])))
+    if _unnamed_counterpart(case, rec):
+        if people:
+            out.append(T("The counterpart is not in the directory, so they could not be sent it: name them on the "
+                         "case first (counterpart {ref}).", ref=case.ref))
+        else:
+            out.append(T("Nobody could be sent it: the counterpart is not in the directory; name them on the case "
+                         "first (counterpart {ref}).", ref=case.ref))
+    return " ".join(out)
+
+
 def missing_signers(case: Case, rec: CaseRecord, *, session: Session) -> list[tuple[str, Person | None]]:
     """(role, person) of the signatories who have not signed the latest version."""
     out = []
@@ -298,9 +342,13 @@ def record_message(T: Translator, case: Case, rec: CaseRecord, *, session: Sessi
         elif ver is not rec.standing:
             state += " " + T("It has been replaced by version {v}.", v=rec.standing.version)  # type: ignore[union-attr]
     else:
-        waiting = [p.name if p else T("the counterpart (not in the directory: name them on the case first)")
-                   for _, p in missing_signers(case, rec, session=session)]
-        state = T("Waiting for the signature of {names}.", names=", ".join(waiting))
+        missing = missing_signers(case, rec, session=session)
+        waiting = [p.name for _, p in missing if p is not None]
+        states = [T("Waiting for the signature of {names}.", names=names_and(T, waiting))] if waiting else []
+        if any(p is None for _, p in missing):
+            states.append(T("The counterpart is not in the directory, so they can't sign it yet: name them on the "
+                            "case first (counterpart {ref}).", ref=case.ref))
+        state = " ".join(states)
         if rec.standing is not None:
             state += " " + T("Until then version {v} stands.", v=rec.standing.version)
     lines.append(state)

@@ -1,9 +1,16 @@
 """Exports for the business unit, built from the event history (never typed twice).
 
-The case log in Cardiff & Vale's columns (001's final table, CV-N19): Date Raised (DD.MM.YY), Name of
-person/Case Ref, LA Area (Cardiff/Vale), Name of agency raising concern, Summary of concern and Themes
-identified, Name of responding agency, Date resolved, Outcome. Parley fills "Name of person/Case Ref" with the
-case reference: the child's or adult's name stays in the case record.
+The case log, in each board's own columns (its protocol's ``reporting.log_columns``):
+
+- Cardiff & Vale's (001's final table, CV-N19): Date Raised (DD.MM.YY), Name of person/Case Ref, LA Area
+  (Cardiff/Vale), Name of agency raising concern, Summary of concern and Themes identified, Name of responding
+  agency, Date resolved, Outcome. Parley fills "Name of person/Case Ref" with the case reference: the child's or
+  adult's name stays in the case record.
+- Swindon's stage log (SWN-9, SWN-N13: the stages of Appendix 1's contact table): one row a stage each case
+  went through, the case reference first, then Stage, Start date, Who the concern was raised with (the contacts
+  recorded at that stage), Outcome or resolution agreed.
+- A board whose protocol names no columns: a general case log (the case reference, dates, agencies, summary,
+  outcome), with a local authority area column only when the board's agencies have areas.
 
 The quarterly data set (MWW-8, CV-17) is counted in SQL from the case projection (bot.projection): the engine's
 replay of each case's events, stored in the same transaction as each event and rebuildable from them.
@@ -38,19 +45,57 @@ def _ddmmyy(day: dt.date | None) -> str:
     return day.strftime("%d.%m.%y") if day else ""
 
 
+STAGE_LOG_COLUMNS = (N_("Stage"), N_("Start date"), N_("Who the concern was raised with"),
+                     N_("Outcome or resolution agreed"))  # Swindon's reporting.log_columns
+GENERIC_LOG_COLUMNS = (N_("Date raised"), N_("Case reference"), N_("Local authority area"), N_("Raising agency"),
+                       N_("Summary of concern"), N_("Responding agency"), N_("Date resolved"), N_("Outcome"))
+CASE_REF = N_("Case reference")
+
+
+def _layout(board_id: str, *, session: Session) -> str:
+    """'cv' (Cardiff & Vale's case log), 'stages' (a log a stage, Swindon's) or 'generic'."""
+    columns = services.board_protocol(board_id, session=session).reporting.log_columns
+    if tuple(columns) == LOG_COLUMNS:
+        return "cv"
+    if tuple(columns) == STAGE_LOG_COLUMNS:
+        return "stages"
+    return "generic"
+
+
+def _has_areas(board_id: str, *, session: Session) -> bool:
+    return any(a.la_area for a in repo.agencies(board_id, session=session))
+
+
+def log_header(board_id: str, *, session: Session) -> list[str]:
+    """The header row of the board's log, in its protocol's own words."""
+    layout = _layout(board_id, session=session)
+    if layout == "cv":
+        return list(LOG_COLUMNS)
+    if layout == "stages":
+        return [CASE_REF, *STAGE_LOG_COLUMNS]
+    return [c for c in GENERIC_LOG_COLUMNS
+            if c != "Local authority area" or _has_areas(board_id, session=session)]
+
+
 def log_rows(board_id: str, *, session: Session, start: dt.date | None = None, end: dt.date | None = None,
              now: dt.datetime | None = None) -> list[list[str]]:
-    """One row a case raised between ``start`` and ``end`` (inclusive), oldest first."""
+    """The board's log (see :func:`log_header`) for the cases raised between ``start`` and ``end``
+    (inclusive), oldest first: one row a case, or one row a stage for a stage log."""
     T = translator()
     now = now or dt.datetime.now(dt.timezone.utc)
     proto = services.board_protocol(board_id, session=session)
     cal = proto.calendar()
+    layout = _layout(board_id, session=session)
+    areas = _has_areas(board_id, session=session)
     rows = []
     for case in repo.cases_for_board(board_id, session=session):
         raised = cal.local_date(case.opened_at)
         if (start and raised < start) or (end and raised > end):
             continue
         st = services.state_of(case, now, session=session)
+        if layout == "stages":
+            rows.extend(_stage_rows(T, proto, case, st, session=session))
+            continue
         outcome = ""
         for ev in repo.events_for(case.id, session=session):
             if ev.kind == "outcome" and ev.data.get("resolved"):
@@ -64,12 +109,57 @@ def log_rows(board_id: str, *, session: Session, start: dt.date | None = None, e
         summary = f"{views._category(proto, case.category)}: {case.what_happened}"
         if len(summary) > SUMMARY_LIMIT:
             summary = summary[: SUMMARY_LIMIT - 1] + "\u2026"
-        rows.append([
+        row = [
             _ddmmyy(raised), case.ref, case.la_area or "",
             services.agency_name(case.raising_agency_id, session=session), summary,
             services.agency_name(case.responding_agency_id, session=session),
             _ddmmyy(resolved_day) if st.status is Status.RESOLVED else "", outcome,
-        ])
+        ]
+        if layout == "generic":
+            row[0] = _ddmmyyyy(raised)
+            row[6] = _ddmmyyyy(resolved_day) if st.status is Status.RESOLVED else ""
+            if not areas:
+                del row[2]
+        rows.append(row)
+    return rows
+
+
+def _ddmmyyyy(day: dt.date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else ""
+
+
+def _stage_rows(T: Translator, proto: Protocol, case: Case, st, *, session: Session) -> list[list[str]]:  # noqa: ANN001
+    """One row a stage the case went through: the stage, when it started, who the concern was raised with there
+    (the contacts recorded at that stage) and how the stage ended."""
+    cal = proto.calendar()
+    contacts: dict[str, list[str]] = {}
+    outcomes: list[tuple[bool, str]] = []
+    closed = ""
+    for ev in repo.events_for(case.id, session=session):
+        if ev.kind == "contact" and ev.data.get("stage"):
+            who = str(ev.data.get("who") or "")
+            if who and who not in contacts.setdefault(ev.data["stage"], []):
+                contacts[ev.data["stage"]].append(who)
+        elif ev.kind == "outcome":
+            outcomes.append((bool(ev.data.get("resolved")), str(ev.data.get("text", ""))))
+        elif ev.kind == "closed":
+            closed = str(ev.data.get("reason", ""))
+    ended = iter(outcomes)  # the outcomes end the stage visits that ended resolved or unresolved, in order
+    rows = []
+    for i, visit in enumerate(st.visits):
+        if visit.outcome in ("resolved", "unresolved"):
+            resolved, text = next(ended, (visit.outcome == "resolved", ""))
+            how = T("Resolved: {text}", text=text) if resolved else T("Not resolved, moved on: {text}", text=text)
+        elif visit.outcome == "bypassed":
+            how = T("Went straight to a higher stage")
+        elif i == len(st.visits) - 1 and st.status is Status.CLOSED:
+            how = T("Closed: {reason}", reason=closed)
+        else:
+            how = T("Open")
+        entered = visit.entered_at if isinstance(visit.entered_at, dt.date) and not isinstance(
+            visit.entered_at, dt.datetime) else cal.local_date(visit.entered_at)
+        rows.append([case.ref, views.stage_title(T, proto, visit.stage.id), _ddmmyyyy(entered),
+                     "; ".join(contacts.get(visit.stage.id, [])), how])
     return rows
 
 
@@ -99,8 +189,9 @@ def _write_table(rows: list[list], fmt: str, out: Path, sheet: str) -> Path:
     raise ValueError(f"unknown format {fmt!r}: use csv or xlsx")
 
 
-def write_log(rows: list[list[str]], fmt: str, out: Path) -> Path:
-    return _write_table([[translator()(c) for c in LOG_COLUMNS], *rows], fmt, out, "Log")
+def write_log(rows: list[list[str]], fmt: str, out: Path, header: list[str] | None = None) -> Path:
+    """The log with its header row (Cardiff & Vale's columns unless ``header``, from :func:`log_header`)."""
+    return _write_table([[translator()(c) for c in (header or LOG_COLUMNS)], *rows], fmt, out, "Log")
 
 
 # -- the quarterly data set (MWW-8 LOG quarterly data; CV-17 Quarterly Performance Data Report) ---------
@@ -197,8 +288,8 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
 
 
 def write_quarterly(label: str, tables: list[tuple[str, list[tuple[str, int]]]], fmt: str, out: Path) -> Path:
-    if fmt == "csv":  # one flat table
-        return _write_table([[label], ["Table", "Row", "Count"],
+    if fmt == "csv":  # one flat table, its header row first (the board and quarter are in the file's name)
+        return _write_table([["Table", "Row", "Count"],
                              *([name, row, n] for name, rows in tables for row, n in rows)], fmt, out, "Quarterly")
     if fmt == "xlsx":  # a block a table, one under the other
         blocks: list[list] = [[label]]

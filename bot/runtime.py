@@ -318,7 +318,8 @@ class Runtime:
 
         with self.factory() as s:
             rows = reports.log_rows(board_id, session=s, start=start, end=end)
-        return reports.write_log(rows, fmt, out)
+            header = reports.log_header(board_id, session=s)
+        return reports.write_log(rows, fmt, out, header)
 
     def render_form(self, ref: str, form_id: str, fmt: str, now: dt.datetime | None = None) -> bytes:
         """A case's form as PDF or HTML, with the subject details (the CLI is run by an administrator of the
@@ -331,11 +332,10 @@ class Runtime:
             case = repo.case_by_ref(ref.strip(), session=s)
             if case is None:
                 raise ValueError(f"There is no case {ref!r}.")
-            proto = services.protocol_for(case, session=s)
-            form = next((f for f in proto.forms if f.id == form_id), None)
-            if form is None:
-                known = ", ".join(f.id for f in proto.forms) or "none"
-                raise ValueError(f"{proto.name} has no form {form_id!r} (its forms: {known}).")
+            try:  # the forms the case has reached, by the same rule as `form REF` in the chat
+                form = documents.reached_form(T, case, form_id, session=s, now=now)
+            except services.ServiceError as exc:
+                raise ValueError(exc.message) from None
             filled = documents.fill(T, case, form, session=s, now=now, with_subject_details=True)
         if fmt == "pdf":
             return documents.render_pdf(T, filled)

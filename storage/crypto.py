@@ -107,6 +107,12 @@ def _warn_development(path: Path, created: bool) -> None:
     sys.stderr.flush()
 
 
+def quiet_development_warning() -> None:
+    """Leave the development-key banner out in this process: the caller has already said it in one line (the
+    banner is shown in full once per database, see bot.datakeys.development_notice)."""
+    _warned.add(str(dev_key_path()))
+
+
 _dev_keys: dict[Path, bytes] = {}
 
 

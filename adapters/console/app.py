@@ -21,7 +21,7 @@ from typing import TextIO
 
 from adapters.console.render import Option, files_dir, render
 from adapters.console.transport import ConsoleTransport
-from bot.clock import ClockSyntaxError, SimulatedClock, move
+from bot.clock import CLOCK_KEY, ClockSyntaxError, SimulatedClock, move
 from bot.conversation import Conversation
 from bot.delivery import Deliverer
 from bot.scheduler import Sweeper
@@ -52,9 +52,14 @@ class ConsoleApp:
         self.rt = runtime
         self.out = out or sys.stdout
         self.files = files if files is not None else files_dir()  # where attachments are saved
-        self.clock = clock or SimulatedClock(runtime.factory)
-        if start is not None:
-            self.clock.set(start)
+        fresh = clock is None and runtime.setting(CLOCK_KEY) is None  # no simulated time kept yet
+        self.clock = clock or SimulatedClock(runtime.factory, start)
+        self.start_ignored: dt.datetime | None = None  # a start time this database's clock is already past
+        if start is not None and not fresh:
+            if start > self.clock.now():
+                self.clock.set(start)  # forward, as /clock would
+            elif start != self.clock.now():
+                self.start_ignored = start
         self.conversation = Conversation(runtime.factory, self.clock, PLATFORM)
         self.options: list[Option] = []
         self._round: list[Option] | None = None  # options shown while handling the current input
@@ -121,6 +126,11 @@ class ConsoleApp:
         self.print(T("Parley console \u2014 {board}", board=self.rt.board_name(self.board)))
         self.print(T("Simulated time: {now} ({nation}; /clock +3wd moves it)", now=T.datetime(now),
                      nation=cal.nation))
+        if self.start_ignored is not None:
+            self.print(T("--clock {start} is ignored: this database's simulated clock is already at {now} and only "
+                         "moves forward. To start at {start}, use a fresh database, e.g. make run "
+                         "CLOCK=\"{start}\" DB=sqlite:///april.db (or make demo-april).",
+                         start=cal.local(self.start_ignored).strftime("%Y-%m-%d %H:%M"), now=T.datetime(now)))
         if self.speaker:
             self.print(T("You are {name}, {title} (/as NAME to switch; /who lists people)",
                          name=self.speaker.name, title=self.speaker.title))
