@@ -105,7 +105,30 @@ def pick(text: str, choices: list[Choice], T: Translator) -> str:
     for c in choices:
         if t.lower() in (c.value.lower(), c.label.lower()):
             return c.value
+    wanted = _words(t)
+    if wanted:
+        one_word = "".join(wanted) if len(wanted) == 1 else ""
+        for matches in (
+            # a person's name without their role ("Bob Evans" for "Bob Evans, Social Worker")
+            [c for c in choices if c.label.split(",")[0].strip().lower() == t.lower()],
+            # every word typed begins a word of the label ("bob", "police", "wiltshire pol")
+            [c for c in choices if all(any(w.startswith(q) for w in _words(c.label)) for q in wanted)],
+            # initials ("CSC" for "Swindon Children's Social Care")
+            [c for c in choices if len(one_word) >= 3 and one_word.isalpha()
+             and one_word in "".join(w[0] for w in _words(c.label))],
+        ):
+            if len(matches) == 1:
+                return matches[0].value
+            if matches:
+                listed = "\n".join(f"  [{choices.index(c) + 1}] {c.label}" for c in matches)
+                raise Invalid(T("More than one option matches {text!r}:", text=t[:40]) + "\n" + listed + "\n"
+                              + T("Which one? Type its number or more of its name."))
     raise Invalid(T("Please choose one of the options (by its number or name)."))
+
+
+def _words(text: str) -> list[str]:
+    """The words of a label or an answer, lower case, without the punctuation around them."""
+    return [w for w in (p.strip(".'\u2019:;!?\"") for p in re.split(r"[\s,/()\-\u2013\u2014&]+", text.lower())) if w]
 
 
 # -- steps and flows --------------------------------------------------------------------------
@@ -1178,8 +1201,13 @@ class Conversation:
                 ) -> Reply:
         T = ctx.T
         conv = repo.get_conversation(self.platform, str(ctx.actor.id), session=session)
-        raw = (value if action is None or action.startswith("answer") else None) or text or ""
-        word = raw.strip().lower()
+        if action is not None and action.startswith("answer") and value is not None:
+            # a pressed choice carries the choice's value: marked EXACT, so an id such as "3" is never read as
+            # "the third option"
+            raw = EXACT + value
+        else:
+            raw = (value if action is None else None) or text or ""
+        word = raw.strip().lower().removeprefix(EXACT)
 
         # buttons on case cards start flows or show the case, even mid-flow
         if action and action.startswith("case."):

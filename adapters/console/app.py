@@ -165,8 +165,8 @@ class ConsoleApp:
             opt = self.options[int(text) - 1]
             if opt.kind == "button":
                 self.show(self.conversation.handle(self.speaker.id, action=opt.action, value=opt.value))
-            else:
-                self.show(self.conversation.handle(self.speaker.id, opt.value))
+            else:  # the choice's own value, never its number: a value may itself be a number (a database id)
+                self.show(self.conversation.handle(self.speaker.id, action=opt.action, value=opt.value))
             return True
         self.show(self.conversation.handle(self.speaker.id, text.lstrip("/")))
         return True
