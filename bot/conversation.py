@@ -33,6 +33,15 @@ class Invalid(Exception):
     """The answer can't be used; the message says why. The question is asked again."""
 
 
+class TooLong(Invalid):
+    """A text answer over its limit: the first ``limit`` characters are kept for the person to use ('same') or to
+    replace with a shorter answer, so nothing they typed is silently lost."""
+
+    def __init__(self, message: str, kept: str):
+        super().__init__(message)
+        self.kept = kept
+
+
 class Stop(Exception):
     """End the flow now with these messages (e.g. a blocking precondition)."""
 
@@ -49,7 +58,10 @@ MONTHS |= {m: i for i, m in enumerate(
 YES = {"y", "yes", "yep", "yeah", "ie", "oes", "ydy", "ydw", "do"}
 NO = {"n", "no", "nope", "na", "nac oes", "naddo", "nac ydy", "nac ydw", "nage"}
 SKIP = {"skip", "none", "no", "-", "n/a", "na", "hepgor", "dim"}
-SAME = {"same", "yr un fath", "yr un peth"}  # keep a record's or form's earlier answer
+SAME = {"same", "keep", "yr un fath", "yr un peth", "cadw"}  # keep a record's or form's earlier answer
+SKIP_WORDS = {"skip", "hepgor"}  # asking to skip: refused where an answer is required
+MIN_DESCRIPTION = 10  # characters: the intake's description of the disagreement
+MIN_ANSWER = 5  # characters: what has been done, the outcome sought
 TODAY, YESTERDAY = {"today", "heddiw"}, {"yesterday", "ddoe"}
 
 
@@ -87,6 +99,7 @@ def parse_yes_no(text: str, T: Translator) -> bool:
 
 
 EXACT = "="  # a form's submitted choice: the value itself, never a position in the list
+KEPT = "_kept"  # a flow's data: the first part of a too-long answer, {"step": name, "text": ...}
 
 
 def pick(text: str, choices: list[Choice], T: Translator) -> str:
@@ -105,7 +118,30 @@ def pick(text: str, choices: list[Choice], T: Translator) -> str:
     for c in choices:
         if t.lower() in (c.value.lower(), c.label.lower()):
             return c.value
+    wanted = _words(t)
+    if wanted:
+        one_word = "".join(wanted) if len(wanted) == 1 else ""
+        for matches in (
+            # a person's name without their role ("Bob Evans" for "Bob Evans, Social Worker")
+            [c for c in choices if c.label.split(",")[0].strip().lower() == t.lower()],
+            # every word typed begins a word of the label ("bob", "police", "wiltshire pol")
+            [c for c in choices if all(any(w.startswith(q) for w in _words(c.label)) for q in wanted)],
+            # initials ("CSC" for "Swindon Children's Social Care")
+            [c for c in choices if len(one_word) >= 3 and one_word.isalpha()
+             and one_word in "".join(w[0] for w in _words(c.label))],
+        ):
+            if len(matches) == 1:
+                return matches[0].value
+            if matches:
+                listed = "\n".join(f"  [{choices.index(c) + 1}] {c.label}" for c in matches)
+                raise Invalid(T("More than one option matches {text!r}:", text=t[:40]) + "\n" + listed + "\n"
+                              + T("Which one? Type its number or more of its name."))
     raise Invalid(T("Please choose one of the options (by its number or name)."))
+
+
+def _words(text: str) -> list[str]:
+    """The words of a label or an answer, lower case, without the punctuation around them."""
+    return [w for w in (p.strip(".'\u2019:;!?\"") for p in re.split(r"[\s,/()\-\u2013\u2014&]+", text.lower())) if w]
 
 
 # -- steps and flows --------------------------------------------------------------------------
@@ -152,6 +188,53 @@ def ask_text(text: str, field: str, *, long: bool = False, optional: bool = Fals
 
 def ask_date(text: str, field: str, *, optional: bool = False, hint: str | None = None) -> Message:
     return Message(text, prompt=Prompt(field, PromptKind.DATE, optional=optional, hint=hint))
+
+
+def _hints(*hints: str | None) -> str | None:
+    return " ".join(h for h in hints if h) or None
+
+
+def _numeric(day: dt.date) -> str:
+    return f"{day.day}/{day.month}/{day.year}"
+
+
+def past_date_hint(T: Translator) -> str:
+    """How to answer a question about a day that has been (a contact, a meeting, when something arose)."""
+    return T("(a date: today, yesterday, 2026-04-08 or 8/4/2026)")
+
+
+def coming_date_hint(T: Translator, today: dt.date) -> str:
+    """How to answer a question about a day still to come (a protective date): 'yesterday' would be refused."""
+    return T("(today or a later date, e.g. {example})", example=_numeric(today + dt.timedelta(days=14)))
+
+
+def clean_answer(t: Turn, v: str, *, short: bool = False) -> str:
+    """A typed answer without control characters. Over the limit the answer is not dropped: TooLong keeps its
+    first part for the person to use or replace, and says how long it was and what the limit is."""
+    limit = services.MAX_SHORT if short else services.MAX_TEXT
+    value = services.clean_text(v, limit=len(v or "") + 1)
+    if short:
+        value = value.replace("\n", " ")
+    if len(value) > limit:
+        kept = value[:limit]
+        raise TooLong(t.T("That is {n} characters long; the limit here is {limit}. I've kept the first {limit} "
+                          "characters (they end \u201c\u2026{end}\u201d): type 'same' to use them as they are, or "
+                          "send a shorter answer.", n=len(value), limit=limit,
+                          end=kept[-30:].replace("\n", " ").strip()), kept)
+    return value
+
+
+def required_text(t: Turn, v: str, *, short: bool = False, at_least: int = 1, too_short: str | None = None) -> str:
+    """The answer to a question that must be answered: never 'skip', never empty, at least ``at_least``
+    characters (``too_short`` says why when it is shorter)."""
+    if v.strip().lower() in SKIP_WORDS:
+        raise Invalid(t.T("This question has to be answered: it can't be skipped."))
+    value = clean_answer(t, v, short=short)
+    if not value:
+        raise Invalid(t.T("Please write a few words."))
+    if len(value) < at_least:
+        raise Invalid(too_short or t.T("Please write a few words."))
+    return value
 
 
 # ---- intake ---------------------------------------------------------------------------------
@@ -202,7 +285,9 @@ def _counterpart_steps() -> list[Step]:
         return ask_text(t.T("What is their name (and role)?"), "person_name")
 
     def pname_answer(t: Turn, v: str) -> None:
-        name = services.clean_short(v)
+        if v.strip().lower() in SKIP_WORDS:
+            raise Invalid(t.T("Please type their name."))
+        name = clean_answer(t, v, short=True)
         if not name:
             raise Invalid(t.T("Please type their name."))
         t.data["person_name"] = name
@@ -295,7 +380,7 @@ def _intake_steps() -> list[Step]:
             # the answer's date question, in the reader's language (an older conversation stored its text)
             ans = p.on_yes if t.data.get("pre", {}).get(p.id) else p.on_no
             q = t.T.local(ans, "ask_date") if ans.ask_date else asked
-            return ask_date(q, f"pre_date:{p.id}")
+            return ask_date(q, f"pre_date:{p.id}", hint=past_date_hint(t.T))
 
         def answer_d(t: Turn, v: str) -> None:
             day = parse_date(v, t.today(), t.T)
@@ -331,25 +416,29 @@ def _intake_steps() -> list[Step]:
         lambda t, v: t.data.__setitem__("category", pick(v, cats(t), t.T)),
     ))
 
-    def text_step(name: str, question: Callable[[Translator], str], required: bool = True) -> Step:
+    def text_step(name: str, question: Callable[[Translator], str], at_least: int,
+                  too_short: Callable[[Translator, int], str]) -> Step:
         def answer(t: Turn, v: str) -> None:
-            value = services.clean_text(v)
-            if required and not value:
-                raise Invalid(t.T("Please write a few words."))
-            t.data[name] = value
+            t.data[name] = required_text(t, v, at_least=at_least, too_short=too_short(t.T, at_least))
 
         return Step(name, lambda t: ask_text(question(t.T), name, long=True), answer)
 
+    # the case is read by the other agency and by managers who were not there: a word or two ("ok") says nothing
     steps.append(text_step("what", lambda T: T("What is the disagreement about? Describe what happened "
-                                               "(please don't include the child's or adult's name here).")))
-    steps.append(text_step("done", lambda T: T("What have you already done to resolve it?")))
-    steps.append(text_step("sought", lambda T: T("What outcome are you looking for?")))
+                                               "(please don't include the child's or adult's name here)."),
+                           MIN_DESCRIPTION, lambda T, n: T("Please describe the disagreement in a sentence or two "
+                                                           "(at least {n} characters), so that the other agency "
+                                                           "and any manager can follow it.", n=n)))
+    steps.append(text_step("done", lambda T: T("What have you already done to resolve it?"), MIN_ANSWER,
+                           lambda T, n: T("Please say a little more (at least {n} characters).", n=n)))
+    steps.append(text_step("sought", lambda T: T("What outcome are you looking for?"), MIN_ANSWER,
+                           lambda T, n: T("Please say a little more (at least {n} characters).", n=n)))
 
     def s_arose_ask(t: Turn) -> Message | None:
         if t.data.get("arose_from_pre"):
             return None
         return ask_date(t.T("When did the disagreement arise, or when did you receive the decision you disagree "
-                            "with? (today, yesterday, or a date)"), "arose_on")
+                            "with?"), "arose_on", hint=past_date_hint(t.T))
 
     def s_arose_answer(t: Turn, v: str) -> None:
         day = parse_date(v, t.today(), t.T)
@@ -368,7 +457,7 @@ def _intake_steps() -> list[Step]:
             return None
         return ask_date(t.T("Does the child or adult need this sorted sooner than the protocol's timescales? "
                             "If so, give the date by which it must be resolved to keep them safe; otherwise "
-                            "say 'no'."), "protective_date", optional=True)
+                            "say 'no'."), "protective_date", optional=True, hint=coming_date_hint(t.T, t.today()))
 
     def s_protect_answer(t: Turn, v: str) -> None:
         if v.strip().lower() in SKIP:
@@ -386,14 +475,15 @@ def _intake_steps() -> list[Step]:
                             "channel). Type 'skip' to leave it out."), "subject_name", optional=True)
 
     def s_subject_answer(t: Turn, v: str) -> None:
-        t.data["subject_name"] = "" if v.strip().lower() in SKIP else services.clean_short(v)
+        t.data["subject_name"] = "" if v.strip().lower() in SKIP else clean_answer(t, v, short=True)
 
     steps.append(Step("subject_name", s_subject_ask, s_subject_answer))
 
     def s_dob_ask(t: Turn) -> Message | None:
         if not t.data.get("subject_name"):
             return None
-        return ask_date(t.T("Their date of birth (or 'skip')."), "subject_dob", optional=True)
+        return ask_date(t.T("Their date of birth (or 'skip')."), "subject_dob", optional=True,
+                        hint=t.T("(a date, e.g. 8/4/2015)"))
 
     def s_dob_answer(t: Turn, v: str) -> None:
         if v.strip().lower() in SKIP:
@@ -538,19 +628,19 @@ def _contact_steps() -> list[Step]:
         t.data["on"] = day.isoformat()
 
     def who_answer(t: Turn, v: str) -> None:
-        who = services.clean_short(v)
+        who = "" if v.strip().lower() in SKIP_WORDS else clean_answer(t, v, short=True)
         if not who:
             raise Invalid(t.T("Please say who it was with."))
         t.data["who"] = who
 
     return [
-        Step("on", lambda t: ask_date(t.T("When was the contact or meeting? (today, yesterday or a date)"), "on"),
+        Step("on", lambda t: ask_date(t.T("When was the contact or meeting?"), "on", hint=past_date_hint(t.T)),
              on_answer),
         Step("who", lambda t: ask_text(t.T("Who was it with (name and role)?"), "who"), who_answer),
         Step("how", lambda t: ask_choice(t.T("How was it made?"), "how", methods(t.T)),
              lambda t, v: t.data.__setitem__("how", pick(v, methods(t.T), t.T))),
         Step("outcome", lambda t: ask_text(t.T("What was the outcome?"), "outcome", long=True),
-             lambda t, v: t.data.__setitem__("outcome", services.clean_text(v))),
+             lambda t, v: t.data.__setitem__("outcome", clean_answer(t, v))),
         Step("step", lambda t: ask_choice(t.T("Does this complete one of the steps below?"), "step",
                                           _step_choices(t, True)) if len(_step_choices(t, True)) > 1 else None,
              lambda t, v: t.data.__setitem__("step", pick(v, _step_choices(t, True), t.T))),
@@ -609,7 +699,7 @@ def _outcome_steps() -> list[Step]:
 
 
 def _required(t: Turn, key: str, v: str) -> None:
-    value = services.clean_text(v)
+    value = clean_answer(t, v)
     if not value:
         raise Invalid(t.T("Please write a few words."))
     t.data[key] = value
@@ -661,7 +751,7 @@ def _complete_steps() -> list[Step]:
 
     return [
         Step("step", which_ask, lambda t, v: t.data.__setitem__("step", pick(v, _step_choices(t, False), t.T))),
-        Step("on", lambda t: ask_date(t.T("When was it done? (today, yesterday or a date)"), "on"), on_answer),
+        Step("on", lambda t: ask_date(t.T("When was it done?"), "on", hint=past_date_hint(t.T)), on_answer),
         _flags_step(on_resolution=False),
     ]
 
@@ -727,7 +817,7 @@ def _bypass_steps() -> list[Step]:
                                          choices(t)),
              lambda t, v: t.data.__setitem__("why", pick(v, choices(t), t.T))),
         Step("details", lambda t: ask_text(t.T("Any details to record?"), "details", long=True, optional=True),
-             lambda t, v: t.data.__setitem__("details", "" if v.strip().lower() in SKIP else services.clean_text(v))),
+             lambda t, v: t.data.__setitem__("details", "" if v.strip().lower() in SKIP else clean_answer(t, v))),
     ]
 
 
@@ -762,7 +852,8 @@ def _protective_steps() -> list[Step]:
         t.data["date"] = day.isoformat()
 
     return [Step("date", lambda t: ask_date(t.T("By what date must this be resolved to keep the child or adult "
-                                                "safe? ('clear' removes it)"), "date"), answer)]
+                                                "safe? ('clear' removes it)"), "date",
+                                            hint=coming_date_hint(t.T, t.today())), answer)]
 
 
 def _finish_protective(t: Turn) -> Reply:
@@ -785,13 +876,39 @@ def _extend_steps() -> list[Step]:
         _, st = _case_state(t)
         return [Choice(i.step.id, t.T.local(i.step)) for i in st.items if i.step.extendable and i.due_at]
 
+    def deadline(t: Turn) -> tuple[Any, dt.date | None]:
+        """The case's calendar and the chosen step's current deadline (its local date)."""
+        case, st = _case_state(t)
+        cal = services.protocol_for(case, session=t.session).calendar()
+        item = next((i for i in st.items if i.step.id == t.data.get("step") and i.due_at), None)
+        return cal, cal.local_date(item.due_at) if item else None
+
+    def until_ask(t: Turn) -> Message:
+        cal, due = deadline(t)
+        if due is None:
+            return ask_date(t.T("Until when?"), "until", hint=coming_date_hint(t.T, t.today()))
+        return ask_date(t.T("Until when? The deadline is now {date}.", date=t.T.date(due)), "until",
+                        hint=t.T("(a working day after it, e.g. {example})",
+                                 example=_numeric(cal.next_working_day(max(due, t.today())))))
+
     def until_answer(t: Turn, v: str) -> None:
-        t.data["until"] = parse_date(v, t.today(), t.T).isoformat()
+        """Refused here, so that the question is asked again: a day that has passed, a day not after the current
+        deadline, a day that is not a working day (with the next working day offered)."""
+        day = parse_date(v, t.today(), t.T)
+        cal, due = deadline(t)
+        if day < t.today():
+            raise Invalid(t.T("{date} has passed; the new deadline must be a later day.", date=t.T.date(day)))
+        if due is not None and day <= due:
+            raise Invalid(t.T("An extension must be later than the current deadline, {date}.", date=t.T.date(due)))
+        if not cal.is_working_day(day):
+            raise Invalid(t.T("{date} is not a working day; the next working day is {next}.", date=t.T.date(day),
+                              next=t.T.date(cal.next_working_day(day))))
+        t.data["until"] = day.isoformat()
 
     return [
         Step("step", lambda t: ask_choice(t.T("Which deadline needs more time?"), "step", choices(t)),
              lambda t, v: t.data.__setitem__("step", pick(v, choices(t), t.T))),
-        Step("until", lambda t: ask_date(t.T("Until when?"), "until"), until_answer),
+        Step("until", until_ask, until_answer),
         _reason_step(lambda T: T("Why is more time needed (for example, process issues)?")),
     ]
 
@@ -906,10 +1023,12 @@ def _record_steps() -> list[Step]:
         def ask(t: Turn) -> Message:
             rec = current(t)
             before = rec.latest.fields.get(key) if rec else None
+            if before and key == "date":
+                before = t.T.date(dt.date.fromisoformat(before))
             hint = t.T("Now: {value} (type 'same' to keep it)", value=_clip(before, 200)) if before else None
             q = t.T(question)
             if key == "date":
-                return ask_date(q, key, hint=hint)
+                return ask_date(q, key, hint=_hints(past_date_hint(t.T), hint))
             return ask_text(q, key, long=key != "attendees", optional=not required, hint=hint)
 
         def answer(t: Turn, v: str) -> None:
@@ -925,15 +1044,13 @@ def _record_steps() -> list[Step]:
             elif not required and v.strip().lower() in SKIP:
                 value = ""
             else:
-                value = services.clean_text(v)
-                if required and not value:
-                    raise Invalid(t.T("Please write a few words."))
+                value = required_text(t, v) if required else clean_answer(t, v)
             t.data.setdefault("values", {})[key] = value
 
         return Step(key, ask, answer)
 
     questions = {
-        "date": (N_("When was the meeting or discussion? (today, yesterday or a date)"), True),
+        "date": (N_("When was the meeting or discussion?"), True),
         "attendees": (N_("Who took part (names, roles and agencies)?"), True),
         "reason": (N_("What was the reason for the disagreement?"), True),
         "outcome": (N_("What outcome was agreed?"), True),
@@ -1033,6 +1150,33 @@ def _form_questions(t: Turn) -> list[FormField]:
     return [FormField(**q) for q in t.data["questions"]]
 
 
+def _part_name(t: Turn) -> str:
+    """The short name of the part being completed ("Part B"), in the reader's language, worked out once."""
+    names = t.data.setdefault("part_name", {})
+    if t.T.language not in names:
+        form = documents.form_of(t.ctx, t.case(), t.data["form"], session=t.session)
+        names[t.T.language] = t.T.local(form.part(t.data["part"])).split(":")[0].strip()
+    return names[t.T.language]
+
+
+YES_NO_IN_LABEL = re.compile(r"\((y/n|ie/na)\)", re.IGNORECASE)
+
+
+def _form_question_text(t: Turn, q: FormField, i: int, total: int) -> str:
+    """A form's field asked as a question in a chat: which part and how far through it, then the field's label
+    ("Part B, question 2 of 6 \u2014 Contact number:"), and how to answer when that is not obvious."""
+    label = t.T.local(q, "label").strip()
+    if label and label[-1] not in "?:.)":
+        label += ":"
+    text = t.T("{part}, question {n} of {total} \u2014 {label}", part=_part_name(t), n=i + 1, total=total,
+               label=label)
+    if q.type == "yes_no" and not YES_NO_IN_LABEL.search(label):
+        text += " " + t.T("(yes or no)")
+    if q.optional:
+        text += " " + t.T("(optional: 'skip' to leave it empty)")
+    return text
+
+
 def _form_steps() -> list[Step]:
     def make(i: int) -> Step:
         def ask(t: Turn) -> Message | None:
@@ -1041,10 +1185,12 @@ def _form_steps() -> list[Step]:
                 return None
             q = qs[i]
             before = t.data.get("answers", {}).get(q.label)
+            if before and q.type == "date":
+                before = t.T.date(dt.date.fromisoformat(before))
             hint = t.T("Now: {value} (type 'same' to keep it)", value=_clip(before, 200)) if before else None
-            text = t.T.local(q, "label") + (" " + t.T("(optional: 'skip' to leave it empty)") if q.optional else "")
+            text = _form_question_text(t, q, i, len(qs))
             if q.type == "date":
-                return ask_date(text, f"form:{i}", optional=q.optional, hint=hint)
+                return ask_date(text, f"form:{i}", optional=q.optional, hint=_hints(past_date_hint(t.T), hint))
             if q.type == "yes_no":
                 return Message(text, prompt=yes_no_prompt(t.T, f"form:{i}"))
             return ask_text(text, f"form:{i}", long=q.type == "long_text", optional=q.optional, hint=hint)
@@ -1057,6 +1203,8 @@ def _form_steps() -> list[Step]:
             if q.optional and v.strip().lower() in SKIP:
                 answers[q.label] = ""
                 return
+            if v.strip().lower() in SKIP_WORDS:
+                raise Invalid(t.T("This question has to be answered: it can't be skipped."))
             if q.type == "date":
                 day = parse_date(v, t.today(), t.T)
                 if day > t.today():
@@ -1065,10 +1213,7 @@ def _form_steps() -> list[Step]:
             elif q.type == "yes_no":
                 answers[q.label] = "yes" if parse_yes_no(v, t.T) else "no"
             else:
-                value = services.clean_text(v)
-                if not value:
-                    raise Invalid(t.T("Please write a few words."))
-                answers[q.label] = value
+                answers[q.label] = required_text(t, v)
 
         return Step(f"q{i}", ask, answer)
 
@@ -1273,8 +1418,13 @@ class Conversation:
                 ) -> Reply:
         T = ctx.T
         conv = repo.get_conversation(self.platform, str(ctx.actor.id), session=session)
-        raw = (value if action is None or action.startswith("answer") else None) or text or ""
-        word = raw.strip().lower()
+        if action is not None and action.startswith("answer") and value is not None:
+            # a pressed choice carries the choice's value: marked EXACT, so an id such as "3" is never read as
+            # "the third option"
+            raw = EXACT + value
+        else:
+            raw = (value if action is None else None) or text or ""
+        word = raw.strip().lower().removeprefix(EXACT)
 
         # buttons on case cards start flows or show the case, even mid-flow
         if action and action.startswith("case."):
@@ -1288,13 +1438,12 @@ class Conversation:
             return Reply().say(message)
 
         if conv.flow and word in ("cancel", "stop", "canslo", "stopio"):
-            repo.save_conversation(conv, None, {}, session=session)
-            return Reply().say(Message(T("Cancelled. Nothing was recorded.")))
+            return self._cancel(session, ctx, conv)
         if conv.flow and word in ("back", "yn ôl", "yn ol", "nôl", "nol"):
             return self._back(session, ctx, conv)
         if conv.flow:
             return self._answer(session, ctx, conv, raw)
-        return self._command(session, ctx, conv, raw)
+        return self._command(session, ctx, conv, raw.strip().removeprefix(EXACT))
 
     def _command(self, session: Session, ctx: Ctx, conv: Any, raw: str) -> Reply:
         T = ctx.T
@@ -1452,9 +1601,15 @@ class Conversation:
         step = flow.steps[state["step"]]
         notes: list[Message] = []
         turn = Turn(ctx.T, ctx, session, dict(state["data"]), notes)
+        kept = turn.data.get(KEPT)
+        if kept and kept.get("step") == step.name and raw.strip().lower().removeprefix(EXACT) in SAME:
+            raw = kept["text"]  # the first part of an answer that was too long, taken as it is
         try:
             step.answer(turn, raw)
         except Invalid as exc:
+            if isinstance(exc, TooLong):  # kept, so that nothing typed is silently lost
+                state["data"] = {**state["data"], KEPT: {"step": step.name, "text": exc.kept}}
+                repo.save_conversation(conv, conv.flow, state, session=session)
             again = step.ask(turn)
             reply = Reply().say(Message(str(exc), severity=Severity.ERROR))
             return reply.say(again) if again else reply
@@ -1470,21 +1625,34 @@ class Conversation:
             repo.save_conversation(conv, conv.flow, state, session=session)
             return self._back(session, ctx, conv)
         if turn.data.get("confirm") == "cancel":
-            repo.save_conversation(conv, None, {}, session=session)
-            return Reply().say(Message(ctx.T("Cancelled. Nothing was recorded.")))
+            return self._cancel(session, ctx, conv)
+        turn.data.pop(KEPT, None)
         state["data"] = turn.data
         reply = Reply()
         for n in notes:
             reply.say(n)
+        flow_name = conv.flow
         try:
-            return self._advance(session, ctx, conv, conv.flow, state, reply)
+            return self._advance(session, ctx, conv, flow_name, state, reply)
         except ServiceError as exc:
-            # keep the answers so nothing typed is lost; ask the last question again
-            state["step"] = state["history"].pop() if state["history"] else state["step"]
-            repo.save_conversation(conv, conv.flow, state, session=session)
-            session.commit()
-            raise ServiceError(exc.message + " " + ctx.T("Your answers are kept: type 'back' to change one, "
-                                                       "or 'cancel' to stop.")) from exc
+            # Nothing of this turn is kept (the flow's end had already cleared the conversation, and the service
+            # may have written part of its change): undo it, then keep the answers at the last question, so that
+            # 'back' and 'cancel' work as the message says.
+            session.rollback()
+            conv = repo.get_conversation(self.platform, str(ctx.actor.id), session=session)
+            repo.save_conversation(conv, flow_name, state, session=session)
+            return Reply().say(Message(exc.message + " " + ctx.T("Your answers are kept: type 'back' to change one, "
+                                                               "or 'cancel' to stop."), severity=Severity.ERROR))
+
+    def _cancel(self, session: Session, ctx: Ctx, conv: Any) -> Reply:
+        """End the flow. An intake that showed the immediate-risk route has already recorded that it was shown
+        (it is audited at once): the message must not say that nothing was recorded."""
+        shown = conv.flow == "intake" and (conv.state or {}).get("data", {}).get("risk_shown_at")
+        repo.save_conversation(conv, None, {}, session=session)
+        if shown:
+            return Reply().say(Message(ctx.T("Cancelled: the disagreement was not recorded. That you were shown the "
+                                             "immediate-risk route is kept on record.")))
+        return Reply().say(Message(ctx.T("Cancelled. Nothing was recorded.")))
 
     def _back(self, session: Session, ctx: Ctx, conv: Any) -> Reply:
         """Ask the previous question again; the answers given so far are kept."""

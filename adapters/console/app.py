@@ -22,7 +22,7 @@ from typing import TextIO
 from adapters.console.render import Option, files_dir, render
 from adapters.console.transport import ConsoleTransport
 from bot.clock import CLOCK_KEY, ClockSyntaxError, SimulatedClock, move
-from bot.conversation import Conversation
+from bot.conversation import Conversation, help_message
 from bot.delivery import Deliverer
 from bot.scheduler import Sweeper
 from bot.i18n import N_, translator
@@ -41,6 +41,7 @@ CONSOLE_HELP = N_("""Console commands:
   /channel NAME  show the latest post in a channel again, with its buttons
   /help          this list;  /quit  leave (a conversation in progress is kept)
 Anything else is said to Parley as the current speaker; pick numbered options by number.""")
+TTY_LINE_MAX = 4095  # bytes a terminal passes in one line (Linux's line buffer): a longer paste is cut there
 SPEAKER_KEY = "console.as"
 BOARD_KEY = "console.board"
 
@@ -167,8 +168,8 @@ class ConsoleApp:
             opt = self.options[int(text) - 1]
             if opt.kind == "button":
                 self.show(self.conversation.handle(self.speaker.id, action=opt.action, value=opt.value))
-            else:
-                self.show(self.conversation.handle(self.speaker.id, opt.value))
+            else:  # the choice's own value, never its number: a value may itself be a number (a database id)
+                self.show(self.conversation.handle(self.speaker.id, action=opt.action, value=opt.value))
             return True
         self.show(self.conversation.handle(self.speaker.id, text.lstrip("/")))
         return True
@@ -265,7 +266,21 @@ class ConsoleApp:
         self._emit(f"  [{name}]:\n{text}", opts)
 
     def _help(self, _: str) -> None:
+        """The console's own commands, then what the current speaker can say to Parley (in their language)."""
         self.print(self.T(CONSOLE_HELP))
+        speaker = self.rt.person(self.speaker.id) if self.speaker is not None else None  # their language now
+        if speaker is not None:
+            self.print()
+            text, _ = render(help_message(translator(speaker.language)), files=self.files)
+            self.print(text)
+
+    def note_cut(self, line: str) -> None:
+        """Say so when a typed line is as long as a terminal passes: the rest of a longer paste was dropped by the
+        terminal before Parley saw it, so Parley's count is of what arrived, not of what was pasted."""
+        got = line.rstrip("\n")
+        if len(got.encode()) >= TTY_LINE_MAX - 1:
+            self.print(self.T("Your terminal passes at most {max} characters in one line, so a longer paste is cut "
+                              "there: Parley received the first {n}.", max=TTY_LINE_MAX, n=len(got)))
 
     def run(self, stdin: TextIO | None = None) -> None:
         stdin = stdin or sys.stdin
@@ -286,6 +301,7 @@ class ConsoleApp:
                 except EOFError:
                     self.print()
                     break
+                self.note_cut(line)
             else:
                 self.out.write(self.prompt())
                 line = stdin.readline()

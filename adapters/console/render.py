@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.i18n import Translator, translator
-from bot.messages import Attachment, Message, PromptKind, Severity
+from bot.messages import Attachment, Message, Severity
 
 DEFAULT_FILES_DIR = "parley-files"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -70,8 +70,8 @@ def render(message: Message, indent: str = "", T: Translator | None = None,
         for c in message.prompt.choices:
             options.append(Option("answer", "answer", c.value))
             lines.append(f"  [{len(options)}] {c.label}")
-    elif message.prompt and message.prompt.kind is PromptKind.DATE:
-        lines.append("  " + T("(a date: today, yesterday, 2026-04-08 or 8/4/2026)"))
+    if message.prompt and message.prompt.hint:  # in the reader's language: how to answer, or the answer kept so far
+        lines.extend("  " + ln for ln in message.prompt.hint.splitlines())
     for a in message.attachments:
         path = save_attachment(a, files if files is not None else files_dir())
         lines.append("  \U0001f4ce " + T("{title}: saved to {path}", title=a.title or a.filename, path=path))

@@ -293,7 +293,7 @@ class SlackAdapter:
             self.client.views_open(trigger_id=body["trigger_id"], view=modal_view(form, T=translator(person.language)))
             return
         if action_id.startswith("answer"):
-            reply = self.conversation.handle(person.id, value)
+            reply = self.conversation.handle(person.id, action="answer", value=value)
         else:
             reply = self.conversation.handle(person.id, action=action_id, value=value)
         if action_id == ACK:

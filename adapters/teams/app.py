@@ -238,7 +238,7 @@ class ParleyTeamsBot:
             except ServiceError as exc:
                 return self._card(Message(exc.message, severity=Severity.ERROR))
         if verb == "answer":
-            reply = self.conversation.handle(person.id, value)
+            reply = self.conversation.handle(person.id, action="answer", value=value)
         elif verb.startswith(("case.", "esc.")):
             reply = self.conversation.handle(person.id, action=verb, value=value)
         else:

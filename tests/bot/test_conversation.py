@@ -116,7 +116,8 @@ def test_swindon_cp_conference_dispute_blocked_until_dissent_exhausted(chat: Cha
     chat.say("alice", "new")
     reply = chat.script("alice", "no", "yes", "yes")
     assert "On what date was the dissent process exhausted" in reply.to_speaker[-1].text
-    chat.script("alice", "31/3/2026", "Thresholds / decision about a referral", "x", "y", "z",
+    chat.script("alice", "31/3/2026", "Thresholds / decision about a referral", "The conference decided no plan",
+                "Asked the chair", "A child protection plan",
                 "Swindon Children's Social Care", "Bob Evans, Social Worker", "skip")
     reply = chat.say("alice", "submit")
     # the arising question was skipped; the clock runs from 31 Mar: 2 WD -> Wed 1 Apr... plus Thu 2 Apr
@@ -130,7 +131,7 @@ def test_bad_answers_are_explained_and_nothing_is_lost(chat: Chat) -> None:
     reply = chat.say("alice", "99")
     assert reply.to_speaker[0].severity is Severity.ERROR
     assert "choose one of the options" in reply.to_speaker[0].text
-    chat.script("alice", "1", "what", "done", "sought")
+    chat.script("alice", "1", "what happened", "what was done", "what is sought")
     reply = chat.say("alice", "next tuesday-ish")
     assert "couldn't read" in reply.to_speaker[0].text
     reply = chat.say("alice", "2026-05-01")

@@ -75,7 +75,7 @@ def test_outcome_form_moves_the_case_and_asks_flags_only_when_resolved(runtime, 
         csc = repo.agency_by_key("mid-and-west-wales", "social-care", session=s)
     res = forms.submit(chat.pid("alice"), INTAKE_FORM, {
         "kind": "child", "category": "thresholds", "agency": str(csc.id), "person": str(chat.pid("bob")),
-        "what": "x", "done": "y", "sought": "z", "arose": "2026-04-02"}, "risk=no")
+        "what": "Closed after a visit", "done": "Phoned", "sought": "Re-open", "arose": "2026-04-02"}, "risk=no")
     ref = res.reply.to_speaker[0].case_ref
     form = forms.outcome(chat.pid("bob"), ref)
     assert form.id == OUTCOME_FORM and "flag:policy_gap" in [f.id for f in form.fields]  # MWW-4

@@ -254,7 +254,7 @@ def test_real_cli_console_and_timetable(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": db}
     for args in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run([str(parley), *args], check=True, env=env, capture_output=True, timeout=120)
-    script = "\n".join(["/as alice", "new", "no", "no", "1", "x", "y", "z", "today",
+    script = "\n".join(["/as alice", "new", "no", "no", "1", "Referral closed", "Phoned", "Re-open", "today",
                         "Swindon Children's Social Care", "Bob Evans, Social Worker", "skip", "Submit",
                         "/clock +3wd", "/quit"]) + "\n"
     done = subprocess.run([str(parley), "console", "--board", "swindon", "--clock", "2026-04-02 10:00"],
@@ -286,7 +286,7 @@ def test_console_clock_runs_the_scheduler_and_a_manager_acknowledges(sqlite_runt
     switches in with /as, presses Acknowledge, and the prompt is updated in place."""
     ref = "SWN-2026-0001"
     out = run_console(sqlite_runtime, "swindon", [
-        "new", "no", "no", "1", "x", "y", "z", "today", "Swindon Children's Social Care",
+        "new", "no", "no", "1", "Referral closed", "Phoned", "Re-open", "today", "Swindon Children's Social Care",
         "Bob Evans, Social Worker", "skip", "Submit",
         "/clock 2026-04-07 09:30",
         "/clock 2026-04-09 09:15",
