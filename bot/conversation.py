@@ -1103,9 +1103,10 @@ def _finish_record(t: Turn) -> Reply:
     number = int(t.data["record"]) if t.data.get("record") else None
     rec, ver = records.draft(t.ctx, case, values=t.data.get("values", {}), kind=t.data.get("kind", records.GENERIC),
                              number=number, correction_reason=t.data.get("correction_reason"), session=t.session)
-    intro = (t.T("Record {n} saved as version {v}.", n=rec.number, v=ver.version))
+    intro = t.T("Record {n} saved as version {v}.", n=rec.number, v=ver.version)
     if records.missing_signers(case, rec, session=t.session):
-        intro += " " + t.T("It has been sent to the other signatory to sign or ask for changes.")
+        sent = records.sent_to_phrase(t.T, case, rec, t.ctx.actor.id, session=t.session)
+        intro += " " + sent if sent else ""
     reply = Reply().say(records.record_message(t.T, case, rec, session=t.session, viewer_id=t.ctx.actor.id,
                                                intro=intro))
     return reply.told(_record_to_signers(t, case, rec, notify.Event.RECORD_DRAFTED, N_(
@@ -1277,6 +1278,7 @@ def send_form(t: Turn, case: Case, form_id: str, event: notify.Event, aud: notif
 
 def _finish_form(t: Turn) -> Reply:
     case = t.case()
+    before = (case.status, case.stage_id)
     answers = dict(t.data.get("answers", {}))
     filled = documents.complete_part(t.ctx, case, t.data["form"], t.data["part"], answers, session=t.session)
     form = filled.spec
@@ -1307,6 +1309,21 @@ def _finish_form(t: Turn) -> Reply:
         reply.told(send_form(t, case, form.id, notify.Event.FORM_FOR_ROLE,
                              notify.Audience(form_role=form.send_to_role),
                              lambda _T, _r: N_("{name} has sent you {form} for {ref}.")))
+    if (case.status, case.stage_id) != before:  # the part decided the case (Cardiff & Vale's Part C)
+        resolved = case.status == Status.RESOLVED.value
+        stage_before = before[1]
+
+        def headline(T: Translator, _roles: frozenset[notify.To]) -> str:
+            stage = views.stage_title(T, proto, stage_before)
+            if resolved:
+                return T("{name} recorded {ref} as resolved at {stage}.", name=t.ctx.actor.name, ref=case.ref,
+                         stage=stage)
+            return T("{name} recorded {ref} as not resolved at {stage}.", name=t.ctx.actor.name, ref=case.ref,
+                     stage=stage)
+
+        told = {o.to.person_id for o in reply.queued if o.to.person_id}
+        reply.told(case_news(t, case, notify.Event.RESOLVED if resolved else notify.Event.NOT_RESOLVED, headline,
+                             before=stage_before, skip=told))  # who has the form hears it there
     return reply
 
 

@@ -217,12 +217,12 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                        "ack", session=session, now=ctx.now)
     # everyone on the case hears who took ownership (the actor gets the reply below)
 
-    def news(R: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:
-        text = R("{name} has acknowledged the escalation of {ref} and taken ownership.", name=ctx.actor.name,
+    def news(T: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:  # noqa: N803
+        text = T("{name} has acknowledged the escalation of {ref} and taken ownership.", name=ctx.actor.name,
                  ref=case.ref)
         if moved:
-            text += " " + R("The case has moved to {stage}.", stage=views.stage_title(R, proto, case.stage_id))
-        return views.case_view(R, case, state, session=session, intro=text)
+            text += " " + T("The case has moved to {stage}.", stage=views.stage_title(T, proto, case.stage_id))
+        return views.case_view(T, case, state, session=session, intro=text)
 
     stages = tuple(proto.stage(sid) for sid in dict.fromkeys([before, case.stage_id]) if sid)
     notify.tell(notify.Event.ACKNOWLEDGED, case, proto, news, session=session, now=ctx.now,

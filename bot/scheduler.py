@@ -219,13 +219,19 @@ class Sweeper:
         board_asked = levels == {"board"}
 
         def note(T: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:
-            who = T("the board's business unit has") if board_asked else T("the managers have")
-            if protective:
-                text = T("The protective date on {ref} has passed with the case unresolved, so {who} been asked to "
-                         "take ownership.", ref=case.ref, who=who)
+            stage = T("Stage {n}", n=state.stage.number)
+            if protective and board_asked:
+                text = T("The protective date on {ref} has passed with the case unresolved, so the board's business "
+                         "unit has been asked to take ownership.", ref=case.ref)
+            elif protective:
+                text = T("The protective date on {ref} has passed with the case unresolved, so the managers have "
+                         "been asked to take ownership.", ref=case.ref)
+            elif board_asked:
+                text = T("The {stage} deadline on {ref} has passed with no outcome recorded, so the board's business "
+                         "unit has been asked to take ownership.", stage=stage, ref=case.ref)
             else:
-                text = T("The {stage} deadline on {ref} has passed with no outcome recorded, so {who} been asked "
-                         "to take ownership.", stage=T("Stage {n}", n=state.stage.number), ref=case.ref, who=who)
+                text = T("The {stage} deadline on {ref} has passed with no outcome recorded, so the managers have "
+                         "been asked to take ownership.", stage=stage, ref=case.ref)
             return Message(text, title=views.case_headline(T, case, proto, session=s), severity=Severity.WARNING,
                            case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
 
