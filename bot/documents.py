@@ -267,7 +267,7 @@ def fill(T: Translator, case: Case, form: Form, *, session: Session, now: dt.dat
             person = {}
             item = next((i for i in src.state.items if part.due_step and i.step.id == part.due_step), None)
             if item is not None and item.due_at is not None:
-                fp.due = views.due_phrase(T, item, proto)
+                fp.due = views.due_when(T, item, proto)
         for fld in part.fields:
             private = fld.private or (fld.source or "").startswith("subject.")
             ff = FilledField(fld.label, private=private, shown=T.local(fld, "label"))

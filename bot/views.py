@@ -94,6 +94,13 @@ def anchor_phrase(T: Translator, a: AnchorInfo, step_title: str | None = None) -
     return T("the resolution")
 
 
+def anchor_clause(T: Translator, a: AnchorInfo, step_title: str | None = None) -> str:
+    """Where a clock started, as a clause that reads after 'when' ('the resolution was reached')."""
+    if a.kind is AnchorKind.RESOLUTION:
+        return T("the resolution was reached")
+    return anchor_phrase(T, a, step_title)
+
+
 def _when(T: Translator, moment: dt.datetime | dt.date, cal_tz: dt.tzinfo, with_time: bool,
           with_year: bool = True) -> str:
     if isinstance(moment, dt.datetime):
@@ -109,8 +116,16 @@ def due_phrase(T: Translator, item: Item, proto: Protocol) -> str:
             return T("due at the next {meeting} meeting (no meeting date is set)",
                      meeting=(item.step.due.meeting or "").replace("-", " "))
         return T("no timescale in the protocol")
+    return T("due by {when}", when=due_when(T, item, proto))
+
+
+def due_when(T: Translator, item: Item, proto: Protocol) -> str:
+    """The deadline alone, in words: 'Wed 15 Apr 2026' (with a time for hours, 'immediately' and a protective
+    cap); '' when the item has no deadline. For a label that already says 'Due:'."""
+    if item.due_at is None:
+        return ""
     timed = item.step.due.unit in (Unit.HOURS, Unit.IMMEDIATELY) or item.capped
-    return T("due by {when}", when=_when(T, item.due_at, proto.calendar().tz, timed))
+    return _when(T, item.due_at, proto.calendar().tz, timed)
 
 
 def reason_phrase(T: Translator, item: Item, proto: Protocol) -> str:
@@ -119,14 +134,15 @@ def reason_phrase(T: Translator, item: Item, proto: Protocol) -> str:
         return ""
     tz = proto.calendar().tz
     timed = item.step.due.unit in (Unit.HOURS,)
-    anchor = anchor_phrase(T, item.anchor, _step_title(T, proto, item.step.anchor.step))
+    title = _step_title(T, proto, item.step.anchor.step)
+    anchor = anchor_phrase(T, item.anchor, title)
     base = T("{duration} after {anchor} on {date}", duration=duration_phrase(T, item),
              anchor=anchor, date=_when(T, item.anchor.at, tz, timed, with_year=False))
     if item.step.due.unit is Unit.IMMEDIATELY:
-        base = T("immediately when {anchor} on {date}", anchor=anchor,
+        base = T("immediately when {anchor} on {date}", anchor=anchor_clause(T, item.anchor, title),
                  date=_when(T, item.anchor.at, tz, True, with_year=False))
     if item.step.due.unit is Unit.SAME_WORKING_DAY:
-        base = T("the same working day as {anchor} on {date}", anchor=anchor,
+        base = T("the same working day as {anchor} on {date}", anchor=anchor_clause(T, item.anchor, title),
                  date=_when(T, item.anchor.at, tz, True, with_year=False))
     if item.capped and item.nominal_due_at is not None:
         base += T("; brought forward from {date} to the protective date set for this case",

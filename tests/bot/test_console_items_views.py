@@ -111,3 +111,27 @@ def test_CUX18_cardiff_and_vale_chair_stage_is_listed_for_the_chair_and_the_busi
     assert [m.case_ref for m in runtime.home_messages(carl, clock.now())] == [ref]
 
 
+# -- C-UX6: wording ---------------------------------------------------------------------------------------------
+def test_CUX6_immediately_after_a_resolution_reads_as_a_sentence(chat: Chat) -> None:
+    """SWN-13: resolved at Stage 3 on Mon 20 Apr 2026 11:00; the feedback is due immediately."""
+    ref = open_swindon_case(chat)
+    not_resolved(chat, "alice", ref, at(2026, 4, 8, 15), "Sergeant agrees it stays open")
+    not_resolved(chat, "alice", ref, at(2026, 4, 14, 15), "No agreement with the social worker")
+    chat.clock.set(at(2026, 4, 20, 11))
+    chat.press("alice", "case.record_outcome", ref)
+    text = chat.script("alice", "Resolved", "Managers agreed an assessment").to_speaker[0].text
+    assert ("Feed back the agreed action to the relevant professionals and record it on the child's file: due by "
+            "Mon 20 Apr 2026 11:00 (immediately when the resolution was reached on Mon 20 Apr 11:00)") in text
+    assert "when the resolution on" not in text
+
+
+def test_CUX6_a_form_part_says_due_once(chat: Chat) -> None:
+    """SWN-17: Stage 5 starts Fri 24 Apr 2026 12:00; the referral with the Appendix 1 form is due 5 working days
+    later: Mon 27, Tue 28, Wed 29, Thu 30 Apr, Fri 1 May."""
+    ref = swindon_at_stage_4(chat)
+    not_resolved(chat, "alice", ref, at(2026, 4, 24, 12), "Heads of service could not agree")
+    text = texts(chat.say("alice", f"form {ref} appendix-1"))
+    assert "Due: Fri 1 May 2026." in text
+    assert "Due: due by" not in text
+
+
