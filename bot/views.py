@@ -7,6 +7,7 @@ added only by ``subject_fields`` for parties, in private messages).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -183,17 +184,110 @@ def stage_title(T: Translator, proto: Protocol, stage_id: str | None) -> str:
     return T("Stage {n}: {title}", n=s.number, title=T.local(s))
 
 
-def deadline_line(T: Translator, item: Item, proto: Protocol) -> str:
+def deadline_line(T: Translator, item: Item, proto: Protocol, *, overdue: bool | None = None) -> str:
     """'Stage 2 — Inter-agency discussion with the other professional: due by Wed 15 Apr 2026
-    (5 working days after Stage 1 completed on Wed 8 Apr)'."""
+    (5 working days after Stage 1 completed on Wed 8 Apr)', led by 'OVERDUE — ' when ``overdue`` (by default
+    the item's own flag; pass False where the message already says it is overdue, and ``is_overdue`` for a
+    case that may be resolved or closed)."""
     prefix = T("Stage {n}", n=item.stage.number) + " \u2014 " if item.stage else ""
     line = f"{prefix}{T.local(item.step)}: {due_phrase(T, item, proto)}"
     reason = reason_phrase(T, item, proto)
     if reason:
         line += f" ({reason})"
-    if item.overdue:
+    if item.overdue if overdue is None else overdue:
         line = T("OVERDUE") + " \u2014 " + line
     return line
+
+
+def outcome_line(T: Translator, deadline: Item, proto: Protocol) -> str:
+    """The stage's outcome still to record once its deadline step is done: 'Stage 1 — Record the outcome of this
+    stage (resolved or not): due by Wed 8 Apr 2026'."""
+    prefix = T("Stage {n}", n=deadline.stage.number) + " \u2014 " if deadline.stage else ""
+    return prefix + T("Record the outcome of this stage (resolved or not): {due}", due=due_phrase(T, deadline, proto))
+
+
+# -- what a case has to do next ----------------------------------------------------------------------------------
+ENDED = (Status.RESOLVED, Status.CLOSED)
+
+
+def is_overdue(st: CaseState, item: Item) -> bool:
+    """Overdue as a person is told it: never on a resolved or closed case."""
+    return item.overdue and st.status not in ENDED
+
+
+def overdue_items(st: CaseState) -> tuple[Item, ...]:
+    """The case's overdue items as lists, overviews, digests and the App Home show them: none once the case is
+    resolved or closed (the engine still knows which duties were never done)."""
+    return () if st.status in ENDED else st.overdue
+
+
+@dataclass(frozen=True)
+class Agenda:
+    """What a case shows as to do. ``next`` is the current stage's earliest deadline (a milestone brought
+    forward to a protective date counts: it is the safety-critical date). ``outcome_due`` is the stage's deadline
+    step once it is done while the stage's outcome is still to record: the outcome is due by that deadline, and
+    is Next when nothing in the stage is due sooner (``outcome_next``). ``earlier`` are items still open from
+    stages the case has left: never Next."""
+
+    next: Item | None = None
+    outcome_due: Item | None = None
+    outcome_next: bool = False
+    dated: tuple[Item, ...] = ()
+    waiting: tuple[Item, ...] = ()
+    undated: tuple[Item, ...] = ()
+    earlier: tuple[Item, ...] = ()
+
+    @property
+    def first_due(self) -> Item | None:
+        """The item whose date leads (the outcome's deadline step when the outcome is Next)."""
+        return self.outcome_due if self.outcome_next else self.next
+
+    def next_text(self, T: Translator, proto: Protocol, st: CaseState) -> str | None:
+        """The Next line, or None when nothing is due."""
+        if self.outcome_next and self.outcome_due is not None:
+            return outcome_line(T, self.outcome_due, proto)
+        if self.next is None:
+            return None
+        return deadline_line(T, self.next, proto, overdue=is_overdue(st, self.next))
+
+    def next_short(self, T: Translator, proto: Protocol) -> str | None:
+        """'<step>, due by <date>' for one-line lists."""
+        if self.outcome_next and self.outcome_due is not None:
+            return T("record the outcome of Stage {n}, {due}", n=self.outcome_due.stage.number if
+                     self.outcome_due.stage else "?", due=due_phrase(T, self.outcome_due, proto))
+        if self.next is None:
+            return None
+        return f"{T.local(self.next.step)}, {due_phrase(T, self.next, proto)}"
+
+
+def _in_current_stage(st: CaseState, item: Item) -> bool:
+    """An item of the stage in progress (or that ended the case), a milestone or after-resolution step, or a
+    standing duty (it runs for the rest of the case)."""
+    return item.stage is None or st.stage is None or item.stage.id == st.stage.id or item.step.standing
+
+
+def agenda(st: CaseState) -> Agenda:
+    if st.status is Status.CLOSED:
+        return Agenda()  # nothing is due on a closed case
+    current = [i for i in st.items if _in_current_stage(st, i)]
+    earlier = tuple(i for i in st.items if not _in_current_stage(st, i))
+    candidates = [i for i in current if i.due_at is not None
+                  and (i.step.kind is not StepKind.MILESTONE or i.capped)]
+    nxt = min(candidates, key=lambda i: i.due_at) if candidates else None  # type: ignore[arg-type, return-value]
+    outcome_due = None
+    if st.status is Status.OPEN and st.stage is not None:
+        outcome_due = next((i for i in st.done if i.step.stage_deadline and i.stage is not None
+                            and i.stage.id == st.stage.id and i.due_at is not None), None)
+    outcome_next = outcome_due is not None and (
+        nxt is None or outcome_due.due_at <= nxt.due_at)  # type: ignore[operator]
+    others = [i for i in current if i is not nxt or outcome_next]
+    return Agenda(
+        next=None if outcome_next else nxt, outcome_due=outcome_due, outcome_next=outcome_next,
+        dated=tuple(i for i in others if i.due_at is not None),
+        waiting=tuple(i for i in others if i.anchor is None and i.step.due.has_deadline),
+        undated=tuple(i for i in others if i.due_at is None and (i.anchor is not None or not i.step.due.has_deadline)),
+        earlier=earlier,
+    )
 
 
 def who_acts(T: Translator, case: Case, proto: Protocol, item: Item | None, *, session: Session) -> str:
@@ -249,34 +343,32 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
         lines.append(T("{stage} ended without agreement. {next} is used only in exceptional circumstances: "
                        "escalate to it, or close the case.", stage=stage_title(T, proto, case.stage_id),
                        next=stage_title(T, proto, state.awaiting_stage.id)))
-    nxt = state.next_deadline
-    if nxt is not None:
-        lines.append(T("Next: {line}", line=deadline_line(T, nxt, proto)))
-        who = who_acts(T, case, proto, nxt, session=session)
+    ag = agenda(state)
+    next_text = ag.next_text(T, proto, state)
+    if next_text is not None:
+        lines.append(T("Next: {line}", line=next_text))
+        who = who_acts(T, case, proto, ag.next, session=session)
         if who:
             lines.append(T("Who acts: {who}", who=who))
     if state.escalation_due:
         lines.append(T("The stage deadline has passed with no outcome recorded: record the outcome, "
                        "or escalate by recording it as not resolved."))
-    others = [i for i in state.items if i is not nxt]
-    dated = [i for i in others if i.due_at is not None]
-    undated = [i for i in others if i.due_at is None and (i.anchor is not None or not i.step.due.has_deadline)]
-    waiting = [i for i in others if i.anchor is None and i.step.due.has_deadline]
-    if dated:
+    if ag.dated or (ag.outcome_due is not None and not ag.outcome_next):
         lines.append(T("Also due:"))
-        lines.extend(f"  \u2022 {deadline_line(T, i, proto)}" for i in dated)
-    if waiting:
+        if ag.outcome_due is not None and not ag.outcome_next:
+            lines.append(f"  \u2022 {outcome_line(T, ag.outcome_due, proto)}")
+        lines.extend(f"  \u2022 {deadline_line(T, i, proto, overdue=is_overdue(state, i))}" for i in ag.dated)
+    if ag.waiting:
         lines.append(T("Then, once the step before is done:"))
-        lines.extend(f"  \u2022 {waiting_line(T, i, proto)}" for i in waiting)
-    if undated:
+        lines.extend(f"  \u2022 {waiting_line(T, i, proto)}" for i in ag.waiting)
+    if ag.undated:
         lines.append(T("To do (no timescale set by the protocol):"))
-        for i in undated:
-            line = f"  \u2022 {T.local(i.step)}"
-            if i.meeting_missing:
-                line += f": {due_phrase(T, i, proto)}"
-            if i.step.to:
-                line += f" \u2192 {proto.recipient(i.step.to, T.language)}"
-            lines.append(line)
+        lines.extend(_undated_line(T, i, proto) for i in ag.undated)
+    if ag.earlier:
+        lines.append(T("Still outstanding from earlier stages:"))
+        for i in ag.earlier:
+            lines.append(f"  \u2022 {deadline_line(T, i, proto, overdue=is_overdue(state, i))}" if i.due_at
+                         else _undated_line(T, i, proto, with_stage=True))
     fields = [
         Field(T("Status"), status_label(T, state.status)),
         Field(T("Stage"), stage_title(T, proto, case.stage_id)),
@@ -287,10 +379,20 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
     ]
     if state.protective_date:
         fields.append(Field(T("Protective date"), T.date(state.protective_date)))
-    severity = Severity.WARNING if state.overdue else Severity.INFO
+    severity = Severity.WARNING if overdue_items(state) else Severity.INFO
     return Message(text="\n".join(lines), title=case_headline(T, case, proto, session=session),
                    fields=tuple(fields), buttons=action_buttons(T, case, state), severity=severity,
                    case_ref=case.ref)
+
+
+def _undated_line(T: Translator, i: Item, proto: Protocol, with_stage: bool = False) -> str:
+    prefix = T("Stage {n}", n=i.stage.number) + " \u2014 " if with_stage and i.stage else ""
+    line = f"  \u2022 {prefix}{T.local(i.step)}"
+    if i.meeting_missing:
+        line += f": {due_phrase(T, i, proto)}"
+    if i.step.to:
+        line += f" \u2192 {proto.recipient(i.step.to, T.language)}"
+    return line
 
 
 def _category(proto: Protocol, cat: str, T: Translator | None = None) -> str:
@@ -318,9 +420,9 @@ def case_list(T: Translator, cases: list[Case], now: dt.datetime, *, session: Se
     for case in cases:
         st = state_of(case, now, session=session)
         proto = protocol_for(case, session=session)
-        nd = st.next_deadline
-        flag = "\u26a0 " if st.overdue else ""
-        due = T(" \u2014 next: {line}", line=f"{T.local(nd.step)}, {due_phrase(T, nd, proto)}") if nd else ""
+        nxt = agenda(st).next_short(T, proto)
+        flag = "\u26a0 " if overdue_items(st) else ""
+        due = T(" \u2014 next: {line}", line=nxt) if nxt else ""
         rows.append(f"{flag}{case_headline(T, case, proto, session=session)}{due}")
     return Message("\n".join(rows), title=T("Your cases"),
                    buttons=tuple(Button("case.view", c.ref, c.ref) for c in cases))

@@ -58,6 +58,107 @@ STAGE_4_NEXT = ("Stage 4 \u2014 Heads/Directors of Service contact their opposit
                 "Mon 27 Apr 2026 (5 working days after Stage 3 completed on Mon 20 Apr)")
 
 
+# -- C11: Next is the current stage's deadline ----------------------------------------------------------------------
+def test_C11_an_old_overdue_step_is_not_next_once_the_case_has_moved_on(chat: Chat) -> None:
+    ref = swindon_at_stage_4(chat)
+    text = view_text(chat, "alice", ref)
+    assert f"Next: {STAGE_4_NEXT}" in text
+    assert "Next: OVERDUE" not in text
+    # the Stage 3 duty is still owed, and said so on a line of its own, after what is due now
+    lines = text.splitlines()
+    earlier = lines.index("Still outstanding from earlier stages:")
+    assert lines[earlier + 1] == f"  \u2022 OVERDUE \u2014 {STAGE_3_DUTY}"
+    assert earlier > next(i for i, ln in enumerate(lines) if ln.startswith("Next: "))
+    # the one-line lists lead with the current stage too (the case is still flagged: a duty is overdue)
+    listed = chat.say("alice", "list").to_speaker[0].text
+    assert ("\u2014 next: Heads/Directors of Service contact their opposite number in the partner agency, due by "
+            "Mon 27 Apr 2026") in listed and listed.startswith("\u26a0 ")
+    [line] = chat.rt.board_overview("swindon", chat.clock.now(), translator())
+    assert line.startswith("\u26a0 OVERDUE ") and line.endswith(
+        "[open] \u2014 next: Heads/Directors of Service contact their opposite number in the partner agency, due by "
+        "Mon 27 Apr 2026")
+
+
+# -- C10: a closed or resolved case is never shown as overdue ------------------------------------------------------
+def test_C10_a_closed_case_is_never_shown_overdue(chat: Chat) -> None:
+    ref = swindon_at_stage_4(chat)
+    chat.clock.set(at(2026, 4, 21, 10))
+    chat.say("alice", f"close {ref}")
+    closed = chat.say("alice", "Agreed between the agencies to stop here").to_speaker[0]
+    assert "Case closed." in closed.text and "This case is closed." in closed.text
+    assert "OVERDUE" not in closed.text and "Next:" not in closed.text and "Also due" not in closed.text
+    assert closed.severity is Severity.INFO
+    assert "OVERDUE" not in view_text(chat, "alice", ref)
+    [line] = chat.rt.board_overview("swindon", chat.clock.now(), translator())
+    assert "OVERDUE" not in line and "\u26a0" not in line and "next:" not in line
+    assert line.endswith("Stage 4: Heads / Leads / Directors of Service [closed]")
+    assert chat.rt.overdue_lines("swindon", chat.clock.now(), translator()) == []
+
+
+def test_C10_a_resolved_case_is_never_shown_overdue(chat: Chat) -> None:
+    ref = swindon_at_stage_4(chat)
+    # resolved at Stage 4 on Tue 21 Apr 10:00; the feedback duty is due at once (SWN-16); a day later it is past
+    chat.clock.set(at(2026, 4, 21, 10))
+    chat.press("bob", "case.record_outcome", ref)
+    chat.script("bob", "Resolved", "Heads of service agreed to re-open the referral")
+    chat.clock.set(at(2026, 4, 22, 10))
+    view = chat.say("alice", f"case {ref}").to_speaker[0]
+    assert "Resolved at Stage 4: Heads / Leads / Directors of Service." in view.text
+    assert "OVERDUE" not in view.text and view.severity is Severity.INFO
+    # what is still to do after the resolution is shown, with its date, and not as overdue
+    assert ("Next: Stage 4 \u2014 Feed back the agreed action to the relevant professionals and record it on the "
+            "child's file: due by Tue 21 Apr 2026 10:00 (immediately when the resolution was reached on Tue 21 Apr "
+            "10:00)") in view.text
+    [line] = chat.rt.board_overview("swindon", chat.clock.now(), translator())
+    assert "OVERDUE" not in line and "[resolved]" in line
+    with chat.rt.factory() as s:
+        figures = digests.weekly_figures(translator(), "swindon", chat.clock.now(), session=s)
+    assert figures.overdue == ()
+
+
+# -- C-UX10: the protective date first -----------------------------------------------------------------------------
+def test_CUX10_next_is_the_protective_date_before_a_later_step(runtime, clock) -> None:  # noqa: ANN001
+    """Wolverhampton, the disagreement arose Thu 31 Dec 2026, protective date Wed 6 Jan 2027. WOL-10: the overall
+    target is 10 working days (Fri 1 Jan is New Year's Day): Mon 4 .. Fri 15 Jan, brought forward to Wed 6 Jan.
+    WOL-12: the review is 3 working days after the raise step, done Tue 5 Jan: Wed 6, Thu 7, Fri 8 Jan."""
+    clock.set(at(2026, 12, 31, 10))
+    chat = Chat(runtime, clock, board="wolverhampton")
+    chat.say("alice", "new")
+    chat.script("alice", "no", "A child", "1", "Closed involvement too early", "Emailed", "Keep the case open",
+                "today", "City of Wolverhampton Council Social Care", "Bob Evans, Social Worker", "6/1/2027", "skip")
+    ref = chat.say("alice", "submit").to_speaker[0].case_ref
+    clock.set(at(2027, 1, 5, 11))
+    chat.say("alice", f"done {ref}")
+    chat.script("alice", "Raise the matter with the relevant practitioner, verbally and in writing", "today")
+    text = view_text(chat, "alice", ref)
+    protective = ("Resolve through discussion (overall target for Stages 1-3): due by Wed 6 Jan 2027 17:00 (10 working "
+                  "days after the disagreement arose on Thu 31 Dec; brought forward from Fri 15 Jan to the protective "
+                  "date set for this case)")
+    review = ("Stage 1 \u2014 Receiving agency reviews the case file, speaks to the disputing practitioner and seeks a "
+              "way forward: due by Fri 8 Jan 2027 (3 working days after \u201cRaise the matter with the relevant "
+              "practitioner, verbally and in writing\u201d was done on Tue 5 Jan)")
+    assert f"Next: {protective}" in text
+    assert f"  \u2022 {review}" in text
+    assert text.index("Next: ") < text.index("Also due:") < text.index(review)
+
+
+# -- C-UX11: the stage outcome is Next once the stage's deadline step is done ---------------------------------------
+def test_CUX11_the_stage_outcome_is_next_after_its_deadline_step_is_done(chat: Chat) -> None:
+    """SWN-10: Stage 1's internal discussion is due Wed 8 Apr 2026 (Good Friday and Easter Monday skipped); it is
+    done on Tue 7 Apr through a recorded contact; the outcome of Stage 1 is still due by Wed 8 Apr."""
+    ref = open_swindon_case(chat)
+    chat.clock.set(at(2026, 4, 7, 11))
+    chat.press("alice", "case.record_contact", ref)
+    chat.script("alice", "today", "Sam Patel, Sergeant", "Meeting", "Agreed to escalate")
+    reply = chat.say("alice", "Internal discussion with your line manager")
+    assert "Contact recorded." in texts(reply)
+    text = view_text(chat, "alice", ref)
+    assert "Next: Stage 1 \u2014 Record the outcome of this stage (resolved or not): due by Wed 8 Apr 2026" in text
+    assert "Who acts: line managers or named safeguarding leads in Wiltshire Police" in text
+    listed = chat.say("alice", "list").to_speaker[0].text
+    assert "\u2014 next: record the outcome of Stage 1, due by Wed 8 Apr 2026" in listed
+
+
 # -- C-UX18: the business unit and the chair list the cases at their stage ------------------------------------------
 def _listed(chat: Chat, who: str, ref: str) -> bool:
     return ref in chat.say(who, "list").to_speaker[0].text
