@@ -212,6 +212,65 @@ def test_CUX18_cardiff_and_vale_chair_stage_is_listed_for_the_chair_and_the_busi
     assert [m.case_ref for m in runtime.home_messages(carl, clock.now())] == [ref]
 
 
+# -- C14: the timeline in words -----------------------------------------------------------------------------------
+def test_C14_timeline_has_no_raw_ids_and_gives_the_right_refusal_reason(chat: Chat) -> None:
+    """SWN-10 lapses on Wed 8 Apr 2026 17:00: the escalation prompt is posted on Thu 9 Apr 09:00. Alice (who raised
+    the case) presses Acknowledge: refused because acknowledging is for managers, not because she is not a party;
+    Hana (no part in the case) tries to view it; Sam acknowledges for Wiltshire Police."""
+    ref = open_swindon_case(chat)
+    chat.clock.set(at(2026, 4, 9, 9))
+    Sweeper(chat.rt.factory, chat.clock).fire_due()
+    with chat.rt.factory() as s:
+        case_id = s.scalar(select(Case.id).where(Case.ref == ref))
+        prompt = s.scalar(select(EscalationPrompt.id).where(EscalationPrompt.case_id == case_id,
+                                                            EscalationPrompt.agency_key == "police"))
+    chat.clock.set(at(2026, 4, 9, 9, 30))
+    assert chat.press("alice", "esc.ack", str(prompt)).to_speaker[0].severity is Severity.ERROR
+    chat.clock.set(at(2026, 4, 9, 9, 40))
+    chat.say("hana", f"case {ref}")
+    chat.clock.set(at(2026, 4, 9, 10, 42))
+    chat.press("sam", "esc.ack", str(prompt))
+    text = chat.say("alice", f"case {ref} timeline").to_speaker[0].text
+    assert ("Thu 9 Apr 2026 09:00  Parley (system): no outcome was recorded by the deadline of Stage 1: Internal "
+            "discussion, so managers were asked to take ownership") in text
+    assert ("Thu 9 Apr 2026 09:30  Alice Hughes (console): was refused \u201cacknowledge an escalation\u201d: that is "
+            "for their line and senior managers, the agencies' safeguarding leads, other managers in the two "
+            "agencies, the board's business unit, the board's chair") in text
+    assert ("Thu 9 Apr 2026 09:40  Hana Jones (console): was refused \u201cview case\u201d: not one of the people in "
+            "this disagreement, their managers or the board's business unit") in text
+    assert ("Thu 9 Apr 2026 10:42  Sam Patel (console): took ownership of the escalation after Stage 1: Internal "
+            "discussion for Wiltshire Police") in text
+    for raw in ("escalation_prompted", "escalation_acknowledged", "not a party", "refused: ", "internal-discussion"):
+        assert raw not in text, raw
+
+
+def test_C14_a_bypass_reason_is_shown_as_the_protocol_words_it_in_english_and_welsh(runtime, clock) -> None:  # noqa: ANN001
+    chat, ref = open_cv_case_and_bypass(runtime, clock)
+    text = chat.say("alice", f"case {ref} timeline").to_speaker[0].text
+    assert f"went straight to Stage 3: Escalation to the CVSB Chair / Vice-Chair: {SENIOR}" in text
+    chat.say("alice", "iaith cy")
+    cy = chat.say("alice", f"achos {ref} hanes").to_speaker[0].text
+    assert ("Cam 3: Uwchgyfeirio at Gadeirydd / Is-gadeirydd Bwrdd Diogelu Caerdydd a'r Fro: Mae ymateb effeithiol yn "
+            "gofyn am gydlynu amlasiantaethol ar lefel uwch-reolwyr i reoli bygythiad, risg a niwed") in cy
+    for raw in ("senior-coordination", "bypassed", "went straight", SENIOR):
+        assert raw not in cy, raw
+
+
+# -- C-UX20: dates in words in the timeline and the contact log ------------------------------------------------------
+def test_CUX20_timeline_and_contact_log_show_dates_in_words(chat: Chat) -> None:
+    ref = open_swindon_case(chat)
+    chat.clock.set(at(2026, 4, 7, 11))
+    chat.press("alice", "case.record_contact", ref)
+    chat.script("alice", "today", "Sam Patel, Sergeant", "Meeting", "Agreed to escalate",
+                "Internal discussion with your line manager")
+    timeline = chat.say("alice", f"case {ref} timeline").to_speaker[0].text
+    assert ("contact on Tue 7 Apr 2026 with Sam Patel, Sergeant by meeting: Agreed to escalate (done: Internal "
+            "discussion with your line manager)") in timeline
+    log = chat.say("alice", f"case {ref} log").to_speaker[0].text
+    assert "Stage 1 | Tue 7 Apr 2026 | Sam Patel, Sergeant | Meeting | Agreed to escalate" in log
+    assert "2026-04-07" not in timeline + log
+
+
 # -- C-UX6: wording ---------------------------------------------------------------------------------------------
 def test_CUX6_immediately_after_a_resolution_reads_as_a_sentence(chat: Chat) -> None:
     """SWN-13: resolved at Stage 3 on Mon 20 Apr 2026 11:00; the feedback is due immediately."""
