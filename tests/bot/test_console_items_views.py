@@ -295,3 +295,31 @@ def test_CUX6_a_form_part_says_due_once(chat: Chat) -> None:
     assert "Due: due by" not in text
 
 
+# -- the console: C-UX17 (overdue once) ------------------------------------------------
+def run_console(runtime, board: str, lines: list[str], start: dt.datetime | None = None) -> str:  # noqa: ANN001
+    out = io.StringIO()
+    app = ConsoleApp(runtime, board, out=out, start=start)
+    app.run(io.StringIO("\n".join(lines) + "\n"))
+    return out.getvalue()
+
+
+def test_CUX17_now_overdue_is_shown_once_per_deadline(sqlite_runtime) -> None:  # noqa: ANN001
+    """SWN-10 due Wed 8 Apr 2026: overdue from Thu 9 Apr. Shown after the first /clock that passes it, then only
+    counted; a new overdue deadline (Stage 2's: 5 working days after Thu 9 Apr 2026 is Thu 16 Apr) is shown."""
+    ref = "SWN-2026-0001"
+    out = run_console(sqlite_runtime, "swindon", [
+        "new", "no", "no", "1", "x", "y", "z", "today", "Swindon Children's Social Care",
+        "Bob Evans, Social Worker", "skip", "Submit",
+        "/clock 2026-04-09 10:00", "/clock +1h", "/clock +1h",
+        f"outcome {ref}", "Not resolved", "Still disagree",
+        "/clock 2026-04-17 10:00", "/quit",
+    ], start=at(2026, 4, 2, 10))
+    stage_1 = f"\u26a0 {ref}: OVERDUE \u2014 Stage 1 \u2014 Internal discussion with your line manager"
+    assert out.count(stage_1) == 1
+    assert out.count("1 deadline is still overdue, as shown before") == 2  # after each of the two +1h
+    stage_2 = f"\u26a0 {ref}: OVERDUE \u2014 Stage 2 \u2014 Inter-agency discussion with the other professional"
+    assert out.count(stage_2) == 1 and out.index(stage_2) > out.index(stage_1)
+    # a new session shows what is overdue once more
+    again = run_console(sqlite_runtime, "swindon", ["/clock +1h", "/quit"])
+    assert again.count(stage_2) == 1
+    assert again.index(stage_2) < again.index("/clock +1h") < again.index("1 deadline is still overdue")
