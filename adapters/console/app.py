@@ -62,8 +62,9 @@ class ConsoleApp:
         self._round: list[Option] | None = None  # options shown while handling the current input
         # the console is its own scheduler: moving the clock runs the sweep, and posts print here
         self.sweeper = Sweeper(runtime.factory, self.clock)
-        self.deliverer = Deliverer(runtime.factory, {PLATFORM: ConsoleTransport(runtime, self._emit, self.files)},
-                                   self.clock, "console", board_id=lambda: self.board)
+        self.transport = ConsoleTransport(runtime, self._emit, self.files)
+        self.deliverer = Deliverer(runtime.factory, {PLATFORM: self.transport}, self.clock, "console",
+                                   board_id=lambda: self.board)
         self.T = translator()
         known = runtime.board_ids()
         saved = runtime.setting(BOARD_KEY)
@@ -148,6 +149,7 @@ class ConsoleApp:
         try:
             going = self._handle_line(line)
             self.deliverer.deliver()
+            self.transport.release_channels()  # posts held back by a switch of board
         finally:
             shown, self._round = self._round, None
         if shown:
@@ -232,6 +234,8 @@ class ConsoleApp:
         self.speaker = self._restore_speaker()
         self.options = []
         self.banner()
+        # the posts that built up for this board while another was shown: the latest per channel only
+        self.transport.hold_channels()
 
     def _clock(self, spec: str) -> None:
         cal = self.rt.calendar(self.board)

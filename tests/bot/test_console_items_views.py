@@ -295,7 +295,7 @@ def test_CUX6_a_form_part_says_due_once(chat: Chat) -> None:
     assert "Due: due by" not in text
 
 
-# -- the console: C-UX17 (overdue once) ------------------------------------------------
+# -- the console: C-UX17 (overdue once) and C-UX16 (a board switch) ------------------------------------------------
 def run_console(runtime, board: str, lines: list[str], start: dt.datetime | None = None) -> str:  # noqa: ANN001
     out = io.StringIO()
     app = ConsoleApp(runtime, board, out=out, start=start)
@@ -323,3 +323,19 @@ def test_CUX17_now_overdue_is_shown_once_per_deadline(sqlite_runtime) -> None:  
     again = run_console(sqlite_runtime, "swindon", ["/clock +1h", "/quit"])
     assert again.count(stage_2) == 1
     assert again.index(stage_2) < again.index("/clock +1h") < again.index("1 deadline is still overdue")
+
+
+def test_CUX16_switching_board_shows_the_latest_post_per_channel(sqlite_runtime) -> None:  # noqa: ANN001
+    """While Wolverhampton is shown, three of Swindon's weekly digests build up (the clock passes the Tuesday after
+    Easter Monday, Mon 13 Apr and Mon 20 Apr 2026); switching to Swindon shows the latest one only and says that
+    two earlier ones are not shown."""
+    out = run_console(sqlite_runtime, "wolverhampton", [
+        "/clock 2026-04-08 10:00", "/clock 2026-04-14 10:00", "/clock 2026-04-21 10:00", "/board swindon", "/quit",
+    ], start=at(2026, 4, 2, 10))
+    switched = out[out.index("/board swindon"):]
+    assert switched.count("Weekly digest \u2014 Swindon Safeguarding Partnership") == 1
+    assert "[#business-unit]: 2 earlier posts not shown (the latest follows)." in switched
+    # the one shown is the week to Mon 20 Apr (today labelled by when it fired, Tue 21 Apr: C-UX21)
+    assert ("week to Mon 20 Apr 2026" in switched) or ("week to Tue 21 Apr 2026" in switched)
+    # the same board's posts are still shown as they come
+    assert out[:out.index("/board swindon")].count("Weekly digest \u2014 Wolverhampton Safeguarding Together") == 3
