@@ -126,7 +126,7 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
             open_by_stage[(number, views.stage_title(T, case_proto, case.stage_id))] += 1
             if case.stage_id:
                 open_at[case.stage_id] += 1
-            for item in st.overdue:
+            for item in views.overdue_items(st):
                 overdue.append(f"{views.case_headline(T, case, proto, session=session)}: "
                                f"{T.local(item.step)} ({views.due_phrase(T, item, proto)})")
         for visit in st.visits:

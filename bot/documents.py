@@ -304,7 +304,7 @@ def fill(T: Translator, case: Case, form: Form, *, session: Session, now: dt.dat
             person = _side_bits(case, part, session=session)
             item = next((i for i in src.state.items if part.due_step and i.step.id == part.due_step), None)
             if item is not None and item.due_at is not None:
-                fp.due = views.due_phrase(T, item, proto)
+                fp.due = views.due_when(T, item, proto)
         for fld in part.fields:
             source = _source(fld)
             private = fld.private or (source or "").startswith("subject.")

@@ -217,7 +217,7 @@ class Runtime:
             cards = []
             for case in repo.cases_involving(person, session=s):
                 st = services.state_of(case, now, session=s)
-                cards.append((not st.overdue, case.next_due_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
+                cards.append((not views.overdue_items(st), case.next_due_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
                               views.case_view(T, case, st, session=s)))
             return [c for _, _, c in sorted(cards, key=lambda x: (x[0], x[1]))]
 
@@ -358,20 +358,25 @@ class Runtime:
             for case in repo.cases_for_board(board_id, session=s):
                 st = services.state_of(case, now, session=s)
                 proto = services.protocol_for(case, session=s)
-                nd = st.next_deadline
-                nxt = " \u2014 " + T("next: {title}, {due}", title=T.local(nd.step),
-                                       due=views.due_phrase(T, nd, proto)) if nd else ""
-                flag = "\u26a0 " + T("OVERDUE") + " " if st.overdue else ""
+                short = views.agenda(st).next_short(T, proto)
+                nxt = " \u2014 " + T("next: {line}", line=short) if short else ""
+                flag = "\u26a0 " + T("OVERDUE") + " " if views.overdue_items(st) else ""
                 lines.append(f"{flag}{views.case_headline(T, case, proto, session=s)} "
                              f"[{services.status_label(T, st.status)}]{nxt}")
         return lines
 
     def overdue_lines(self, board_id: str, now: dt.datetime, T: Translator) -> list[str]:
-        lines = []
+        return [line for _, line in self.overdue_items(board_id, now, T)]
+
+    def overdue_items(self, board_id: str, now: dt.datetime, T: Translator) -> list[tuple[str, str]]:
+        """(key, line) for each overdue deadline of the board's open cases; the key (case, step, deadline) stays
+        the same while that deadline stays overdue, so a caller can tell which ones it has shown already."""
+        out = []
         with self.factory() as s:
             for case in repo.cases_for_board(board_id, session=s, statuses=["open", "awaiting_decision"]):
                 st = services.state_of(case, now, session=s)
                 proto = services.protocol_for(case, session=s)
-                lines.extend(f"{case.ref}: {views.deadline_line(T, i, proto)}" for i in st.overdue)
-        return lines
+                out.extend((f"{case.ref}|{i.step.id}|{i.due_at.isoformat() if i.due_at else ''}",
+                            f"{case.ref}: {views.deadline_line(T, i, proto)}") for i in views.overdue_items(st))
+        return out
 

@@ -215,7 +215,9 @@ def cases_for_board(board_id: str, *, session: Session, statuses: Sequence[str] 
 
 
 def cases_involving(person: Person, *, session: Session, include_closed: bool = False) -> Sequence[Case]:
-    """Cases the person raised or is the counterpart on, or whose parties they manage."""
+    """Cases the person raised or is the counterpart on, or whose parties they manage; for the business unit and
+    the chair, also the board's open cases at a stage run at their level (the chair's stages involve the business
+    unit too)."""
     ids = [person.id]
     # people this person line-manages, directly or further down
     frontier = [person.id]
@@ -223,10 +225,31 @@ def cases_involving(person: Person, *, session: Session, include_closed: bool = 
         reports = session.scalars(select(Person.id).where(Person.line_manager_id.in_(frontier))).all()
         frontier = [r for r in reports if r not in ids]
         ids.extend(frontier)
-    q = select(Case).where(or_(Case.raising_person_id.in_(ids), Case.responding_person_id.in_(ids)))
+    mine = or_(Case.raising_person_id.in_(ids), Case.responding_person_id.in_(ids))
+    levels = BOARD_LEVELS.get(person.role)
+    if levels:
+        # the business unit and the chair: also the board's open cases at a stage run at their level
+        at_level = [c.id for c in session.scalars(select(Case).where(
+            Case.board_id == person.board_id, Case.status.in_(["open", "awaiting_decision"]),
+            Case.stage_id.is_not(None))) if _stage_level(c, session=session) in levels]
+        if at_level:
+            mine = or_(mine, Case.id.in_(at_level))
+    q = select(Case).where(mine)
     if not include_closed:
         q = q.where(Case.status.in_(["open", "awaiting_decision"]))
     return session.scalars(q.order_by(Case.next_due_at.is_(None), Case.next_due_at, Case.opened_at)).all()
+
+
+# a directory role -> the protocol levels (protocol.spec.Level) of the stages that person runs: the business unit
+# supports the chair's stages as well as its own
+BOARD_LEVELS = {"business_unit": {"business_unit", "independent_chair"}, "chair": {"independent_chair"}}
+
+
+def _stage_level(case: Case, *, session: Session) -> str | None:
+    """The level (as the protocol snapshot spells it) of the stage the case is at."""
+    snap = session.get(ProtocolSnapshot, case.snapshot_id)
+    stages = ((snap.data or {}).get("protocol") or {}).get("stages") or [] if snap else []
+    return next((st.get("level") for st in stages if st.get("id") == case.stage_id), None)
 
 
 # -- the event history (append-only) ----------------------------------------------------------

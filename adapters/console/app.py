@@ -14,6 +14,7 @@ Anything else is said to Parley as the current speaker. Numbered options can be 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,7 @@ Anything else is said to Parley as the current speaker; pick numbered options by
 TTY_LINE_MAX = 4095  # bytes a terminal passes in one line (Linux's line buffer): a longer paste is cut there
 SPEAKER_KEY = "console.as"
 BOARD_KEY = "console.board"
+OVERDUE_SHOWN_KEY = "console.overdue_shown"  # per board: the overdue deadlines already reported after a /clock
 
 
 class ConsoleApp:
@@ -66,8 +68,9 @@ class ConsoleApp:
         self._round: list[Option] | None = None  # options shown while handling the current input
         # the console is its own scheduler: moving the clock runs the sweep, and posts print here
         self.sweeper = Sweeper(runtime.factory, self.clock)
-        self.deliverer = Deliverer(runtime.factory, {PLATFORM: ConsoleTransport(runtime, self._emit, self.files)},
-                                   self.clock, "console", board_id=lambda: self.board)
+        self.transport = ConsoleTransport(runtime, self._emit, self.files)
+        self.deliverer = Deliverer(runtime.factory, {PLATFORM: self.transport}, self.clock, "console",
+                                   board_id=lambda: self.board)
         self.T = translator()
         known = runtime.board_ids()
         saved = runtime.setting(BOARD_KEY)
@@ -149,6 +152,7 @@ class ConsoleApp:
         try:
             going = self._handle_line(line)
             self.deliverer.deliver()
+            self.transport.release_channels()  # posts held back by a switch of board
         finally:
             shown, self._round = self._round, None
         if shown:
@@ -233,6 +237,8 @@ class ConsoleApp:
         self.speaker = self._restore_speaker()
         self.options = []
         self.banner()
+        # the posts that built up for this board while another was shown: the latest per channel only
+        self.transport.hold_channels()
 
     def _clock(self, spec: str) -> None:
         cal = self.rt.calendar(self.board)
@@ -249,12 +255,27 @@ class ConsoleApp:
             self.sweeper.sweep()  # nudges, escalations and digests due by now; delivered after this input
             self._overdue_report()
 
-    def _overdue_report(self) -> None:
-        lines = self.rt.overdue_lines(self.board, self.clock.now(), self.T)
-        if lines:
+    def _overdue_report(self, everything: bool = False) -> None:
+        """What has become overdue since the last report on this board (each overdue deadline is shown once; the
+        ones shown before are counted; /cases lists them all). ``everything``: all of them (a new session)."""
+        items = self.rt.overdue_items(self.board, self.clock.now(), self.T)
+        key = f"{OVERDUE_SHOWN_KEY}.{self.board}"
+        try:
+            shown = set() if everything else set(json.loads(self.rt.setting(key) or "[]"))
+        except ValueError:
+            shown = set()
+        new = [line for k, line in items if k not in shown]
+        if new:
             self.print(self.T("Now overdue:"))
-            for ln in lines:
+            for ln in new:
                 self.print(f"  \u26a0 {ln}")
+        before = len(items) - len(new)
+        if before == 1:
+            self.print(self.T("1 deadline is still overdue, as shown before (/cases lists the cases)."))
+        elif before:
+            self.print(self.T("{n} deadlines are still overdue, as shown before (/cases lists the cases).",
+                              n=before))
+        self._save(key, json.dumps(sorted(k for k, _ in items)))  # only what is overdue now is remembered
 
     def _channel(self, name: str) -> None:
         name = name if name.startswith("#") else f"#{name}"
@@ -289,6 +310,7 @@ class ConsoleApp:
         self._round = []
         self.sweeper.rebuild()
         self.sweeper.sweep()
+        self._overdue_report(everything=True)  # once a session: what is overdue now, shown before or not
         self.deliverer.deliver()
         shown, self._round = self._round, None
         if shown:

@@ -22,6 +22,31 @@ class ConsoleTransport:
         self.files = files  # where attachments are saved (default: PARLEY_FILES_DIR or ./parley-files)
         self._ids = itertools.count(1)
         self.T = translator()
+        # while held (a switch to a board whose posts built up), channel posts wait here, per channel, and only
+        # the latest (and the latest with buttons, so a prompt is not lost under a digest) are shown
+        self._held: dict[str, list[tuple[str, list[Option]]]] | None = None
+
+    def hold_channels(self) -> None:
+        self._held = {}
+
+    def release_channels(self) -> None:
+        """Show what was held: per channel, how many earlier posts are not shown, then the latest post (after the
+        latest one with buttons, when that is an earlier one)."""
+        held, self._held = self._held, None
+        for address, posts in (held or {}).items():
+            keep = [len(posts) - 1]
+            with_buttons = [i for i, (_, options) in enumerate(posts) if options]
+            if with_buttons and with_buttons[-1] != keep[0]:
+                keep.insert(0, with_buttons[-1])
+            skipped = len(posts) - len(keep)
+            if skipped == 1:
+                self.emit("  " + self.T("[{channel}]: 1 earlier post not shown (the latest follows).",
+                                        channel=address), [])
+            elif skipped:
+                self.emit("  " + self.T("[{channel}]: {n} earlier posts not shown (the latest follows).",
+                                        channel=address, n=skipped), [])
+            for i in keep:
+                self.emit(*posts[i])
 
     def _label(self, msg: Outgoing) -> str:
         if msg.target_kind == "channel":
@@ -33,6 +58,9 @@ class ConsoleTransport:
     def send(self, msg: Outgoing) -> str:
         ext = f"console:{next(self._ids)}"
         text, options = render(msg.message, indent="    ", files=self.files)
+        if self._held is not None and msg.target_kind == "channel":
+            self._held.setdefault(msg.address, []).append((f"  {self._label(msg)}:\n{text}", options))
+            return ext
         self.emit(f"  {self._label(msg)}:\n{text}", options)
         return ext
 

@@ -271,9 +271,9 @@ def test_stage_contact_log_is_built_from_the_events(chat: Chat, clock) -> None: 
     lines = text.splitlines()
     assert lines[0].startswith("Stage | Date contact made | Who was contacted | How")
     assert lines[1:] == [
-        "Stage 1 | 2026-04-07 | Sam Patel, Sergeant | Meeting | Still disagree",
-        "Stage 1 | 2026-04-07 | \u2014 | \u2014 | not resolved, moved on: Moving to inter-agency discussion",
-        "Stage 2 | 2026-04-09 | Alice Hughes, PC | Phone call | No agreement",
+        "Stage 1 | Tue 7 Apr 2026 | Sam Patel, Sergeant | Meeting | Still disagree",
+        "Stage 1 | Tue 7 Apr 2026 | \u2014 | \u2014 | not resolved, moved on: Moving to inter-agency discussion",
+        "Stage 2 | Thu 9 Apr 2026 | Alice Hughes, PC | Phone call | No agreement",
     ]
 
 

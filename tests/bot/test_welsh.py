@@ -188,7 +188,7 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
     say("alice", f"achos {ref}")
     say("alice", f"achos {ref} hanes")
     log = say("alice", f"achos {ref} log").to_speaker[0]
-    assert "Cam 1 | 2026-04-07 | Bob Evans, gweithiwr cymdeithasol | Cyfarfod | Cytunwyd i gynnal asesiad." \
+    assert "Cam 1 | Maw 7 Ebr 2026 | Bob Evans, gweithiwr cymdeithasol | Cyfarfod | Cytunwyd i gynnal asesiad." \
         in log.text
 
     # what they typed, and the names of people and agencies, are theirs: take them out, then look for English
