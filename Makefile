@@ -45,6 +45,11 @@ messages: $(STAMP)
 permissions-doc: $(STAMP)
 	$(BIN)/python -c "from bot.permissions import matrix_markdown; open('docs/permissions.md', 'w').write(matrix_markdown())"
 
+# Regenerate docs/notifications.md from the notification table in bot/notify.py (a test checks they agree).
+.PHONY: notifications-doc
+notifications-doc: $(STAMP)
+	$(BIN)/python -c "from bot.notify import table_markdown; open('docs/notifications.md', 'w').write(table_markdown())"
+
 # Refresh constraints.txt from the current venv after changing dependency ranges.
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

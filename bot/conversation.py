@@ -673,7 +673,8 @@ def _flags_step(on_resolution: bool) -> Step:
             return None
         name, title = pending[0]
         t.data["_flag"] = name
-        return Message(t.T("Does this apply: {title}?", title=title), prompt=yes_no_prompt(t.T, f"flag:{name}"))
+        return Message(t.T("Does this apply to this case? {title}", title=title),
+                       prompt=yes_no_prompt(t.T, f"flag:{name}"))
 
     def answer(t: Turn, v: str) -> None:
         t.data.setdefault("flags", {})[t.data.pop("_flag")] = parse_yes_no(v, t.T)
@@ -686,8 +687,8 @@ def _outcome_steps() -> list[Step]:
         return [Choice("resolved", T("Resolved")), Choice("unresolved", T("Not resolved"))]
 
     return [
-        Step("resolved", lambda t: ask_choice(t.T("What is the outcome at this stage?"), "resolved",
-                                              res_choices(t.T)),
+        Step("resolved", lambda t: None if t.data.get("preset") else ask_choice(
+            t.T("What is the outcome at this stage?"), "resolved", res_choices(t.T)),
              lambda t, v: t.data.__setitem__("resolved", pick(v, res_choices(t.T), t.T))),
         Step("text", lambda t: ask_text(t.T("Describe the agreed outcome, and any continuing concerns.")
                                         if t.data["resolved"] == "resolved" else
@@ -1284,7 +1285,7 @@ def _finish_form(t: Turn) -> Reply:
     form = filled.spec
     part = form.part(t.data["part"])
     reply = Reply().say(form_message(t.T, case, filled, viewer=t.ctx.actor, session=t.session,
-                                     intro=t.T("{part} recorded.", part=t.T.local(part))))  # a completer is entitled
+                                     intro=t.T("Recorded: {part}.", part=t.T.local(part))))  # a completer is entitled
     idx = form.parts.index(part)
     proto = services.protocol_for(case, session=t.session)
     if idx + 1 < len(form.parts):
@@ -1397,7 +1398,7 @@ WELSH_WORDS = {
     "amddiffyn": "protect", "estyn": "extend", "brys": "urgent", "cau": "close", "gweld": "view",
     "enwi": "counterpart", "ysgrifenedig": "written", "cofnod": "record", "cofnodion": "records",
     "llofnodi": "sign", "newidiadau": "changes", "cywiro": "correct", "diwygio": "revise", "ffurflen": "form",
-    "ffurflenni": "forms",
+    "ffurflenni": "forms", "cydnabod": "acknowledge",
 }
 
 # the language command's answers, each in the language it names
@@ -1483,6 +1484,13 @@ class Conversation:
                 return Reply().say(views.contact_log(T, case, session=session))
             return Reply().say(views.case_view(T, case, services.state_of(case, ctx.now, session=session),
                                                session=session))
+        if cmd in ("acknowledge", "ack") and len(parts) >= 2:
+            case = services.find_case(parts[1], ctx, session=session)
+            prompt_id = escalation.prompt_to_acknowledge(ctx.actor, case, session=session)
+            if prompt_id is None:
+                return Reply().say(Message(T("Nothing on {ref} is waiting to be acknowledged.", ref=case.ref)))
+            message, _ = escalation.acknowledge(ctx, prompt_id, session=session)
+            return Reply().say(message)
         if cmd in ACTION_WORDS and len(parts) >= 2:
             return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], " ".join(parts[1:]))
         if cmd in ("help", "?", ""):
@@ -1516,9 +1524,11 @@ class Conversation:
             return Reply().say(Message(ctx.T("That button is no longer available."), severity=Severity.ERROR))
         st = services.state_of(case, ctx.now, session=session)
         if (flow.action is not None and flow.action not in st.allowed) or (flow.ready and not flow.ready(st)):
-            return Reply().say(Message(ctx.T("That isn't possible on {ref} at the moment.", ref=case.ref),
-                                       severity=Severity.ERROR))
-        return self._start(session, ctx, conv, name, {"ref": case.ref})
+            return Reply().say(Message(why_not(ctx.T, case, st, session=session), severity=Severity.ERROR))
+        data: dict[str, Any] = {"ref": case.ref}
+        if name == "record_outcome" and args[:1] == ["resolved"]:  # an escalation prompt's "Already resolved"
+            data.update(resolved="resolved", preset=True)
+        return self._start(session, ctx, conv, name, data)
 
     def _record_action(self, session: Session, ctx: Ctx, conv: Any, case: Case, name: str, args: list[str]
                        ) -> Reply:
@@ -1702,6 +1712,21 @@ class Conversation:
                 Turn(ctx.T, ctx, session, dict(conv.state["data"]), []))
 
 
+def why_not(T: Translator, case: Case, st: Any, *, session: Session) -> str:
+    """Why an action can't be taken on a case now, and what can (C-UX8)."""
+    proto = services.protocol_for(case, session=session)
+    stage = views.stage_title(T, proto, case.stage_id)
+    if st.status is Status.CLOSED:
+        return T("That isn't possible on {ref}: the case is closed.", ref=case.ref)
+    if st.status is Status.RESOLVED:
+        return T("That isn't possible on {ref}: the case was resolved at {stage}.", ref=case.ref, stage=stage)
+    allowed = [T(views.ACTION_LABELS[a]) for a in st.allowed if a in views.ACTION_LABELS]
+    if not allowed:
+        return T("That isn't possible on {ref} at {stage}.", ref=case.ref, stage=stage)
+    return T("That isn't possible on {ref} at {stage}. What can be done now: {actions}.", ref=case.ref, stage=stage,
+             actions=", ".join(allowed))
+
+
 def help_message(T: Translator) -> Message:
     return Message("\n".join([
         T("I help you resolve a professional disagreement with another agency, following your board's protocol."),
@@ -1714,6 +1739,7 @@ def help_message(T: Translator) -> Message:
           "sign / changes / correct REF N act on it)"),
         T("  form REF \u2014 the protocol's forms for a case ('form REF FORM' sends it to you as PDF and HTML; "
           "'form REF FORM PART' completes a part)"),
+        T("  acknowledge REF \u2014 take ownership of an escalation on a case (as its prompt's Acknowledge button)"),
         T("  back / cancel \u2014 during a conversation"),
         T("  language cy / language en \u2014 Parley in Welsh (Cymraeg) or English"),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),

@@ -97,6 +97,7 @@ class WeeklyFigures:
     open_by_stage: tuple[tuple[str, int], ...]  # ("Stage 1: Internal discussion", n), in stage order
     overdue: tuple[str, ...]  # one line per overdue deadline: case reference, agencies, stage, step, due
     stages: tuple[StageFigures, ...]  # every stage of the board's protocol, in order
+    closed: int = 0  # cases closed (without being resolved) in the week
 
 
 def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: Session) -> WeeklyFigures:
@@ -111,7 +112,7 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
     open_at: Counter[str] = Counter()
     overdue: list[str] = []
     durations: dict[str, list[int]] = {st.id: [] for st in proto.stages}
-    new = resolved = 0
+    new = resolved = closed = 0
     for case in repo.cases_for_board(board_id, session=session):
         st = services.state_of(case, now, session=session)
         case_proto = services.protocol_for(case, session=session)
@@ -121,6 +122,10 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
             at = st.resolved_at if isinstance(st.resolved_at, dt.datetime) else cal.close_of_business(st.resolved_at)
             if at >= week_ago:
                 resolved += 1
+        if st.status is Status.CLOSED and st.closed_at is not None:
+            at = st.closed_at if isinstance(st.closed_at, dt.datetime) else cal.close_of_business(st.closed_at)
+            if at >= week_ago:
+                closed += 1
         if st.status in (Status.OPEN, Status.AWAITING_DECISION):
             number = case_proto.stage(case.stage_id).number if case.stage_id else 0
             open_by_stage[(number, views.stage_title(T, case_proto, case.stage_id))] += 1
@@ -141,7 +146,7 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
                                 len(durations[s.id]), timescales[s.id], open_at[s.id]) for s in proto.stages)
     return WeeklyFigures(T.local(proto, "name"), today, window_from, new, resolved,
                          tuple((label, n) for (_, label), n in sorted(open_by_stage.items())), tuple(overdue),
-                         stages)
+                         stages, closed)
 
 
 def _days(T: Translator, n: float) -> str:
@@ -193,8 +198,8 @@ def chart_attachment(T: Translator, board_id: str, f: WeeklyFigures) -> Attachme
 
 def weekly_digest(T: Translator, board_id: str, now: dt.datetime, *, session: Session) -> Message:
     f = weekly_figures(T, board_id, now, session=session)
-    lines = [T("New this week: {n}. Resolved this week: {r}. Open: {o}.", n=f.new, r=f.resolved,
-               o=sum(n for _, n in f.open_by_stage))]
+    lines = [T("New this week: {n}. Resolved this week: {r}. Closed this week: {c}. Open: {o}.", n=f.new,
+               r=f.resolved, c=f.closed, o=sum(n for _, n in f.open_by_stage))]
     for stage, n in f.open_by_stage:
         lines.append(f"  {stage}: {n}")
     if f.overdue:

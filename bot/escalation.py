@@ -13,7 +13,7 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import notify, outbox, services, views
+from bot import notify, outbox, permissions, services, views
 from bot.i18n import Translator, in_languages, translator
 from bot.messages import Button, Message, Severity
 from bot.services import Ctx, PermissionDenied, ServiceError
@@ -47,7 +47,7 @@ def prompt_message(T: Translator, case: Case, proto: Protocol, prompt: Escalatio
     return Message("\n".join(lines), title=views.case_headline(T, case, proto, session=session),
                    severity=Severity.WARNING, case_ref=case.ref, buttons=(
                        Button(ACK, T("Acknowledge / take ownership"), str(prompt.id), "primary"),
-                       Button("case.record_outcome", T("Already resolved"), case.ref),
+                       Button("case.record_outcome", T("Already resolved"), f"{case.ref} resolved"),
                        Button("case.view", T("View case"), case.ref)))
 
 
@@ -155,6 +155,18 @@ def settle_prompts(case: Case, state: CaseState, proto: Protocol, now: dt.dateti
 services.AFTER_REFRESH.append(settle_prompts)
 
 
+def prompt_to_acknowledge(person, case: Case, *, session: Session) -> int | None:  # noqa: ANN001 - Person
+    """The open escalation prompt on ``case`` that ``person`` would acknowledge by typing 'acknowledge REF' (the
+    console has no scroll-back to an old prompt's button): one for their agency and level if there is one, else any
+    open one (acknowledging then says whose it is)."""
+    prompts = session.scalars(select(EscalationPrompt).where(EscalationPrompt.case_id == case.id,
+                                                             EscalationPrompt.state == "open")
+                              .order_by(EscalationPrompt.id)).all()
+    mine = [p for p in prompts if may_acknowledge(person, p)]
+    chosen = (mine or list(prompts))[:1]
+    return chosen[0].id if chosen else None
+
+
 def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message, CaseState | None]:
     T = ctx.T
     prompt = session.get(EscalationPrompt, prompt_id)
@@ -171,7 +183,10 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
     proto = services.protocol_for(case, session=session)
     if not may_acknowledge(ctx.actor, prompt):
         repo.append_event(case, "refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                          data={"action": "acknowledge", "prompt": prompt.id, "reason": "not this prompt's level"})
+                          data={"action": "acknowledge", "prompt": prompt.id, "reason": "prompt_for_other_managers",
+                                "level": prompt.level, "agency": prompt.agency_key,
+                                "roles": sorted(r.value for r in permissions.roles_of(ctx.actor, case,
+                                                                                      session=session))})
         session.commit()
         agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
         raise PermissionDenied(T("Sorry, this prompt is for the {level} of {agency}.",
@@ -234,14 +249,18 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
 
 
 def nudge_message(T: Translator, case: Case, proto: Protocol, item: Item, *, session: Session, late: bool,
-                  overdue: bool = False) -> Message:
+                  overdue: bool = False, for_manager: bool = False) -> Message:
+    """A reminder of a step to one of the people who owe it (``for_manager``: a manager reminded of a step they
+    take with their practitioner, such as an internal discussion: the message says so)."""
     if overdue:
         head = T("Overdue on {ref}:", ref=case.ref)
     else:
         head = T("Reminder for {ref}:", ref=case.ref)
-    text = f"{head} {views.deadline_line(T, item, proto)}"
+    text = f"{head} {views.deadline_line(T, item, proto, overdue=False)}"
     if item.step.to:
-        text += "\n" + T("To: {recipient}", recipient=proto.recipient(item.step.to, T.language))
+        text += "\n" + T("Who it is for: {recipient}", recipient=proto.recipient(item.step.to, T.language))
+    if for_manager:
+        text += "\n" + T("You are reminded as a manager on this case: the practitioner takes this step with you.")
     if late:
         text += "\n" + T("(This reminder is late: Parley could not send it at the planned time.)")
     return Message(text, title=views.case_headline(T, case, proto, session=session),

@@ -87,10 +87,10 @@ def intake_form(T: Translator, proto: Protocol, agencies: list[tuple[int, str]],
                 intro_severity=risk_intro.severity if risk_intro else None)
 
 
-def outcome_form(T: Translator, ref: str, flag_questions: list[tuple[str, str]]) -> Form:
+def outcome_form(T: Translator, ref: str, flag_questions: list[tuple[str, str]], preset: str | None = None) -> Form:
     fields = [
         FormField("resolved", T("What is the outcome at this stage?"), FieldKind.CHOICE,
-                  (Choice("resolved", T("Resolved")), Choice("unresolved", T("Not resolved")))),
+                  (Choice("resolved", T("Resolved")), Choice("unresolved", T("Not resolved"))), initial=preset),
         FormField("text", T("The agreed outcome and any continuing concerns, or why it is not resolved"),
                   FieldKind.LONG_TEXT, max_length=TEXT_LIMIT),
     ]
@@ -129,13 +129,17 @@ class Forms:
                         if a.id != ctx.actor.agency_id]
             return intake_form(ctx.T, proto, agencies, risk_intro=risk_intro, prefill_what=prefill_what)
 
-    def outcome(self, person_id: int, ref: str) -> Form:
+    def outcome(self, person_id: int, value: str) -> Form:
+        """The outcome form for a case; ``value`` is its reference, followed by ``resolved`` from an escalation
+        prompt's "Already resolved" button (the answer is then chosen already)."""
+        ref, *rest = value.split() or [""]
         with self.factory() as s:
             ctx = self._ctx(s, person_id)
             case = services.find_case(ref, ctx, session=s)
             services.require_may_act(ctx, case, "record_outcome", session=s)
             turn = conv.Turn(ctx.T, ctx, s, {"ref": case.ref}, [])
-            return outcome_form(ctx.T, case.ref, conv._flag_questions(turn, None, True))
+            return outcome_form(ctx.T, case.ref, conv._flag_questions(turn, None, True),
+                                preset="resolved" if rest[:1] == ["resolved"] else None)
 
     def submit_risk(self, person_id: int, values: dict[str, str]) -> FormResult:
         """The first question. 'Yes' records the report at once and shows the route above the intake form."""

@@ -35,7 +35,7 @@ from bot.delivery import Deliverer, Transport
 from bot.i18n import Translator, in_languages
 from bot.messages import Button, Message, Severity
 from protocol.engine import CaseState, Item, Status, evaluate
-from protocol.spec import Protocol
+from protocol.spec import Protocol, Side
 from storage import repo
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
 
@@ -161,8 +161,11 @@ class Sweeper:
 
     def _dm_owners(self, s: Session, t: Timer, case: Case, proto: Protocol, item: Item, now: dt.datetime,
                    event: notify.Event) -> None:
-        told = notify.tell(event, case, proto, lambda T, _p, _r: escalation.nudge_message(
-            T, case, proto, item, session=s, late=t.late, overdue=event is notify.Event.OVERDUE),
+        parties = {case.raising_person_id, case.responding_person_id}
+        told = notify.tell(event, case, proto, lambda T, person, _r: escalation.nudge_message(
+            T, case, proto, item, session=s, late=t.late, overdue=event is notify.Event.OVERDUE,
+            for_manager=person is not None and person.id not in parties and item.step.by is not Side.BOTH
+            and item.step.by is not Side.BOARD),
             session=s, now=now, key=t.key, aud=notify.Audience(item=item), timer_id=t.id)
         if not told.people:
             raise Skip("nobody in the directory owes this step")
@@ -294,7 +297,9 @@ class Sweeper:
                     event: notify.Event) -> None:
         """A board's digest or quarterly data set, to its business-unit channels (bot.notify's table)."""
         langs = services.board_protocol(t.board_id, session=s).channel_languages
-        msg = replace(in_languages(langs, lambda T: build(T, t.board_id, now, session=s)), kind=event.value)
+        # as of when it was due (a digest that fires late, after an outage or a jump of the console's clock, still
+        # reports its own week)
+        msg = replace(in_languages(langs, lambda T: build(T, t.board_id, t.due_at, session=s)), kind=event.value)
         channels = repo.board_channels(t.board_id, "business_unit", session=s)
         if not channels:
             raise Skip("the board has no business-unit channel")

@@ -3,9 +3,9 @@ a direct message to a person) is recorded, and the test fails if any subject det
 (the child's or adult's name, date of birth in any common format, address, agency case number, or any other
 personal data a form asked for) appears in it, or if a form (PDF/HTML) is attached to it.
 
-Channel-bound messages are caught where every adapter's pass through: a conversation's ``Reply.send`` to a
-channel address, the outbox's ``queue`` for a channel target (the scheduler's prompts, digests and reports), and
-the Teams adapter's answers inside a channel conversation. Subject details are caught as they are written, by
+Channel-bound messages are caught where every one passes through: the outbox's ``queue`` for a channel target
+(everything bot.notify sends: the conversation's notices, the scheduler's prompts, digests and reports), and the
+Teams adapter's answers inside a channel conversation. Subject details are caught as they are written, by
 SQLAlchemy mapper events on ``SubjectDetails`` (plain values, before any encryption at rest).
 """
 
@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event
 
 from bot import outbox
-from bot.messages import Address, Message, Reply
+from bot.messages import Message
 from storage.models import SubjectDetails
 
 FORM_TYPES = ("application/pdf", "text/html")
@@ -70,13 +70,8 @@ def channel_leak_scan(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRe
     event.listen(SubjectDetails, "before_insert", on_write)
     event.listen(SubjectDetails, "before_update", on_write)
 
-    send = Reply.send
-
-    def reply_send(self: Reply, to: Address, message: Message) -> Reply:
-        if to.kind == "channel":
-            scan.posts.append((f"reply to {to.platform}:{to.channel}", message))
-        return send(self, to, message)
-
+    # every message to anyone other than the speaker goes through the outbox (bot.notify): channel posts are
+    # scanned as they are queued
     queue = outbox.queue
 
     def queue_row(**kw):  # noqa: ANN003, ANN202
@@ -84,7 +79,6 @@ def channel_leak_scan(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRe
             scan.posts.append((f"outbox to {kw.get('platform')}:{kw.get('address')}", kw["message"]))
         return queue(**kw)
 
-    monkeypatch.setattr(Reply, "send", reply_send)
     monkeypatch.setattr(outbox, "queue", queue_row)
     try:
         from adapters.teams import app as teams_app

@@ -53,7 +53,7 @@ def test_export_holds_every_event_in_order_and_the_refusals(runtime) -> None:  #
     assert [e["seq"] for e in parsed["events"]] == list(range(1, 7))
     contact = parsed["events"][4]
     assert (contact["who"], contact["via"], contact["at"]) == ("Bob Evans", "slack", "2026-04-02T11:00:00+00:00")
-    assert contact["what"].startswith("contact on 2026-04-02 with Alice by phone")
+    assert contact["what"].startswith("contact on Thu 2 Apr 2026 with Alice by phone")
     assert parsed["events"][5]["who"] == "Ed Clarke" and parsed["events"][5]["data"]["action"] == "record_outcome"
     assert [(a["kind"], a["data"]["ref"]) for a in parsed["audit_entries"]] == [("refused", ref)]
     assert "Kezia" not in text and "Quarry" not in text  # the trail never holds the subject details

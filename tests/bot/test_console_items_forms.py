@@ -40,12 +40,12 @@ def _to_part_c(runtime, clock, chat: Chat) -> tuple[str, list]:  # noqa: ANN001
     clock.set(_at(4, 9, 10))
     chat.say("alice", f"form {ref} appendix-1 part-a")
     chat.script("alice", "1 High Street, Cardiff", "skip", "skip", "01234 567890")
-    after_a = chat.say("alice", "submit").others
+    after_a = chat.say("alice", "submit").queued
     chat.say("una", f"done {ref}")
     chat.script("una", "Business Manager records the concern and sends the form to the responding agency", "today")
     chat.say("bob", f"form {ref} appendix-1 part-b")
     chat.script("bob", "07700 900123", "We will complete an assessment by 30 April.")
-    after_b = chat.say("bob", "submit").others
+    after_b = chat.say("bob", "submit").queued
     return ref, [after_a, after_b]
 
 
@@ -206,7 +206,7 @@ def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runt
     chat.say("mia", f"record {ref}")  # Mia Roberts, Bob's team manager: not a party to the case
     reply = chat.script("mia", *MEETING)
     # C-README2: the signatories are the two parties; a manager who drafts is not one and does not sign
-    assert {o.to.person_id for o in reply.others} == {chat.pid("alice"), chat.pid("bob")}
+    assert {o.to.person_id for o in reply.queued} == {chat.pid("alice"), chat.pid("bob")}
     case, rec = _record(runtime, ref)
     assert rec.signers == ("raiser", "counterpart") and rec.latest.signatures == []
     with runtime.factory() as s:
@@ -226,7 +226,7 @@ def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock)
     ref = _open(runtime, "swindon", clock.now())
     chat.say("alice", f"record {ref}")
     reply = chat.script("alice", *MEETING)
-    assert [o.to.person_id for o in reply.others] == [chat.pid("bob")]
+    assert [o.to.person_id for o in reply.queued] == [chat.pid("bob")]
     case, rec = _record(runtime, ref)
     assert [sig.name for sig in rec.latest.signatures] == ["Alice Hughes"]  # she signed as she saved it
     with runtime.factory() as s:
@@ -255,7 +255,7 @@ def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) 
     chat.say("alice", f"record {ref}")
     chat.say("alice", "2")  # the general meeting record (the protocol's signed record applies once resolved)
     reply = chat.script("alice", *MEETING)
-    assert not reply.others  # sent to no one
+    assert not reply.queued  # sent to no one
     case, rec = _record(runtime, ref)
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)

@@ -308,7 +308,7 @@ def test_CUX17_now_overdue_is_shown_once_per_deadline(sqlite_runtime) -> None:  
     counted; a new overdue deadline (Stage 2's: 5 working days after Thu 9 Apr 2026 is Thu 16 Apr) is shown."""
     ref = "SWN-2026-0001"
     out = run_console(sqlite_runtime, "swindon", [
-        "new", "no", "no", "1", "x", "y", "z", "today", "Swindon Children's Social Care",
+        "new", "no", "no", "1", "The referral was closed after one visit.", "Phoned the duty team.", "Re-open the referral.", "today", "Swindon Children's Social Care",
         "Bob Evans, Social Worker", "skip", "Submit",
         "/clock 2026-04-09 10:00", "/clock +1h", "/clock +1h",
         f"outcome {ref}", "Not resolved", "Still disagree",

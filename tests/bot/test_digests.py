@@ -111,7 +111,7 @@ def test_digest_numbers_from_a_hand_built_set(cases) -> None:  # noqa: ANN001
 
     text = message.text
     assert message.title == "Weekly digest \u2014 Cardiff and Vale Safeguarding Board, week to Mon 18 May 2026"
-    assert text.startswith("New this week: 2. Resolved this week: 1. Open: 3.\n"
+    assert text.startswith("New this week: 2. Resolved this week: 1. Closed this week: 0. Open: 3.\n"
                            "  Stage 1: Agency response: 1\n"
                            "  Stage 3: Escalation to the CVSB Chair / Vice-Chair: 2\n"
                            "Overdue deadlines:\n"

@@ -89,7 +89,7 @@ def test_cv_appendix_1_parts_a_b_c_completed_in_chat_by_the_right_people(runtime
     reply = chat.script("alice", "1 High Street, Cardiff", "skip", "Mother: Sam Doe, 3/3/1990", "01234 567890")
     assert "Please check before I record this part" in texts(reply)
     reply = chat.say("alice", "submit")
-    assert "Part A: to be completed by the agency raising the concern recorded." in reply.to_speaker[0].text
+    assert "Recorded: Part A: to be completed by the agency raising the concern." in reply.to_speaker[0].text
     # the business unit gets it by DM, with the PDF and HTML attached and a button for Part C later
     bu = [o for o in reply.queued if o.to.person_id == chat.pid("una")]
     assert bu and bu[0].message.private
@@ -203,7 +203,7 @@ def test_cv_appendix_3_from_the_signed_stage_1_record(runtime, clock) -> None:  
     chat.script("bob", "Resolved", "Joint visit agreed")
     reply = chat.say("sam", f"form {ref} appendix-3 record")
     reply = chat.say("sam", "submit")  # everything comes from the case
-    assert "recorded" in reply.to_speaker[0].text, texts(reply)
+    assert reply.to_speaker[0].text.startswith("Recorded: "), texts(reply)
     filled = _filled(runtime, ref, "appendix-3", clock.now(), entitled=False)
     got = {f.label: f.value for f in filled.parts[0].fields}
     assert got == {
@@ -239,7 +239,7 @@ def test_swindon_appendix_1_with_the_stage_contact_table(runtime, clock) -> None
         assert case.stage_id == "partnership"
     reply = chat.say("alice", f"form {ref} appendix-1 form")
     reply = chat.say("alice", "submit")
-    assert "recorded" in reply.to_speaker[0].text, texts(reply)
+    assert reply.to_speaker[0].text.startswith("Recorded: "), texts(reply)
     filled = _filled(runtime, ref, "appendix-1", clock.now())
     fields = {f.label: f for f in filled.parts[0].fields}
     assert fields["Name and D.O.B of the Child(ren)/Family that requires support"].value == "Jamie Doe, Sun 1 Feb 2015"
@@ -273,7 +273,7 @@ def test_mww_stage_2_record_goes_to_the_log_chair(runtime, clock) -> None:  # no
     reply = chat.script("sam", "yesterday", "Sam Patel, Mia Roberts", "yes", "Police want an assessment; CSC do not",
                         "Thresholds", "Assessment to go ahead", "none")
     reply = chat.say("sam", "submit")
-    assert "recorded" in reply.to_speaker[0].text, texts(reply)
+    assert reply.to_speaker[0].text.startswith("Recorded: "), texts(reply)
     chair = [o for o in reply.queued if o.to.person_id == chat.pid("carl")]
     assert chair and "has sent you" in chair[0].message.text and chair[0].message.attachments
     filled = _filled(runtime, ref, "stage-2-record", clock.now(), entitled=False)

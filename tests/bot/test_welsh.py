@@ -171,7 +171,7 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
     say("bob", f"canlyniad {ref}")
     say("bob", "Wedi'i ddatrys")
     flag = say("bob", "Bydd yr asesiad wedi'i gwblhau erbyn dydd Gwener.").to_speaker[-1]
-    assert flag.text.startswith("Ydy hyn yn berthnasol: Cyfeirio'r mater gweithdrefnol")
+    assert flag.text.startswith("Ydy hyn yn berthnasol i'r achos hwn? Cyfeirio'r mater gweithdrefnol")
     resolved = say("bob", "na").to_speaker[0]
     assert "Wedi'i ddatrys — Cam 1: Ymarferwyr yn datrys gyda'i gilydd." in resolved.text
     # the signed record of the disagreement and its resolution (MWW-N5), drafted by Alice and signed by Bob

@@ -147,7 +147,7 @@ def test_wolverhampton_full_case(sqlite_runtime) -> None:  # noqa: ANN001
         # WOL-22
         "WSB Chair communicates a final and binding decision to all involved: due by Thu 30 Apr 2026 (5 working "
         "days after \u201cDirector writes to the WSB Chair via the WSB Business Manager\u201d was done on Thu 23 Apr)",
-        "Does this apply: Bring the gap in policy, procedure or process",
+        "Does this apply to this case? Bring the gap in policy, procedure or process",
         "Resolved at Stage 5: Exceptional circumstances: WSB Independent Chair.",
         "Offer a debrief to the individuals involved (optional)",  # WOL-N16
     ])
@@ -186,7 +186,7 @@ def test_mid_and_west_wales_full_case(sqlite_runtime) -> None:  # noqa: ANN001
         "Stage 3 \u2014 Agency senior managers review the matter and meet to decide an outcome: due by Thu 7 May "
         "2026 (10 working days after Stage 2 completed on Wed 22 Apr)",
         "Make sure the Statutory Director / Senior Strategic Lead and the Board Chair are sighted",  # MWW-N12
-        "Does this apply: Refer the procedural issue",
+        "Does this apply to this case? Refer the procedural issue",
         "Resolved at Stage 3: Senior managers (exceptional).",
         # MWW-4 (A6): 10 working days of resolution
         "Refer the procedural issue to your organisation's representative on the Regional Policies & Procedures Sub "
@@ -238,7 +238,7 @@ def test_cardiff_and_vale_full_case(sqlite_runtime) -> None:  # noqa: ANN001
         "Raise the concern at the next Delivery Group meeting: due at the next delivery group meeting (no meeting "
         "date is set)",
         "The case has moved to Stage 3: Escalation to the CVSB Chair / Vice-Chair.",
-        "Does this apply: Review of the case",
+        "Does this apply to this case? Review of the case",
         # CV-13 (A2): 5 calendar days of the decision
         "Chair / Vice Chair informs the agencies' representatives of the decision: due by Wed 29 Apr 2026 "
         "(5 calendar days after \u201cChair / Vice Chair decides whether the case is reviewed\u201d was done on "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,10 @@ from bot.delivery import Deliverer, Outgoing
 from bot.messages import Message, Reply
 from bot.runtime import Runtime
 from bot.scheduler import Sweeper
+from sqlalchemy import select
+
 from storage import repo
+from storage.models import AgencyChannel, BoardChannel, PersonIdentity
 from tests.conftest import Chat, texts
 
 L = ZoneInfo("Europe/London")
@@ -41,17 +45,24 @@ class Got:
 
 @dataclass
 class Recorder:
-    """A transport for the console platform that keeps everything it is given, in order."""
+    """A transport that keeps everything it is given, in order; for Slack and Teams it renders each message with
+    the adapter's renderer and checks it against the platform's rules (``render``) before keeping it."""
 
     platform: str = "console"
     got: list[Got] = field(default_factory=list)
     keys: dict[int, str] = field(default_factory=dict)
     n: int = 0
+    render: Callable[[Message], None] | None = None
+    addresses: dict[str, str] = field(default_factory=dict)  # a platform address -> the person key or channel
 
     def _to(self, msg: Outgoing) -> str:
-        return msg.address if msg.target_kind == "channel" else self.keys[msg.person_id or 0]
+        if msg.target_kind == "channel":
+            return self.addresses.get(msg.address, msg.address)
+        return self.keys[msg.person_id or 0]
 
     def send(self, msg: Outgoing) -> str:
+        if self.render is not None:
+            self.render(msg.message)
         self.n += 1
         ext = f"rec:{self.n}"
         self.got.append(Got(self._to(msg), False, msg.message, ext))
@@ -59,6 +70,8 @@ class Recorder:
 
     def update(self, msg: Outgoing) -> str:
         assert msg.update_of_external_id
+        if self.render is not None:
+            self.render(msg.message)
         self.got.append(Got(self._to(msg), True, msg.message, msg.update_of_external_id))
         return msg.update_of_external_id
 
@@ -67,16 +80,30 @@ class Recorder:
 
 
 class Journey:
-    def __init__(self, runtime: Runtime, board: str, start: dt.datetime):
+    """``platform``: where everyone and every channel is reached. "console" is the demo directory as it is; "slack"
+    or "teams" gives each person an identity there and moves every channel there, so the same journey is delivered
+    through that platform's renderer (``render``: the adapter's rendering of a message, checked)."""
+
+    def __init__(self, runtime: Runtime, board: str, start: dt.datetime, platform: str = "console",
+                 render: Callable[[Message], None] | None = None):
         self.rt = runtime
         self.board = board
         self.clock = FixedClock(start)
         self.chat = Chat(runtime, self.clock, board)
         self.sweeper = Sweeper(runtime.factory, self.clock)
-        self.recorder = Recorder()
+        self.recorder = Recorder(platform=platform, render=render)
         with runtime.factory() as s:
-            self.recorder.keys = {p.id: p.key for p in repo.people(board, session=s)}
-        self.deliverer = Deliverer(runtime.factory, {"console": self.recorder}, self.clock, "journey",
+            people = list(repo.people(board, session=s))
+            self.recorder.keys = {p.id: p.key for p in people}
+            if platform != "console":
+                for p in people:
+                    s.add(PersonIdentity(person_id=p.id, platform=platform, external_id=f"{platform}-{p.key}"))
+                for model in (AgencyChannel, BoardChannel):
+                    for row in s.scalars(select(model).where(model.platform == "console")):
+                        row.platform = platform
+                        self.recorder.addresses[row.address] = row.address
+                s.commit()
+        self.deliverer = Deliverer(runtime.factory, {platform: self.recorder}, self.clock, "journey",
                                    board_id=lambda: board)  # the other demo boards use the same channel names
         self.seen = 0
         self.last_reply: Reply | None = None

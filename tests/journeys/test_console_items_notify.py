@@ -173,3 +173,71 @@ def test_CUX14_a_reminder_a_few_minutes_after_9_is_not_called_late(runtime) -> N
     got = j.to(at(2026, 4, 7, 9, 20))
     nudge = next(g for g in got if g.to == "alice")
     assert "late" not in nudge.message.text
+
+
+def test_C24_a_typed_acknowledge_reaches_an_old_prompt(runtime) -> None:  # noqa: ANN001
+    """The console shows only a channel's latest post; 'acknowledge REF' takes ownership without the button."""
+    j, ref = lapse_stage_1(runtime)
+    j.to(at(2026, 4, 13, 9, 30))  # the Monday digest is now the latest post in #business-unit
+    got = j.say("sam", f"acknowledge {ref}")
+    assert "You have taken ownership" in j.shown()
+    # the case moves from Stage 1 (Alice, Bob, Sam) to Stage 2 (the practitioners): Alice and Bob hear of it
+    assert {g.to for g in got if g.message.kind == "acknowledged"} == {"alice", "bob"}
+    j.say("sam", f"acknowledge {ref}")
+    assert "Nothing on" in j.shown()
+
+
+def test_CUX8_an_action_that_is_not_possible_says_why(runtime) -> None:  # noqa: ANN001
+    j, ref = swindon(runtime)
+    j.say("alice", f"escalate {ref}")
+    assert "at Stage 1" in j.shown() and "What can be done now:" in j.shown()
+
+
+def test_CUX12_already_resolved_does_not_ask_resolved_or_not(runtime) -> None:  # noqa: ANN001
+    j, ref = lapse_stage_1(runtime)
+    j.press("mia", "case.record_outcome", j.last_to("#csc-team-managers").message.buttons[1].value)
+    assert "What is the outcome at this stage?" not in j.shown()
+    assert "Describe the agreed outcome" in j.shown()
+
+
+def test_CUX6_CUX7_reminder_wording(runtime) -> None:  # noqa: ANN001
+    j, ref = swindon(runtime)
+    got = j.to(at(2026, 4, 7, 9, 5))
+    to_sam = next(g for g in got if g.to == "sam").message.text
+    to_alice = next(g for g in got if g.to == "alice").message.text
+    assert "You are reminded as a manager on this case" in to_sam
+    assert "reminded as a manager" not in to_alice
+    j.to(at(2026, 4, 9, 9, 5))
+    j.say("sam", f"acknowledge {ref}")
+    overdue = j.to(at(2026, 4, 16, 9, 5))  # Stage 2 lapsed: nothing says "OVERDUE" twice
+    for g in overdue:
+        assert "OVERDUE" not in g.message.text or g.message.text.count("verdue") == 1
+
+
+def test_CUX21_a_late_digest_reports_its_own_week(runtime) -> None:  # noqa: ANN001
+    """The digest due Tue 7 Apr 2026 (Easter Monday moved it) and sent on Thu 9 Apr after a jump of the clock is
+    still the week to Tue 7 Apr."""
+    j, _ = swindon(runtime)
+    got = j.to(at(2026, 4, 9, 11))
+    digest = next(g for g in got if g.message.kind == "digest")
+    assert "week to Tue 7 Apr 2026" in (digest.message.title or "")
+
+
+def test_CUX22_the_digest_counts_cases_closed_this_week(runtime) -> None:  # noqa: ANN001
+    j, ref = swindon(runtime)
+    j.say("alice", f"close {ref}", "The family has moved out of the area.")
+    got = j.to(at(2026, 4, 7, 9, 5))
+    digest = next(g for g in got if g.message.kind == "digest")
+    assert "Resolved this week: 0. Closed this week: 1." in digest.message.text
+
+
+def test_CUX9_the_urgent_route_shows_no_internal_notes(runtime) -> None:  # noqa: ANN001
+    for board in ("swindon", "wolverhampton", "cardiff-and-vale", "mid-and-west-wales"):
+        j = Journey(runtime, board, at(2026, 4, 2, 10))
+        j.say("alice", "new", "yes")
+        shown = j.shown()
+        for internal in ("gives no phone number", "Printed in the protocol", "000 ", "001 ", "003 ", "004 "):
+            assert internal not in shown, (board, internal)
+        if board == "wolverhampton":
+            assert "01902 551199" in shown
+        j.say("alice", "cancel")

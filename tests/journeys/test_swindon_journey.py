@@ -29,7 +29,11 @@ INTAKE = ["new", "no", "no", "Thresholds / decision about a referral",
 
 
 def test_swindon_whole_case(runtime) -> None:  # noqa: ANN001
-    j = Journey(runtime, "swindon", at(2026, 4, 2, 10))
+    swindon_whole_case(Journey(runtime, "swindon", at(2026, 4, 2, 10)))
+
+
+def swindon_whole_case(j: Journey) -> None:
+    """The journey itself (also run with everyone on Slack and on Teams: tests/journeys/test_platforms.py)."""
 
     # Alice raises it: Stage 1 (her internal discussion with Sam). Bob and Sam are told; nobody else.
     got = j.say("alice", *INTAKE)
