@@ -198,6 +198,7 @@ def _step(d: Mapping[str, Any], path: str, problems: list[tuple[str, str]], defa
         source=d.get("source"),
         written_outcome=bool(d.get("written_outcome", False)),
         title_cy=d.get("title_cy"),
+        resolved_at=d.get("resolved_at"),
     )
 
 
@@ -456,6 +457,8 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
                                                       "use from: resolution"))
         if st.stage_deadline and stage is None:
             problems.append((f"{at}.stage_deadline", "only a step inside a stage can be its stage deadline"))
+        if st.resolved_at is not None:
+            _check_follow_up(p, stage, st, at, problems)
     for i, s in enumerate(p.stages):
         if sum(1 for st in s.steps if st.stage_deadline) > 1:
             problems.append((f"stages[{i}]", "a stage can have at most one stage_deadline step"))
@@ -492,6 +495,25 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
             problems.append((f"recipients_cy.{key}", f"recipient {key!r} is not declared under recipients:"))
     if "cy" in p.channel_languages:
         _check_welsh(p, problems)
+
+
+def _check_follow_up(p: Protocol, stage: Stage | None, st: Step, at: str, problems: list[tuple[str, str]]) -> None:
+    """``resolved_at: <sub-step>``: a follow-up owed only if the stage was resolved at that sub-step."""
+    if stage is None:
+        problems.append((f"{at}.resolved_at", "only a step inside a stage can follow one of the stage's sub-steps"))
+        return
+    if st.when != "resolved":
+        problems.append((f"{at}.when", "a step with resolved_at applies only if the stage is resolved: "
+                                       "add when: resolved"))
+    own = {x.id: x for x in stage.steps}
+    target = own.get(st.resolved_at or "")
+    if target is None:
+        elsewhere = any(x.id == st.resolved_at for _, x in p.all_steps())
+        problems.append((f"{at}.resolved_at", f"step {st.resolved_at!r} is not a step of this stage"
+                         if elsewhere else f"step {st.resolved_at!r} does not exist"))
+    elif target not in stage.sub_steps():
+        problems.append((f"{at}.resolved_at", f"step {st.resolved_at!r} is not a sub-step: name an action of this "
+                                              "stage that always applies (no when:, not standing)"))
 
 
 def _check_welsh(p: Protocol, problems: list[tuple[str, str]]) -> None:
