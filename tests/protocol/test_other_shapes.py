@@ -386,3 +386,18 @@ def test_checker_refuses_a_follow_up_outside_a_stage() -> None:
     with pytest.raises(ProtocolError) as exc:
         load_text(text, source="other-shapes.yaml")
     assert "inside a stage" in dict(exc.value.problems)["after_resolution[0].resolved_at"]
+
+
+def test_the_guides_sub_step_example_is_the_stage_tested_here() -> None:
+    """docs/protocol-format.md shows the Managers stage of this board (less its protective cap)."""
+    from pathlib import Path
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol-format.md").read_text("utf-8")
+    section = doc[doc.index("## Several sub-steps in one stage"):]
+    block = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml\n") + 8)]
+    [shown] = yaml.safe_load(block)
+    tested = yaml.safe_load(SHAPES)["stages"][1]
+    tested["steps"][2].pop("protective_cap")
+    assert shown == tested
