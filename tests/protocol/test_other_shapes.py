@@ -113,7 +113,8 @@ def test_working_weeks_are_five_working_days_each(text: str, days: int) -> None:
     assert parsed.text == " ".join(text.lower().split())  # the file's words are kept for display
 
 
-@pytest.mark.parametrize("text", ["a week", "2 weeks", "a calendar week", "0 working weeks", "a further a working week"])
+@pytest.mark.parametrize("text", ["a week", "2 weeks", "a calendar week", "0 working weeks",
+                                  "a further a working week"])
 def test_weeks_other_than_working_weeks_are_refused(text: str) -> None:
     with pytest.raises(DurationError):
         Duration.parse(text)
