@@ -402,6 +402,7 @@ def timetable(board: Annotated[str, typer.Argument(help="Board id or path to a Y
             due = _due_text(T, r["due"])
             if r.get("non_working_day"):
                 off = r["non_working_day"]
+                off = off.replace(" (observed)", ", substitute day")  # "Boxing Day, substitute day"
                 due += " (a weekend)" if off == "weekend" else f" (a bank holiday, {off})"
             due += f" (working day {r['working_day']})"
         stage = f"Stage {r['stage']}" if r["stage"] else "Case"

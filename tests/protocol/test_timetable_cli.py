@@ -95,6 +95,15 @@ def test_immediately_on_a_saturday_is_at_once_and_marked() -> None:
     assert "attempts to resolve: Wed 8 Apr 2026 (working day 2)" in out
 
 
+def test_immediately_on_the_boxing_day_substitute_is_marked() -> None:
+    """Day 0 Mon 28 Dec 2026, the substitute for Boxing Day (Sat 26 Dec): 'immediately' is 09:00 that day.
+    The manager's 2 working days: Tue 29 (1), Wed 30 Dec (2)."""
+    out = parley("timetable", "cardiff-and-vale", "--start", "2026-12-28")[1]
+    assert ("safeguarding lead): Mon 28 Dec 2026 09:00 (a bank holiday, Boxing Day, substitute day) (working day 0) "
+            "\u2014 immediately") in out
+    assert "attempts to resolve: Wed 30 Dec 2026 (working day 2)" in out
+
+
 # -- a date-time start ---------------------------------------------------------------------------------
 def test_a_date_time_start() -> None:
     """The concern is raised at 14:30 on Sat 4 Apr 2026: 'immediately' is then, not 09:00."""
