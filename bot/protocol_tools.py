@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.i18n import translator
 from bot.views import anchor_phrase
-from protocol.engine import timetable
+from protocol.engine import TIMED_UNITS, timetable
 from protocol.loader import ProtocolError, load_board
 from protocol.spec import Protocol, Step
 
@@ -17,7 +17,7 @@ __all__ = ["ProtocolError", "load_board", "describe", "timetable_rows"]
 def _step_line(st: Step) -> str:
     bits = [f"{st.title}: {st.due.text} from {st.anchor.to_data()}"]
     if st.when:
-        bits.append(f"only when {st.when}")
+        bits.append(f"only when {st.when}" + (f" at {st.resolved_at}" if st.resolved_at else ""))
     if st.protective_cap:
         bits.append("or a sooner protective date")
     if st.stage_deadline:
@@ -48,12 +48,23 @@ def describe(proto: Protocol) -> list[str]:
     return out
 
 
-def timetable_rows(proto: Protocol, start: dt.date, if_resolved: bool = False) -> list[dict[str, Any]]:
-    """One dict a step: stage, step, title, due (ISO date, or datetime for hours), reason and refs."""
+def timetable_rows(proto: Protocol, start: dt.date | dt.datetime, if_resolved: bool = False,
+                   protective: dt.date | None = None) -> list[dict[str, Any]]:
+    """One dict a step: stage, step, title, due (ISO date, or datetime for hours), reason and refs.
+
+    ``start`` is day 0, or the moment the case starts (a naive date-time is in the board's timezone);
+    ``protective`` sets a protective date from the start. Keys that only some rows have: ``capped`` and
+    ``nominal_due`` (brought forward to the protective date), ``overdue_at_start``, ``applies`` (which of a
+    "whichever is sooner/later" rule's timescales gave the date) and ``non_working_day`` (a timed deadline on
+    a bank holiday, named, or a "weekend")."""
     T = translator()
     cal = proto.calendar()
+    if isinstance(start, dt.datetime):
+        day0 = cal.local_date(start if start.tzinfo else start.replace(tzinfo=cal.tz))
+    else:
+        day0 = start
     rows = []
-    for r in timetable(proto, start, include_conditional=if_resolved):
+    for r in timetable(proto, start, include_conditional=if_resolved, protective_date=protective):
         row: dict[str, Any] = {
             "stage": r.stage_number,
             "step": r.step.id,
@@ -67,7 +78,18 @@ def timetable_rows(proto: Protocol, start: dt.date, if_resolved: bool = False) -
         if r.condition:
             row["condition"] = r.condition
         if r.due_at is not None:
-            row["working_day"] = cal.working_days_between(start, cal.local_date(r.due_at))
+            row["working_day"] = cal.working_days_between(day0, cal.local_date(r.due_at))
+        if r.step.due.combined and r.due_rule is not None:
+            row["applies"] = r.due_rule.text
+        if r.capped and r.nominal_due_at is not None:
+            row["capped"] = True
+            timed = (r.due_rule or r.step.due).unit in TIMED_UNITS
+            row["nominal_due"] = (r.nominal_due_at.isoformat() if timed
+                                  else cal.local_date(r.nominal_due_at).isoformat())
+            if r.overdue_at_start:
+                row["overdue_at_start"] = True
+        if r.non_working_day:
+            row["non_working_day"] = r.non_working_day
         rows.append(row)
     # by stage, then due (undated last); the sort is stable so same-day steps keep protocol order
     rows.sort(key=lambda r: (r["stage"] or 0, r["due"] is None, r["due"] or ""))

@@ -106,6 +106,13 @@ class WorkingCalendar:
     def is_holiday(self, day: dt.date) -> bool:
         return day in self.holidays_in(day.year)
 
+    def holiday_name(self, day: dt.date) -> str | None:
+        """The name of the bank holiday on ``day`` ("Christmas Day"), "holiday" for an extra holiday of this
+        calendar, None on any other day."""
+        if day in self.extra_holidays:
+            return "holiday"
+        return dict(bank_holiday_names(self.subdiv, day.year)).get(day)
+
     def is_working_day(self, day: dt.date) -> bool:
         return day.weekday() < 5 and not self.is_holiday(day)
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from protocol.calendar import WorkingCalendar
-from protocol.spec import AnchorKind, Protocol, Stage, Step, StepKind, Unit
+from protocol.spec import AnchorKind, Duration, Protocol, Stage, Step, StepKind, Unit
 
 Moment = dt.datetime | dt.date
 
@@ -125,6 +125,9 @@ class Item:
     done_at: Moment | None = None
     overdue: bool = False
     meeting_missing: bool = False
+    # the timescale that gave ``due_at``: the step's own, or for a "whichever is sooner/later" rule the one of
+    # its two alternatives that applied (None while there is no date)
+    due_rule: Duration | None = None
 
     @property
     def open(self) -> bool:
@@ -147,6 +150,8 @@ class CaseState:
     resolved_at: Moment | None
     closed_at: Moment | None
     flags: Mapping[str, Any]
+    # the sub-step of the resolving stage at which agreement was reached (see ``resolution_step``)
+    resolved_step: str | None = None
 
     @property
     def overdue(self) -> tuple[Item, ...]:
@@ -185,6 +190,7 @@ class _Replay:
         self.closed_at: Moment | None = None
         self.awaiting: Stage | None = None
         self.resolved_stage: Stage | None = None
+        self.resolved_step: str | None = None
 
     @property
     def current(self) -> StageVisit | None:
@@ -268,6 +274,7 @@ class _Replay:
                 self.status = Status.RESOLVED
                 self.resolved_at = ev.effective
                 self.resolved_stage = cur.stage
+                self.resolved_step = resolution_step(cur.stage, self.done, d.get("at_step"))
                 for name, value in (d.get("flags") or {}).items():
                     self.flags[str(name)] = value
                 return
@@ -302,6 +309,18 @@ class _Replay:
             return
 
 
+def resolution_step(stage: Stage, done: Mapping[str, Any], named: Any = None) -> str | None:
+    """The sub-step at which a stage was resolved: the one the outcome names (``at_step``), else the sub-step
+    in progress when the outcome was recorded, i.e. the first not yet recorded as done (the last one if all
+    are done). None for a stage with no sub-steps."""
+    subs = [st.id for st in stage.sub_steps()]
+    if not subs:
+        return None
+    if named in subs:
+        return str(named)
+    return next((sid for sid in subs if sid not in done), subs[-1])
+
+
 def _anchor(r: _Replay, step: Step, visit: StageVisit | None) -> AnchorInfo | None:
     kind = step.anchor.kind
     if kind is AnchorKind.DISAGREEMENT:
@@ -332,7 +351,29 @@ def _anchor(r: _Replay, step: Step, visit: StageVisit | None) -> AnchorInfo | No
 def due_for(step: Step, anchor: Moment, cal: WorkingCalendar, meetings: Mapping[str, tuple[dt.date, ...]]
             ) -> tuple[dt.datetime | None, bool]:
     """The deadline for ``step`` given its anchor. Returns (due, meeting_missing)."""
-    u, n = step.due.unit, step.due.amount
+    due, missing, _ = due_and_rule(step, anchor, cal, meetings)
+    return due, missing
+
+
+def due_and_rule(step: Step, anchor: Moment, cal: WorkingCalendar, meetings: Mapping[str, tuple[dt.date, ...]]
+                 ) -> tuple[dt.datetime | None, bool, Duration]:
+    """As ``due_for``, and the timescale that gave the date: for "48 hours or 2 working days, whichever is
+    sooner" both are computed from the same anchor and the sooner (or later) one applies; on a tie the first
+    named applies."""
+    d = step.due
+    if not d.alternatives:
+        due, missing = _due(d, anchor, cal, meetings)
+        return due, missing, d
+    options = [(_due(alt, anchor, cal, meetings)[0], alt) for alt in d.alternatives]
+    dated = [(due, alt) for due, alt in options if due is not None]
+    choose = min if d.pick == "sooner" else max
+    due, alt = choose(dated, key=lambda o: o[0])  # min/max keep the first of equals
+    return due, False, alt
+
+
+def _due(d: Duration, anchor: Moment, cal: WorkingCalendar, meetings: Mapping[str, tuple[dt.date, ...]]
+         ) -> tuple[dt.datetime | None, bool]:
+    u, n = d.unit, d.amount
     if u is Unit.NONE:
         return None, False
     if u is Unit.WORKING_DAYS:
@@ -350,7 +391,7 @@ def due_for(step: Step, anchor: Moment, cal: WorkingCalendar, meetings: Mapping[
         return (cal.local(anchor) if isinstance(anchor, dt.datetime) else cal.start_of_business(anchor)), False
     # next meeting of a body: the first listed meeting after the anchor's date
     day = cal.local_date(anchor)
-    upcoming = [m for m in sorted(meetings.get(step.due.meeting or "", ())) if m > day]
+    upcoming = [m for m in sorted(meetings.get(d.meeting or "", ())) if m > day]
     if not upcoming:
         return None, True
     return cal.end_of_day(upcoming[0]), False
@@ -363,6 +404,8 @@ def _when_ok(r: _Replay, step: Step, visit: StageVisit | None) -> bool:
     if w == "resolved":
         if r.status is not Status.RESOLVED:
             return False
+        if step.resolved_at is not None and step.resolved_at != r.resolved_step:
+            return False  # the follow-up of another sub-step
         return visit is None or (r.resolved_stage is not None and visit.stage.id == r.resolved_stage.id)
     if w == "bypassed":
         return visit is not None and visit.how == "bypass"
@@ -379,8 +422,11 @@ def _item(r: _Replay, step: Step, stage: Stage | None, visit: StageVisit | None,
     capped = False
     ext_reason = None
     meeting_missing = False
+    rule = None
     if anchor is not None:
-        nominal, meeting_missing = due_for(step, anchor.at, cal, r.p.meetings)
+        nominal, meeting_missing, rule = due_and_rule(step, anchor.at, cal, r.p.meetings)
+        if nominal is None:
+            rule = None
         due = nominal
         if due is not None and step.extendable and step.id in r.extensions:
             until, ext_reason = r.extensions[step.id]
@@ -390,7 +436,7 @@ def _item(r: _Replay, step: Step, stage: Stage | None, visit: StageVisit | None,
             if cap < due:
                 due, capped = cap, True
     overdue = done_at is None and due is not None and now > due
-    return Item(step, stage, anchor, due, nominal, capped, ext_reason, done_at, overdue, meeting_missing)
+    return Item(step, stage, anchor, due, nominal, capped, ext_reason, done_at, overdue, meeting_missing, rule)
 
 
 def evaluate(protocol: Protocol, events: Iterable[Event], now: dt.datetime,
@@ -483,10 +529,14 @@ def evaluate(protocol: Protocol, events: Iterable[Event], now: dt.datetime,
         resolved_at=r.resolved_at,
         closed_at=r.closed_at,
         flags=dict(r.flags),
+        resolved_step=r.resolved_step,
     )
 
 
 # --------------------------------------------------------------------------------------------
+TIMED_UNITS = (Unit.HOURS, Unit.IMMEDIATELY)
+
+
 @dataclass(frozen=True)
 class TimetableRow:
     stage: Stage | None
@@ -495,39 +545,86 @@ class TimetableRow:
     anchor: AnchorInfo | None
     due_at: dt.datetime | None
     condition: str | None = None  # "resolved" for the steps that apply only if resolved at this stage
+    nominal_due_at: dt.datetime | None = None  # before the protective cap
+    capped: bool = False  # brought forward to the protective date
+    due_rule: Duration | None = None  # the timescale that applied (one of two for "whichever is sooner/later")
+    # a timed deadline (hours, 'immediately', a protective cap) that falls on a day that is not a working day:
+    # the bank holiday's name ("Christmas Day") or "weekend"; None otherwise
+    non_working_day: str | None = None
+
+    @property
+    def timed(self) -> bool:
+        """Shown with a time: hours and 'immediately' (for a two-timescale rule, when the one that applied is
+        one of these), and a deadline brought forward to the protective date (17:00 on it)."""
+        return (self.due_rule or self.step.due).unit in TIMED_UNITS or self.capped
 
     @property
     def due_iso(self) -> str | None:
-        """A date for day-based timescales, a datetime for hours and 'immediately'."""
+        """A date for day-based timescales, a datetime for hours, 'immediately' and protective caps."""
         if self.due_at is None:
             return None
-        if self.step.due.unit in (Unit.HOURS, Unit.IMMEDIATELY):
+        if self.timed:
             return self.due_at.isoformat()
         return self.due_at.date().isoformat()
 
+    @property
+    def overdue_at_start(self) -> bool:
+        """True when the deadline is before its own clock starts (a protective date that has already passed)."""
+        return (self.due_at is not None and self.anchor is not None and isinstance(self.anchor.at, dt.datetime)
+                and self.due_at < self.anchor.at)
 
-def timetable(protocol: Protocol, start: dt.date, include_conditional: bool = False,
-              calendar: WorkingCalendar | None = None) -> list[TimetableRow]:
+
+def timetable(protocol: Protocol, start: dt.date | dt.datetime, include_conditional: bool = False,
+              calendar: WorkingCalendar | None = None, protective_date: dt.date | None = None
+              ) -> list[TimetableRow]:
     """Every stage's and step's due date, assuming each step completes on its last allowed day and
     every stage ends unresolved on its last deadline (the worst-case path, 003's "Day 17" view).
 
-    Day 0 is ``start`` (the disagreement arose and the concern was raised that day, at the start of
-    business). Exceptional stages are included, as if the decision to use them was made at once.
+    Day 0 is ``start``'s date: the disagreement arose and the concern was raised that day, at the start of
+    business, or at ``start`` itself when it is a date-time (a naive one is in the board's timezone).
+    Exceptional stages are included, as if the decision to use them was made at once.
     Steps with no timescale have no date and are listed with ``due_at=None``.
+
+    With ``protective_date`` the case carries that protective date from the start: the steps marked
+    ``protective_cap`` are due by 17:00 on it when that is sooner, and a stage whose deadline is brought
+    forward ends then. A capped step whose clock starts after the protective date is overdue from the start;
+    the worst case then has it done as soon as it starts.
+
+    With ``include_conditional`` the steps owed only if a stage resolves are listed too: each sub-step's
+    follow-ups (``resolved_at:``) as if agreement were reached at that sub-step's deadline, the stage's other
+    ``when: resolved`` steps and the ``after_resolution`` steps as if it were reached at the stage's end.
     """
     cal = calendar or protocol.calendar()
-    opened_at = cal.start_of_business(start)
-    events: list[Event] = [Event("opened", opened_at, {"arose_on": start.isoformat()})]
+    if isinstance(start, dt.datetime):
+        opened_at = cal.local(start if start.tzinfo else start.replace(tzinfo=cal.tz))
+        day0 = opened_at.date()
+    else:
+        opened_at = cal.start_of_business(start)
+        day0 = start
+    opening: dict[str, Any] = {"arose_on": day0.isoformat()}
+    if protective_date is not None:
+        opening["protective_date"] = protective_date.isoformat()
+    events: list[Event] = [Event("opened", opened_at, opening)]
     rows: list[TimetableRow] = []
+
+    def row(i: Item, stage: Stage | None, number: int | None, condition: str | None = None) -> TimetableRow:
+        r = TimetableRow(stage, number, i.step, i.anchor, i.due_at, condition, i.nominal_due_at, i.capped,
+                         i.due_rule)
+        if r.due_at is None or not r.timed or cal.is_working_day(cal.local_date(r.due_at)):
+            return r
+        day = cal.local_date(r.due_at)
+        return replace(r, non_working_day=cal.holiday_name(day) or "weekend")
+
     state = evaluate(protocol, events, opened_at, cal)
     for m in state.items:
         if m.step.kind is StepKind.MILESTONE:
-            rows.append(TimetableRow(None, m.step.timetable_stage or m.step.until_stage, m.step, m.anchor, m.due_at))
+            rows.append(row(m, None, m.step.timetable_stage or m.step.until_stage))
     guard = 0
     while state.status is Status.OPEN and guard < 200:
         guard += 1
         stage = state.stage
         assert stage is not None
+        followed = {st.resolved_at for st in stage.steps if st.resolved_at}
         # complete every dated step of this stage whose anchor is known, in due order; a step with no
         # timescale is listed undated and never "done", so nothing downstream of it gets a date.
         stage_end: dt.datetime | None = None
@@ -539,15 +636,25 @@ def timetable(protocol: Protocol, start: dt.date, include_conditional: bool = Fa
             if not pending:
                 break
             item = pending[0]
-            rows.append(TimetableRow(stage, stage.number, item.step, item.anchor, item.due_at))
+            rows.append(row(item, stage, stage.number))
             if item.due_at is None:
                 undated.add(item.step.id)
                 continue
+            # done on its last allowed moment, but never before its clock starts (a passed protective date)
+            done_at = item.due_at
+            if isinstance(item.anchor.at, dt.datetime) and done_at < item.anchor.at:
+                done_at = item.anchor.at
+            if include_conditional and item.step.id in followed:
+                trial = evaluate(protocol, [*events, Event("outcome", done_at, {"resolved": True,
+                                                                                "at_step": item.step.id})],
+                                 done_at, cal)
+                rows.extend(row(i, stage, stage.number, "resolved") for i in trial.items
+                            if i.step.resolved_at == item.step.id and i.stage is not None and i.stage.id == stage.id)
             if item.step.stage_deadline or (item.step.kind is StepKind.ACTION and not any(
                     s.stage_deadline for s in stage.steps)):
-                stage_end = max(stage_end, item.due_at) if stage_end else item.due_at
-            events.append(Event("step_done", item.due_at, {"step": item.step.id, "on": item.due_at.isoformat()}))
-            state = evaluate(protocol, events, item.due_at, cal)
+                stage_end = max(stage_end, done_at) if stage_end else done_at
+            events.append(Event("step_done", done_at, {"step": item.step.id, "on": done_at.isoformat()}))
+            state = evaluate(protocol, events, done_at, cal)
         if stage_end is None:  # a stage with no dated action: it ends as it starts
             entered = state.visits[-1].entered_at
             stage_end = entered if isinstance(entered, dt.datetime) else cal.start_of_business(entered)
@@ -559,11 +666,12 @@ def timetable(protocol: Protocol, start: dt.date, include_conditional: bool = Fa
         if include_conditional:
             trial = evaluate(protocol, [*events, Event("outcome", stage_end, {"resolved": True})], stage_end, cal)
             for i in trial.items:
-                if i.step.when == "resolved" and i.stage is not None and i.stage.id == stage.id:
-                    rows.append(TimetableRow(stage, stage.number, i.step, i.anchor, i.due_at, "resolved"))
+                if i.step.when == "resolved" and i.step.resolved_at is None and i.stage is not None \
+                        and i.stage.id == stage.id:
+                    rows.append(row(i, stage, stage.number, "resolved"))
             for i in trial.items:
                 if i.stage is None and i.step.kind is not StepKind.MILESTONE:
-                    rows.append(TimetableRow(stage, stage.number, i.step, i.anchor, i.due_at, "resolved"))
+                    rows.append(row(i, stage, stage.number, "resolved"))
         events.append(Event("outcome", stage_end, {"resolved": False}))
         state = evaluate(protocol, events, stage_end, cal)
         if state.status is Status.AWAITING_DECISION:

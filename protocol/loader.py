@@ -6,6 +6,7 @@ Errors name the file, the path inside it and what is wrong, e.g.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -123,19 +124,23 @@ def load_board(board_id_or_path: str | Path) -> Protocol:
             str(board_id_or_path),
             [("", f"no such board; known boards: {', '.join(board_ids())}")],
         )
-    return load_file(candidate)
+    return load_file(candidate, source=candidate.name)
 
 
-def load_file(path: str | Path) -> Protocol:
+def load_file(path: str | Path, source: str | None = None) -> Protocol:
+    """Load a board file. Problems are reported against ``source`` (default: the path as given), and the
+    board's ``id`` must be the file's name without ``.yaml``."""
     path = Path(path)
+    source = source if source is not None else str(path)
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise ProtocolError(path.name, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
-    return load_text(text, source=path.name)
+        raise ProtocolError(source, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
+    return load_text(text, source=source, file_name=path.name)
 
 
-def load_text(text: str, source: str = "<protocol>") -> Protocol:
+def load_text(text: str, source: str = "<protocol>", file_name: str | None = None) -> Protocol:
+    """``file_name``, when the text comes from a file: the board's id must be that name without .yaml."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -144,39 +149,164 @@ def load_text(text: str, source: str = "<protocol>") -> Protocol:
         raise ProtocolError(source, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
     if not isinstance(data, Mapping):
         raise ProtocolError(source, [("", "the file must contain a mapping (id:, name:, stages: ...)")])
-    return load_data(data, source=source)
+    return load_data(data, source=source, file_name=file_name)
 
 
-def load_data(data: Mapping[str, Any], source: str = "<protocol>") -> Protocol:
-    """Validate plain data (from YAML, or a stored snapshot) and build the Protocol."""
+def load_data(data: Mapping[str, Any], source: str = "<protocol>", file_name: str | None = None) -> Protocol:
+    """Validate plain data (from YAML, or a stored snapshot) and build the Protocol.
+
+    Every problem is reported in one go: the schema's (a missing key, a wrong type, a misspelt key) and then
+    the checks that need the whole file (anchors, recipients, stage numbers ...). Where a value is missing or
+    unusable, the checks that depend on it are skipped rather than reported a second time.
+    """
     raw = _json_safe(data)
-    errors = sorted(_VALIDATOR.iter_errors(raw), key=lambda e: list(e.absolute_path))
-    if errors:
-        raise ProtocolError(source, [(_path(list(e.absolute_path)), e.message) for e in errors])
-    problems: list[tuple[str, str]] = []
-    proto = _build(raw, problems)
-    if proto is not None:
-        _check_semantics(proto, raw, problems)
+    errors = sorted(_VALIDATOR.iter_errors(raw),
+                    key=lambda e: [(0, x) if isinstance(x, int) else (1, x) for x in e.absolute_path])
+    problems: list[tuple[str, str]] = [(_path(list(e.absolute_path)), e.message) for e in errors]
+    broken = _Broken()
+    usable = _repaired(raw, errors, broken) if errors else raw
+    proto = None
+    if usable is not None:
+        reported = len(problems)
+        try:
+            proto = _build(usable, problems, broken)
+            _check_semantics(proto, usable, problems, broken)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            if not errors:
+                raise
+            # a shape the repairs did not foresee: the schema's problems stand on their own
+            del problems[reported:]
+            proto = None
+    if file_name is not None:
+        stem = Path(file_name).stem
+        board_id = raw.get("id")
+        if isinstance(board_id, str) and board_id != stem:
+            problems.append(("id", f"the board id {board_id!r} does not match the file name {file_name!r}: a board's "
+                                   f"id is its file name without .yaml (rename the file to '{board_id}.yaml' or "
+                                   f"change id: to {stem!r})"))
     if problems:
         raise ProtocolError(source, problems)
     assert proto is not None
     return proto
 
 
+class _Broken:
+    """The places in a file whose value is missing or unusable (already reported), so that the checks which
+    depend on them are skipped instead of reporting a consequence of the same mistake."""
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+
+    def add(self, path: str) -> None:
+        self.paths.add(path)
+
+    def __call__(self, path: str) -> bool:
+        """True if ``path``, something inside it, or something it is inside is broken."""
+        return any(b == path or b.startswith((path + ".", path + "[")) or path.startswith((b + ".", b + "["))
+                   for b in self.paths)
+
+
+# What a missing required value is replaced by so that the rest of the file can still be checked. The
+# replacement is never reported (the schema's message is) and the checks that read it are skipped.
+_FILL: dict[str, Any] = {
+    "name": "", "version": "", "ref_prefix": "", "title": "", "text": "", "label": "", "question": "",
+    "to": "", "by": "", "when": "", "calendar": {"nation": "england-and-wales"}, "nation": "england-and-wales",
+    "scope": [], "categories": [], "stages": [], "steps": [], "reasons": [], "parts": [],
+    "immediate_risk": {"rule": "advisory", "text": ""}, "rule": "advisory", "number": 0,
+    "level": "practitioner", "due": "none", "cadence": "none", "closed_case_years": 6, "working_days_before": 0,
+}
+# refusals that leave the value usable (a malformed id is still the name other places use)
+_KEEP_VALUE = {"pattern", "minLength", "maxLength", "minItems", "uniqueItems", "minimum", "maximum", "format"}
+_DROP = object()
+
+
+def _repaired(raw: dict[str, Any], errors: list[Any], broken: _Broken) -> dict[str, Any] | None:
+    """A copy of ``raw`` in which every value the schema refused is left out (an unknown key, a wrong type, a
+    value not in the list) and every missing required value is filled in, so that the file can be built and its
+    other rules checked. None when its structure is too broken for that (a stage that is not a mapping, say);
+    then only the schema's problems are reported."""
+    data = copy.deepcopy(raw)
+
+    def locate(loc: list[Any]) -> Any:
+        node: Any = data
+        for part in loc:
+            node = node[part]
+        return node
+
+    for _ in range(4):  # leaving a value out can make a required key missing: fill it on the next pass
+        actionable = [e for e in errors if e.validator not in _KEEP_VALUE]
+        for e in errors:
+            here = _path(list(e.absolute_path))
+            if e.validator == "required":
+                missing = [k for k in e.validator_value if isinstance(e.instance, dict) and k not in e.instance]
+                for key in missing:
+                    broken.add(f"{here}.{key}" if here else key)
+            elif e.validator != "additionalProperties":
+                broken.add(here)
+        if not actionable:
+            return data
+        # deepest first, so a replaced container does not hide the repairs inside it
+        for e in sorted(actionable, key=lambda e: len(e.absolute_path), reverse=True):
+            loc = list(e.absolute_path)
+            here = _path(loc)
+            try:
+                node = locate(loc)
+            except (KeyError, IndexError, TypeError):
+                continue  # inside something already left out
+            if e.validator == "additionalProperties" and isinstance(node, dict):
+                allowed = e.schema.get("properties", {})
+                for key in [k for k in node if k not in allowed]:
+                    node.pop(key)
+            elif e.validator == "required" and isinstance(node, dict):
+                for key in e.validator_value:
+                    if key in node:
+                        continue
+                    if key == "id":
+                        node[key] = f"?{here}"  # never a valid id: nothing can refer to it by accident
+                    elif key in _FILL:
+                        node[key] = copy.deepcopy(_FILL[key])
+                    else:
+                        return None
+            elif not loc:
+                return None
+            elif isinstance(loc[-1], int):
+                if e.schema.get("type") == "object" or "oneOf" in e.schema or "$ref" in e.schema:
+                    return None  # a stage, step, form field ... that is not a mapping: its place would shift
+                locate(loc[:-1])[loc[-1]] = _DROP  # a bad entry in a list of plain values (scope, refs ...)
+            else:
+                locate(loc[:-1]).pop(loc[-1])
+        data = _without_dropped(data)
+        errors = list(_VALIDATOR.iter_errors(data))
+    return None
+
+
+def _without_dropped(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_dropped(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_dropped(v) for v in node if v is not _DROP]
+    return node
+
+
 # --------------------------------------------------------------------------------------------
-def _step(d: Mapping[str, Any], path: str, problems: list[tuple[str, str]], default_anchor: str) -> Step | None:
+def _step(d: Mapping[str, Any], path: str, problems: list[tuple[str, str]], default_anchor: str,
+          broken: _Broken) -> Step:
+    """A step; a timescale or anchor that cannot be read is reported, and the step is still built (with no
+    timescale, or the default anchor) so that the steps referring to it are not reported as well."""
     try:
         due = Duration.parse(d["due"])
     except DurationError as exc:
         problems.append((f"{path}.due", str(exc)))
-        return None
+        broken.add(f"{path}.due")
+        due = Duration(Unit.NONE, text=str(d["due"]))
     anchor_text = d.get("from", default_anchor)
     try:
         anchor = Anchor.parse(anchor_text)
     except ValueError:
         kinds = ", ".join(k.value for k in AnchorKind if k is not AnchorKind.STEP)
         problems.append((f"{path}.from", f"{anchor_text!r} is not an anchor; use one of {kinds} or step:<step id>"))
-        return None
+        broken.add(f"{path}.from")
+        anchor = Anchor.parse(default_anchor)
     return Step(
         id=d["id"],
         title=d["title"],
@@ -198,6 +328,7 @@ def _step(d: Mapping[str, Any], path: str, problems: list[tuple[str, str]], defa
         source=d.get("source"),
         written_outcome=bool(d.get("written_outcome", False)),
         title_cy=d.get("title_cy"),
+        resolved_at=d.get("resolved_at"),
     )
 
 
@@ -207,16 +338,13 @@ def _answer(d: Mapping[str, Any] | None) -> PreconditionAnswer:
                               advice_cy=d.get("advice_cy"), ask_date_cy=d.get("ask_date_cy"))
 
 
-def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol | None:
+def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]], broken: _Broken) -> Protocol:
     cal = raw["calendar"]
     hours = cal.get("working_hours", {})
     stages: list[Stage] = []
     for i, s in enumerate(raw["stages"]):
-        steps = []
-        for j, st in enumerate(s["steps"]):
-            built = _step(st, f"stages[{i}].steps[{j}]", problems, "stage_start")
-            if built:
-                steps.append(built)
+        steps = [_step(st, f"stages[{i}].steps[{j}]", problems, "stage_start", broken)
+                 for j, st in enumerate(s["steps"])]
         stages.append(
             Stage(
                 id=s["id"],
@@ -245,16 +373,10 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
                 description_cy=s.get("description_cy"),
             )
         )
-    milestones = [
-        m
-        for k, d in enumerate(raw.get("milestones", ()))
-        if (m := _step({**d, "kind": "milestone"}, f"milestones[{k}]", problems, "disagreement"))
-    ]
-    after = [
-        m
-        for k, d in enumerate(raw.get("after_resolution", ()))
-        if (m := _step(d, f"after_resolution[{k}]", problems, "resolution"))
-    ]
+    milestones = [_step({**d, "kind": "milestone"}, f"milestones[{k}]", problems, "disagreement", broken)
+                  for k, d in enumerate(raw.get("milestones", ()))]
+    after = [_step(d, f"after_resolution[{k}]", problems, "resolution", broken)
+             for k, d in enumerate(raw.get("after_resolution", ()))]
     ir = raw["immediate_risk"]
     bp = raw.get("bypass")
     un = raw.get("urgent_notice")
@@ -263,13 +385,16 @@ def _build(raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> Protocol 
         meetings = {k: tuple(dt.date.fromisoformat(x) for x in v) for k, v in raw.get("meetings", {}).items()}
     except ValueError as exc:
         problems.append(("meetings", f"dates must be YYYY-MM-DD: {exc}"))
+        broken.add("meetings")
         meetings = {}
     try:
         day_start = _time(hours.get("start"), dt.time(9))
         day_end = _time(hours.get("end"), dt.time(17))
     except ValueError as exc:
-        problems.append(("calendar.working_hours", str(exc)))
-        return None
+        if not broken("calendar.working_hours"):
+            problems.append(("calendar.working_hours", str(exc)))
+        broken.add("calendar.working_hours")
+        day_start, day_end = dt.time(9), dt.time(17)
     return Protocol(
         id=raw["id"],
         name=raw["name"],
@@ -379,29 +504,37 @@ def _dupes(ids: list[str]) -> set[str]:
     return {i for i in ids if i in seen or seen.add(i)}  # type: ignore[func-returns-value]
 
 
-def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[str, str]]) -> None:
+def _placeholder(ident: str) -> bool:
+    """An id filled in for a missing one (see ``_repaired``): never reported as a duplicate."""
+    return ident.startswith("?")
+
+
+def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[str, str]], broken: _Broken) -> None:
     if p.nation not in NATIONS:  # pragma: no cover - the schema enum already guards this
         problems.append(("calendar.nation", f"unknown nation {p.nation!r}"))
-    if not p.day_start < p.day_end:
+    if not p.day_start < p.day_end and not broken("calendar.working_hours"):
         problems.append(("calendar.working_hours", "start must be before end"))
     try:
         p.calendar()
     except Exception as exc:  # unknown timezone
-        problems.append(("calendar.timezone", f"unknown timezone: {exc}"))
+        if p.day_start < p.day_end:
+            problems.append(("calendar.timezone", f"unknown timezone: {exc}"))
 
     stage_ids = [s.id for s in p.stages]
-    for d in _dupes(stage_ids):
+    for d in _dupes([i for i in stage_ids if not _placeholder(i)]):
         problems.append(("stages", f"stage id {d!r} is used twice"))
     numbers = [s.number for s in p.stages]
-    if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
+    numbers_ok = not any(broken(f"stages[{i}].number") for i in range(len(p.stages)))
+    if numbers_ok and (numbers != sorted(numbers) or len(set(numbers)) != len(numbers)):
         problems.append(("stages", f"stage numbers must be unique and in ascending order, got {numbers}"))
     if p.stages and p.stages[0].exceptional:
         problems.append(("stages[0].exceptional", "the first stage cannot be exceptional"))
 
     all_steps = p.all_steps()
     step_ids = [st.id for _, st in all_steps]
-    for d in _dupes([c.id for c in p.categories]):
+    for d in _dupes([c.id for c in p.categories if not _placeholder(c.id)]):
         problems.append(("categories", f"category id {d!r} is used twice"))
+    recipients_ok = not broken("recipients")
 
     # where each step lives in the raw file, for messages
     where: dict[str, str] = {}
@@ -420,6 +553,8 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
     located += [(st["id"], f"milestones[{k}]") for k, st in enumerate(raw.get("milestones", ()))]
     located += [(st["id"], f"after_resolution[{k}]") for k, st in enumerate(raw.get("after_resolution", ()))]
     for sid, at in located:
+        if _placeholder(sid):
+            continue
         if sid in first_at:
             problems.append((f"{at}.id", f"step id {sid!r} is already used at {first_at[sid]}; "
                                          "step ids must be unique across the file"))
@@ -441,30 +576,34 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
         if st.anchor.kind is AnchorKind.PREVIOUS_STAGE_COMPLETED and stage is not None:
             if p.stage_index(stage.id) == 0:
                 problems.append((f"{at}.from", "the first stage has no previous stage"))
-        if st.anchor.kind is AnchorKind.RESOLUTION and st.when not in ("resolved",) and stage is not None:
+        if st.anchor.kind is AnchorKind.RESOLUTION and st.when not in ("resolved",) and stage is not None \
+                and not broken(f"{at}.when"):
             problems.append((f"{at}.when", "a step anchored on resolution must say when: resolved"))
-        if st.to is not None and st.to not in p.recipients:
+        if st.to is not None and st.to not in p.recipients and recipients_ok:
             problems.append((f"{at}.to", f"recipient {st.to!r} is not declared under recipients:"))
-        if st.due.unit is Unit.NEXT_MEETING and st.due.meeting not in p.meetings:
+        if st.due.unit is Unit.NEXT_MEETING and st.due.meeting not in p.meetings and not broken("meetings"):
             problems.append((f"{at}.due", f"no meeting calendar {st.due.meeting!r} under meetings:"))
         if st.kind is StepKind.MILESTONE and stage is not None:
             problems.append((at, "milestones belong under milestones:, not in a stage"))
-        if st.protective_cap and st.due.unit in (Unit.NONE, Unit.IMMEDIATELY):
+        if st.protective_cap and st.due.unit in (Unit.NONE, Unit.IMMEDIATELY) and not broken(f"{at}.due"):
             problems.append((f"{at}.protective_cap", "only a step with a timescale can be capped by a protective date"))
-        if st.written_outcome and st.anchor.kind is not AnchorKind.RESOLUTION:
+        if st.written_outcome and st.anchor.kind is not AnchorKind.RESOLUTION and not broken(f"{at}.from"):
             problems.append((f"{at}.written_outcome", "a written outcome is sent after the resolution: "
                                                       "use from: resolution"))
         if st.stage_deadline and stage is None:
             problems.append((f"{at}.stage_deadline", "only a step inside a stage can be its stage deadline"))
+        if st.resolved_at is not None:
+            _check_follow_up(p, stage, st, at, problems, broken)
     for i, s in enumerate(p.stages):
         if sum(1 for st in s.steps if st.stage_deadline) > 1:
             problems.append((f"stages[{i}]", "a stage can have at most one stage_deadline step"))
         for f in s.forms:
-            if f not in {fm.id for fm in p.forms}:
+            if f not in {fm.id for fm in p.forms} and not broken("forms"):
                 problems.append((f"stages[{i}].forms", f"form {f!r} is not declared under forms:"))
-    if p.bypass and p.bypass.to not in stage_ids:
+    if p.bypass and p.bypass.to not in stage_ids and not broken("bypass.to"):
         problems.append(("bypass.to", f"stage {p.bypass.to!r} does not exist"))
-    if p.urgent_notice and p.urgent_notice.to not in p.recipients:
+    if p.urgent_notice and p.urgent_notice.to not in p.recipients and recipients_ok \
+            and not broken("urgent_notice.to"):
         problems.append(("urgent_notice.to", f"recipient {p.urgent_notice.to!r} is not declared under recipients:"))
     pre_ids = [pc.id for pc in p.preconditions]
     for k, pc in enumerate(p.preconditions):
@@ -485,13 +624,33 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
                 if len(bits) == 3 and bits[0] == "form" and bits[2] == "on" and bits[1] in {x.id for x in f.parts}:
                     continue
                 problems.append((f"forms[{k}].parts[{m}].fields[{j}].from", f"unknown source {src!r}"))
-    if not p.immediate_risk.text.strip():
+    if not p.immediate_risk.text.strip() and not broken("immediate_risk.text"):
         problems.append(("immediate_risk.text", "must say what to do"))
     for key in p.recipients_cy:
-        if key not in p.recipients:
+        if key not in p.recipients and recipients_ok:
             problems.append((f"recipients_cy.{key}", f"recipient {key!r} is not declared under recipients:"))
     if "cy" in p.channel_languages:
         _check_welsh(p, problems)
+
+
+def _check_follow_up(p: Protocol, stage: Stage | None, st: Step, at: str, problems: list[tuple[str, str]],
+                     broken: _Broken) -> None:
+    """``resolved_at: <sub-step>``: a follow-up owed only if the stage was resolved at that sub-step."""
+    if stage is None:
+        problems.append((f"{at}.resolved_at", "only a step inside a stage can follow one of the stage's sub-steps"))
+        return
+    if st.when != "resolved" and not broken(f"{at}.when"):
+        problems.append((f"{at}.when", "a step with resolved_at applies only if the stage is resolved: "
+                                       "add when: resolved"))
+    own = {x.id: x for x in stage.steps}
+    target = own.get(st.resolved_at or "")
+    if target is None:
+        elsewhere = any(x.id == st.resolved_at for _, x in p.all_steps())
+        problems.append((f"{at}.resolved_at", f"step {st.resolved_at!r} is not a step of this stage"
+                         if elsewhere else f"step {st.resolved_at!r} does not exist"))
+    elif target not in stage.sub_steps():
+        problems.append((f"{at}.resolved_at", f"step {st.resolved_at!r} is not a sub-step: name an action of this "
+                                              "stage that always applies (no when:, not standing)"))
 
 
 def _check_welsh(p: Protocol, problems: list[tuple[str, str]]) -> None:

@@ -75,9 +75,21 @@ def localized(obj: object, attr: str, language: str) -> str:
 
 
 _DURATION_RE = re.compile(
-    r"^(?:(?P<further>a further )?(?P<n>\d+) (?P<unit>working days?|days?|hours?|months?)"
+    r"^(?:(?P<further>a further )?(?P<n>\d+) (?P<unit>working days?|working weeks?|days?|hours?|months?)"
+    r"|(?P<week>a working week|a further working week)"
     r"|(?P<month>a month)|(?P<swd>same working day)|(?P<imm>immediately)"
     r"|next meeting of (?P<meeting>[a-z0-9-]+)|(?P<none>none))$"
+)
+# "48 hours or 2 working days, whichever is sooner": two timescales from the same anchor, the sooner or the later
+_EITHER_RE = re.compile(r"^(?P<a>.+?) or (?P<b>.+?),? whichever is (?P<pick>sooner|earlier|later)$")
+# the units a "whichever is sooner/later" rule may combine: each always gives a date
+_COMBINABLE = ("working_days", "calendar_days", "hours", "months", "same_working_day")
+WORKING_DAYS_A_WEEK = 5
+
+_DURATION_HELP = (
+    "write e.g. '5 working days', 'a further 2 working days', 'a working week', '5 days' (calendar), "
+    "'24 hours', 'a month', 'same working day', 'immediately', 'next meeting of delivery-group', "
+    "'48 hours or 2 working days, whichever is sooner' or 'none'"
 )
 
 
@@ -87,21 +99,55 @@ class DurationError(ValueError):
 
 @dataclass(frozen=True)
 class Duration:
+    """A timescale. ``unit`` and ``amount`` say how it is counted; ``text`` is what the protocol file says.
+
+    "A working week" is 5 working days (``text`` keeps the words). A rule of two timescales ("48 hours or 2
+    working days, whichever is sooner") lists them in ``alternatives`` and says in ``pick`` whether the sooner
+    or the later deadline applies; its own ``unit`` and ``amount`` are those of the first alternative, so code
+    that knows only single timescales still sees one of the two (the engine computes both and says which
+    applied: ``Item.due_rule``).
+    """
+
     unit: Unit
     amount: int = 0
     meeting: str | None = None
     text: str = ""
+    alternatives: tuple[Duration, ...] = ()  # the two timescales of a "whichever is sooner/later" rule
+    pick: str | None = None  # "sooner" or "later" for such a rule
 
     @classmethod
     def parse(cls, text: str) -> Duration:
         raw = " ".join(str(text).strip().lower().split())
+        either = _EITHER_RE.match(raw)
+        if either:
+            parts = []
+            for part in (either["a"], either["b"]):
+                try:
+                    one = cls._parse_one(part, text)
+                except DurationError:
+                    raise DurationError(f"{text!r}: {part!r} is not a duration; in 'A or B, whichever is "
+                                        f"sooner' each of A and B is a timescale, e.g. '48 hours or 2 working "
+                                        f"days, whichever is sooner'") from None
+                if one.unit.value not in _COMBINABLE:
+                    raise DurationError(f"{text!r}: {part!r} cannot be combined; 'whichever is sooner/later' "
+                                        "combines working days or weeks, days, hours, months and 'same working day'")
+                parts.append(one)
+            if parts[0] == parts[1]:
+                raise DurationError(f"{text!r}: the two timescales are the same")
+            first = parts[0]
+            return cls(first.unit, first.amount, text=raw, alternatives=tuple(parts),
+                       pick="later" if either["pick"] == "later" else "sooner")
+        return cls._parse_one(raw, text)
+
+    @classmethod
+    def _parse_one(cls, raw: str, text: str) -> Duration:
         m = _DURATION_RE.match(raw)
         if not m:
-            raise DurationError(
-                f"{text!r} is not a duration; write e.g. '5 working days', 'a further 2 working days', "
-                "'5 days' (calendar), '24 hours', 'a month', 'same working day', 'immediately', "
-                "'next meeting of delivery-group' or 'none'"
-            )
+            if re.search(r"\bweeks?\b", raw) and "working week" not in raw:
+                raise DurationError(f"{text!r} is not a duration: Parley counts weeks only as working weeks; "
+                                    "write 'a working week' or 'N working weeks' (5 working days each), "
+                                    "or 'N days' for calendar days")
+            raise DurationError(f"{text!r} is not a duration; {_DURATION_HELP}")
         if m["none"]:
             return cls(Unit.NONE, text=raw)
         if m["imm"]:
@@ -110,12 +156,16 @@ class Duration:
             return cls(Unit.SAME_WORKING_DAY, text=raw)
         if m["month"]:
             return cls(Unit.MONTHS, 1, text=raw)
+        if m["week"]:
+            return cls(Unit.WORKING_DAYS, WORKING_DAYS_A_WEEK, text=raw)
         if m["meeting"]:
             return cls(Unit.NEXT_MEETING, meeting=m["meeting"], text=raw)
         n = int(m["n"])
         if n < 1:
             raise DurationError(f"{text!r}: a duration must be at least 1")
         unit = m["unit"]
+        if unit.startswith("working week"):
+            return cls(Unit.WORKING_DAYS, n * WORKING_DAYS_A_WEEK, text=raw)
         if unit.startswith("working"):
             u = Unit.WORKING_DAYS
         elif unit.startswith("day"):
@@ -129,6 +179,11 @@ class Duration:
     @property
     def has_deadline(self) -> bool:
         return self.unit is not Unit.NONE
+
+    @property
+    def combined(self) -> bool:
+        """True for a "whichever is sooner/later" rule of two timescales."""
+        return bool(self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -169,6 +224,8 @@ class Step:
     source: str | None = None  # seed file and lines
     written_outcome: bool = False  # done by sending the recorded outcome in writing to the other party
     title_cy: str | None = None  # the title in Welsh (see ``localized``)
+    # a follow-up owed only if the stage was resolved at this sub-step of the same stage (``resolved_at:``)
+    resolved_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +254,11 @@ class Stage:
     refs: tuple[str, ...] = ()
     title_cy: str | None = None
     description_cy: str | None = None
+
+    def sub_steps(self) -> tuple[Step, ...]:
+        """The stage's sub-steps: its actions that apply whatever happens (no ``when:``, not standing), in the
+        order the file lists them. A follow-up with ``resolved_at:`` names one of them."""
+        return tuple(st for st in self.steps if st.when is None and st.kind is StepKind.ACTION and not st.standing)
 
 
 @dataclass(frozen=True)

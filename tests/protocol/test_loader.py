@@ -167,24 +167,28 @@ def test_bad_duration_strings(text: str) -> None:
 
 
 # -- validation errors name the file, the path and the problem -----------------------------------
-def test_bad_duration_string_in_a_file(tmp_path: Path) -> None:
+def test_bad_duration_string_in_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _mutate(lambda d: d["stages"][1]["steps"][0].update(due="5 workin days"))
-    path = _write(tmp_path, data, "swindon-draft.yaml")
+    (tmp_path / "drafts").mkdir()
+    _write(tmp_path / "drafts", data, "swindon.yaml")
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ProtocolError) as exc:
-        load_file(path)
+        load_file("drafts/swindon.yaml")
     text = str(exc.value)
-    assert text.startswith("swindon-draft.yaml: stages[1].steps[0].due: ")
+    assert text.startswith("drafts/swindon.yaml: stages[1].steps[0].due: ")  # the file's path as given
     assert "'5 workin days' is not a duration" in text
-    assert exc.value.source == "swindon-draft.yaml"
+    assert exc.value.source == "drafts/swindon.yaml"
 
 
-def test_unknown_anchor(tmp_path: Path) -> None:
+def test_unknown_anchor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _mutate(lambda d: d["stages"][0]["steps"][0].update({"from": "the-day-after"}))
+    _write(tmp_path, data, "swindon.yaml")
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ProtocolError) as exc:
-        load_file(_write(tmp_path, data, "x.yaml"))
+        load_file("swindon.yaml")
     msg = _problems(exc)["stages[0].steps[0].from"]
     assert "'the-day-after' is not an anchor" in msg and "previous_stage_completed" in msg
-    assert str(exc.value).startswith("x.yaml: stages[0].steps[0].from: ")
+    assert str(exc.value).startswith("swindon.yaml: stages[0].steps[0].from: ")
 
 
 def test_step_anchored_on_a_missing_step() -> None:
@@ -253,11 +257,13 @@ def test_bad_nation() -> None:
     assert str(exc.value).startswith("swindon.yaml: calendar.nation: ")
 
 
-def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+def test_yaml_syntax_error_names_line_and_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = (BOARDS_DIR / "swindon.yaml").read_text("utf-8").replace(
         "  nation: england-and-wales", "  nation: [england-and-wales", 1)
+    _write(tmp_path, text, "broken.yaml")
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ProtocolError) as exc:
-        load_file(_write(tmp_path, text, "broken.yaml"))
+        load_file("broken.yaml")
     [(where, msg)] = exc.value.problems
     assert where.startswith("line ") and "column" in where
     assert "not valid YAML" in msg
@@ -448,3 +454,108 @@ def test_every_schema_key_is_documented() -> None:
     walk(schema)
     doc = DOCS.read_text("utf-8")
     assert not {k for k in keys if f"`{k}`" not in doc}
+
+
+# -- every problem in one run (issue #18) -------------------------------------------------------
+def test_type_and_missing_key_errors_do_not_hide_the_rest() -> None:
+    """Schema problems (a missing key, a wrong type, a misspelt key, a value not in the list) and the checks
+    that need the whole file are reported together, and nothing is reported twice or as a consequence."""
+    def edit(d):
+        d["calendar"]["nation"] = "wales"                                 # not one of the nations
+        d["stages"][0].pop("title")                                       # a required key missing
+        d["stages"][0]["steps"][0]["deadline"] = "2 working days"         # a misspelt key
+        d["stages"][1]["number"] = "two"                                  # a wrong type
+        d["stages"][1]["steps"][1]["to"] = "nobody"                       # an undeclared recipient
+        d["stages"][2]["level"] = "manager"                               # not one of the levels
+        d["stages"][3]["steps"][0]["due"] = "5 workin days"               # not a duration
+        d["stages"][4]["steps"][1]["from"] = "step:partnership-refferal"  # a step that does not exist
+
+    with pytest.raises(ProtocolError) as exc:
+        load_data(_mutate(edit), source="swindon.yaml")
+    problems = _problems(exc)
+    assert set(problems) == {
+        "calendar.nation", "stages[0]", "stages[0].steps[0]", "stages[1].number", "stages[1].steps[1].to",
+        "stages[2].level", "stages[3].steps[0].due", "stages[4].steps[1].from",
+    }, problems
+    assert "'title' is a required property" in problems["stages[0]"]
+    assert "'two' is not of type 'integer'" in problems["stages[1].number"]
+    assert "'nobody' is not declared" in problems["stages[1].steps[1].to"]
+    assert "'5 workin days' is not a duration" in problems["stages[3].steps[0].due"]
+    assert "'partnership-refferal' does not exist" in problems["stages[4].steps[1].from"]
+    # one line a problem, each naming the file
+    lines = str(exc.value).splitlines()
+    assert len(lines) == len(exc.value.problems) == 8
+    assert all(line.startswith("swindon.yaml: ") for line in lines)
+
+
+def test_a_step_with_a_bad_timescale_can_still_be_anchored_on() -> None:
+    """'resolution-meeting' has an unreadable timescale; 'learning' runs from it: only the timescale is wrong."""
+    data = _mutate(lambda d: d["stages"][4]["steps"][1].update(due="after the meeting"))
+    with pytest.raises(ProtocolError) as exc:
+        load_data(data, source="swindon.yaml")
+    assert list(_problems(exc)) == ["stages[4].steps[1].due"]
+
+
+def test_a_step_missing_its_title_can_still_be_anchored_on() -> None:
+    data = _mutate(lambda d: d["stages"][4]["steps"][1].pop("title"))
+    with pytest.raises(ProtocolError) as exc:
+        load_data(data, source="swindon.yaml")
+    assert list(_problems(exc)) == ["stages[4].steps[1]"]
+
+
+def test_a_wrong_type_of_recipients_is_one_problem() -> None:
+    data = _mutate(lambda d: d.update(recipients=["partnership", "all-parties"]))
+    with pytest.raises(ProtocolError) as exc:
+        load_data(data, source="swindon.yaml")
+    assert list(_problems(exc)) == ["recipients"]  # not also 'not declared' for every step sent to one
+
+
+def test_a_bad_working_hours_time_is_one_problem_and_the_rest_is_still_checked() -> None:
+    def edit(d):
+        d["calendar"]["working_hours"] = {"start": "9am", "end": "17:00"}
+        d["stages"][1]["steps"][1]["to"] = "nobody"
+
+    with pytest.raises(ProtocolError) as exc:
+        load_data(_mutate(edit), source="swindon.yaml")
+    assert set(_problems(exc)) == {"calendar.working_hours.start", "stages[1].steps[1].to"}
+
+
+def test_a_missing_stage_id_is_not_a_duplicate_and_the_rest_is_still_checked() -> None:
+    def edit(d):
+        d["stages"][0].pop("id")
+        d["stages"][1].pop("id")
+        d["stages"][2]["steps"][0]["due"] = "5 workin days"
+
+    with pytest.raises(ProtocolError) as exc:
+        load_data(_mutate(edit), source="swindon.yaml")
+    assert set(_problems(exc)) == {"stages[0]", "stages[1]", "stages[2].steps[0].due"}
+
+
+def test_a_structure_too_broken_to_check_further_still_reports_every_schema_problem() -> None:
+    def edit(d):
+        d["stages"][1] = "Stage 2: inter-agency discussion"  # not a mapping: the stages after it would shift
+        d["categories"][0].pop("title")
+
+    with pytest.raises(ProtocolError) as exc:
+        load_data(_mutate(edit), source="swindon.yaml")
+    problems = _problems(exc)
+    assert set(problems) == {"stages[1]", "categories[0]"}
+    assert "is not of type 'object'" in problems["stages[1]"]
+
+
+def test_a_boards_id_must_be_its_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The id and the file name must agree (docs: 'the board's id, also its file name'); the mismatch is
+    reported with the file's other problems."""
+    data = _mutate(lambda d: d["stages"][1]["steps"][1].update(to="nobody"))
+    _write(tmp_path, data, "swindon-draft.yaml")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ProtocolError) as exc:
+        load_file("swindon-draft.yaml")
+    problems = _problems(exc)
+    assert set(problems) == {"id", "stages[1].steps[1].to"}
+    assert "'swindon' does not match the file name 'swindon-draft.yaml'" in problems["id"]
+    assert "swindon-draft.yaml: id: " in str(exc.value)
+    # the same data under its own name loads, and a snapshot (no file) is not held to a name
+    _write(tmp_path, _mutate(lambda d: None), "swindon.yaml")
+    assert load_file("swindon.yaml").id == "swindon"
+    assert load_data(_mutate(lambda d: None), source="snapshot").id == "swindon"
