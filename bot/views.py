@@ -54,7 +54,8 @@ ACTION_LABELS = {
 
 
 def duration_phrase(T: Translator, item: Item) -> str:
-    return duration_text(T, item.step.due)
+    """The timescale that set the item's deadline (of two "whichever is sooner/later", the one that applied)."""
+    return duration_text(T, item.due_rule or item.step.due)
 
 
 def duration_text(T: Translator, d: Duration) -> str:
@@ -125,7 +126,7 @@ def due_when(T: Translator, item: Item, proto: Protocol) -> str:
     cap); '' when the item has no deadline. For a label that already says 'Due:'."""
     if item.due_at is None:
         return ""
-    timed = item.step.due.unit in (Unit.HOURS, Unit.IMMEDIATELY) or item.capped
+    timed = (item.due_rule or item.step.due).unit in (Unit.HOURS, Unit.IMMEDIATELY) or item.capped
     return _when(T, item.due_at, proto.calendar().tz, timed)
 
 
