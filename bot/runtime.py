@@ -201,6 +201,24 @@ class Runtime:
             s.commit()
             return new
 
+    def queue_reply(self, person_id: int, messages: list, key: str, now: dt.datetime) -> int:  # noqa: ANN001
+        """The speaker's own replies, written to the outbox (delivered and retried like every other message) for an
+        adapter whose replies are not part of the platform's request (Slack's direct messages). Returns how many
+        were queued (none when the person has no address)."""
+        from dataclasses import replace
+
+        from bot import outbox
+
+        with self.factory() as s:
+            person = repo.get_person(person_id, session=s)
+            queued = 0
+            for i, m in enumerate(messages):
+                if person is not None and outbox.queue_to_person(person, replace(m, kind=m.kind or "reply"), session=s,
+                                                                 key=f"{key}:{i}", now=now) is not None:
+                    queued += 1
+            s.commit()
+            return queued
+
     def identity_of(self, person_id: int, platform: str) -> str | None:
         with self.factory() as s:
             return next((i.external_id for i in repo.identities(person_id, session=s) if i.platform == platform), None)

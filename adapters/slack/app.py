@@ -12,11 +12,13 @@ import json
 import logging
 import os
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from adapters.slack.blocks import (
     action_of,
@@ -93,14 +95,25 @@ class SlackAdapter:
 
     # -- output -----------------------------------------------------------------------------------
     def _dm(self, user_id: str, message: Message) -> None:
+        """A direct message to someone not (yet) in the directory: the only message sent outside the outbox, as
+        there is nobody to queue it for."""
         channel = self.client.conversations_open(users=user_id)["channel"]["id"]
         post_message(self.client, channel, message)  # with its files, if any, in the message's thread
 
+    def _to_speaker(self, person: PersonInfo, messages: list[Message]) -> None:
+        """The speaker's replies as direct messages, through the outbox like every other message, so a Slack
+        failure is retried rather than losing the answer."""
+        if messages:
+            self.rt.queue_reply(person.id, messages, f"reply:{uuid.uuid4().hex}", self.clock.now())
+
     def _deliver(self, user_id: str, person: PersonInfo | None, reply: Reply) -> None:
-        """The speaker's messages as DMs; then what the reply queued for other people and channels, delivered by
-        the outbox (bot.delivery: retried until it arrives), and those people's App Homes refreshed."""
-        for m in reply.to_speaker:
-            self._dm(user_id, m)
+        """The speaker's messages as DMs, and what the reply queued for other people and channels, delivered by
+        the outbox (bot.delivery: retried until it arrives); those people's App Homes refreshed."""
+        if person is not None:
+            self._to_speaker(person, reply.to_speaker)
+        else:
+            for m in reply.to_speaker:
+                self._dm(user_id, m)
         self.deliverer.deliver()
         for pid in dict.fromkeys(ob.to.person_id for ob in reply.queued if ob.to.kind == "person"):
             other = self.rt.identity_of(pid, PLATFORM) if pid is not None else None
@@ -204,15 +217,15 @@ class SlackAdapter:
             respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
             return
         if not words or words[0] == "new":
-            self.client.views_open(trigger_id=body["trigger_id"],
-                                   view=modal_view(self.forms.risk(person.id), T=translator(person.language)))
+            self._open(body, user, person, modal_view(self.forms.risk(person.id), T=translator(person.language)),
+                       lambda: self.conversation.handle(person.id, "new"))
             return
         reply = self.conversation.handle(person.id, text)
+        with_files = [m for m in reply.to_speaker if m.attachments]  # an ephemeral answer cannot carry files
         for m in reply.to_speaker:
-            if m.attachments:  # an ephemeral answer cannot carry files: a direct message can
-                self._dm(user, m)
-            else:
+            if not m.attachments:
                 respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
+        self._deliver(user, person, Reply(to_speaker=with_files, queued=reply.queued))
 
     def _shortcut(self, body: dict) -> None:
         user = body["user"]["id"]
@@ -222,8 +235,9 @@ class SlackAdapter:
         form = self.forms.risk(person.id)
         # Slack sends message text entity-escaped; the form shows it as typed
         text = truncate(html.unescape((body.get("message") or {}).get("text", "")), 2800)
-        self.client.views_open(trigger_id=body["trigger_id"], view=modal_view(
-            form, private_metadata=f"prefill={text}" if text else "", T=translator(person.language)))
+        self._open(body, user, person, modal_view(form, private_metadata=f"prefill={text}" if text else "",
+                                                  T=translator(person.language)),
+                   lambda: self.conversation.handle(person.id, "new"))
 
     def _risk_submitted(self, ack: Callable[..., None], body: dict, view: dict) -> None:
         user = body["user"]["id"]
@@ -290,7 +304,8 @@ class SlackAdapter:
             except ServiceError as exc:
                 self._ephemeral(body, user, exc.message)
                 return
-            self.client.views_open(trigger_id=body["trigger_id"], view=modal_view(form, T=translator(person.language)))
+            self._open(body, user, person, modal_view(form, T=translator(person.language)),
+                       lambda: self.conversation.handle(person.id, action=action_id, value=value))
             return
         if action_id.startswith("answer"):
             reply = self.conversation.handle(person.id, action="answer", value=value)
@@ -304,10 +319,33 @@ class SlackAdapter:
             return
         self._deliver(user, person, reply)
 
+    def _open(self, body: dict, user: str, person: PersonInfo, view: dict, instead: Callable[[], Reply]) -> None:
+        """Open a modal with the request's trigger_id (it lasts 3 seconds). When Slack cannot open it (the trigger
+        expired, Slack failed), the person is never left with nothing: the same questions carry on in their direct
+        messages, one at a time, through the outbox."""
+        try:
+            self.client.views_open(trigger_id=body["trigger_id"], view=view)
+        except (SlackApiError, KeyError) as exc:
+            log.warning("views.open failed (%s); carrying on in direct messages", _slack_error(exc))
+            reply = instead()
+            T = translator(person.language)
+            note = Message(T("I couldn't open the form in Slack just now, so let's carry on here: answer each "
+                             "question in this conversation."), severity=Severity.WARNING)
+            self._deliver(user, person, Reply(to_speaker=[note, *reply.to_speaker], queued=reply.queued))
+
     def _ephemeral(self, body: dict, user: str, text: str) -> None:
+        """A quiet answer to the clicker in the channel where they clicked; if Slack will not take it (or there is no
+        channel), a direct message through the outbox instead."""
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         if channel:
-            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+            try:
+                self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+                return
+            except SlackApiError as exc:
+                log.warning("chat.postEphemeral failed (%s); answering by direct message", _slack_error(exc))
+        person = self.person(user)
+        if person is not None:
+            self._deliver(user, person, Reply(to_speaker=[Message(text)]))
         else:
             self._dm(user, Message(text))
 
@@ -393,3 +431,12 @@ def _delivery_key(body: dict) -> tuple[str | None, float | None]:
         return (f"click:{(body.get('user') or {}).get('id')}:{act.get('action_id')}:{act.get('value')}:{msg_ts}",
                 CLICK_WINDOW_SECONDS)
     return None, None
+
+
+def _slack_error(exc: Exception) -> str:
+    """A Slack API failure as its error code or HTTP status only (never a message body: it may echo input)."""
+    if isinstance(exc, SlackApiError):
+        resp = exc.response
+        code = resp.get("error", "") if hasattr(resp, "get") else ""
+        return str(code or getattr(resp, "status_code", "?"))
+    return type(exc).__name__
