@@ -107,6 +107,7 @@ class Journey:
                                    board_id=lambda: board)  # the other demo boards use the same channel names
         self.seen = 0
         self.last_reply: Reply | None = None
+        self.intake_got: list[Got] = []
         self.sweeper.ensure_board_timers()
 
     # -- acting ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from storage.models import Timer
 from tests.journeys.harness import Journey, at
+from tests.journeys.test_cardiff_and_vale_journey import intake as cv_intake
 
 SWN_INTAKE = ["new", "no", "no", "Thresholds / decision about a referral",
               "Children's social care closed the referral after one visit.",
@@ -41,6 +42,12 @@ def test_C3_the_counterpart_is_told_when_a_manager_records_the_outcome(runtime) 
         got += j.say("sam", "no")
     # Stage 1's people: Alice, Bob (the counterpart), and Sam, who recorded it and has his reply
     j.expect(got, {"alice": "resolved", "bob": "resolved"})
+
+
+def cardiff(runtime) -> tuple[Journey, str]:  # noqa: ANN001
+    """A Cardiff & Vale case raised by Alice against Bob on Thu 2 Apr 2026 10:00."""
+    j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
+    return j, cv_intake(j)
 
 
 def lapse_stage_1(runtime) -> tuple[Journey, str]:  # noqa: ANN001
@@ -91,12 +98,7 @@ def test_C7_a_protective_date_that_passes_reminds_and_escalates(runtime) -> None
 
 
 def test_C8_C22_a_bypass_to_the_chair_reaches_the_board_and_the_chair_gets_only_board_steps(runtime) -> None:  # noqa: ANN001
-    j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
-    j.say("alice", "new", "no", "yes", "A child", "Differing views on thresholds",
-          "The referral was not accepted by the duty team.", "Spoke to the duty team twice.",
-          "Accept the referral and assess.", "today", "Cardiff Council Children's Services",
-          "Bob Evans, Social Worker", "skip", "Submit")
-    ref = j.ref()
+    j, ref = cardiff(runtime)
     got = j.say("alice", f"bypass {ref}", "1", "The child is at risk and the agencies cannot agree.")
     assert {"carl", "una"} <= {g.to for g in got}
     later = j.to(at(2026, 4, 7, 12))  # the practitioner's duty after a bypass is never the chair's
@@ -105,12 +107,7 @@ def test_C8_C22_a_bypass_to_the_chair_reaches_the_board_and_the_chair_gets_only_
 
 def test_C22_the_lapse_notice_names_who_was_asked(runtime) -> None:  # noqa: ANN001
     """A lapse whose next stage is the business unit's tells the practitioners the business unit was asked."""
-    j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
-    j.say("alice", "new", "no", "yes", "A child", "Differing views on thresholds",
-          "The referral was not accepted by the duty team.", "Spoke to the duty team twice.",
-          "Accept the referral and assess.", "today", "Cardiff Council Children's Services",
-          "Bob Evans, Social Worker", "skip", "Submit")
-    ref = j.ref()
+    j, ref = cardiff(runtime)
     j.say("alice", f"done {ref}", "1", "today")
     got = j.to(at(2026, 4, 9, 9, 5))  # the managers' attempt was due Wed 8 Apr
     notice = next(g for g in got if g.to == "alice")
@@ -118,12 +115,7 @@ def test_C22_the_lapse_notice_names_who_was_asked(runtime) -> None:  # noqa: ANN
 
 
 def test_C6_completing_a_form_part_gives_one_message(runtime) -> None:  # noqa: ANN001
-    j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
-    j.say("alice", "new", "no", "yes", "A child", "Differing views on thresholds",
-          "The referral was not accepted by the duty team.", "Spoke to the duty team twice.",
-          "Accept the referral and assess.", "today", "Cardiff Council Children's Services",
-          "Bob Evans, Social Worker", "skip", "Submit")
-    ref = j.ref()
+    j, ref = cardiff(runtime)
     j.say("alice", f"done {ref}", "1", "today")
     j.say("sam", f"outcome {ref}", "Not resolved", "The managers could not agree.")
     j.say("alice", f"form {ref} appendix-1 part-a")
@@ -148,12 +140,7 @@ def test_C12_a_welsh_speakers_action_reaches_an_english_speaker_in_english(runti
 
 
 def test_C20_an_extension_is_told_to_everyone_on_the_case(runtime) -> None:  # noqa: ANN001
-    j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
-    j.say("alice", "new", "no", "yes", "A child", "Differing views on thresholds",
-          "The referral was not accepted by the duty team.", "Spoke to the duty team twice.",
-          "Accept the referral and assess.", "today", "Cardiff Council Children's Services",
-          "Bob Evans, Social Worker", "skip", "Submit")
-    ref = j.ref()
+    j, ref = cardiff(runtime)
     j.say("alice", f"done {ref}", "1", "today")
     got = j.say("sam", f"extend {ref}", "1", "2026-04-09", "Bob's manager is on leave until Thursday.")
     j.expect(got, {"alice": "extended", "bob": "extended", "mia": "extended"})
