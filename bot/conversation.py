@@ -26,6 +26,7 @@ from bot.services import Ctx, ServiceError
 from protocol.engine import Action, Status
 from protocol.spec import FormField, Protocol, StepKind
 from storage import repo
+from storage.db import writing
 from storage.models import Case
 
 
@@ -1418,6 +1419,7 @@ class Conversation:
     def handle(self, person_id: int, text: str | None = None, *, action: str | None = None,
                value: str | None = None) -> Reply:
         with self.factory() as session:
+            writing(session)  # one writer at a time on SQLite (storage.db): two people pressing at once are taken in turn
             person = repo.get_person(person_id, session=session)
             if person is None:
                 T = translator()

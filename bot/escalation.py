@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import notify, outbox, permissions, services, views
@@ -192,22 +192,29 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
         raise PermissionDenied(T("Sorry, this prompt is for the {level} of {agency}.",
                                  level=T(views.LEVEL_LABELS[Level(prompt.level)]),
                                  agency=agency.name if agency else T("the board")))
-    if prompt.state == "closed":
-        state = services.state_of(case, ctx.now, session=session)
-        return settled_message(T, case, proto, state, session=session), None
-    if prompt.state in ("acknowledged", "superseded"):
+    # two managers pressing at once: exactly one wins this conditional update; the other is told who did
+    won = session.execute(update(EscalationPrompt).where(EscalationPrompt.id == prompt.id,
+                                                         EscalationPrompt.state == "open")
+                          .values(state="acknowledged", acknowledged_by_id=ctx.actor.id, acknowledged_at=ctx.now)
+                          ).rowcount == 1
+    session.refresh(prompt)
+    if not won:
+        if prompt.state == "closed":
+            state = services.state_of(case, ctx.now, session=session)
+            return settled_message(T, case, proto, state, session=session), None
         who = repo.get_person(prompt.acknowledged_by_id, session=session) if prompt.acknowledged_by_id else None
         at = prompt.acknowledged_at.astimezone(proto.calendar().tz) if prompt.acknowledged_at else None
         return Message(T("Already acknowledged by {name} at {time}.", name=who.name if who else "?",
                          time=T.time(at) if at else "?")), None
     before = case.stage_id
-    # this prompt and the other agencies' prompts for the same lapse are answered together: one owner
+    # the other agencies' prompts for the same lapse are answered with it: one owner
     siblings = session.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == prompt.timer_id,
                                                               EscalationPrompt.id != prompt.id,
                                                               EscalationPrompt.state == "open")).all()
-    prompt.state, prompt.acknowledged_by_id, prompt.acknowledged_at = "acknowledged", ctx.actor.id, ctx.now
     for other in siblings:
-        other.state, other.acknowledged_by_id, other.acknowledged_at = "superseded", ctx.actor.id, ctx.now
+        session.execute(update(EscalationPrompt).where(EscalationPrompt.id == other.id, EscalationPrompt.state == "open")
+                        .values(state="superseded", acknowledged_by_id=ctx.actor.id, acknowledged_at=ctx.now))
+        session.refresh(other)
     session.flush()
     agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
     repo.append_event(case, "escalation_acknowledged", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,

@@ -21,6 +21,7 @@ from bot.messages import Choice, FieldKind, Form, FormField, Message, PromptKind
 from bot.services import Ctx, ServiceError
 from protocol.spec import Protocol
 from storage import repo
+from storage.db import writing
 
 RISK_FORM = "form.risk"
 INTAKE_FORM = "form.intake"
@@ -144,6 +145,7 @@ class Forms:
     def submit_risk(self, person_id: int, values: dict[str, str]) -> FormResult:
         """The first question. 'Yes' records the report at once and shows the route above the intake form."""
         with self.factory() as s:
+            writing(s)
             ctx = self._ctx(s, person_id)
             turn = conv.Turn(ctx.T, ctx, s, {}, [])
             try:
@@ -162,6 +164,7 @@ class Forms:
         if flow is None:
             return FormResult(errors={"": "unknown form"})
         with self.factory() as s:
+            writing(s)  # one writer at a time on SQLite: fifty intakes at once get fifty references
             ctx = self._ctx(s, person_id)
             data: dict[str, Any] = _decode_risk(context) if flow == "intake" else {"ref": context}
             turn = conv.Turn(ctx.T, ctx, s, data, [])

@@ -31,8 +31,12 @@ def person_for(platform: str, external_id: str, email: str | None, *, session: S
     matches = session.scalars(select(Person).where(func.lower(Person.email) == email.strip().lower())).all()
     if len(matches) != 1:
         return None  # unknown, or ambiguous (the same address on two boards): an admin links them
-    session.add(PersonIdentity(person_id=matches[0].id, platform=platform, external_id=external_id))
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(PersonIdentity(person_id=matches[0].id, platform=platform, external_id=external_id))
+    except IntegrityError:
+        # two first requests from one person at once both found no identity: the second finds the first's
+        return repo.person_by_identity(platform, external_id, session=session)
     return matches[0]
 
 

@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///parley.db"
+SQLITE_BUSY_SECONDS = 30  # how long a SQLite transaction waits for another to finish before giving up
+IMMEDIATE = "parley_sqlite_immediate"
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -27,16 +29,38 @@ def resolve_url(url: str | None = None) -> str:
 def make_engine(url: str | None = None, **kwargs: object) -> Engine:
     url = resolve_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
+            if ":memory:" not in url and "mode=memory" not in url:
+                # readers never wait for the writer, and the writer for no reader (a file database only)
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+            # SQLite ignores SELECT ... FOR UPDATE: a unit of work that will write (see ``writing``) takes the write
+            # lock when it begins, waiting up to SQLITE_BUSY_SECONDS for another writer to finish, so two never
+            # interleave (two schedulers, two people pressing at once, fifty intakes at once). Others keep the
+            # driver's own handling: reads as they come, a transaction begun just before the first write.
+            if conn.get_execution_options().get(IMMEDIATE, False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def writing(session: Session) -> Session:
+    """Mark ``session``'s unit of work as one that writes, before it touches the database: on SQLite its
+    transaction then takes the write lock at once (BEGIN IMMEDIATE), so another writer waits its turn instead of
+    failing half-way or both reading the same counter; on PostgreSQL nothing changes (row locks do that)."""
+    if session.get_bind().dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={IMMEDIATE: True})
+    return session
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -170,13 +170,19 @@ def managers_of(person: Person, *, session: Session) -> list[Person]:
 
 # -- cases ------------------------------------------------------------------------------------
 def next_case_ref(board: Board, year: int, *, session: Session) -> str:
-    """``SWN-2026-0007``: a per-board, per-year sequence, allocated under a row lock."""
-    counter = session.scalar(
-        select(CaseCounter).where(CaseCounter.board_id == board.id, CaseCounter.year == year).with_for_update()
-    )
+    """``SWN-2026-0007``: a per-board, per-year sequence, allocated under a row lock (PostgreSQL) or inside the
+    write lock a unit of work takes on SQLite (storage.db.writing). The year's counter row is made first if it is
+    missing; of two first cases of a year at once, the second finds the row the first made."""
+    q = select(CaseCounter).where(CaseCounter.board_id == board.id, CaseCounter.year == year).with_for_update()
+    counter = session.scalar(q)
     if counter is None:
-        counter = CaseCounter(board_id=board.id, year=year, last=0)
-        session.add(counter)
+        try:
+            with session.begin_nested():
+                session.add(CaseCounter(board_id=board.id, year=year, last=0))
+        except IntegrityError:
+            pass
+        counter = session.scalar(q)
+        assert counter is not None
     counter.last += 1
     session.flush()
     return f"{board.ref_prefix}-{year}-{counter.last:04d}"

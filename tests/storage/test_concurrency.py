@@ -1,0 +1,127 @@
+"""Two (or fifty) people at once, on SQLite and PostgreSQL: each race gives exactly one correct outcome and loses
+nothing. Threads start together at a barrier and go through the same code the adapters call (the modal forms,
+the conversation, the identity look-up)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.clock import FixedClock
+from bot.conversation import Conversation
+from bot.forms import INTAKE_FORM, Forms
+from bot.scheduler import Sweeper
+from storage import repo
+from storage.models import Case, CaseEvent, EscalationPrompt, PersonIdentity
+from tests.bot.test_scheduler import at, open_case
+
+
+def at_once(n: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` for i in 0..n-1 in n threads released together; every result, or the exception raised."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def intake_values(rt, n: int) -> dict[str, str]:  # noqa: ANN001
+    with rt.factory() as s:
+        csc = repo.agency_by_key("swindon", "social-care", session=s)
+        bob = repo.person_by_key("swindon", "bob", session=s)
+    return {"pre0": "no", "category": "thresholds", "agency": str(csc.id), "person": str(bob.id),
+            "what": f"Concern number {n}: the referral was closed after one visit.",
+            "done": "Phoned the duty team.", "sought": "Re-open the referral.", "arose": "2026-04-02",
+            "protective": "", "subject_name": "", "subject_dob": ""}
+
+
+def test_fifty_intakes_at_once_get_fifty_distinct_references(runtime) -> None:  # noqa: ANN001
+    clock = FixedClock(at(2026, 4, 2, 10))
+    forms = Forms(runtime.factory, clock, "slack")
+    with runtime.factory() as s:
+        alice = repo.person_by_key("swindon", "alice", session=s).id
+    values = [intake_values(runtime, i) for i in range(50)]
+    results = at_once(50, lambda i: forms.submit(alice, INTAKE_FORM, values[i], "risk=no"))
+    problems = [r for r in results if isinstance(r, Exception) or r.errors]
+    assert not problems, problems[:3]
+    refs = sorted(r.reply.to_speaker[0].case_ref for r in results)
+    assert refs == [f"SWN-2026-{n:04d}" for n in range(1, 51)]
+    with runtime.factory() as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 50
+        # each case holds its own concern, whole
+        whats = sorted(c.what_happened for c in s.scalars(select(Case)))
+    assert whats == sorted(v["what"] for v in values)
+
+
+def test_two_managers_acknowledging_one_prompt_at_once_one_owner(runtime) -> None:  # noqa: ANN001
+    """Sam (sergeant) and Ian (inspector) both press Acknowledge on the police prompt at the same moment."""
+    cid = open_case(runtime, "swindon", at(2026, 4, 2, 10))
+    clock = FixedClock(at(2026, 4, 9, 9, 5))
+    Sweeper(runtime.factory, clock).sweep()
+    with runtime.factory() as s:
+        prompt = s.scalar(select(EscalationPrompt.id).where(EscalationPrompt.case_id == cid,
+                                                            EscalationPrompt.agency_key == "police"))
+        who = [repo.person_by_key("swindon", k, session=s).id for k in ("sam", "ian")]
+    conv = Conversation(runtime.factory, clock, "slack")
+    replies = at_once(2, lambda i: conv.handle(who[i], action="esc.ack", value=str(prompt)))
+    assert not [r for r in replies if isinstance(r, Exception)], replies
+    texts = [r.to_speaker[0].text for r in replies]
+    owners = [t for t in texts if "You have taken ownership" in t]
+    told = [t for t in texts if t.startswith("Already acknowledged by")]
+    assert len(owners) == 1 and len(told) == 1, texts
+    with runtime.factory() as s:
+        acks = s.scalars(select(CaseEvent).where(CaseEvent.case_id == cid,
+                                                 CaseEvent.kind == "escalation_acknowledged")).all()
+        assert len(acks) == 1
+        winner = s.get(EscalationPrompt, prompt).acknowledged_by_id
+    assert told[0].startswith(f"Already acknowledged by {'Sam Patel' if winner == who[0] else 'Ian Morgan'}")
+
+
+def test_first_use_by_an_unlinked_person_from_two_requests_at_once(runtime) -> None:  # noqa: ANN001
+    """Eight requests from one Slack user nobody has linked yet, all at once: each finds Alice (by her e-mail), and
+    one identity is stored."""
+    with runtime.factory() as s:
+        alice = repo.person_by_key("swindon", "alice", session=s)
+        email = alice.email
+    assert email
+    found = at_once(8, lambda i: runtime.person_for("slack", "U0ALICE", lambda: email))
+    assert [getattr(p, "key", p) for p in found] == ["alice"] * 8
+    with runtime.factory() as s:
+        assert s.scalar(select(func.count()).select_from(PersonIdentity).where(
+            PersonIdentity.platform == "slack", PersonIdentity.external_id == "U0ALICE")) == 1
+
+
+def test_a_click_during_an_intake_both_land(runtime) -> None:  # noqa: ANN001
+    """A manager acknowledges one case while a practitioner submits another: neither waits forever, both land."""
+    cid = open_case(runtime, "swindon", at(2026, 4, 2, 10))
+    clock = FixedClock(at(2026, 4, 9, 9, 5))
+    Sweeper(runtime.factory, clock).sweep()
+    with runtime.factory() as s:
+        prompt = s.scalar(select(EscalationPrompt.id).where(EscalationPrompt.case_id == cid,
+                                                            EscalationPrompt.agency_key == "police"))
+        sam = repo.person_by_key("swindon", "sam", session=s).id
+        hana = repo.person_by_key("swindon", "hana", session=s).id
+    conv = Conversation(runtime.factory, clock, "slack")
+    forms = Forms(runtime.factory, clock, "slack")
+    values = intake_values(runtime, 0)
+    results = at_once(2, lambda i: conv.handle(sam, action="esc.ack", value=str(prompt)) if i == 0
+                      else forms.submit(hana, INTAKE_FORM, values, "risk=no"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert "You have taken ownership" in results[0].to_speaker[0].text
+    assert not results[1].errors and results[1].reply.to_speaker[0].case_ref == "SWN-2026-0002"
+    with runtime.factory() as s:
+        assert s.get(Case, cid).stage_number == 2
