@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,6 +74,11 @@ def link(linker: Person, platform: str, external_id: str, person_key: str, *, se
                via=platform, data={"person": person.key, "platform": platform})
     session.flush()
     return person
+
+
+def forget(platform: str, key: str, *, session: Session) -> None:
+    """Drop a stored delivery key (its work failed before anything was recorded, so a retry must run)."""
+    session.execute(delete(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key[:300]))
 
 
 def first_time(platform: str, key: str, now: dt.datetime, *, session: Session,

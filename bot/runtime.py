@@ -219,6 +219,14 @@ class Runtime:
             s.commit()
             return queued
 
+    def forget_key(self, platform: str, key: str) -> None:
+        """Forget a delivery key whose work failed before anything was recorded (see ``first_time``)."""
+        from bot import inbound
+
+        with self.factory() as s:
+            inbound.forget(platform, key, session=s)
+            s.commit()
+
     def identity_of(self, person_id: int, platform: str) -> str | None:
         with self.factory() as s:
             return next((i.external_id for i in repo.identities(person_id, session=s) if i.platform == platform), None)

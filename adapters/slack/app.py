@@ -11,6 +11,7 @@ import html
 import json
 import logging
 import os
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -129,25 +130,33 @@ class SlackAdapter:
         self.client.views_publish(user_id=user_id, view=home_view(T("Your cases"), cards, T=T))
 
     def fresh(self, body: dict) -> bool:
-        """False for a delivery already handled: a retried event, a resubmitted modal, a double click."""
-        key, window = _delivery_key(body)
-        return key is None or self.rt.first_time(PLATFORM, key, self.clock.now(), window)
+        """False for a delivery already handled: a retried event, a resubmitted modal, a double click, or a signed
+        request replayed within Slack's five-minute signature window."""
+        now = self.clock.now()
+        return all(self.rt.first_time(PLATFORM, key, now, window) for key, window in _delivery_keys(body))
+
+    def forget(self, body: dict) -> None:
+        """The work for this delivery failed before anything was recorded: Slack (or the person) may send it
+        again, and it must then be done."""
+        for key, _window in _delivery_keys(body):
+            self.rt.forget_key(PLATFORM, key)
+
+    def _once(self, work: Callable[..., None]) -> Callable[..., None]:
+        """``work`` (a lazy listener) with its delivery key forgotten if it fails, so a retry is not dropped."""
+        @functools.wraps(work)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                work(*args, **kwargs)
+            except Exception:
+                body = kwargs.get("body") or {}
+                self.forget(body)
+                raise
+
+        return run
 
     # -- listeners ----------------------------------------------------------------------------------
     def _register(self) -> None:
         app = self.app
-
-        @app.middleware
-        def drop_duplicate_submissions(body: dict, next: Callable[[], Any], logger: logging.Logger
-                                       ) -> Any:  # noqa: A002 - Bolt's name
-            # A modal submission is answered in the ack itself, so a duplicate is dropped before it; events
-            # and clicks are acked at once and their duplicates dropped in the work after the ack (fresh()).
-            if body.get("type") == "view_submission" and not self.fresh(body):
-                logger.info("dropping a duplicate modal submission")
-                from slack_bolt import BoltResponse
-
-                return BoltResponse(status=200, body="")
-            return next()
 
         @app.middleware
         def well_formed_and_ours(body: dict, next: Callable[[], Any], logger: logging.Logger
@@ -172,6 +181,20 @@ class SlackAdapter:
                 return BoltResponse(status=200, body="")
             return next()
 
+        @app.middleware
+        def drop_duplicate_submissions(body: dict, next: Callable[[], Any], logger: logging.Logger
+                                       ) -> Any:  # noqa: A002 - Bolt's name
+            # A modal submission is answered in the ack itself, so a duplicate is dropped before it; events
+            # and clicks are acked at once and their duplicates dropped in the work after the ack (fresh()).
+            # Runs after the shape and workspace checks, so a refused request stores no key; a submission whose
+            # work then fails (Slack keeps the modal open) forgets its key (``_once``), so a second Submit is done.
+            if body.get("type") == "view_submission" and not self.fresh(body):
+                logger.info("dropping a duplicate modal submission")
+                from slack_bolt import BoltResponse
+
+                return BoltResponse(status=200, body="")
+            return next()
+
         def just_ack(ack: Callable[..., None]) -> None:
             ack()
 
@@ -183,14 +206,14 @@ class SlackAdapter:
                 self._ephemeral(body, user, translator()("That button is no longer available. Type `/parley` to "
                                                          "see your cases."))
 
-        app.command("/parley")(ack=just_ack, lazy=[self._command])
-        app.shortcut("raise_from_message")(ack=just_ack, lazy=[self._shortcut])
-        app.action(ACTIONS)(ack=just_ack, lazy=[self._action])
-        app.view(RISK_FORM)(self._risk_submitted)
-        app.view(INTAKE_FORM)(self._form_submitted)
-        app.view(OUTCOME_FORM)(self._form_submitted)
-        app.event("app_home_opened")(ack=just_ack, lazy=[self._home_opened])
-        app.event("message")(ack=just_ack, lazy=[self._message])
+        app.command("/parley")(ack=just_ack, lazy=[self._once(self._command)])
+        app.shortcut("raise_from_message")(ack=just_ack, lazy=[self._once(self._shortcut)])
+        app.action(ACTIONS)(ack=just_ack, lazy=[self._once(self._action)])
+        app.view(RISK_FORM)(self._once(self._risk_submitted))
+        app.view(INTAKE_FORM)(self._once(self._form_submitted))
+        app.view(OUTCOME_FORM)(self._once(self._form_submitted))
+        app.event("app_home_opened")(ack=just_ack, lazy=[self._once(self._home_opened)])
+        app.event("message")(ack=just_ack, lazy=[self._once(self._message)])
         # registered last: anything else Slack may send is acknowledged, so it is never retried
         app.action(re.compile(".*"))(ack=just_ack, lazy=[stale_action])
         app.event(re.compile(".*"))(just_ack)
@@ -416,21 +439,29 @@ def team_of(body: dict) -> str | None:
     return None
 
 
-def _delivery_key(body: dict) -> tuple[str | None, float | None]:
-    """What identifies a delivery: the event id for events (Slack re-sends it on retry), the view id for a
-    modal submission, and the person + button + message for a click (a double click within a few seconds)."""
+def _delivery_keys(body: dict) -> list[tuple[str, float | None]]:
+    """What identifies a delivery, with how long it is remembered (None: for good): the event id for events (Slack
+    re-sends it on retry), the view id and hash for a modal submission, the trigger for a slash command or a
+    shortcut; for a click, the click itself (its action_ts: a signed click replayed within Slack's five-minute
+    signature window is one click) and the person + button + message (a double click within a few seconds)."""
     if body.get("event_id"):
-        return f"event:{body['event_id']}", None
+        return [(f"event:{body['event_id']}", None)]
     kind = body.get("type")
     if kind == "view_submission":
         view = body.get("view") or {}
-        return f"view:{view.get('id')}:{view.get('hash')}", None
+        return [(f"view:{view.get('id')}:{view.get('hash')}", None)]
     if kind == "block_actions":
         act = (body.get("actions") or [{}])[0]
+        user = (body.get("user") or {}).get("id")
         msg_ts = (body.get("container") or {}).get("message_ts") or (body.get("view") or {}).get("id", "")
-        return (f"click:{(body.get('user') or {}).get('id')}:{act.get('action_id')}:{act.get('value')}:{msg_ts}",
-                CLICK_WINDOW_SECONDS)
-    return None, None
+        keys: list[tuple[str, float | None]] = []
+        if act.get("action_ts"):
+            keys.append((f"click-ts:{user}:{act.get('action_id')}:{act['action_ts']}", None))
+        keys.append((f"click:{user}:{act.get('action_id')}:{act.get('value')}:{msg_ts}", CLICK_WINDOW_SECONDS))
+        return keys
+    if body.get("trigger_id"):  # a slash command, a shortcut: Slack gives each invocation its own trigger
+        return [(f"trigger:{body['trigger_id']}", None)]
+    return []
 
 
 def _slack_error(exc: Exception) -> str:

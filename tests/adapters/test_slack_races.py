@@ -1,0 +1,101 @@
+"""Slack, sent as Slack sends it (signed HTTP), when requests come twice or work fails (#14): a replayed signed slash
+command or click runs once; a submission whose work failed can be submitted again; a refused request stores no key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+
+from sqlalchemy import func, select
+
+from bot import forms as forms_module
+from storage import repo
+from storage.models import InboundKey
+from tests.adapters.slack_mock import sign
+from tests.adapters.test_slack_e2e import SECRET, USERS, _state, slack_env  # noqa: F401 - the fixture
+
+__all__ = ["slack_env"]
+
+
+def _cases(rt) -> int:  # noqa: ANN001
+    with rt.factory() as s:
+        return len(repo.cases_for_board("swindon", session=s))
+
+
+def _intake_view(rt, mock, slack) -> tuple[dict, dict]:  # noqa: ANN001
+    slack.command(USERS["alice"], "new")
+    risk = mock.wait_for("views.open")[0].args["view"]
+    intake = json.loads(slack.submit(USERS["alice"], risk, _state(risk, {"risk": "no"}))[1])["view"]
+    with rt.factory() as s:
+        csc = repo.agency_by_key("swindon", "social-care", session=s).id
+    answers = {"pre0": "no", "category": "thresholds", "agency": str(csc), "person": USERS["bob"],
+               "what": "The referral was closed too early.", "done": "Phoned twice", "sought": "Re-open it",
+               "arose": "2026-04-01"}
+    return intake, _state(intake, answers)
+
+
+def test_a_submission_whose_work_failed_can_be_submitted_again(slack_env, monkeypatch) -> None:  # noqa: ANN001
+    rt, mock, slack, _clock, _adapter = slack_env
+    intake, state = _intake_view(rt, mock, slack)
+    payload = {"type": "view_submission", "user": {"id": USERS["alice"]}, "team": {"id": "T1"},
+               "view": {**intake, "id": "VONE", "hash": "HONE", "state": {"values": state}}}
+    real = forms_module.Forms.submit
+    calls = []
+
+    def fail_once(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away for a moment")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(forms_module.Forms, "submit", fail_once)
+    status, _, _ = slack.interact(payload)
+    assert status >= 500 and _cases(rt) == 0  # Slack keeps the modal open
+    assert slack.interact(payload)[0] == 200  # the person presses Submit again: it is done, not dropped
+    mock.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "DUBOB")
+    assert _cases(rt) == 1
+    assert slack.interact(payload)[0] == 200  # and a real duplicate is still one case
+    time.sleep(0.3)
+    assert _cases(rt) == 1
+
+
+def test_a_replayed_signed_slash_command_runs_once(slack_env) -> None:  # noqa: ANN001
+    rt, mock, slack, _clock, _adapter = slack_env
+    body = urllib.parse.urlencode({"token": "x", "team_id": "T1", "user_id": USERS["alice"], "command": "/parley",
+                                   "text": "new", "response_url": slack.response_url, "trigger_id": "trig-captured",
+                                   "channel_id": "DUALICE"})
+    headers = sign(SECRET, body)  # captured once, sent twice within Slack's five minutes
+    assert slack.server.post(body, "application/x-www-form-urlencoded", headers)[0] == 200
+    mock.wait_for("views.open")
+    assert slack.server.post(body, "application/x-www-form-urlencoded", headers)[0] == 200
+    time.sleep(0.5)
+    assert len(mock.of("views.open")) == 1
+
+
+def test_a_click_replayed_after_eleven_seconds_is_not_acted_on_again(slack_env) -> None:  # noqa: ANN001
+    rt, mock, slack, clock, _adapter = slack_env
+    payload = {"type": "block_actions", "user": {"id": USERS["alice"]}, "team": {"id": "T1"},
+               "trigger_id": "trig-click", "api_app_id": "A1",
+               "actions": [{"action_id": "case.view", "value": "SWN-2026-9999", "type": "button", "block_id": "b",
+                            "action_ts": "1775120400.000100"}]}
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    headers = sign(SECRET, body)
+    assert slack.server.post(body, "application/x-www-form-urlencoded", headers)[0] == 200
+    mock.wait_for("chat.postMessage")
+    answered = len(mock.of("chat.postMessage"))
+    clock.set(clock.now() + __import__("datetime").timedelta(seconds=11))  # past the double-click window
+    assert slack.server.post(body, "application/x-www-form-urlencoded", headers)[0] == 200
+    time.sleep(0.5)
+    assert len(mock.of("chat.postMessage")) == answered
+
+
+def test_a_refused_request_stores_no_key(slack_env) -> None:  # noqa: ANN001
+    rt, _mock, slack, _clock, adapter = slack_env
+    adapter.teams = {"T1"}  # SLACK_TEAM_ID=T1: this board's workspace
+    payload = {"type": "view_submission", "user": {"id": USERS["alice"]}, "team": {"id": "T-OTHER"},
+               "view": {"type": "modal", "id": "VX", "hash": "HX", "callback_id": "intake", "state": {"values": {}}}}
+    assert slack.interact(payload)[0] == 200  # another workspace: answered plainly, nothing done
+    with rt.factory() as s:
+        assert s.scalar(select(func.count()).select_from(InboundKey)) == 0
