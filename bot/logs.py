@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import traceback
 
 CHATTY = ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "msrest", "aiohttp.access", "urllib3",
@@ -51,13 +52,35 @@ def _exception(record: logging.LogRecord) -> dict | None:
     return out
 
 
+OURS = ("parley", "__main__")
+CUT = re.compile(r"""[(:\[{'"<]""")  # where a library's message starts quoting something (an error, a payload)
+
+
+def message(record: logging.LogRecord) -> str:
+    """The record's message without anything that could quote what was sent or stored: an exception given as an
+    argument is named by its type; a library's message (slack_bolt writes "Failed to run listener function (error:
+    <the exception's text>)", whose text can carry SQL parameters: a concern, a name) is kept up to where it
+    starts quoting."""
+    args = record.args
+    if isinstance(args, tuple) and any(isinstance(a, BaseException) for a in args):
+        args = tuple(type(a).__name__ if isinstance(a, BaseException) else a for a in args)
+    try:
+        text = str(record.msg) % args if args else str(record.msg)
+    except (TypeError, ValueError):
+        text = str(record.msg)
+    if record.name.split(".")[0] in OURS:
+        return text
+    head = CUT.split(text, 1)[0].strip()
+    return head if head == text.strip() else f"{head} (details withheld: they can quote what was sent)"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": message(record),
         }
         for key, value in record.__dict__.items():
             if key not in STANDARD and key in ALLOWED_EXTRA:
@@ -74,12 +97,12 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         exc = _exception(record)
-        saved = record.exc_info, record.exc_text
-        record.exc_info, record.exc_text = None, None
+        saved = record.exc_info, record.exc_text, record.msg, record.args
+        record.exc_info, record.exc_text, record.msg, record.args = None, None, message(record), None
         try:
             line = super().format(record)
         finally:
-            record.exc_info, record.exc_text = saved
+            record.exc_info, record.exc_text, record.msg, record.args = saved
         if exc:
             code = exc.get("error") or exc.get("status") or ""
             line += f" [{exc['type']}{' ' + str(code) if code else ''} at {' < '.join(reversed(exc['at']))}]"

@@ -1,0 +1,74 @@
+"""No log line carries free text or SQL parameters, from Parley or any library (#14): a database error while a
+concern is submitted over Slack, and an exception handed to a log call as an argument, leave no trace of what was
+typed in the log, in JSON or text."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from bot import forms as forms_module
+from bot import logs
+from tests.adapters.test_slack_races import _intake_view
+from tests.adapters.test_slack_e2e import USERS, slack_env  # noqa: F401 - the fixture
+
+SECRET_TEXT = "Zebedee Quarrington at 7 Lantern Row"
+
+__all__ = ["slack_env"]
+
+
+@pytest.fixture
+def captured() -> io.StringIO:
+    buf = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure("json", "DEBUG", stream=buf)
+    yield buf
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+def test_a_database_error_during_a_slack_submission_logs_no_submitted_text(slack_env, monkeypatch,  # noqa: ANN001
+                                                                           captured) -> None:
+    rt, mock, slack, _clock, _adapter = slack_env
+    intake, state = _intake_view(rt, mock, slack)
+    state["what"] = {"what": {"type": "plain_text_input", "value": f"Concern about {SECRET_TEXT}."}}
+
+    def broken(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise IntegrityError("INSERT INTO cases (what_happened) VALUES (?)", (f"Concern about {SECRET_TEXT}.",),
+                             Exception("UNIQUE constraint failed: cases.ref"))
+
+    monkeypatch.setattr(forms_module.Forms, "submit", broken)
+    payload = {"type": "view_submission", "user": {"id": USERS["alice"]}, "team": {"id": "T1"},
+               "view": {**intake, "id": "VLOG", "hash": "HLOG", "state": {"values": state}}}
+    assert slack.interact(payload)[0] >= 500
+    time.sleep(0.3)
+    text = captured.getvalue()
+    assert "IntegrityError" in text  # the failure is logged, by its type
+    assert SECRET_TEXT not in text and "Zebedee" not in text
+    for line in text.splitlines():
+        json.loads(line)  # every line is one JSON object
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_an_exception_given_as_an_argument_is_named_not_quoted(fmt) -> None:  # noqa: ANN001
+    buf = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logs.configure(fmt, "INFO", stream=buf)
+        error = ValueError(f"could not store {SECRET_TEXT}")
+        logging.getLogger("parley.teams").error("Teams turn failed: %s", error)
+        logging.getLogger("slack_bolt.App").error(f"Failed to run listener function (error: {error})")
+        logging.getLogger("botbuilder.core").warning("Activity rejected: " + SECRET_TEXT)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    text = buf.getvalue()
+    assert SECRET_TEXT not in text and "Zebedee" not in text
+    assert "Teams turn failed: ValueError" in text and "Failed to run listener function" in text
