@@ -15,6 +15,7 @@ import functools
 import re
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -44,13 +45,14 @@ from bot.services import ServiceError
 
 log = logging.getLogger("parley.slack")
 PLATFORM = "slack"
+WORK_THREADS = int(os.environ.get("PARLEY_SLACK_WORK_THREADS", "4"))  # threads for the work after the acks
 CLICK_WINDOW_SECONDS = 10  # two clicks of the same button by the same person within this are one click
 ACTIONS = re.compile(r"^(case\.|esc\.|answer)")
 
 
 class SlackAdapter:
     def __init__(self, runtime: Runtime, clock: Clock, client: WebClient, *, signing_secret: str,
-                 process_before_response: bool = False, teams: tuple[str, ...] | None = None):
+                 process_before_response: bool = True, teams: tuple[str, ...] | None = None):
         # the Slack workspaces (team ids) this board uses; None: any (SLACK_TEAM_ID, comma-separated)
         env_teams = tuple(t.strip() for t in os.environ.get("SLACK_TEAM_ID", "").split(",") if t.strip())
         self.teams = teams if teams is not None else (env_teams or None)
@@ -61,8 +63,12 @@ class SlackAdapter:
         self.forms = Forms(runtime.factory, clock, PLATFORM)
         self.transport = SlackTransport(client)
         self.deliverer = Deliverer(runtime.factory, {PLATFORM: self.transport}, clock, "slack-adapter")
+        # Bolt runs each ack function on the request's own thread (process_before_response), and the work after it
+        # (a conversation turn, deliveries) on a bounded pool of its own: an ack never waits behind work (without
+        # this, Bolt runs the ack functions on the same pool as the work, and a burst of clicks made acks wait)
+        self.work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="parley-slack-work")
         self.app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
-                       process_before_response=process_before_response)
+                       process_before_response=process_before_response, listener_executor=self.work)
         self._register()
 
     # -- identity -------------------------------------------------------------------------------
@@ -206,9 +212,9 @@ class SlackAdapter:
                 self._ephemeral(body, user, translator()("That button is no longer available. Type `/parley` to "
                                                          "see your cases."))
 
-        app.command("/parley")(ack=just_ack, lazy=[self._once(self._command)])
-        app.shortcut("raise_from_message")(ack=just_ack, lazy=[self._once(self._shortcut)])
-        app.action(ACTIONS)(ack=just_ack, lazy=[self._once(self._action)])
+        app.command("/parley")(ack=self._ack, lazy=[self._once(self._command)])
+        app.shortcut("raise_from_message")(self._once(self._ack))
+        app.action(ACTIONS)(ack=self._ack, lazy=[self._once(self._lazy_action)])
         app.view(RISK_FORM)(self._once(self._risk_submitted))
         app.view(INTAKE_FORM)(self._once(self._form_submitted))
         app.view(OUTCOME_FORM)(self._once(self._form_submitted))
@@ -219,7 +225,47 @@ class SlackAdapter:
         app.event(re.compile(".*"))(just_ack)
         app.view(re.compile(".*"))(just_ack)
 
+    @staticmethod
+    def _opens_modal(body: dict) -> bool:
+        """A request answered by opening a modal: '/parley' or '/parley new', the message shortcut, and a case's
+        "Record the outcome" button. Its trigger_id lasts 3 seconds, so the modal is opened in the ack itself, on
+        the request's own thread, never behind queued work."""
+        if body.get("command"):
+            words = (body.get("text") or "").split()
+            return not words or words[0] == "new"
+        if body.get("type") == "shortcut" or body.get("type") == "message_action":
+            return True
+        act = (body.get("actions") or [{}])[0]
+        return body.get("type") == "block_actions" and action_of(act.get("action_id", "")) == "case.record_outcome" \
+            and bool(body.get("trigger_id"))
+
+    def _ack(self, ack: Callable[..., None], body: dict) -> None:
+        """Every request is acknowledged at once; the ones that open a modal open it first (within Slack's 3 s)."""
+        try:
+            if self._opens_modal(body):
+                self._open_now(body)
+        finally:
+            ack()
+
+    def _open_now(self, body: dict) -> None:
+        if body.get("command"):
+            user = body["user_id"]
+            if not self.fresh(body):
+                return
+            person = self.person(user)
+            if person is None:
+                self._dm(user, self._not_linked(user))
+                return
+            self._open(body, user, person, modal_view(self.forms.risk(person.id), T=translator(person.language)),
+                       lambda: self.conversation.handle(person.id, "new"))
+        elif body.get("type") in ("shortcut", "message_action"):
+            self._shortcut(body)
+        else:
+            self._action(body, (body.get("actions") or [{}])[0])
+
     def _command(self, body: dict, respond: Callable[..., None]) -> None:
+        if self._opens_modal(body):
+            return  # done in the ack
         if not self.fresh(body):
             return
         user = body["user_id"]
@@ -238,10 +284,6 @@ class SlackAdapter:
         if person is None:
             m = self._not_linked(user)
             respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
-            return
-        if not words or words[0] == "new":
-            self._open(body, user, person, modal_view(self.forms.risk(person.id), T=translator(person.language)),
-                       lambda: self.conversation.handle(person.id, "new"))
             return
         reply = self.conversation.handle(person.id, text)
         with_files = [m for m in reply.to_speaker if m.attachments]  # an ephemeral answer cannot carry files
@@ -300,7 +342,7 @@ class SlackAdapter:
             return
         ack()
         assert res.reply is not None
-        self._deliver(user, person, res.reply)
+        self.work.submit(self._deliver, user, person, res.reply)  # after the answer to Slack, with the other work
 
     def _form_for(self, person_id: int, view: dict):  # noqa: ANN202 - bot.messages.Form
         if view["callback_id"] == OUTCOME_FORM:
@@ -313,6 +355,10 @@ class SlackAdapter:
             return self.client.users_info(user=user_id)["user"].get("real_name")
         except Exception:  # noqa: BLE001
             return None
+
+    def _lazy_action(self, body: dict, action: dict) -> None:
+        if not self._opens_modal(body):  # a modal was opened in the ack
+            self._action(body, action)
 
     def _action(self, body: dict, action: dict) -> None:
         user = body["user"]["id"]

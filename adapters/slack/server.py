@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from slack_bolt import App, BoltRequest
@@ -18,6 +19,7 @@ from bot.runtime import Runtime
 
 log = logging.getLogger("parley.slack")
 EVENTS_PATH = "/slack/events"
+ACK_THREADS = int(os.environ.get("PARLEY_SLACK_ACK_THREADS", "32"))  # threads answering Slack's requests
 DEFAULT_API = "https://slack.com/api/"
 
 
@@ -37,6 +39,9 @@ def http_app(bolt_app: App, path: str = EVENTS_PATH) -> web.Application:
     """Slack's requests go through Bolt's dispatch (signature and replay-window checks included) in a worker
     thread; Bolt acks before any slow work, which runs in its lazy listeners."""
 
+    # acks are answered on threads of their own: the work after them runs on the adapter's bounded pool
+    acks = ThreadPoolExecutor(max_workers=ACK_THREADS, thread_name_prefix="parley-slack-ack")
+
     async def handle(request: web.Request) -> web.Response:
         body = await request.text()
         try:
@@ -46,7 +51,7 @@ def http_app(bolt_app: App, path: str = EVENTS_PATH) -> web.Application:
             log.warning("malformed Slack request: the body could not be read", extra={"platform": "slack"})
             return web.json_response({"error": "malformed request: the body could not be read"}, status=400)
         loop = asyncio.get_running_loop()
-        resp = await loop.run_in_executor(None, bolt_app.dispatch, bolt_request)
+        resp = await loop.run_in_executor(acks, bolt_app.dispatch, bolt_request)
         headers = {k: v for k, v in resp.first_headers_without_set_cookie().items() if k.lower() != "content-length"}
         return web.Response(status=resp.status, body=resp.body.encode() if isinstance(resp.body, str) else resp.body,
                             headers=headers)
