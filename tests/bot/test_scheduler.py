@@ -384,7 +384,10 @@ def test_delivery_retries_with_backoff_without_blocking_others(sqlite_runtime) -
     clock.set(clock.now() + dt.timedelta(seconds=31))
     d.deliver()
     assert {r.idempotency_key: r.state for r in _outbox(rt)}[rows[0].idempotency_key] == "sent"
-    assert len(transport.sent) == len(set(transport.sent)) == len(rows) - 1
+    # the permanent failure told the business unit, once (bot.outages); everything else arrived once
+    alerts = [k for k in transport.sent if k.startswith("delivery-alert:")]
+    assert len(alerts) == 1 and alerts[0].endswith(":cconsole:#business-unit")
+    assert len(transport.sent) == len(set(transport.sent)) == len(rows) - 1 + 1
 
 
 def test_a_crashed_send_is_not_repeated_when_the_platform_has_it(sqlite_runtime) -> None:  # noqa: ANN001
