@@ -50,6 +50,11 @@ def _runtime(db: str | None) -> Runtime:
     return rt
 
 
+def _wait_for_database(rt: Runtime) -> None:
+    """Wait for the database at start-up instead of exiting (bot.runtime.Runtime.wait_for_database)."""
+    rt.wait_for_database()
+
+
 def _out_path(out: str | None, name: str):  # noqa: ANN202 - pathlib.Path
     """Where a command writes its file: --out, or else the files folder (PARLEY_FILES_DIR, default
     ./parley-files, which is gitignored), never the current folder."""
@@ -159,7 +164,9 @@ def _transports() -> dict:
     if os.environ.get("PARLEY_WEBHOOK_URL"):
         from adapters.webhook import WebhookTransport
 
-        transports["webhook"] = WebhookTransport(os.environ["PARLEY_WEBHOOK_URL"])
+        from bot.outages import send_timeout
+
+        transports["webhook"] = WebhookTransport(os.environ["PARLEY_WEBHOOK_URL"], timeout=send_timeout())
     return transports
 
 
@@ -169,7 +176,9 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
     from bot.scheduler import SchedulerService
 
     logs.configure()
-    rt = _runtime(db)
+    rt = Runtime(db)
+    _wait_for_database(rt)
+    _key_notice(rt)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     SchedulerService(rt.factory, SystemClock(), transports, interval=interval, until_idle=until_idle).run()
@@ -212,7 +221,9 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     from bot.scheduler import SchedulerService
 
     logs.configure()
-    rt = _runtime(db)
+    rt = Runtime(db)
+    _wait_for_database(rt)
+    _key_notice(rt)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     clock = SystemClock()

@@ -10,14 +10,20 @@ transport ``find_sent(row)`` whether the platform already has it (Slack: the mes
 outbox key; a transport that cannot tell returns None and the message is sent again). That residual
 duplicate, only for a platform with no way to look a message up, is the one remaining window.
 
-Transient failures (HTTP 429 with Retry-After, 5xx, timeouts) are retried with exponential backoff; one
-failing row never blocks the others.
+Transient failures (HTTP 429 with Retry-After, 5xx, timeouts, an unreachable platform) are retried with
+exponential backoff capped at 15 minutes (``Policy.backoff_cap``; a longer Retry-After is honoured), for at least
+72 hours (``PARLEY_RETRY_HOURS``) and for as long as the message's case is open; one failing row never blocks the
+others. A row whose retry period ran out is ``failed`` with ``failure = "transient"`` and goes back to pending when
+its platform accepts a message again, or at the hourly recovery sweep. A permanent failure of an address (HTTP
+403/404, Slack's channel_not_found ...) fails the row at once (``failure = "permanent"``). Either way bot.outages
+keeps the address's outage and tells the board's business unit, once per outage (docs/delivery.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
@@ -25,20 +31,33 @@ from typing import Protocol as TypingProtocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import outages
 from bot.clock import Clock
 from bot.messages import Message, message_from_data
-from storage.models import OutboxMessage
+from bot.outages import Policy
+from storage.models import Case, OutboxMessage
 
 log = logging.getLogger("parley.delivery")
-MAX_ATTEMPTS = 8
 LEASE = dt.timedelta(seconds=60)
+SAFE_REASON = re.compile(r"[A-Za-z0-9 _./-]{1,60}")  # a code or status, never text the platform echoed
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+    """A failed attempt. ``permanent``: the platform refused the address for good (no retry); otherwise it is
+    retried, after ``retry_after`` seconds at least when the platform said so. ``reason`` is a short code for
+    logs and the business unit's alert (e.g. "HTTP 503", "channel_not_found", "timeout"): never message text."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False,
+                 reason: str | None = None):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        code = (reason or message.split(":", 1)[0]).strip()
+        self.reason = code if SAFE_REASON.fullmatch(code) else "error"
+
+
+class Deferred(DeliveryError):
+    """Not a failure: the transport holds the message back for ``retry_after`` seconds (its own pacing)."""
 
 
 @dataclass(frozen=True)
@@ -67,20 +86,23 @@ class Transport(TypingProtocol):
         """The platform id of an earlier delivery of this exact message, if the platform can tell."""
 
 
-def _backoff(attempts: int, retry_after: float | None) -> dt.timedelta:
-    wait = min(2 ** attempts, 600)
+def _backoff(attempts: int, retry_after: float | None, cap: dt.timedelta) -> dt.timedelta:
+    wait = min(2.0 ** min(attempts, 30), cap.total_seconds())
     return dt.timedelta(seconds=max(wait, retry_after or 0))
 
 
 class Deliverer:
     def __init__(self, factory: sessionmaker[Session], transports: Mapping[str, Transport], clock: Clock,
-                 worker: str, batch: int = 50, board_id: Callable[[], str | None] | None = None):
+                 worker: str, batch: int = 50, board_id: Callable[[], str | None] | None = None,
+                 policy: Policy | None = None):
         self.board_id = board_id  # when set, only that board's messages (the console shows one board)
         self.factory = factory
         self.transports = dict(transports)
         self.clock = clock
         self.worker = worker
         self.batch = batch
+        self.policy = policy or Policy.from_env()
+        self._last_recovery: dt.datetime | None = None
 
     def _claim(self) -> list[tuple[Outgoing, bool]]:
         now = self.clock.now()
@@ -108,6 +130,13 @@ class Deliverer:
             s.commit()
             return out
 
+    def _gave_up(self, s: Session, r: OutboxMessage, now: dt.datetime) -> bool:
+        """A transient failure is final only after the retry period, and never while the message's case is open."""
+        if now - r.created_at < self.policy.retry_for:
+            return False
+        case = s.get(Case, r.case_id) if r.case_id else None
+        return case is None or case.status not in outages.OPEN_STATUSES
+
     def _finish(self, row_id: int, *, external_id: str | None = None, error: DeliveryError | None = None) -> None:
         now = self.clock.now()
         with self.factory() as s:
@@ -115,15 +144,37 @@ class Deliverer:
             assert r is not None
             if error is None:
                 r.state, r.external_id, r.sent_at, r.lease_until, r.last_error = "sent", external_id, now, None, None
-            elif error.permanent or r.attempts >= MAX_ATTEMPTS:
-                r.state, r.last_error, r.lease_until = "failed", str(error)[:2000], None
-                # the reason can quote the message (an API echoing what it refused): it stays in the database
-                log.error("outbox %s failed for good after %d attempts (reason in outbox_messages.last_error)",
-                          r.id, r.attempts, extra={"outbox_id": r.id, "attempt": r.attempts})
+                r.failure = None
+                if outages.note_success(s, r.platform, r.address, now):
+                    log.info("delivery recovered", extra={"platform": r.platform, "outbox_id": r.id})
+            elif isinstance(error, Deferred):  # the transport's own pacing: not an attempt, not a failure
+                r.state, r.lease_until, r.attempts = "pending", None, max(r.attempts - 1, 0)
+                r.next_attempt_at = now + dt.timedelta(seconds=error.retry_after or 1)
             else:
-                r.state, r.last_error, r.lease_until = "pending", str(error)[:2000], None
-                r.next_attempt_at = now + _backoff(r.attempts, error.retry_after)
+                final = error.permanent or self._gave_up(s, r, now)
+                r.last_error, r.lease_until = str(error)[:2000], None
+                if final:
+                    r.state, r.failure = "failed", "permanent" if error.permanent else "transient"
+                    # the reason can quote the message (an API echoing what it refused): it stays in the database
+                    log.error("outbox %s failed after %d attempts (%s; details in outbox.last_error)",
+                              r.id, r.attempts, "permanent" if error.permanent else "retry period over",
+                              extra={"outbox_id": r.id, "attempt": r.attempts, "reason": error.reason,
+                                     "platform": r.platform})
+                else:
+                    r.state = "pending"
+                    r.next_attempt_at = now + _backoff(r.attempts, error.retry_after, self.policy.backoff_cap)
+                outages.note_failure(s, r, reason=error.reason, permanent=error.permanent, now=now,
+                                     policy=self.policy)
             s.commit()
+
+    def recover(self) -> int:
+        """Rows failed transiently go back to pending (the hourly recovery sweep; also after a platform recovers)."""
+        now = self.clock.now()
+        self._last_recovery = now
+        with self.factory() as s:
+            n = outages.retry_failed(s, now, platforms=list(self.transports), policy=self.policy)
+            s.commit()
+        return n
 
     def _still_mine(self, row_id: int) -> bool:
         """Renew this worker's lease on a claimed row just before sending it. False when another worker has
@@ -140,6 +191,8 @@ class Deliverer:
     def deliver(self) -> int:
         """Deliver everything deliverable now; returns how many messages were sent."""
         sent = 0
+        if self._last_recovery is None or self.clock.now() - self._last_recovery >= self.policy.recovery_sweep:
+            self.recover()
         while True:
             claimed = self._claim()
             if not claimed:

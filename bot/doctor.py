@@ -181,6 +181,10 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
         checks.append(Check(False, "stored personal data", "not checked: the database is not reachable or not "
                                                            "migrated"))
 
+    # deliveries failing now (bot.outages): each unreachable address, and whether the business unit was told
+    if factory is not None and migrated:
+        checks += delivery_checks(factory)
+
     # chat platforms
     slack, slack_on = slack_check(env)
     teams, teams_on = teams_check(env)
@@ -199,6 +203,25 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
     if engine is not None:
         engine.dispose()
     return checks
+
+
+def delivery_checks(factory) -> list[Check]:  # noqa: ANN001 - sessionmaker
+    from bot import outages
+
+    with factory() as s:
+        found = outages.unreachable(s)
+    if not found:
+        return [Check(True, "deliveries", "no address or platform is failing")]
+    out = []
+    for u in found:
+        how = "refused for good" if u.permanent else "failing"
+        told = (f"the business unit was told at {u.told_at:%Y-%m-%d %H:%M} UTC" if u.told_at else
+                "the business unit has not been told yet")
+        cases = f" (cases: {', '.join(u.cases)})" if u.cases else ""
+        out.append(Check(False, f"delivery ({u.platform}, {u.recipient})",
+                         f"{how} since {u.since:%Y-%m-%d %H:%M} UTC ({u.reason}); {u.waiting} message(s) not "
+                         f"delivered{cases}; {told}"))
+    return out
 
 
 def _channel_checks(factory, platforms: list[str]) -> list[Check]:  # noqa: ANN001 - sessionmaker

@@ -28,7 +28,7 @@ CHATTY = ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "msrest", "ai
 STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 # extra fields Parley's code may attach (ids and counts only)
 ALLOWED_EXTRA = {"case_id", "timer_id", "outbox_id", "prompt_id", "board", "platform", "action", "kind", "count",
-                 "fired", "sent", "status", "attempt"}
+                 "fired", "sent", "status", "attempt", "reason", "error", "boards", "rows", "retry_in"}
 
 
 def _exception(record: logging.LogRecord) -> dict | None:

@@ -35,7 +35,8 @@ def queue(*, session: Session, key: str, platform: str, target_kind: str, addres
                         case_id=case.id if case else None, timer_id=timer_id,
                         prompt_id=prompt_id, platform=platform, target_kind=target_kind, address=address,
                         person_id=person_id, payload=message_to_data(message), update_of_id=update_of.id
-                        if update_of else None, state="pending", attempts=0, next_attempt_at=now)
+                        if update_of else None, state="pending", attempts=0, next_attempt_at=now,
+                        created_at=now)  # the retry period counts from here (on the same clock as the retries)
     session.add(row)
     session.flush()
     return row

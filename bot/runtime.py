@@ -34,6 +34,35 @@ class Runtime:
         self.factory: sessionmaker[Session] = session_factory(self.engine)
 
     # -- set-up --------------------------------------------------------------------------------
+    def wait_for_database(self, cap: float = 30.0) -> int:
+        """Wait until the database answers, trying again with a growing pause (1, 2, 4 ... ``cap`` seconds) and
+        one log line an attempt (the error's type only: never its text, which can carry SQL parameters), so that
+        `parley serve` and `parley scheduler` wait for a database that starts after them or restarts instead of
+        exiting. Returns the number of attempts."""
+        import logging
+        import time
+
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        log = logging.getLogger("parley.startup")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+            except (DBAPIError, OSError) as exc:
+                wait = min(2.0 ** (attempt - 1), cap)
+                log.warning("database unreachable at start-up; trying again", extra={
+                    "attempt": attempt, "retry_in": wait, "error": type(getattr(exc, "orig", None) or exc).__name__})
+                self.engine.dispose()
+                time.sleep(wait)
+                continue
+            if attempt > 1:
+                log.info("database reachable", extra={"attempt": attempt})
+            return attempt
+
     def upgrade(self) -> None:
         """Apply the migrations, then rebuild the projection of any case that has none or an older one (a
         database upgraded from before the projection existed, or from older projection rules)."""

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import digests, escalation, notify, outbox, services, timers, views
@@ -42,6 +42,16 @@ from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
 log = logging.getLogger("parley.scheduler")
 LATE_AFTER = dt.timedelta(hours=1)  # a reminder this much after its planned time says it is late
 RENOTIFY_STEPS = ("repost", "safeguarding_lead", "business_unit")
+DB_RETRY_CAP = dt.timedelta(minutes=15)  # a timer whose handler met a transient database error is retried, backing off
+TRANSIENT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def transient_db_error(exc: BaseException) -> bool:
+    """A database error worth retrying: a lost connection, a lock timeout, a deadlock or a serialization failure."""
+    if isinstance(exc, OperationalError):
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 def worker_name() -> str:
@@ -120,7 +130,8 @@ class Sweeper:
         while True:
             now = self.clock.now()
             with self.factory() as s:
-                due = s.scalars(select(Timer).where(Timer.state == "pending", Timer.due_at <= now)
+                due = s.scalars(select(Timer).where(Timer.state == "pending", Timer.due_at <= now,
+                                                    or_(Timer.retry_at.is_(None), Timer.retry_at <= now))
                                 .order_by(Timer.due_at, Timer.id).limit(self.batch)
                                 .with_for_update(skip_locked=True)).all()
                 if not due:
@@ -136,8 +147,16 @@ class Sweeper:
                     except Skip as why:
                         t.state, t.note = "cancelled", str(why)[:200]
                     except Exception as exc:  # noqa: BLE001 - one broken timer must not stop the others
-                        log.exception("timer %s (%s) failed", t.id, t.key)
-                        t.state, t.note = "failed", f"{type(exc).__name__}: {exc}"[:200]
+                        if transient_db_error(exc):
+                            # the savepoint undid the handler's writes: the timer stays pending, tried again later
+                            t.attempts = (t.attempts or 0) + 1
+                            t.retry_at = now + min(dt.timedelta(seconds=5 * 2 ** min(t.attempts, 20)), DB_RETRY_CAP)
+                            t.fired_at, t.note = None, f"retrying after {type(exc).__name__}"[:200]
+                            log.warning("timer %s: transient database error, retried later", t.id,
+                                        extra={"timer_id": t.id, "attempt": t.attempts, "error": type(exc).__name__})
+                        else:
+                            log.exception("timer %s (%s) failed", t.id, t.key)
+                            t.state, t.note = "failed", f"{type(exc).__name__}: {exc}"[:200]
                 s.commit()
 
     # helpers

@@ -324,7 +324,11 @@ class Timer(Base):
     token: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # when to fire (inside working hours)
     deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | cancelled | failed
+    # a handler that met a transient database error (deadlock, serialization failure, lost connection) leaves the
+    # timer pending: ``attempts`` counts those tries and ``retry_at`` is when the next may be made
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str] = mapped_column(String(200), default="")
@@ -366,6 +370,9 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     update_of_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
+    # for a failed row: "permanent" (the platform refused the address: 403, 404, channel_not_found ...) or
+    # "transient" (retried until the retry period ran out; retried again when the platform recovers)
+    failure: Mapped[str | None] = mapped_column(String(16), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -374,6 +381,29 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DeliveryAddress(Base):
+    """The delivery health of one address (a person's platform id or a channel) on one platform, and of the platform
+    itself (``address`` "*"): since when it has been failing (None: fine), whether the platform refused it for good,
+    and which outage, if any, the business unit has been told about. An outage ends at the next delivery that
+    succeeds; ``outage`` counts them, so the business unit is told once per address (or platform) per outage."""
+
+    __tablename__ = "delivery_addresses"
+    __table_args__ = (UniqueConstraint("platform", "address"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(200))
+    target_kind: Mapped[str] = mapped_column(String(8))  # channel | person | platform
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(100), default="")  # a short code: HTTP 403, channel_not_found ...
+    outage: Mapped[int] = mapped_column(Integer, default=0)
+    alerted_outage: Mapped[int] = mapped_column(Integer, default=0)
+    alerted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EscalationPrompt(Base):

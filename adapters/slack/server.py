@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, Se
 
 from adapters.slack.app import SlackAdapter
 from bot.clock import Clock
+from bot.outages import send_timeout
 from bot.runtime import Runtime
 
 log = logging.getLogger("parley.slack")
@@ -23,8 +24,11 @@ ACK_THREADS = int(os.environ.get("PARLEY_SLACK_ACK_THREADS", "32"))  # threads a
 DEFAULT_API = "https://slack.com/api/"
 
 
-def web_client(token: str, base_url: str | None = None) -> WebClient:
-    client = WebClient(token=token, base_url=base_url or os.environ.get("SLACK_API_BASE_URL") or DEFAULT_API)
+def web_client(token: str, base_url: str | None = None, timeout: float | None = None) -> WebClient:
+    """A client answering within ``timeout`` seconds (PARLEY_SEND_TIMEOUT, 10 by default): a slower answer is a
+    failed attempt, retried through the outbox."""
+    client = WebClient(token=token, base_url=base_url or os.environ.get("SLACK_API_BASE_URL") or DEFAULT_API,
+                       timeout=int(timeout if timeout is not None else send_timeout()) or 1)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
     return client

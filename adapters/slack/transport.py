@@ -2,8 +2,11 @@
 
 Each message carries its outbox key in Slack message metadata (``event_type: parley_outbox``), so after a
 crash ``find_sent`` can look the message up in the channel's history and avoid posting it twice.
-Posts are paced to about one a second per channel; 429s (with Retry-After) and 5xx become retryable
-DeliveryErrors and go back to the outbox, so one slow channel never holds up another.
+Posts are paced to about one a second per channel; 429s (with Retry-After), 5xx, timeouts (the client's
+``timeout``: PARLEY_SEND_TIMEOUT, 10 s by default) and an unreachable Slack become retryable DeliveryErrors and go
+back to the outbox, so one slow channel never holds up another. HTTP 403/404 and the errors that say an address
+cannot be reached (channel_not_found, is_archived, not_in_channel, user_not_found, account_inactive,
+cannot_dm_bot ...) are permanent: the row fails and the business unit is told (bot.outages).
 
 Attachments (a digest's chart, a form's PDF) are uploaded with ``files_upload_v2`` into the message's thread
 (``thread_ts`` = the message), right after the message is posted, so each file stays with the message it
@@ -24,13 +27,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from adapters.slack.blocks import fallback_text, message_blocks
-from bot.delivery import DeliveryError, Outgoing
+from bot.delivery import Deferred, DeliveryError, Outgoing
 from bot.messages import Attachment, Message
 
 METADATA_TYPE = "parley_outbox"
 PACE_SECONDS = 1.0
-PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
-             "user_not_found", "cannot_dm_bot", "invalid_blocks", "msg_too_long", "no_permission"}
+# the address cannot be reached (or the message can never be accepted): no retry. A bad or revoked token is not an
+# address's fault and every message would fail alike: it is retried, and the business unit told after 30 minutes.
+PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "user_not_found",
+             "cannot_dm_bot", "user_disabled", "invalid_blocks", "msg_too_long", "no_permission", "restricted_action",
+             "channel_is_archived", "team_access_not_granted"}
 
 
 ALT_TEXT_MAX = 1000  # files.getUploadURLExternal's alt_txt
@@ -63,6 +69,13 @@ def post_message(client: WebClient, channel: str, message: Message, **extra: Any
     return resp
 
 
+def _seconds(value: str | None) -> float:
+    try:
+        return max(float(value), 0.0) if value else 1.0
+    except ValueError:
+        return 1.0
+
+
 class SlackTransport:
     platform = "slack"
 
@@ -88,18 +101,24 @@ class SlackTransport:
             error = exc.response.get("error", "") if hasattr(exc.response, "get") else ""
             if status == 429:
                 retry = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-                raise DeliveryError("rate limited", retry_after=float(retry) if retry else 1.0) from exc
+                raise DeliveryError("rate limited", retry_after=_seconds(retry), reason="HTTP 429") from exc
             if status >= 500:
-                raise DeliveryError(f"Slack {status}") from exc
-            raise DeliveryError(f"Slack error: {error or status}", permanent=error in PERMANENT) from exc
-        except (SlackRequestError, OSError) as exc:  # a file's bytes not accepted at its upload URL: retried
-            raise DeliveryError(f"Slack upload failed: {type(exc).__name__}: {exc}") from exc
+                raise DeliveryError(f"Slack {status}", reason=f"HTTP {status}") from exc
+            code = error if isinstance(error, str) and error else f"HTTP {status}"
+            raise DeliveryError(f"Slack error: {code}", permanent=error in PERMANENT or status in (403, 404),
+                                reason=code) from exc
+        except TimeoutError as exc:  # no answer within the client's timeout
+            raise DeliveryError("Slack did not answer in time", reason="timeout") from exc
+        except (SlackRequestError, OSError) as exc:  # unreachable, or a file's bytes not accepted at its upload URL
+            timeout = isinstance(getattr(exc, "reason", None), TimeoutError)
+            raise DeliveryError(f"Slack unreachable: {type(exc).__name__}",
+                                reason="timeout" if timeout else "unreachable") from exc
 
     def _paced(self, channel: str) -> None:
         last = self._last_post.get(channel)
         now = time.monotonic()
         if last is not None and now - last < self.pace:
-            raise DeliveryError("pacing: about one message a second per channel", retry_after=self.pace)
+            raise Deferred("pacing: about one message a second per channel", retry_after=self.pace)
         self._last_post[channel] = now
 
     def send(self, msg: Outgoing) -> str:

@@ -20,10 +20,17 @@ from bot.delivery import DeliveryError, Outgoing
 from bot.messages import message_to_data
 
 
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
+
+
 class WebhookTransport:
     platform = "webhook"
 
-    def __init__(self, url: str, timeout: float = 10.0):
+    def __init__(self, url: str, timeout: float = 10.0):  # PARLEY_SEND_TIMEOUT: a slower answer is retried
         self.url = url
         self.timeout = timeout
 
@@ -36,11 +43,16 @@ class WebhookTransport:
             if exc.code == 404 and req.get_method() == "GET":
                 return None
             retry_after = exc.headers.get("Retry-After") if exc.headers else None
+            # 403, 404 and other refusals of the address or the message: permanent; 408, 429 and 5xx: retried
             permanent = 400 <= exc.code < 500 and exc.code not in (408, 409, 425, 429)
-            raise DeliveryError(f"HTTP {exc.code}", retry_after=float(retry_after) if retry_after else None,
-                                permanent=permanent) from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise DeliveryError(f"unreachable: {exc}") from exc
+            raise DeliveryError(f"HTTP {exc.code}", retry_after=_seconds(retry_after), permanent=permanent,
+                                reason=f"HTTP {exc.code}") from exc
+        except TimeoutError as exc:
+            raise DeliveryError("no answer in time", reason="timeout") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            timeout = isinstance(getattr(exc, "reason", None), TimeoutError)
+            raise DeliveryError(f"unreachable: {type(exc).__name__}", reason="timeout" if timeout else
+                                "unreachable") from exc
 
     def _post(self, msg: Outgoing, update_of: str | None) -> str:
         body = {"key": msg.key, "target": msg.target_kind, "address": msg.address, "case_id": msg.case_id,

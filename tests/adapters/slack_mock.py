@@ -6,6 +6,15 @@ URL of a Socket Mode server if one was given. File uploads (``files_upload_v2``)
 ``files.getUploadURLExternal`` hands out an upload URL on this server, the bytes are POSTed there (kept in
 ``uploads``), and ``files.completeUploadExternal`` shares the files into a channel, as a reply in the thread
 when ``thread_ts`` is given (``conversations.replies`` returns them).
+
+Failures, as strict as Slack's (for the outbox's retries):
+- ``fail(method, status, times=n, retry_after=s)``: the next n calls answer HTTP ``status`` (429 with
+  ``Retry-After``, 500, 503 ...);
+- ``refuse(address, error="channel_not_found", status=200)``: every post to that channel (or ``conversations.open``
+  of that user) answers ``ok: false`` with Slack's error (``status`` 403/404 for an HTTP refusal);
+- ``slow(method, seconds, times=n)``: the next n calls answer only after ``seconds`` (a client with a shorter
+  timeout gives up);
+- ``down(clock, until)``: every call answers 503 while ``clock.now() < until`` (an outage on the simulated clock).
 """
 
 from __future__ import annotations
@@ -39,6 +48,10 @@ class MockSlack:
         self.names = names or {}
         self.socket_url: str | None = None
         self.fail_next: dict[str, tuple[int, dict[str, str]]] = {}  # method -> (status, headers), once
+        self.failing: dict[str, list[tuple[int, dict[str, str]]]] = {}  # method -> answers still to give
+        self.refused: dict[str, tuple[str, int]] = {}  # channel or user -> (Slack error, HTTP status)
+        self.slowness: dict[str, list[float]] = {}  # method -> delays still to apply
+        self.outage: tuple[Any, Any] | None = None  # (clock, until)
         self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
         self.files: dict[str, dict[str, Any]] = {}  # file id -> {"id", "name", "length", "alt_txt", "title"}
         self.replies: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread ts) -> replies
@@ -75,8 +88,17 @@ class MockSlack:
                             except ValueError:
                                 pass
                 method = self.path.strip("/").split("/", 1)[-1] if self.path.startswith("/api/") else self.path
+                delay = mock.delay(method)
+                if delay:
+                    time.sleep(delay)
                 status, body, headers = mock.answer(method, args)
                 payload = json.dumps(body).encode()
+                try:
+                    self._reply(status, headers, payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (its timeout): as with Slack, the call may have had effect
+
+            def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -99,6 +121,43 @@ class MockSlack:
         self.server.shutdown()
         self.server.server_close()
 
+    # -- failures -----------------------------------------------------------------------------------
+    def fail(self, method: str, status: int, times: int = 1, retry_after: float | None = None) -> None:
+        headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
+        with self._lock:
+            self.failing.setdefault(method, []).extend([(status, headers)] * times)
+
+    def refuse(self, address: str, error: str = "channel_not_found", status: int = 200) -> None:
+        with self._lock:
+            self.refused[address] = (error, status)
+
+    def slow(self, method: str, seconds: float, times: int = 1) -> None:
+        with self._lock:
+            self.slowness.setdefault(method, []).extend([seconds] * times)
+
+    def down(self, clock: Any, until: Any) -> None:
+        with self._lock:
+            self.outage = (clock, until)
+
+    def delay(self, method: str) -> float:
+        with self._lock:
+            waits = self.slowness.get(method)
+            return waits.pop(0) if waits else 0.0
+
+    def _failure(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        if self.outage is not None and self.outage[0].now() < self.outage[1]:
+            return 503, {"ok": False, "error": "service_unavailable"}, {}
+        queued = self.failing.get(method)
+        if queued:
+            status, headers = queued.pop(0)
+            return status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
+        target = args.get("channel") if method in ("chat.postMessage", "chat.update") else (
+            args.get("users") if method == "conversations.open" else None)
+        if target is not None and str(target) in self.refused:
+            error, status = self.refused[str(target)]
+            return status, {"ok": False, "error": error}, {}
+        return None
+
     # -- answers ------------------------------------------------------------------------------------
     def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
@@ -106,6 +165,9 @@ class MockSlack:
             if method in self.fail_next:
                 status, headers = self.fail_next.pop(method)
                 return status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
+            failure = self._failure(method, args)
+            if failure is not None:
+                return failure
             if method == "auth.test":
                 return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "Test"}, {}
             if method == "conversations.open":

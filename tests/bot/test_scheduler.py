@@ -384,7 +384,10 @@ def test_delivery_retries_with_backoff_without_blocking_others(sqlite_runtime) -
     clock.set(clock.now() + dt.timedelta(seconds=31))
     d.deliver()
     assert {r.idempotency_key: r.state for r in _outbox(rt)}[rows[0].idempotency_key] == "sent"
-    assert len(transport.sent) == len(set(transport.sent)) == len(rows) - 1
+    # the permanent failure told the business unit, once (bot.outages); everything else arrived once
+    alerts = [k for k in transport.sent if k.startswith("delivery-alert:")]
+    assert len(alerts) == 1 and alerts[0].endswith(":cconsole:#business-unit")
+    assert len(transport.sent) == len(set(transport.sent)) == len(rows) - 1 + 1
 
 
 def test_a_crashed_send_is_not_repeated_when_the_platform_has_it(sqlite_runtime) -> None:  # noqa: ANN001
@@ -427,3 +430,45 @@ def test_quarterly_data_set_is_posted_for_the_quarter_just_ended(sqlite_runtime)
         "Quarterly data set \u2014 Mid & West Wales Safeguarding Board (CYSUR / CWMPAS): Q3 2026")
     assert "Category / theme: Criteria for referrals 1" in text
     assert "Jamie" not in str(posts[0].payload) and "MWW-2026-0001" not in str(posts[0].payload)
+
+
+def test_a_transient_database_error_in_a_timer_handler_is_retried_and_fires_once(runtime) -> None:  # noqa: ANN001
+    """R11: a deadlock (or lost connection, serialization failure) inside a handler undoes what the handler wrote
+    and leaves the timer pending with a backoff; the next sweep after it fires the timer, once."""
+    from sqlalchemy.exc import OperationalError
+
+    rt = runtime
+    open_case(rt, "swindon", at(2026, 4, 2, 10))
+    clock = FixedClock(at(2026, 4, 9, 9, 0))  # Stage 1 lapsed on Wed 8 Apr: its escalation is due
+    sw = Sweeper(rt.factory, clock)
+    real = sw.handlers["escalation"]
+    calls = []
+
+    def deadlocked(s, t, now):  # noqa: ANN001, ANN202
+        calls.append(t.id)
+        if len(calls) == 1:
+            real(s, t, now)  # its writes (prompts, outbox rows, the event) are made, then the database gives up
+            raise OperationalError("INSERT ...", {}, Exception("deadlock detected"))
+        real(s, t, now)
+
+    sw.handlers["escalation"] = deadlocked
+    sw.sweep()
+    with rt.factory() as s:
+        esc = s.scalars(select(Timer).where(Timer.kind == "escalation", Timer.due_at <= clock.now())).all()
+        assert len(esc) == 1 and esc[0].state == "pending" and esc[0].attempts == 1 and esc[0].retry_at > clock.now()
+        assert not s.scalars(select(EscalationPrompt)).all()  # the savepoint undid the handler's writes
+        assert not [r for r in s.scalars(select(OutboxMessage)) if r.timer_id == esc[0].id]
+    sw.sweep()  # before the backoff: not again
+    assert len(calls) == 1
+    clock.set(clock.now() + dt.timedelta(minutes=1))
+    sw.sweep()
+    sw.sweep()
+    assert len(calls) == 2
+    with rt.factory() as s:
+        t = s.get(Timer, esc[0].id)
+        assert t.state == "done"
+        prompts = s.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == t.id)).all()
+        assert prompts and len({p.agency_key for p in prompts}) == len(prompts)  # once per agency
+        events = [e for e in s.get(Case, t.case_id).events if e.kind == "escalation_prompted"] \
+            if hasattr(Case, "events") else None
+        assert events is None or len(events) == 1

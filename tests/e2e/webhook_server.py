@@ -9,6 +9,11 @@
 ``POST /`` records the request (its ``Idempotency-Key`` header and JSON body) and answers
 ``{"id": "..."}``; ``GET /?key=K`` answers 200 ``{"id": ...}`` when a POST with that key was recorded,
 else 404. Every POST is recorded, even a second one with the same key, so a test can count duplicates.
+Failures, for the outbox's retries: ``fail(status, times=n, retry_after=s)`` (the next n POSTs answer
+``status``: 429 with Retry-After, 500, 503 ...), ``refuse(address, status=403)`` (every POST to that address),
+``slow(seconds, times=n)`` (the next n POSTs answer only after ``seconds``; nothing is recorded for them, as
+when a platform drops a request it could not finish) and ``down(clock, until)`` (503 while
+``clock.now() < until``, on a simulated clock). Nothing is recorded for a POST that fails.
 The server is threaded (one thread per request) and binds 127.0.0.1 on an ephemeral port; the record is
 guarded by a lock.
 """
@@ -38,10 +43,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         pass  # quiet: the tests look at the record, not the log
 
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
+    def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         try:
             self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -58,6 +65,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(400, {"error": "not JSON"})
             return
         owner = self.server.owner
+        failure = owner._failure(body)
+        if failure is not None:
+            status, delay, headers = failure
+            if delay:
+                time.sleep(delay)
+            self._answer(status, {"error": "refused"}, headers)
+            return
         if owner.post_delay:
             time.sleep(owner.post_delay)  # a slow platform: widens the window a kill can land in
         post = owner._record(self.headers.get("Idempotency-Key"), body)
@@ -90,6 +104,11 @@ class WebhookServer:
         self._posts: list[Post] = []
         self._by_key: dict[str, Post] = {}
         self._lookups: list[tuple[str, bool]] = []
+        self._failing: list[tuple[int, dict[str, str]]] = []
+        self._slow: list[float] = []
+        self.refused: dict[str, int] = {}
+        self.outage: tuple[Any, Any] | None = None
+        self.failed = 0  # POSTs answered with a failure
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
@@ -117,6 +136,40 @@ class WebhookServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- failures ------------------------------------------------------------------------------
+    def fail(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
+        headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
+        with self._lock:
+            self._failing.extend([(status, headers)] * times)
+
+    def refuse(self, address: str, status: int = 403) -> None:
+        with self._lock:
+            self.refused[address] = status
+
+    def slow(self, seconds: float, times: int = 1) -> None:
+        with self._lock:
+            self._slow.extend([seconds] * times)
+
+    def down(self, clock: Any, until: Any) -> None:
+        with self._lock:
+            self.outage = (clock, until)
+
+    def _failure(self, body: Any) -> tuple[int, float, dict[str, str]] | None:
+        with self._lock:
+            found: tuple[int, float, dict[str, str]] | None = None
+            if self._slow:
+                found = (503, self._slow.pop(0), {})
+            elif self.outage is not None and self.outage[0].now() < self.outage[1]:
+                found = (503, 0.0, {})
+            elif self._failing:
+                status, headers = self._failing.pop(0)
+                found = (status, 0.0, headers)
+            elif isinstance(body, dict) and body.get("address") in self.refused:
+                found = (self.refused[body["address"]], 0.0, {})
+            if found is not None:
+                self.failed += 1
+            return found
 
     # -- the record ----------------------------------------------------------------------------
     def _record(self, key: str | None, body: Any) -> Post:
