@@ -238,6 +238,45 @@ class Runtime:
                                                          ConversationRef.kind == kind, ConversationRef.key == key))
             return dict(row.data) if row else None
 
+    def save_refs(self, platform: str, kind: str, refs: dict[str, dict]) -> None:
+        """Store many conversation references of one kind at once (a team's roster)."""
+        if not refs:
+            return
+        with self.factory() as s:
+            rows = {r.key: r for r in s.scalars(select(ConversationRef).where(
+                ConversationRef.platform == platform, ConversationRef.kind == kind,
+                ConversationRef.key.in_(list(refs))))}
+            for key, data in refs.items():
+                row = rows.get(key)
+                if row is None:
+                    s.add(ConversationRef(platform=platform, kind=kind, key=key, data=data))
+                elif row.data != data:
+                    row.data, row.updated_at = data, utcnow()
+            s.commit()
+
+    def ref_keys(self, platform: str, kind: str) -> list[str]:
+        with self.factory() as s:
+            return list(s.scalars(select(ConversationRef.key).where(ConversationRef.platform == platform,
+                                                                    ConversationRef.kind == kind)
+                                  .order_by(ConversationRef.key)))
+
+    def link_members(self, platform: str, members: list[tuple[str, list[str]]]) -> int:
+        """Link platform users seen in a roster, (external id, e-mail addresses), to the directory people with
+        those addresses, as a first message would; returns how many were newly linked."""
+        from bot import inbound
+
+        linked = 0
+        with self.factory() as s:
+            for external_id, emails in members:
+                if inbound.person_for(platform, external_id, None, session=s) is not None:
+                    continue
+                for email in emails:
+                    if inbound.person_for(platform, external_id, email, session=s) is not None:
+                        linked += 1
+                        break
+            s.commit()
+        return linked
+
     def any_ref(self, platform: str, kind: str) -> dict | None:
         with self.factory() as s:
             row = s.scalars(select(ConversationRef).where(ConversationRef.platform == platform,

@@ -23,11 +23,12 @@ from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeRespons
 
 from adapters.teams import cards
 from adapters.teams.files import FileLinks
+from adapters.teams.transport import top_level
 from bot.clock import Clock
 from bot.conversation import Conversation
 from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.i18n import translator
-from bot.messages import Message, Reply, Severity
+from bot.messages import Button, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
 from bot.services import ServiceError
 
@@ -53,6 +54,7 @@ class ParleyTeamsBot:
         self.conversation = Conversation(runtime.factory, clock, PLATFORM)
         self.forms = Forms(runtime.factory, clock, PLATFORM)
         self.after_turn = None  # set by the server: deliver the outbox after each turn
+        self.on_team_changed = None  # set by the server: fetch a team's roster (installed there, people joined)
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- identity and references ---------------------------------------------------------------
@@ -81,6 +83,9 @@ class ParleyTeamsBot:
     def remember(self, turn: TurnContext) -> None:
         act = turn.activity
         data = reference_data(act)
+        tenant = self._tenant(turn)
+        if tenant:
+            data["tenantId"] = tenant  # not kept by botbuilder's reference; needed to create a 1:1 chat later
         conv = act.conversation
         conv_type = getattr(conv, "conversation_type", None) or "personal"
         sender = act.from_property
@@ -88,9 +93,15 @@ class ParleyTeamsBot:
         if conv_type == "personal" and aad:
             self._save_ref("person", aad, data)
         elif conv_type == "channel":
-            channel = (act.channel_data or {}).get("channel", {}).get("id") if isinstance(act.channel_data, dict) \
-                else None
-            self._save_ref("channel", channel or conv.id.split(";")[0], data)
+            # the channel itself, not the thread this activity came in (";messageid=..."): posts there are new
+            # top-level posts, never replies under whatever last mentioned Parley
+            top = {**data, "conversation": {**(data.get("conversation") or {}), "id": top_level(conv.id)}}
+            top.pop("activityId", None)
+            channel = _channel_id(act)
+            self._save_ref("channel", channel or top_level(conv.id), top)
+            team = _team_id(act)
+            if team:
+                self._save_ref("team", team, top)  # for fetching the team's roster later (adapters/teams/roster.py)
         if aad and sender and sender.id:
             self._save_ref("member", aad, {**data, "member_id": sender.id})
         for member in act.members_added or []:
@@ -125,11 +136,16 @@ class ParleyTeamsBot:
             log.exception("could not store the conversation reference")
         if act.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
             added = [m for m in (act.members_added or []) if m.id == act.recipient.id]
+            team = _team_id(act)
             # Fix: Teams (and the Agents Playground) sends BOTH an installationUpdate(add) and a conversationUpdate
             # adding the bot when the app is installed, so greeting on either showed the welcome card twice. Greet
             # on the conversationUpdate only; the installationUpdate still stores the conversation reference above.
             if added and act.type == ActivityTypes.conversation_update:
-                await turn.send_activity(self._card_activity(welcome_message()))
+                # in a team: how to make a channel a manager channel, not the personal chat's commands
+                await turn.send_activity(self._card_activity(team_welcome_message() if team else welcome_message()))
+            installed = act.type == ActivityTypes.installation_update and (act.action or "add").startswith("add")
+            if team and self.on_team_changed is not None and (added or installed or act.members_added):
+                self.on_team_changed(team)  # fetch the roster: link the members, remember how to reach them
             return
         if act.type == ActivityTypes.invoke and act.name == "adaptiveCard/action":
             await self._invoke(turn)
@@ -216,6 +232,8 @@ class ParleyTeamsBot:
             return self._card(Message(not_linked_text(), severity=Severity.WARNING))
         values = cards.form_values(data)
         context = cards.context_of(data)
+        if verb == START:
+            return cards.form_card(self.forms.risk(person.id))
         if verb == RISK_FORM:
             res = self.forms.submit_risk(person.id, values)
             if res.errors:
@@ -254,6 +272,18 @@ class ParleyTeamsBot:
                 for p in self.rt.colleagues(person.id)]
 
 
+def _channel_id(act: Activity) -> str | None:
+    data = act.channel_data if isinstance(act.channel_data, dict) else {}
+    channel = data.get("channel")
+    return channel.get("id") if isinstance(channel, dict) and isinstance(channel.get("id"), str) else None
+
+
+def _team_id(act: Activity) -> str | None:
+    data = act.channel_data if isinstance(act.channel_data, dict) else {}
+    team = data.get("team")
+    return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
+
+
 def _with_context(form, context: str):  # noqa: ANN001, ANN202 - bot.messages.Form
     return type(form)(form.id, form.title, form.submit_label, form.fields, context, form.intro, form.intro_severity)
 
@@ -264,14 +294,28 @@ def _reference(data: dict[str, Any]):  # noqa: ANN202 - ConversationReference
     return ConversationReference().deserialize(data)
 
 
+START = "intake.start"  # the welcome card's button: opens the intake (the immediate-risk question first)
+
+
 def welcome_message() -> Message:
     T = translator()
     return Message("\n".join([
         T("Hello, I'm Parley. I help you resolve a professional disagreement with another agency, following your "
           "board's protocol, and I keep track of its deadlines."),
-        T("Type 'new' to raise a concern, 'list' for your cases, 'case REF' for one case, or 'help'."),
+        T("Press Raise a concern below, or type 'new'; 'list' shows your cases, 'case REF' one case, 'help' the rest."),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
-    ]), title=T("Welcome to Parley"))
+    ]), title=T("Welcome to Parley"), buttons=(Button(START, T("Raise a concern"), style="primary"),))
+
+
+def team_welcome_message() -> Message:
+    """Posted when the app is added to a team: what a channel is for, not the personal chat's commands."""
+    T = translator()
+    return Message("\n".join([
+        T("Parley posts escalation prompts for a disagreement between agencies in their managers' channels."),
+        T("To make a channel an agency's manager channel, the business unit or an administrator types there: "
+          "@Parley register managers for <agency> (or senior managers, or directors)."),
+        T("Concerns are raised in a personal chat with Parley, never in a channel."),
+    ]), title=T("Parley is now in this team"))
 
 
 def not_linked_text() -> str:
