@@ -201,6 +201,17 @@ class Runtime:
             s.commit()
             return new
 
+    def forget(self, platform: str, key: str) -> None:
+        """Undo ``first_time`` for work that did not go through (refused, or failed), so a retry is not taken
+        for a duplicate: a key is kept only for work that committed."""
+        from sqlalchemy import delete
+
+        from storage.models import InboundKey
+
+        with self.factory() as s:
+            s.execute(delete(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key[:300]))
+            s.commit()
+
     def identity_of(self, person_id: int, platform: str) -> str | None:
         with self.factory() as s:
             return next((i.external_id for i in repo.identities(person_id, session=s) if i.platform == platform), None)

@@ -230,25 +230,57 @@ class ParleyTeamsBot:
         person = await self.person(turn)
         if person is None:
             return self._card(Message(not_linked_text(), severity=Severity.WARNING))
-        values = cards.form_values(data)
-        context = cards.context_of(data)
-        if verb == START:
-            return cards.form_card(self.forms.risk(person.id))
-        if verb == RISK_FORM:
-            res = self.forms.submit_risk(person.id, values)
-            if res.errors:
-                return cards.form_card(self.forms.risk(person.id), errors=res.errors, values=values)
-            assert res.next_form is not None
-            return cards.form_card(res.next_form, people=self._people(person))
+        # the same activity delivered again (Teams retries an invoke it thinks timed out; an Action.Submit
+        # message posted twice), or the same form card submitted twice: done once, the repeat answered
+        keys = []
+        if turn.activity.id:
+            keys.append(f"activity:{turn.activity.id}")
+        card = data.get("card")
+        if verb in (INTAKE_FORM, OUTCOME_FORM) and isinstance(card, str) and card:
+            keys.append(f"card:{person.id}:{verb}:{card[:64]}")
+        now = self.clock.now()
+        claimed = []
+        for key in keys:
+            if not self.rt.first_time(PLATFORM, key, now):
+                for k in claimed:
+                    self.rt.forget(PLATFORM, k)
+                return self._card(Message(translator(person.language)(
+                    "Already done: this was sent before, so nothing was done again.")))
+            claimed.append(key)
+        committed = False
+        try:
+            result, committed = await self._act(turn, person, verb, data)
+        finally:
+            if not committed:  # refused, re-asked or failed: a second try is a try, not a duplicate
+                for k in claimed:
+                    self.rt.forget(PLATFORM, k)
+        return result
+
+    async def _act(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]
+                   ) -> tuple[dict | None, bool]:
+        """The card for ``verb``, and whether it changed anything that must not be done twice."""
         if verb in (INTAKE_FORM, OUTCOME_FORM):
+            values = cards.form_values(data)
+            context = cards.context_of(data)
             res = self.forms.submit(person.id, verb, values, context)
             if res.errors:
                 form = (self.forms.outcome(person.id, context) if verb == OUTCOME_FORM
                         else _with_context(self.forms.intake(person.id), context))
-                return cards.form_card(form, errors=res.errors, values=values, people=self._people(person))
+                return cards.form_card(form, errors=res.errors, values=values, people=self._people(person)), False
             assert res.reply is not None
-            first = res.reply.to_speaker[0]
-            return self._card(first)
+            return self._card(res.reply.to_speaker[0]), True
+        if verb == RISK_FORM:
+            values = cards.form_values(data)
+            res = self.forms.submit_risk(person.id, values)
+            if res.errors:
+                return cards.form_card(self.forms.risk(person.id), errors=res.errors, values=values), False
+            assert res.next_form is not None
+            return cards.form_card(res.next_form, people=self._people(person)), True
+        return await self._verb(turn, person, verb, data), True
+
+    async def _verb(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]) -> dict | None:
+        if verb == START:
+            return cards.form_card(self.forms.risk(person.id))
         value = str(data.get("value", ""))
         if verb == "case.record_outcome":
             try:

@@ -44,6 +44,7 @@ import base64
 import copy
 import json
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -99,7 +100,7 @@ LINK_ZONE = ZoneInfo("Europe/London")  # a file link's expiry is shown in UK tim
 
 ANSWER_ACTION = "answer"
 VIEW_ACTION = "case.view"
-RESERVED_KEYS = frozenset({"verb", "value", "context", "msteams"})
+RESERVED_KEYS = frozenset({"verb", "value", "context", "card", "msteams"})
 ELLIPSIS = "\u2026"
 
 SEVERITY_COLOR = {Severity.URGENT: "attention", Severity.ERROR: "attention", Severity.WARNING: "warning",
@@ -512,7 +513,9 @@ def form_card(form: Form, *, errors: dict[str, str] | None = None, values: dict[
                                     spacing="small"))
         if f.id in errors:
             body.append(_error(errors[f.id], spacing="small"))
-    submit = _execute(form.submit_label or T("Submit"), form.id, {"context": context}, "positive")
+    # "card": this rendering of the form, so the same card submitted twice is recognised (adapters/teams/app.py)
+    submit = _execute(form.submit_label or T("Submit"), form.id, {"context": context, "card": secrets.token_hex(8)},
+                      "positive")
     return {"type": "AdaptiveCard", "$schema": CARD_SCHEMA_URL, "version": CARD_VERSION, "body": body,
             "actions": [submit], "fallbackText": escape_truncate(form.title or form.id, FALLBACK_TEXT_MAX) or ELLIPSIS}
 

@@ -466,8 +466,10 @@ def check_form_card(form: Form, card: dict, people: list[tuple[str, str]] | None
             assert e["maxLength"] == f.max_length
     (submit,) = card["actions"]
     assert submit["type"] == "Action.Execute" and submit["verb"] == form.id
-    assert submit["data"] == {"context": form.context} and submit["title"] == form.submit_label
-    assert submit["fallback"]["data"] == {"verb": form.id, "context": form.context}
+    card_id = submit["data"]["card"]  # this rendering of the form: a resubmission of it is recognised
+    assert len(card_id) == 16 and form_card(form)["actions"][0]["data"]["card"] != card_id
+    assert submit["data"] == {"context": form.context, "card": card_id} and submit["title"] == form.submit_label
+    assert submit["fallback"]["data"] == {"verb": form.id, "context": form.context, "card": card_id}
 
 
 def _people(rt, board: str) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -561,7 +563,7 @@ def test_hostile_form_is_valid_and_neutralised() -> None:
     assert by_id["t"]["value"] == HOSTILE[:100] and by_id["l"]["value"] == "y" * 5_000
     assert "value" not in by_id["d"]
     assert by_id["p"]["choices"] == [{"title": "Bob Evans SWN-2026-0001 isolate embed", "value": "1"}]
-    assert card["actions"][0]["data"] == {"context": "ctx SWN-2026-0001 isolate embed"}
+    assert card["actions"][0]["data"]["context"] == "ctx SWN-2026-0001 isolate embed"
     assert card["body"][1]["text"].startswith("\u26a0\ufe0f Everyone Bob")  # the intro, with its severity
 
 

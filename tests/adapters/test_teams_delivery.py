@@ -269,3 +269,62 @@ def test_escalation_posts_are_top_level_and_updated_in_place(env) -> None:  # no
     puts = connector.wait(lambda c: c.puts if len(c.puts) >= 2 else None)
     assert {(conv, act) for conv, act, _ in puts} >= {tuple(posted[ch].split("|")) for ch in posted}
     assert all(";messageid=" not in conv for conv, _, _ in puts)
+
+
+def _intake(teams: Teams, rt, **kw: Any) -> tuple[dict, dict]:  # noqa: ANN001
+    form = teams.invoke("alice", "form.risk", {"risk": "no", "context": ""})
+    submit = next(a for a in form["actions"] if a.get("verb") == "form.intake")
+    with rt.factory() as s:
+        csc = repo.agency_by_key("swindon", "social-care", session=s).id
+        bob = repo.person_by_key("swindon", "bob", session=s).id
+    data = {**submit["data"], "pre0": "no", "category": "thresholds", "agency": str(csc), "person": str(bob),
+            "what": "Closed too early", "done": "Phoned", "sought": "Re-open", "arose": "2026-04-02", **kw}
+    return submit, data
+
+
+def _cases(rt) -> list[str]:  # noqa: ANN001
+    with rt.factory() as s:
+        return [c.ref for c in repo.cases_for_board("swindon", session=s)]
+
+
+def test_a_resubmitted_intake_makes_one_case(env) -> None:  # noqa: ANN001
+    rt, connector, teams, clock, server = env
+    _, data = _intake(teams, rt)
+    # the same invoke activity delivered twice (Teams retrying it)
+    act = teams.activity("alice", "invoke", name="adaptiveCard/action",
+                         value={"action": {"type": "Action.Execute", "verb": "form.intake", "data": data}})
+    first = json.loads(teams.send(act)[1])["value"]
+    again = json.loads(teams.send(act)[1])["value"]
+    assert "SWN-2026-0001" in json.dumps(first) and "Already done" in json.dumps(again)
+    # the same card submitted again (a new activity: a second click on a form still on screen)
+    third = teams.invoke("alice", "form.intake", data)
+    assert "Already done" in json.dumps(third)
+    # the Action.Submit fallback (a message carrying the verb) posted twice
+    _, data2 = _intake(teams, rt)
+    msg = teams.activity("alice", value={"verb": "form.intake", **data2})
+    teams.send(msg)
+    teams.send(msg)
+    assert _cases(rt) == ["SWN-2026-0001", "SWN-2026-0002"]
+    replies = connector.wait(lambda c: [x for x in c.cards_to("a:personal-alice") if "Already done" in json.dumps(x)])
+    assert len(replies) == 1
+
+
+def test_a_form_sent_back_with_problems_can_be_sent_again(env) -> None:  # noqa: ANN001
+    """Only work that went through is remembered: a refused submission, corrected, makes the case."""
+    rt, connector, teams, clock, server = env
+    _, data = _intake(teams, rt, what="")
+    refused = teams.invoke("alice", "form.intake", data)
+    assert "Please fill this in" in json.dumps(refused) and _cases(rt) == []
+    done = teams.invoke("alice", "form.intake", {**data, "what": "Closed too early"})
+    assert "SWN-2026-0001" in json.dumps(done) and _cases(rt) == ["SWN-2026-0001"]
+
+
+def test_a_second_click_is_answered_not_repeated(env) -> None:  # noqa: ANN001
+    rt, connector, teams, clock, server = env
+    _, data = _intake(teams, rt)
+    teams.invoke("alice", "form.intake", data)
+    close = teams.activity("alice", "invoke", name="adaptiveCard/action",
+                           value={"action": {"type": "Action.Execute", "verb": "case.view",
+                                             "data": {"value": "SWN-2026-0001"}}})
+    assert "SWN-2026-0001" in json.dumps(json.loads(teams.send(close)[1])["value"])
+    assert "Already done" in json.dumps(json.loads(teams.send(close)[1])["value"])
