@@ -216,6 +216,27 @@ class Runtime:
         with self.factory() as s:
             return next((i.external_id for i in repo.identities(person_id, session=s) if i.platform == platform), None)
 
+    def case_list(self, person_id: int, now: dt.datetime):  # noqa: ANN201 - bot.messages.Message
+        """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
+        from bot.i18n import translator
+
+        with self.factory() as s:
+            person = repo.get_person(person_id, session=s)
+            if person is None:
+                return None
+            return views.case_list(translator(person.language), list(repo.cases_involving(person, session=s)), now,
+                                   session=s)
+
+    def case_headline(self, ref: str, language: str = "en") -> str | None:
+        """'REF · raising agency → responding agency · stage' (channel-safe), for naming a case on a form."""
+        from bot.i18n import translator
+
+        with self.factory() as s:
+            case = repo.case_by_ref(ref, session=s)
+            if case is None:
+                return None
+            return views.case_headline(translator(language), case, services.protocol_for(case, session=s), session=s)
+
     def home_messages(self, person_id: int, now: dt.datetime):  # noqa: ANN201 - list[bot.messages.Message]
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
         from bot.i18n import translator

@@ -13,6 +13,8 @@ outbox. No deadline logic and no SQL here.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import re
 from typing import Any
@@ -155,7 +157,10 @@ class ParleyTeamsBot:
             self.after_turn()
 
     def _card(self, message: Message) -> dict:
-        """The message's card; its files inline or through links (see adapters/teams/cards.message_card)."""
+        """The message's card; its files inline or through links (see adapters/teams/cards.message_card); a
+        long list of cases a page at a time."""
+        if cards.is_case_list(message) and len(message.buttons) > cards.LIST_PAGE:
+            return cards.case_list_card(message)
         link = self.files.publish if self.files is not None and self.files.available else None
         return cards.message_card(message, link=link)
 
@@ -264,9 +269,11 @@ class ParleyTeamsBot:
             context = cards.context_of(data)
             res = self.forms.submit(person.id, verb, values, context)
             if res.errors:
-                form = (self.forms.outcome(person.id, context) if verb == OUTCOME_FORM
-                        else _with_context(self.forms.intake(person.id), context))
-                return cards.form_card(form, errors=res.errors, values=values, people=self._people(person)), False
+                if verb == OUTCOME_FORM:
+                    form = self._named(self.forms.outcome(person.id, context), person)
+                    return cards.form_card(form, errors=res.errors, values=values), False
+                form = _with_context(self.forms.intake(person.id), context)
+                return self._intake_card(person, form, values=values, errors=res.errors), False
             assert res.reply is not None
             return self._card(res.reply.to_speaker[0]), True
         if verb == RISK_FORM:
@@ -275,19 +282,32 @@ class ParleyTeamsBot:
             if res.errors:
                 return cards.form_card(self.forms.risk(person.id), errors=res.errors, values=values), False
             assert res.next_form is not None
+            if res.next_form.id == INTAKE_FORM:
+                return self._intake_card(person, res.next_form), True
             return cards.form_card(res.next_form, people=self._people(person)), True
         return await self._verb(turn, person, verb, data), True
 
     async def _verb(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]) -> dict | None:
         if verb == START:
             return cards.form_card(self.forms.risk(person.id))
+        if verb == PEOPLE_VERB:  # the intake again, as filled in, with the chosen agency's people to pick from
+            form = _with_context(self.forms.intake(person.id), cards.context_of(data))
+            return self._intake_card(person, form, values=cards.form_values(data))
         value = str(data.get("value", ""))
+        if verb == cards.PAGE_ACTION:
+            listed = self.rt.case_list(person.id, self.clock.now())
+            if listed is None or not cards.is_case_list(listed):
+                return self._card(listed) if listed is not None else None
+            return cards.case_list_card(listed, int(value) if value.isdigit() else 0, translator(person.language))
         if verb == "case.record_outcome":
             try:
-                return cards.form_card(self.forms.outcome(person.id, value))
+                return cards.form_card(self._named(self.forms.outcome(person.id, value), person))
             except ServiceError as exc:
                 return self._card(Message(exc.message, severity=Severity.ERROR))
-        if verb == "answer":
+        if verb == cards.REPLY_ACTION:  # typed on the question's card (or its Cancel)
+            typed = str(data.get(cards.REPLY_INPUT) or "").strip()
+            reply = self.conversation.handle(person.id, typed or "skip")
+        elif verb == "answer":
             reply = self.conversation.handle(person.id, action="answer", value=value)
         elif verb.startswith(("case.", "esc.")):
             reply = self.conversation.handle(person.id, action=verb, value=value)
@@ -298,10 +318,40 @@ class ParleyTeamsBot:
             await turn.send_activity(self._card_activity(extra))
         return self._card(reply.to_speaker[0]) if reply.to_speaker else None
 
-    def _people(self, person: PersonInfo) -> list[tuple[str, str]]:
-        """Everyone else in the person's board directory, for the counterpart choice (no people picker in 1.5)."""
-        return [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name)
-                for p in self.rt.colleagues(person.id)]
+    def _named(self, form, person: PersonInfo):  # noqa: ANN001, ANN202 - bot.messages.Form
+        """The outcome form with its case named: reference, agencies and stage in the title (T9)."""
+        headline = self.rt.case_headline(form.context, person.language) if form.context else None
+        if not headline:
+            return form
+        T = translator(person.language)
+        return dataclasses.replace(form, title=T("Record the outcome: {case}", case=headline))
+
+    def _people(self, person: PersonInfo, agency: str | None = None) -> list[tuple[str, str]]:
+        """The people offered for the counterpart choice (1.5 has no people picker): everyone else in the board's
+        directory while that list is small; in a bigger directory, agency first, then person: only the people of
+        the agency chosen (``agency``: its name), and none until one is. Keeps the intake under Teams' 28 KB."""
+        everyone = self.rt.colleagues(person.id)
+        pairs = [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name) for p in everyone]
+        if cards.nbytes(json.dumps(pairs)) <= PEOPLE_BUDGET:
+            return pairs
+        if not agency:
+            return []
+        mine = [(str(p.id), p.name) for p in everyone if p.agency == agency]
+        while mine and cards.nbytes(json.dumps(mine)) > PEOPLE_BUDGET:
+            mine = mine[:len(mine) * 3 // 4]  # a huge agency: the first of them; the rest are typed by name
+        return mine
+
+    def _intake_card(self, person: PersonInfo, form, *, values: dict[str, str] | None = None,  # noqa: ANN001
+                     errors: dict[str, str] | None = None) -> dict:
+        """The intake form; in a big directory with "List its people" to fill the counterpart choice."""
+        values = values or {}
+        agencies = {c.value: c.label for f in form.fields if f.id == "agency" for c in f.choices}
+        people = self._people(person, agencies.get(values.get("agency", "")))
+        extra = ()
+        if len(people) < len(self.rt.colleagues(person.id)):
+            extra = (cards.execute(translator(person.language)("List its people"), PEOPLE_VERB,
+                                   {"context": form.context}),)
+        return cards.form_card(form, errors=errors, values=values, people=people, extra_actions=extra)
 
 
 def _channel_id(act: Activity) -> str | None:
@@ -327,6 +377,8 @@ def _reference(data: dict[str, Any]):  # noqa: ANN202 - ConversationReference
 
 
 START = "intake.start"  # the welcome card's button: opens the intake (the immediate-risk question first)
+PEOPLE_VERB = "intake.people"  # the intake's "List its people": the chosen agency's people (a big directory)
+PEOPLE_BUDGET = 12_000  # bytes of people choices on the intake card (Teams' limit is 28 KB for the whole card)
 
 
 def welcome_message() -> Message:
