@@ -248,8 +248,9 @@ class Runtime:
             s.commit()
             return queued
 
-    def forget_key(self, platform: str, key: str) -> None:
-        """Forget a delivery key whose work failed before anything was recorded (see ``first_time``)."""
+    def forget(self, platform: str, key: str) -> None:
+        """Undo ``first_time`` for work that did not go through (refused, or failed), so a retry is not taken
+        for a duplicate: a key is kept only for work that committed."""
         from bot import inbound
 
         with self.factory() as s:
@@ -259,6 +260,27 @@ class Runtime:
     def identity_of(self, person_id: int, platform: str) -> str | None:
         with self.factory() as s:
             return next((i.external_id for i in repo.identities(person_id, session=s) if i.platform == platform), None)
+
+    def case_list(self, person_id: int, now: dt.datetime):  # noqa: ANN201 - bot.messages.Message
+        """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
+        from bot.i18n import translator
+
+        with self.factory() as s:
+            person = repo.get_person(person_id, session=s)
+            if person is None:
+                return None
+            return views.case_list(translator(person.language), list(repo.cases_involving(person, session=s)), now,
+                                   session=s)
+
+    def case_headline(self, ref: str, language: str = "en") -> str | None:
+        """'REF · raising agency → responding agency · stage' (channel-safe), for naming a case on a form."""
+        from bot.i18n import translator
+
+        with self.factory() as s:
+            case = repo.case_by_ref(ref, session=s)
+            if case is None:
+                return None
+            return views.case_headline(translator(language), case, services.protocol_for(case, session=s), session=s)
 
     def home_messages(self, person_id: int, now: dt.datetime):  # noqa: ANN201 - list[bot.messages.Message]
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
@@ -292,6 +314,45 @@ class Runtime:
             row = s.scalar(select(ConversationRef).where(ConversationRef.platform == platform,
                                                          ConversationRef.kind == kind, ConversationRef.key == key))
             return dict(row.data) if row else None
+
+    def save_refs(self, platform: str, kind: str, refs: dict[str, dict]) -> None:
+        """Store many conversation references of one kind at once (a team's roster)."""
+        if not refs:
+            return
+        with self.factory() as s:
+            rows = {r.key: r for r in s.scalars(select(ConversationRef).where(
+                ConversationRef.platform == platform, ConversationRef.kind == kind,
+                ConversationRef.key.in_(list(refs))))}
+            for key, data in refs.items():
+                row = rows.get(key)
+                if row is None:
+                    s.add(ConversationRef(platform=platform, kind=kind, key=key, data=data))
+                elif row.data != data:
+                    row.data, row.updated_at = data, utcnow()
+            s.commit()
+
+    def ref_keys(self, platform: str, kind: str) -> list[str]:
+        with self.factory() as s:
+            return list(s.scalars(select(ConversationRef.key).where(ConversationRef.platform == platform,
+                                                                    ConversationRef.kind == kind)
+                                  .order_by(ConversationRef.key)))
+
+    def link_members(self, platform: str, members: list[tuple[str, list[str]]]) -> int:
+        """Link platform users seen in a roster, (external id, e-mail addresses), to the directory people with
+        those addresses, as a first message would; returns how many were newly linked."""
+        from bot import inbound
+
+        linked = 0
+        with self.factory() as s:
+            for external_id, emails in members:
+                if inbound.person_for(platform, external_id, None, session=s) is not None:
+                    continue
+                for email in emails:
+                    if inbound.person_for(platform, external_id, email, session=s) is not None:
+                        linked += 1
+                        break
+            s.commit()
+        return linked
 
     def any_ref(self, platform: str, kind: str) -> dict | None:
         with self.factory() as s:

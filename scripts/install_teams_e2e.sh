@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make e2e-teams` needs, idempotently, from package registries only:
-#   - Debian Chromium (/usr/bin/chromium) via apt, only when it is missing;
+#   - Debian Chromium (/usr/bin/chromium) via apt, only when it is missing, with --no-install-recommends (the
+#     browser and the libraries it needs: no avahi, CUPS or printer tools);
 #   - the Microsoft 365 Agents Playground (npm) into .e2e/ inside the repo (gitignored);
 #   - the Playwright Python package into the venv (never `playwright install`: Debian's browser is used).
 set -euo pipefail
@@ -14,7 +15,7 @@ if [ ! -x /usr/bin/chromium ]; then
   SUDO=""
   if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
   $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends chromium
 else
   echo "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo present)"
 fi

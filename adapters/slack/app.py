@@ -145,7 +145,7 @@ class SlackAdapter:
         """The work for this delivery failed before anything was recorded: Slack (or the person) may send it
         again, and it must then be done."""
         for key, _window in _delivery_keys(body):
-            self.rt.forget_key(PLATFORM, key)
+            self.rt.forget(PLATFORM, key)
 
     def _once(self, work: Callable[..., None]) -> Callable[..., None]:
         """``work`` (a lazy listener) with its delivery key forgotten if it fails, so a retry is not dropped."""

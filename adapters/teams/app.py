@@ -13,6 +13,8 @@ outbox. No deadline logic and no SQL here.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import re
 from typing import Any
@@ -23,11 +25,12 @@ from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeRespons
 
 from adapters.teams import cards
 from adapters.teams.files import FileLinks
+from adapters.teams.transport import top_level
 from bot.clock import Clock
 from bot.conversation import Conversation
 from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.i18n import translator
-from bot.messages import Message, Reply, Severity
+from bot.messages import Button, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
 from bot.services import ServiceError
 
@@ -53,6 +56,7 @@ class ParleyTeamsBot:
         self.conversation = Conversation(runtime.factory, clock, PLATFORM)
         self.forms = Forms(runtime.factory, clock, PLATFORM)
         self.after_turn = None  # set by the server: deliver the outbox after each turn
+        self.on_team_changed = None  # set by the server: fetch a team's roster (installed there, people joined)
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- identity and references ---------------------------------------------------------------
@@ -81,6 +85,9 @@ class ParleyTeamsBot:
     def remember(self, turn: TurnContext) -> None:
         act = turn.activity
         data = reference_data(act)
+        tenant = self._tenant(turn)
+        if tenant:
+            data["tenantId"] = tenant  # not kept by botbuilder's reference; needed to create a 1:1 chat later
         conv = act.conversation
         conv_type = getattr(conv, "conversation_type", None) or "personal"
         sender = act.from_property
@@ -88,9 +95,15 @@ class ParleyTeamsBot:
         if conv_type == "personal" and aad:
             self._save_ref("person", aad, data)
         elif conv_type == "channel":
-            channel = (act.channel_data or {}).get("channel", {}).get("id") if isinstance(act.channel_data, dict) \
-                else None
-            self._save_ref("channel", channel or conv.id.split(";")[0], data)
+            # the channel itself, not the thread this activity came in (";messageid=..."): posts there are new
+            # top-level posts, never replies under whatever last mentioned Parley
+            top = {**data, "conversation": {**(data.get("conversation") or {}), "id": top_level(conv.id)}}
+            top.pop("activityId", None)
+            channel = _channel_id(act)
+            self._save_ref("channel", channel or top_level(conv.id), top)
+            team = _team_id(act)
+            if team:
+                self._save_ref("team", team, top)  # for fetching the team's roster later (adapters/teams/roster.py)
         if aad and sender and sender.id:
             self._save_ref("member", aad, {**data, "member_id": sender.id})
         for member in act.members_added or []:
@@ -125,11 +138,16 @@ class ParleyTeamsBot:
             log.exception("could not store the conversation reference")
         if act.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
             added = [m for m in (act.members_added or []) if m.id == act.recipient.id]
+            team = _team_id(act)
             # Fix: Teams (and the Agents Playground) sends BOTH an installationUpdate(add) and a conversationUpdate
             # adding the bot when the app is installed, so greeting on either showed the welcome card twice. Greet
             # on the conversationUpdate only; the installationUpdate still stores the conversation reference above.
             if added and act.type == ActivityTypes.conversation_update:
-                await turn.send_activity(self._card_activity(welcome_message()))
+                # in a team: how to make a channel a manager channel, not the personal chat's commands
+                await turn.send_activity(self._card_activity(team_welcome_message() if team else welcome_message()))
+            installed = act.type == ActivityTypes.installation_update and (act.action or "add").startswith("add")
+            if team and self.on_team_changed is not None and (added or installed or act.members_added):
+                self.on_team_changed(team)  # fetch the roster: link the members, remember how to reach them
             return
         if act.type == ActivityTypes.invoke and act.name == "adaptiveCard/action":
             await self._invoke(turn)
@@ -139,7 +157,10 @@ class ParleyTeamsBot:
             self.after_turn()
 
     def _card(self, message: Message) -> dict:
-        """The message's card; its files inline or through links (see adapters/teams/cards.message_card)."""
+        """The message's card; its files inline or through links (see adapters/teams/cards.message_card); a
+        long list of cases a page at a time."""
+        if cards.is_case_list(message) and len(message.buttons) > cards.LIST_PAGE:
+            return cards.case_list_card(message)
         link = self.files.publish if self.files is not None and self.files.available else None
         return cards.message_card(message, link=link)
 
@@ -214,30 +235,79 @@ class ParleyTeamsBot:
         person = await self.person(turn)
         if person is None:
             return self._card(Message(not_linked_text(), severity=Severity.WARNING))
-        values = cards.form_values(data)
-        context = cards.context_of(data)
-        if verb == RISK_FORM:
-            res = self.forms.submit_risk(person.id, values)
-            if res.errors:
-                return cards.form_card(self.forms.risk(person.id), errors=res.errors, values=values)
-            assert res.next_form is not None
-            return cards.form_card(res.next_form, people=self._people(person))
+        # the same activity delivered again (Teams retries an invoke it thinks timed out; an Action.Submit
+        # message posted twice), or the same form card submitted twice: done once, the repeat answered
+        keys = []
+        if turn.activity.id:
+            keys.append(f"activity:{turn.activity.id}")
+        card = data.get("card")
+        if verb in (INTAKE_FORM, OUTCOME_FORM) and isinstance(card, str) and card:
+            keys.append(f"card:{person.id}:{verb}:{card[:64]}")
+        now = self.clock.now()
+        claimed = []
+        for key in keys:
+            if not self.rt.first_time(PLATFORM, key, now):
+                for k in claimed:
+                    self.rt.forget(PLATFORM, k)
+                return self._card(Message(translator(person.language)(
+                    "Already done: this was sent before, so nothing was done again.")))
+            claimed.append(key)
+        committed = False
+        try:
+            result, committed = await self._act(turn, person, verb, data)
+        finally:
+            if not committed:  # refused, re-asked or failed: a second try is a try, not a duplicate
+                for k in claimed:
+                    self.rt.forget(PLATFORM, k)
+        return result
+
+    async def _act(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]
+                   ) -> tuple[dict | None, bool]:
+        """The card for ``verb``, and whether it changed anything that must not be done twice."""
         if verb in (INTAKE_FORM, OUTCOME_FORM):
+            values = cards.form_values(data)
+            context = cards.context_of(data)
             res = self.forms.submit(person.id, verb, values, context)
             if res.errors:
-                form = (self.forms.outcome(person.id, context) if verb == OUTCOME_FORM
-                        else _with_context(self.forms.intake(person.id), context))
-                return cards.form_card(form, errors=res.errors, values=values, people=self._people(person))
+                if verb == OUTCOME_FORM:
+                    form = self._named(self.forms.outcome(person.id, context), person)
+                    return cards.form_card(form, errors=res.errors, values=values), False
+                form = _with_context(self.forms.intake(person.id), context)
+                return self._intake_card(person, form, values=values, errors=res.errors), False
             assert res.reply is not None
-            first = res.reply.to_speaker[0]
-            return self._card(first)
+            return self._card(res.reply.to_speaker[0]), True
+        if verb == RISK_FORM:
+            values = cards.form_values(data)
+            res = self.forms.submit_risk(person.id, values)
+            if res.errors:
+                return cards.form_card(self.forms.risk(person.id), errors=res.errors, values=values), False
+            assert res.next_form is not None
+            if res.next_form.id == INTAKE_FORM:
+                return self._intake_card(person, res.next_form), True
+            return cards.form_card(res.next_form, people=self._people(person)), True
+        return await self._verb(turn, person, verb, data), True
+
+    async def _verb(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]) -> dict | None:
+        if verb == START:
+            return cards.form_card(self.forms.risk(person.id))
+        if verb == PEOPLE_VERB:  # the intake again, as filled in, with the chosen agency's people to pick from
+            form = _with_context(self.forms.intake(person.id), cards.context_of(data))
+            return self._intake_card(person, form, values=cards.form_values(data))
         value = str(data.get("value", ""))
+        if verb == cards.PAGE_ACTION:
+            listed = self.rt.case_list(person.id, self.clock.now())
+            if listed is None or not cards.is_case_list(listed):
+                return self._card(listed) if listed is not None else None
+            return cards.case_list_card(listed, int(value) if value.isdigit() else 0, translator(person.language))
         if verb == "case.record_outcome":
             try:
-                return cards.form_card(self.forms.outcome(person.id, value))
+                return cards.form_card(self._named(self.forms.outcome(person.id, value), person))
             except ServiceError as exc:
                 return self._card(Message(exc.message, severity=Severity.ERROR))
-        if verb == "answer":
+        if verb == cards.REPLY_ACTION:  # typed on the question's card (or its Cancel)
+            typed = str(data.get(cards.REPLY_INPUT) or "").strip()
+            reply = self.conversation.handle(person.id, typed or "skip")
+        elif verb == "answer":
             reply = self.conversation.handle(person.id, action="answer", value=value)
         elif verb.startswith(("case.", "esc.")):
             reply = self.conversation.handle(person.id, action=verb, value=value)
@@ -248,10 +318,52 @@ class ParleyTeamsBot:
             await turn.send_activity(self._card_activity(extra))
         return self._card(reply.to_speaker[0]) if reply.to_speaker else None
 
-    def _people(self, person: PersonInfo) -> list[tuple[str, str]]:
-        """Everyone else in the person's board directory, for the counterpart choice (no people picker in 1.5)."""
-        return [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name)
-                for p in self.rt.colleagues(person.id)]
+    def _named(self, form, person: PersonInfo):  # noqa: ANN001, ANN202 - bot.messages.Form
+        """The outcome form with its case named: reference, agencies and stage in the title (T9)."""
+        headline = self.rt.case_headline(form.context, person.language) if form.context else None
+        if not headline:
+            return form
+        T = translator(person.language)
+        return dataclasses.replace(form, title=T("Record the outcome: {case}", case=headline))
+
+    def _people(self, person: PersonInfo, agency: str | None = None) -> list[tuple[str, str]]:
+        """The people offered for the counterpart choice (1.5 has no people picker): everyone else in the board's
+        directory while that list is small; in a bigger directory, agency first, then person: only the people of
+        the agency chosen (``agency``: its name), and none until one is. Keeps the intake under Teams' 28 KB."""
+        everyone = self.rt.colleagues(person.id)
+        pairs = [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name) for p in everyone]
+        if cards.nbytes(json.dumps(pairs)) <= PEOPLE_BUDGET:
+            return pairs
+        if not agency:
+            return []
+        mine = [(str(p.id), p.name) for p in everyone if p.agency == agency]
+        while mine and cards.nbytes(json.dumps(mine)) > PEOPLE_BUDGET:
+            mine = mine[:len(mine) * 3 // 4]  # a huge agency: the first of them; the rest are typed by name
+        return mine
+
+    def _intake_card(self, person: PersonInfo, form, *, values: dict[str, str] | None = None,  # noqa: ANN001
+                     errors: dict[str, str] | None = None) -> dict:
+        """The intake form; in a big directory with "List its people" to fill the counterpart choice."""
+        values = values or {}
+        agencies = {c.value: c.label for f in form.fields if f.id == "agency" for c in f.choices}
+        people = self._people(person, agencies.get(values.get("agency", "")))
+        extra = ()
+        if len(people) < len(self.rt.colleagues(person.id)):
+            extra = (cards.execute(translator(person.language)("List its people"), PEOPLE_VERB,
+                                   {"context": form.context}),)
+        return cards.form_card(form, errors=errors, values=values, people=people, extra_actions=extra)
+
+
+def _channel_id(act: Activity) -> str | None:
+    data = act.channel_data if isinstance(act.channel_data, dict) else {}
+    channel = data.get("channel")
+    return channel.get("id") if isinstance(channel, dict) and isinstance(channel.get("id"), str) else None
+
+
+def _team_id(act: Activity) -> str | None:
+    data = act.channel_data if isinstance(act.channel_data, dict) else {}
+    team = data.get("team")
+    return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
 
 
 def _with_context(form, context: str):  # noqa: ANN001, ANN202 - bot.messages.Form
@@ -264,14 +376,30 @@ def _reference(data: dict[str, Any]):  # noqa: ANN202 - ConversationReference
     return ConversationReference().deserialize(data)
 
 
+START = "intake.start"  # the welcome card's button: opens the intake (the immediate-risk question first)
+PEOPLE_VERB = "intake.people"  # the intake's "List its people": the chosen agency's people (a big directory)
+PEOPLE_BUDGET = 12_000  # bytes of people choices on the intake card (Teams' limit is 28 KB for the whole card)
+
+
 def welcome_message() -> Message:
     T = translator()
     return Message("\n".join([
         T("Hello, I'm Parley. I help you resolve a professional disagreement with another agency, following your "
           "board's protocol, and I keep track of its deadlines."),
-        T("Type 'new' to raise a concern, 'list' for your cases, 'case REF' for one case, or 'help'."),
+        T("Press Raise a concern below, or type 'new'; 'list' shows your cases, 'case REF' one case, 'help' the rest."),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
-    ]), title=T("Welcome to Parley"))
+    ]), title=T("Welcome to Parley"), buttons=(Button(START, T("Raise a concern"), style="primary"),))
+
+
+def team_welcome_message() -> Message:
+    """Posted when the app is added to a team: what a channel is for, not the personal chat's commands."""
+    T = translator()
+    return Message("\n".join([
+        T("Parley posts escalation prompts for a disagreement between agencies in their managers' channels."),
+        T("To make a channel an agency's manager channel, the business unit or an administrator types there: "
+          "@Parley register managers for <agency> (or senior managers, or directors)."),
+        T("Concerns are raised in a personal chat with Parley, never in a channel."),
+    ]), title=T("Parley is now in this team"))
 
 
 def not_linked_text() -> str:

@@ -41,9 +41,9 @@ Safety and limits
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,7 @@ from bot.messages import (
     Form,
     FormField,
     Message,
+    Prompt,
     PromptKind,
     Severity,
     iso_date_or_none,
@@ -86,6 +87,7 @@ HINT_MAX = 600
 ERROR_MAX = 600
 FALLBACK_TEXT_MAX = 1_000
 ACTION_TITLE_MAX = 100
+BUTTON_FIT = 36  # characters of a button title Teams shows before clipping it (at the narrowest, in a chat)
 DATA_VALUE_MAX = 500  # a button's value (a case reference, a choice value)
 CONTEXT_MAX = 2_000  # a form's context
 LABEL_MAX = 600
@@ -98,12 +100,14 @@ IMAGE_ALT_MAX = 1_000
 LINK_ZONE = ZoneInfo("Europe/London")  # a file link's expiry is shown in UK time
 
 ANSWER_ACTION = "answer"
+REPLY_ACTION = "reply"  # a typed answer (or a picked date) to the question on a message card
+REPLY_INPUT = "reply"
 VIEW_ACTION = "case.view"
-RESERVED_KEYS = frozenset({"verb", "value", "context", "msteams"})
+RESERVED_KEYS = frozenset({"verb", "value", "context", "card", "msteams"})
 ELLIPSIS = "\u2026"
 
-SEVERITY_COLOR = {Severity.URGENT: "attention", Severity.ERROR: "attention", Severity.WARNING: "warning",
-                  Severity.SUCCESS: "good"}
+# A warning keeps the default colour with its ⚠ (Teams' "warning" colour is yellow on white: unreadable)
+SEVERITY_COLOR = {Severity.URGENT: "attention", Severity.ERROR: "attention", Severity.SUCCESS: "good"}
 BUTTON_STYLE = {"primary": "positive", "danger": "destructive"}
 
 _STRIP = re.compile("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -242,9 +246,29 @@ def _text_blocks(text: str | None, budget: int, *, prefix: str = "",
 
 
 # -- actions ----------------------------------------------------------------------------------------------
+def short_label(label: str) -> str:
+    """A button title Teams shows whole: a bilingual "Cymraeg | English" label keeps each language's first
+    phrase ("Cydnabod / cymryd perchnogaeth | Acknowledge / take ownership" -> "Cydnabod | Acknowledge"), and
+    anything still longer than :data:`BUTTON_FIT` characters is cut with an ellipsis (a long choice is offered
+    as a list that wraps instead: see :func:`_message_card`)."""
+    label = " ".join(label.split())
+    if len(label) <= BUTTON_FIT:
+        return label
+    parts = [p.split(" / ")[0].split(" (")[0].strip() for p in label.split(" | ")]
+    short = " | ".join(p for p in parts if p) or label
+    if len(short) > BUTTON_FIT:
+        short = short[:BUTTON_FIT - 1].rstrip() + ELLIPSIS
+    return short
+
+
+def execute(title: str, verb: str, data: dict[str, str], style: str | None = None) -> dict:
+    """A button (``Action.Execute`` with its ``Action.Submit`` fallback) for the adapter's own cards."""
+    return _execute(title, verb, data, style)
+
+
 def _execute(title: str, verb: str, data: dict[str, str], style: str | None = None) -> dict:
     """An ``Action.Execute`` with its ``Action.Submit`` fallback (whose data also carries the verb)."""
-    title = truncate(title, ACTION_TITLE_MAX) or ELLIPSIS
+    title = truncate(short_label(clean(title)), ACTION_TITLE_MAX) or ELLIPSIS
     styled = {"style": style} if style in ("positive", "destructive") else {}
     return {"type": "Action.Execute", "title": title, "verb": verb, "data": dict(data), **styled,
             "fallback": {"type": "Action.Submit", "title": title, "data": {"verb": verb, **data}, **styled}}
@@ -289,6 +313,49 @@ def message_card(m: Message, T: Translator | None = None,
         card = _message_card(m, T, scale, links, inline)
         if card_size(card) <= CARD_MAX_BYTES:
             break
+    return card
+
+
+LIST_PAGE = 10  # cases on one page of a list card
+PAGE_ACTION = "list.page"
+
+
+def is_case_list(m: Message) -> bool:
+    """A list of cases (the ``list`` command): one line and one View button a case."""
+    lines = (m.text or "").split("\n")
+    return bool(m.buttons) and all(b.action == VIEW_ACTION for b in m.buttons) and len(lines) == len(m.buttons) \
+        and not m.prompt and not m.attachments
+
+
+def case_list_card(m: Message, page: int = 0, T: Translator | None = None) -> dict:
+    """A list of cases one page at a time (:data:`LIST_PAGE` cases, each a line with its View button), with
+    Previous and Next: any number of cases stays far under 28 KB, and no "N more" menus inside menus."""
+    T = T or translator()
+    lines = (m.text or "").split("\n")
+    pages = max(1, -(-len(m.buttons) // LIST_PAGE))
+    page = min(max(page, 0), pages - 1)
+    first = page * LIST_PAGE
+    shown = list(zip(lines, m.buttons))[first:first + LIST_PAGE]
+    title = clean(m.title).strip() or T("Your cases")
+    if pages > 1:
+        title = T("{title} ({first}\u2013{last} of {total})", title=title, first=first + 1,
+                  last=first + len(shown), total=len(m.buttons))
+    body: list[dict] = [_text_block(escape_truncate(title, TITLE_MAX), weight="bolder", size="medium",
+                                    style="heading")]
+    for line, button in shown:
+        body.append({"type": "ColumnSet", "separator": True, "columns": [
+            {"type": "Column", "width": "stretch", "items": [_text_block(escape_truncate(line, FACT_VALUE_MAX))]},
+            {"type": "Column", "width": "auto", "verticalContentAlignment": "center", "items": [
+                {"type": "ActionSet", "actions": [_button(T("View"), button.action, button.value)]}]}]})
+    actions = []
+    if page > 0:
+        actions.append(_button(T("Previous"), PAGE_ACTION, str(page - 1)))
+    if page < pages - 1:
+        actions.append(_button(T("Next"), PAGE_ACTION, str(page + 1), "primary"))
+    card = {"type": "AdaptiveCard", "$schema": CARD_SCHEMA_URL, "version": CARD_VERSION, "body": body,
+            "fallbackText": escape_truncate(title, FALLBACK_TEXT_MAX) or ELLIPSIS}
+    if actions:
+        card["actions"] = actions
     return card
 
 
@@ -379,8 +446,19 @@ def _message_card(m: Message, T: Translator, scale: float, links: _Links | None 
         body.append(_text_block(prefix + ELLIPSIS))
 
     actions: list[dict] = []
-    if m.prompt and m.prompt.kind is PromptKind.CHOICE:
+    long_choice = m.prompt is not None and m.prompt.kind is PromptKind.CHOICE and any(
+        len(clean(c.label)) > BUTTON_FIT for c in m.prompt.choices)
+    if m.prompt and m.prompt.kind is PromptKind.CHOICE and not long_choice:
         actions += [_button(c.label, ANSWER_ACTION, c.value) for c in m.prompt.choices]
+    elif m.prompt:
+        # a question is answered on the card itself (T10): a list that wraps for long choices (a step's title),
+        # a date picker or a text box for the rest; Send, and Cancel to leave the question
+        body.append(_answer_input(m.prompt, T))
+        verb = ANSWER_ACTION if m.prompt.kind is PromptKind.CHOICE else REPLY_ACTION
+        actions.append(_execute(T("Send"), verb, {}, "positive"))
+        cancel = _execute(T("Cancel"), REPLY_ACTION, {REPLY_INPUT: "cancel"})
+        cancel["associatedInputs"] = cancel["fallback"]["associatedInputs"] = "none"
+        actions.append(cancel)
     actions += [_button(b.label, b.action, b.value, b.style) for b in m.buttons]
     has_view = any(b.action == VIEW_ACTION and b.value == m.case_ref for b in m.buttons)
     if cut and m.case_ref and not has_view:
@@ -390,6 +468,22 @@ def _message_card(m: Message, T: Translator, scale: float, links: _Links | None 
     return {"type": "AdaptiveCard", "$schema": CARD_SCHEMA_URL, "version": CARD_VERSION, "body": body,
             "actions": _fit_actions(actions, lambda n: T("{n} more", n=n)),
             "fallbackText": fallback_text(m, budget(FALLBACK_TEXT_MAX))}
+
+
+def _answer_input(prompt: Prompt, T: Translator) -> dict:
+    """The input for a question asked on a message card. A choice answers as ``value`` (as a pressed choice
+    button does); anything else as ``reply``, the text typed (or the date picked)."""
+    label = {"label": T("Your answer")}
+    required = {} if prompt.optional else {"isRequired": True, "errorMessage": T("Please fill this in.")}
+    if prompt.kind is PromptKind.CHOICE:
+        return {"type": "Input.ChoiceSet", "id": "value", **label, **required, "style": "expanded", "wrap": True,
+                "choices": _choices([(c.value, c.label) for c in prompt.choices])}
+    if prompt.kind is PromptKind.DATE:
+        return {"type": "Input.Date", "id": REPLY_INPUT, **label, **required}
+    element = {"type": "Input.Text", "id": REPLY_INPUT, **label, **required, "maxLength": TEXT_INPUT_MAX}
+    if prompt.kind is PromptKind.LONG_TEXT:
+        element["isMultiline"] = True
+    return element
 
 
 def _fact(f: Field, title_max: int = FACT_TITLE_MAX, value_max: int = FACT_VALUE_MAX) -> dict:
@@ -433,15 +527,15 @@ def _input(f: FormField, value: str | None, people: Sequence[tuple[str, str]] | 
     base: dict[str, Any] = {"id": f.id, "label": truncate(f.label or f.id, LABEL_MAX) or f.id}
     if not f.optional:
         base.update(isRequired=True, errorMessage=T("Please fill this in."))
-    if f.kind is FieldKind.CHOICE or (f.kind is FieldKind.PERSON and people):
+    if f.kind is FieldKind.CHOICE or (f.kind is FieldKind.PERSON and people is not None):
         pairs = [(c.value, c.label) for c in f.choices] if f.kind is FieldKind.CHOICE else list(people or ())
         choices = _choices(pairs)
-        if f.kind is FieldKind.PERSON:
-            # Teams has no people picker input in 1.5: a type-to-filter list of the directory instead
-            style = "filtered"
-        else:
-            style = "expanded" if len(choices) <= EXPANDED_MAX_CHOICES else "compact"
+        # (no "filtered" style for PERSON fields: it is not Adaptive Cards 1.5 and has no 1.5 fallback; the people
+        # offered are kept few by the adapter instead: the chosen agency's, see adapters/teams/app.py)
+        style = "expanded" if len(choices) <= EXPANDED_MAX_CHOICES and f.kind is FieldKind.CHOICE else "compact"
         element = {"type": "Input.ChoiceSet", **base, "choices": choices, "style": style, "wrap": True}
+        if f.kind is FieldKind.PERSON and not choices:  # the people are listed once an agency is chosen
+            element["placeholder"] = T("Choose the agency above, then press List its people")
         if value is not None and value in {c["value"] for c in choices}:
             element["value"] = value
         return element
@@ -467,14 +561,16 @@ def _input(f: FormField, value: str | None, people: Sequence[tuple[str, str]] | 
 
 
 def form_card(form: Form, *, errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
-              people: list[tuple[str, str]] | None = None, T: Translator | None = None) -> dict:
+              people: list[tuple[str, str]] | None = None, T: Translator | None = None,
+              extra_actions: Sequence[dict] = ()) -> dict:
     """The form as an Adaptive Card: its title, problems that belong to no field, the intro (🚨 in an attention
     container when urgent), then one input per field (id = field id) with its hint and its error under it, and a
     submit ``Action.Execute`` (verb = form id, data = ``{"context": form.context}``).
 
     ``errors`` (field id → message; any other key, such as ``""``, is shown at the top) and ``values`` (what
     was submitted: shown again so nothing typed is lost) re-render a submission with problems. ``people``
-    ((value, label) pairs) turn PERSON fields into a type-to-filter list; without them they are text inputs."""
+    ((value, label) pairs) turn PERSON fields into a list (an empty one waits for an agency to be chosen: see
+    ``extra_actions``, e.g. "List its people"); without them they are text inputs."""
     T = T or translator()
     errors = dict(errors or {})
     values = dict(values or {})
@@ -512,9 +608,11 @@ def form_card(form: Form, *, errors: dict[str, str] | None = None, values: dict[
                                     spacing="small"))
         if f.id in errors:
             body.append(_error(errors[f.id], spacing="small"))
-    submit = _execute(form.submit_label or T("Submit"), form.id, {"context": context}, "positive")
+    # "card": this rendering of the form, so the same card submitted twice is recognised (adapters/teams/app.py)
+    submit = _execute(form.submit_label or T("Submit"), form.id, {"context": context, "card": secrets.token_hex(8)},
+                      "positive")
     return {"type": "AdaptiveCard", "$schema": CARD_SCHEMA_URL, "version": CARD_VERSION, "body": body,
-            "actions": [submit], "fallbackText": escape_truncate(form.title or form.id, FALLBACK_TEXT_MAX) or ELLIPSIS}
+            "actions": [submit, *extra_actions], "fallbackText": escape_truncate(form.title or form.id, FALLBACK_TEXT_MAX) or ELLIPSIS}
 
 
 def _error(message: str, **extra: Any) -> dict:
@@ -577,12 +675,7 @@ def _validator(strict: bool) -> Any:
     # top-level "id" is ignored by draft 6, which is harmless because every $ref is local ("#/definitions/…").
     cls = validators.validator_for(schema, default=Draft6Validator)
     cls.check_schema(schema)  # the 1.5 schema passes its metaschema (the 1.6 one would not)
-    if not strict:
-        # The one exemption: Input.ChoiceSet style "filtered" (type-to-filter, used for PERSON fields). Teams
-        # renders it in 1.5 cards (and documents it from 1.2 up), but the 1.5 schema file lists only
-        # compact/expanded; the 1.6 schema adds "filtered". Everything else is checked as published.
-        schema = copy.deepcopy(schema)
-        schema["definitions"]["ChoiceInputStyle"]["anyOf"][0]["enum"].append("filtered")
+    # No exemptions: the "filtered" ChoiceSet style once exempted here is no longer used (it is not 1.5).
     return cls(schema)
 
 

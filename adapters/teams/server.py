@@ -23,7 +23,10 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 
 from adapters.teams import files as file_links
 from adapters.teams.app import ParleyTeamsBot
+from adapters.teams.connector import BoundedAuthentication, timeout_from_environment
 from adapters.teams.files import FileLinks
+from adapters.teams.roster import INTERVAL as ROSTER_INTERVAL
+from adapters.teams.roster import Roster
 from adapters.teams.transport import TeamsTransport
 from bot.clock import Clock
 from bot.delivery import Deliverer
@@ -35,19 +38,26 @@ INLINE = ("image/png", "application/pdf", "text/html")  # opened in the browser;
 
 class TeamsServer:
     def __init__(self, runtime: Runtime, clock: Clock, *, app_id: str = "", app_password: str = "",
-                 tenant_id: str = "", files: FileLinks | None = None):
+                 tenant_id: str = "", files: FileLinks | None = None, timeout: float | None = None,
+                 roster_interval: float | None = ROSTER_INTERVAL):
         config = SimpleNamespace(APP_ID=app_id, APP_PASSWORD=app_password,
                                  APP_TYPE="SingleTenant" if tenant_id else "MultiTenant", APP_TENANTID=tenant_id)
         self.app_id = app_id
-        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+        # every Bot Connector request bounded by PARLEY_TEAMS_TIMEOUT; the outbox's sends never retried inside
+        # botbuilder (adapters/teams/connector.py)
+        self.timeout = timeout or timeout_from_environment()
+        self.adapter = CloudAdapter(BoundedAuthentication(ConfigurationBotFrameworkAuthentication(config),
+                                                          self.timeout))
         # files offered through links (kept in the database): PARLEY_PUBLIC_URL, PARLEY_FILE_LINK_DAYS unless given
         self.files = files if files is not None else file_links.from_environment(runtime, clock)
         self.bot = ParleyTeamsBot(runtime, clock, self.files, tenant_id=tenant_id)
-        self.transport = TeamsTransport(runtime, self.adapter, app_id, files=self.files)
+        self.transport = TeamsTransport(runtime, self.adapter, app_id, files=self.files, timeout=self.timeout)
         self.deliverer = Deliverer(runtime.factory, {"teams": self.transport}, clock, "teams-adapter")
 
         async def on_error(context, error: Exception) -> None:  # noqa: ANN001
-            log.exception("Teams turn failed: %s", error)
+            # a turn's own failure (the proactive sends catch theirs: adapters/teams/transport.py); by type only,
+            # as an error's text can quote what was sent
+            log.exception("Teams turn failed (%s)", type(error).__name__)
 
         self.adapter.on_turn_error = on_error
 
@@ -55,6 +65,35 @@ class TeamsServer:
             asyncio.get_running_loop().run_in_executor(None, self.deliverer.deliver)
 
         self.bot.after_turn = deliver_soon
+        # the rosters of the teams the app is in: fetched on install (and when people join) and every hour
+        self.roster = Roster(runtime, self.adapter, app_id)
+        self.roster_interval = roster_interval  # None: only on install (tests)
+        self._tasks: set[asyncio.Task] = set()
+
+        def team_changed(team_id: str) -> None:
+            self._background(self._roster_then_deliver(team_id))
+
+        self.bot.on_team_changed = team_changed
+        self.deliver_soon = deliver_soon
+
+    def _background(self, coro) -> asyncio.Task:  # noqa: ANN001
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _roster_then_deliver(self, team_id: str) -> None:
+        try:
+            await self.roster.sync_team(team_id)
+        except Exception as exc:  # noqa: BLE001 - tried again at the next hourly refresh
+            log.warning("Teams roster sync failed (%s)", type(exc).__name__)
+            return
+        self.deliver_soon()  # people just linked may have messages waiting
+
+    def sync_rosters(self) -> int:
+        """Fetch every installed team's roster now (from any thread but the server's loop); returns the number
+        of members seen. ``parley serve`` does this every hour by itself."""
+        return asyncio.run(self.roster.sync_all())
 
     def web_app(self) -> web.Application:
         async def messages(request: web.Request) -> web.Response:
@@ -87,7 +126,17 @@ class TeamsServer:
                                                      "img-src data:; font-src data:"
             return web.Response(body=found.data, content_type=found.media_type, headers=headers)
 
+        async def start_roster(_: web.Application) -> None:
+            if self.roster_interval:
+                self._background(self.roster.every(self.roster_interval))
+
+        async def stop_background(_: web.Application) -> None:
+            for task in list(self._tasks):
+                task.cancel()
+
         app = web.Application()
+        app.on_startup.append(start_roster)
+        app.on_cleanup.append(stop_background)
         app.router.add_post("/api/messages", messages)
         app.router.add_get("/healthz", health)
         app.router.add_get(file_links.ROUTE, file)

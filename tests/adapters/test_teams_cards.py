@@ -118,23 +118,11 @@ def strings(node: Any, *, typed: bool = True) -> list[str]:
     return [node] if isinstance(node, str) else []
 
 
-def unfiltered(card: Any) -> Any:
-    """The card with ChoiceSet style "filtered" read as "compact" (the only schema exemption)."""
-    if isinstance(card, dict):
-        out = {k: unfiltered(v) for k, v in card.items()}
-        if out.get("type") == "Input.ChoiceSet" and out.get("style") == "filtered":
-            out["style"] = "compact"
-        return out
-    if isinstance(card, list):
-        return [unfiltered(v) for v in card]
-    return card
-
-
 def assert_card(card: dict) -> dict:
-    """Valid against the 1.5 schema (strictly, apart from "filtered"), within Teams' rules, and safe: no mention
+    """Valid against the 1.5 schema (strictly: no exemptions), within Teams' rules, and safe: no mention
     tag, bidi or control character anywhere; every markdown character in rendered text escaped; no {{ }}."""
     assert schema_problems(card) == [], schema_problems(card)[:5]
-    assert schema_problems(unfiltered(card), strict=True) == []
+    assert schema_problems(card, strict=True) == []
     assert check_limits(card) == []
     assert card["version"] == "1.5" and card["type"] == "AdaptiveCard"
     for s in strings(card):
@@ -223,12 +211,17 @@ def test_hostile_message_is_valid_within_limits_and_neutralised() -> None:
     hint = next(b for b in card["body"] if b.get("isSubtle"))
     assert hint["text"].startswith("Everyone Bob \\[click here\\]")
     assert card_size(card) <= CARD_MAX_BYTES
-    # 4 answers, 12 buttons and "View full record" (the text was cut): 17 actions, six to a card
+    # the 4 answers are too long for buttons: a list on the card (wrapping) with Send and Cancel; then the 12
+    # buttons and "View full record" (the text was cut)
+    answer = next(b for b in card["body"] if b.get("id") == "value")
+    assert answer["type"] == "Input.ChoiceSet" and answer["wrap"] is True
+    assert [c["value"] for c in answer["choices"]] == ["c0", "c1", "c2", "c3"]
     acts = all_actions(card["actions"])
-    assert [a["verb"] for a in acts] == [ANSWER_ACTION] * 4 + [f"case.act{i % 7}" for i in range(12)] + [VIEW_ACTION]
-    assert [a["data"]["value"] for a in acts[:4]] == ["c0", "c1", "c2", "c3"]
+    assert [a["verb"] for a in acts] == [ANSWER_ACTION, "reply"] + [f"case.act{i % 7}" for i in range(12)] + \
+        [VIEW_ACTION]
+    assert acts[1]["associatedInputs"] == "none" and acts[1]["data"] == {"reply": "cancel"}
     assert acts[-1]["data"] == {"value": "SWN-2026-0001"} and acts[-1]["title"] == "View full record"
-    assert [a.get("style") for a in acts[4:8]] == ["positive", "destructive", None, None]
+    assert [a.get("style") for a in acts[2:6]] == ["positive", "destructive", None, None]
     for a in acts:  # action titles are plain text: cleaned, not escaped
         assert "<at" not in a["title"].lower() and "\\" not in a["title"]
 
@@ -305,7 +298,7 @@ def test_a_card_over_28_kb_is_rebuilt_with_less_text_and_keeps_every_action() ->
 
 
 def test_severity_is_shown_on_the_title_or_the_first_line() -> None:
-    expected = {Severity.URGENT: ("\U0001f6a8 ", "attention"), Severity.WARNING: ("\u26a0\ufe0f ", "warning"),
+    expected = {Severity.URGENT: ("\U0001f6a8 ", "attention"), Severity.WARNING: ("\u26a0\ufe0f ", None),
                 Severity.SUCCESS: ("\u2705 ", "good"), Severity.ERROR: ("\u2716\ufe0f ", "attention"),
                 Severity.INFO: ("", None)}
     for severity, (emoji, color) in expected.items():
@@ -341,12 +334,14 @@ def test_validate_is_not_vacuous() -> None:
     bad["actions"][0]["verbb"] = "x"  # unknown property
     bad["body"].append({"type": "Input.Text", "label": "no id"})  # an input needs an id
     assert len(schema_problems(bad)) == 3, schema_problems(bad)
-    # the one exemption: ChoiceSet style "filtered", which Teams renders but the 1.5 schema does not list
+    # no exemption any more: the people picker is a plain 1.5 ChoiceSet, and "filtered" (1.6) is refused (T14)
     form = Form("f", "t", "s", (FormField("p", "Person", FieldKind.PERSON),))
     picker = form_card(form, people=[("1", "Bob Evans")])
-    assert inputs(picker)[0]["style"] == "filtered"
+    assert inputs(picker)[0]["style"] == "compact"
     assert schema_problems(picker) == []
-    assert len(schema_problems(picker, strict=True)) == 1
+    filtered = json.loads(json.dumps(picker))
+    inputs(filtered)[0]["style"] = "filtered"
+    assert len(schema_problems(filtered)) == 1
     other = json.loads(json.dumps(picker))
     inputs(other)[0]["style"] = "bogus"
     assert len(schema_problems(other)) == 1
@@ -436,7 +431,8 @@ def test_escalation_prompt_from_the_outbox_renders_with_its_buttons(sqlite_runti
     card = render(message_from_data(post.payload))
     assert verbs(card) == ["esc.ack", "case.record_outcome", "case.view"]
     assert card["actions"][0]["style"] == "positive"
-    assert card["body"][0]["text"].startswith("\u26a0\ufe0f ") and card["body"][0]["color"] == "warning"
+    # readable: the ⚠ in the default colour, never Teams' yellow "warning" on white (T13)
+    assert card["body"][0]["text"].startswith("\u26a0\ufe0f ") and "color" not in card["body"][0]
     assert any("The Stage 1 deadline passed on Wed 8 Apr 2026 17:00" in b.get("text", "") for b in card["body"])
 
 
@@ -459,15 +455,17 @@ def check_form_card(form: Form, card: dict, people: list[tuple[str, str]] | None
             assert [c["value"] for c in e["choices"]] == [c.value for c in f.choices]
             assert e["style"] == ("expanded" if len(f.choices) <= 3 else "compact")
         if f.kind is FieldKind.PERSON and people:
-            assert e["style"] == "filtered" and [c["value"] for c in e["choices"]] == [v for v, _ in people]
+            assert e["style"] == "compact" and [c["value"] for c in e["choices"]] == [v for v, _ in people]
         if f.kind is FieldKind.LONG_TEXT:
             assert e["isMultiline"] is True and e["maxLength"] == f.max_length
         if f.kind is FieldKind.TEXT and f.max_length:
             assert e["maxLength"] == f.max_length
     (submit,) = card["actions"]
     assert submit["type"] == "Action.Execute" and submit["verb"] == form.id
-    assert submit["data"] == {"context": form.context} and submit["title"] == form.submit_label
-    assert submit["fallback"]["data"] == {"verb": form.id, "context": form.context}
+    card_id = submit["data"]["card"]  # this rendering of the form: a resubmission of it is recognised
+    assert len(card_id) == 16 and form_card(form)["actions"][0]["data"]["card"] != card_id
+    assert submit["data"] == {"context": form.context, "card": card_id} and submit["title"] == form.submit_label
+    assert submit["fallback"]["data"] == {"verb": form.id, "context": form.context, "card": card_id}
 
 
 def _people(rt, board: str) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -561,7 +559,7 @@ def test_hostile_form_is_valid_and_neutralised() -> None:
     assert by_id["t"]["value"] == HOSTILE[:100] and by_id["l"]["value"] == "y" * 5_000
     assert "value" not in by_id["d"]
     assert by_id["p"]["choices"] == [{"title": "Bob Evans SWN-2026-0001 isolate embed", "value": "1"}]
-    assert card["actions"][0]["data"] == {"context": "ctx SWN-2026-0001 isolate embed"}
+    assert card["actions"][0]["data"]["context"] == "ctx SWN-2026-0001 isolate embed"
     assert card["body"][1]["text"].startswith("\u26a0\ufe0f Everyone Bob")  # the intro, with its severity
 
 

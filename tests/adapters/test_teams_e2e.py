@@ -58,20 +58,46 @@ class Loop:
 
 
 class FakeConnector:
+    """The Bot Connector's REST API as Parley uses it. ``answer(status, headers)`` queues a failure for the next
+    write (an activity POST or PUT, or creating a conversation); ``delay`` makes every activity POST slow;
+    ``roster[team]`` is the team's members, served page by page."""
+
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []  # (conversation id, activity)
         self.puts: list[tuple[str, str, dict[str, Any]]] = []
+        self.created: list[dict[str, Any]] = []
+        self.refused: list[tuple[str, int]] = []  # (path, status) answered with a failure
+        self.failures: list[tuple[int, dict[str, str]]] = []
+        self.delay = 0.0
+        self.roster: dict[str, list[dict[str, Any]]] = {}
+        self.pages: list[tuple[str, int | None]] = []  # (team, page size) of each roster page asked for
         self.lock = threading.RLock()
         ids = itertools.count(1)
 
+        def failure(request: web.Request) -> web.Response | None:
+            with self.lock:
+                if not self.failures:
+                    return None
+                status, headers = self.failures.pop(0)
+                self.refused.append((request.path, status))
+            return web.json_response({"error": {"code": "Failure", "message": "no"}}, status=status, headers=headers)
+
         async def post_activity(request: web.Request) -> web.Response:
             body = await request.json()
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            refused = failure(request)
+            if refused is not None:
+                return refused
             with self.lock:
                 self.posts.append((request.match_info["conv"], body))
             return web.json_response({"id": f"act-{next(ids)}"})
 
         async def put_activity(request: web.Request) -> web.Response:
             body = await request.json()
+            refused = failure(request)
+            if refused is not None:
+                return refused
             with self.lock:
                 self.puts.append((request.match_info["conv"], request.match_info["act"], body))
             return web.json_response({"id": request.match_info["act"]})
@@ -82,7 +108,25 @@ class FakeConnector:
             return web.json_response({"id": user, "aadObjectId": AAD.get(key, f"aad-{key}"), "name": key,
                                       "email": f"{key}@swindon.example", "userPrincipalName": f"{key}@swindon.example"})
 
+        async def paged(request: web.Request) -> web.Response:
+            team = request.match_info["conv"]
+            size = int(request.query["pageSize"]) if "pageSize" in request.query else None
+            start = int(request.query.get("continuationToken") or 0)
+            with self.lock:
+                self.pages.append((team, size))
+                members = self.roster.get(team, [])
+            page = members[start:start + min(size or 100, 2)]  # two a page, to make the paging real
+            more = start + len(page) < len(members)
+            return web.json_response({"members": page, **({"continuationToken": str(start + len(page))}
+                                                          if more else {})})
+
         async def create(request: web.Request) -> web.Response:
+            body = await request.json()
+            refused = failure(request)
+            if refused is not None:
+                return refused
+            with self.lock:
+                self.created.append(body)
             return web.json_response({"id": f"a:new-{next(ids)}", "activityId": "", "serviceUrl": ""})
 
         self.app = web.Application()
@@ -90,7 +134,12 @@ class FakeConnector:
         self.app.router.add_post("/v3/conversations/{conv}/activities/{reply}", post_activity)
         self.app.router.add_put("/v3/conversations/{conv}/activities/{act}", put_activity)
         self.app.router.add_get("/v3/conversations/{conv}/members/{user}", member)
+        self.app.router.add_get("/v3/conversations/{conv}/pagedmembers", paged)
         self.app.router.add_post("/v3/conversations", create)
+
+    def answer(self, status: int, headers: dict[str, str] | None = None, times: int = 1) -> None:
+        with self.lock:
+            self.failures.extend([(status, headers or {})] * times)
 
     def cards_to(self, conv: str) -> list[dict[str, Any]]:
         with self.lock:
