@@ -514,15 +514,24 @@ def _known_board(rt: Runtime, board: str | None) -> None:
         _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
 
 
+ExpectOpt = Annotated[Optional[str], typer.Option(
+    "--expect", help="A fingerprint kept from an earlier run (SEQ:MAC): check that checkpoint is still there, "
+                     "unchanged, with the history carrying on from it")]
+
+
 @audit_app.command("verify")
-def audit_verify(board: BoardOpt = None, db: DbOpt = None) -> None:
-    """Recompute the hash chain of every case's event history and report each changed, inserted or deleted event
-    (exit 1 if any)."""
+def audit_verify(board: BoardOpt = None, db: DbOpt = None, expect: ExpectOpt = None) -> None:
+    """Recompute the hash chain of every case's event history and check it against the signed checkpoints: report
+    each changed, inserted or deleted event, case, audit entry or reference (exit 1 if any)."""
     from bot import audit
 
     rt = _migrated(db)
     _known_board(rt, board)
-    result = audit.verify(rt.factory, board)
+    try:
+        result = audit.verify(rt.factory, board, expect)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     for line in result.problems:
         typer.echo(line)
     scope = f" of {board}" if board else ""
@@ -530,9 +539,14 @@ def audit_verify(board: BoardOpt = None, db: DbOpt = None) -> None:
         typer.echo(f"The event history{scope} has been tampered with: {len(result.problems)} problem(s) in "
                    f"{result.cases} cases ({result.events} events).")
         raise typer.Exit(1)
-    typer.echo(f"The event history{scope} is intact: {result.cases} cases, {result.events} events.")
-    typer.echo(f"Fingerprint of every case's latest event: {result.fingerprint} (keep it elsewhere and compare "
-               "it next time)")
+    for note in result.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo(f"The event history{scope} is intact: {result.cases} cases, {result.events} events, "
+               f"{result.checkpoints} signed checkpoints.")
+    when = f", {result.latest_at:%Y-%m-%d %H:%M} UTC" if result.latest_at else ""
+    typer.echo(f"Fingerprint: {result.fingerprint} (the latest signed checkpoint{when}). Keep it elsewhere; next "
+               "time run `parley audit verify --expect` with it: a later fingerprint is expected, the one you "
+               "kept must still be there.")
 
 
 @audit_app.command("export")

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage import chain
+from storage import chain, checkpoints
 from storage.models import (
     Agency,
     AuditEntry,
@@ -179,12 +179,14 @@ def next_case_ref(board: Board, year: int, *, session: Session) -> str:
         session.add(counter)
     counter.last += 1
     session.flush()
+    checkpoints.touch(session, counter=(board.id, year))
     return f"{board.ref_prefix}-{year}-{counter.last:04d}"
 
 
 def add_case(case: Case, *, session: Session) -> Case:
     session.add(case)
     session.flush()
+    checkpoints.touch(session, case_id=case.id)
     return case
 
 
@@ -296,6 +298,7 @@ def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, ac
         break
     case.event_chain_head = ev.hash
     session.flush()
+    checkpoints.touch(session, case_id=case.id)  # the commit signs the case's new head (storage/checkpoints.py)
     return ev
 
 
@@ -308,6 +311,7 @@ def audit(kind: str, *, session: Session, at: dt.datetime, actor: Person | None,
                        data=dict(data or {}))
     session.add(entry)
     session.flush()
+    checkpoints.touch(session, audit_id=entry.id)
     return entry
 
 

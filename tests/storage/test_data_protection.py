@@ -301,15 +301,24 @@ def test_postgres_refuses_update_and_delete_of_events(pg_url) -> None:  # noqa: 
                 "TRUNCATE case_events"):
         with rt.engine.begin() as conn, pytest.raises(sa.exc.DBAPIError, match="case_events is append-only"):
             conn.execute(text(sql), {"c": case_id})
-    # the retention redaction may replace the data only, and only with its setting on
+    # a session that only knows the setting's name gets nowhere (R5): 'on' is no longer the key
     with rt.engine.begin() as conn:
         conn.execute(text("SELECT set_config('parley.retention_redaction', 'on', true)"))
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"), conn.begin_nested():
-            conn.execute(text("UPDATE case_events SET hash = repeat('0', 64) WHERE case_id = :c"), {"c": case_id})
-        conn.execute(text("UPDATE case_events SET data = '{\"who\": \"x\"}' WHERE case_id = :c AND seq = 1"),
-                     {"c": case_id})
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"), conn.begin_nested():
-            conn.execute(text("DELETE FROM case_events WHERE case_id = :c"), {"c": case_id})
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            conn.execute(text("UPDATE case_events SET data = '{\"who\": \"x\"}' WHERE case_id = :c AND seq = 1"),
+                         {"c": case_id})
+    # the retention redaction's token (derived from the audit key, outside the database) lets the data change,
+    # and only the data
+    with rt.factory() as s:
+        s.execute(text("SELECT set_config('parley.retention_redaction', :t, true)"),
+                  {"t": chain._redaction_token(s)})
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), s.begin_nested():
+            s.execute(text("UPDATE case_events SET hash = repeat('0', 64) WHERE case_id = :c"), {"c": case_id})
+        s.execute(text("UPDATE case_events SET data = '{\"who\": \"x\"}' WHERE case_id = :c AND seq = 1"),
+                  {"c": case_id})
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), s.begin_nested():
+            s.execute(text("DELETE FROM case_events WHERE case_id = :c"), {"c": case_id})
+        s.commit()
     with rt.factory() as s:
         assert len(repo.events_for(case_id, session=s)) == 4
         assert repo.events_for(case_id, session=s)[0].data == {"who": "x"}
