@@ -44,6 +44,16 @@ def _key_notice(rt: Runtime) -> None:
         typer.echo(line, err=True)
 
 
+def _check_keys(rt: Runtime) -> None:
+    """Refuse to start (serve, scheduler, console) when the keys cannot read what is stored."""
+    from bot.datakeys import DataKeyError, check_startup
+
+    try:
+        check_startup(rt.factory)
+    except DataKeyError as exc:
+        _fail(str(exc))
+
+
 def _runtime(db: str | None) -> Runtime:
     rt = Runtime(db)
     _key_notice(rt)
@@ -140,6 +150,7 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
     if not rt.is_current():
         rt.upgrade()
     _key_notice(rt)  # says loudly, once for this database, when it falls back to the development key
+    _check_keys(rt)  # and refuses a key that cannot read what is stored, before writing anything with it
     if not rt.board_ids() or not rt.people(board or rt.board_ids()[0]):
         rt.load_demo()
     start = None
@@ -172,6 +183,7 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
     rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
+    _check_keys(rt)
     SchedulerService(rt.factory, SystemClock(), transports, interval=interval, until_idle=until_idle).run()
 
 
@@ -215,6 +227,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     rt = _runtime(db)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
+    _check_keys(rt)
     clock = SystemClock()
     transports = _transports()
     web_app = None
@@ -498,8 +511,9 @@ def keys_rotate(db: DbOpt = None) -> None:
     except datakeys.DataKeyError as exc:
         _fail(str(exc))
         return
-    typer.echo(f"Re-encrypted {result.rows} subject-details row(s) with the newest key of "
-               f"{result.source.describe()}.")
+    typer.echo(f"Re-encrypted {result.rows} subject-details row(s) and {result.files} file(s) behind Teams links "
+               f"with the newest key of {result.source.describe()}, and wrote a full audit checkpoint signed with the "
+               "newest audit key.")
     if len(result.source.keys) > 1:
         typer.echo("Every row now uses the first key: the others can be removed from PARLEY_DATA_KEYS.")
 
