@@ -18,7 +18,7 @@ from bot.i18n import Translator, available_languages, translator
 from protocol import loader
 from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
 from protocol.spec import Protocol
-from storage import repo, subjects
+from storage import chain, repo, subjects
 from storage.models import Agency, Case, Person, ProtocolSnapshot
 
 MAX_TEXT = 4000
@@ -123,10 +123,26 @@ def find_case(ref: str, ctx: Ctx, *, session: Session) -> Case:
 
 
 # -- input hygiene ----------------------------------------------------------------------------
+def broken_text_error() -> ServiceError:
+    T = translator()
+    return ServiceError(T("That text holds a broken character (half of an emoji or symbol) that cannot be stored; "
+                          "please type it again."))
+
+
+def refuse_broken_text(*values: str | None) -> None:
+    """A lone UTF-16 surrogate (e.g. "\\ud800" escaped in a Slack or Teams JSON string) cannot be encoded as UTF-8,
+    so neither database can store it: refuse it with a clear message instead of failing at the database."""
+    for value in values:
+        if value and chain.has_surrogate(value):
+            raise broken_text_error()
+
+
 def clean_text(value: str | None, *, limit: int = MAX_TEXT) -> str:
-    """Strip control and bidi-override characters and surrounding space; refuse overlong text."""
+    """Strip control and bidi-override characters and surrounding space; refuse overlong text and text holding a
+    lone surrogate."""
     if value is None:
         return ""
+    refuse_broken_text(str(value))
     out = "".join(
         ch for ch in str(value)
         if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")

@@ -44,6 +44,20 @@ ANONYMISED = "anonymised"  # the event kind whose data["redacted"] authorises re
 REDACTION_SETTING = signing.REDACTION_SETTING  # see migration 0010's trigger
 
 
+def has_surrogate(text: str) -> bool:
+    """A lone UTF-16 surrogate: not encodable as UTF-8, so no database can store it."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+class BrokenText(ValueError):
+    """Data to be stored holds a lone surrogate (refused before the database fails on it)."""
+
+
+def refuse_surrogates(value: Any) -> None:
+    if has_surrogate(canonical(value)):
+        raise BrokenText("the data holds a lone UTF-16 surrogate, which cannot be stored (clean it first)")
+
+
 def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -264,6 +264,7 @@ def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, ac
     if at.tzinfo is None:
         raise ValueError("naive datetime given to the database; use timezone-aware times")
     body = chain.normalise(data)
+    chain.refuse_surrogates([kind, actor_label or "", via, body])
     label = actor_label or (actor.name if actor else "Parley")
     actor_id = actor.id if actor else None
     digest = chain.data_digest(body)
@@ -305,6 +306,7 @@ def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, ac
 def audit(kind: str, *, session: Session, at: dt.datetime, actor: Person | None, via: str,
           data: dict[str, Any] | None = None, board_id: str | None = None, actor_label: str | None = None
           ) -> AuditEntry:
+    chain.refuse_surrogates([kind, actor_label or "", via, dict(data or {})])
     entry = AuditEntry(at=at, board_id=board_id or (actor.board_id if actor else None),
                        actor_id=actor.id if actor else None,
                        actor_label=actor_label or (actor.name if actor else "Parley"), via=via, kind=kind,
@@ -350,6 +352,7 @@ def get_conversation(platform: str, user_key: str, *, session: Session) -> Conve
 
 
 def save_conversation(conv: Conversation, flow: str | None, state: dict[str, Any], *, session: Session) -> None:
+    chain.refuse_surrogates([flow or "", state])
     conv.flow = flow
     conv.state = dict(state)
     conv.updated_at = utcnow()
