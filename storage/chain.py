@@ -19,8 +19,8 @@ data. Verification accepts an event whose data no longer matches its ``data_dige
 later ``anonymised`` event of that case recorded; anything else is reported as tampering.
 
 A chain proves the stored history is consistent with itself. Someone who can write to the database and knows
-this scheme could rebuild a whole case's chain, so ``parley audit verify`` also prints a fingerprint of every
-case's latest hash: keep it somewhere else and compare it later.
+this scheme could cut it short or rebuild a whole case's chain; the signed checkpoints (storage/checkpoints.py)
+show that, with a key kept outside the database.
 """
 
 from __future__ import annotations
