@@ -44,6 +44,16 @@ def _key_notice(rt: Runtime) -> None:
         typer.echo(line, err=True)
 
 
+def _check_keys(rt: Runtime) -> None:
+    """Refuse to start (serve, scheduler, console) when the keys cannot read what is stored."""
+    from bot.datakeys import DataKeyError, check_startup
+
+    try:
+        check_startup(rt.factory)
+    except DataKeyError as exc:
+        _fail(str(exc))
+
+
 def _runtime(db: str | None) -> Runtime:
     rt = Runtime(db)
     _key_notice(rt)
@@ -145,6 +155,7 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
     if not rt.is_current():
         rt.upgrade()
     _key_notice(rt)  # says loudly, once for this database, when it falls back to the development key
+    _check_keys(rt)  # and refuses a key that cannot read what is stored, before writing anything with it
     if not rt.board_ids() or not rt.people(board or rt.board_ids()[0]):
         rt.load_demo()
     start = None
@@ -181,6 +192,7 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
     _key_notice(rt)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
+    _check_keys(rt)
     SchedulerService(rt.factory, SystemClock(), transports, interval=interval, until_idle=until_idle).run()
 
 
@@ -226,6 +238,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     _key_notice(rt)
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
+    _check_keys(rt)
     clock = SystemClock()
     transports = _transports()
     web_app = None
@@ -509,8 +522,9 @@ def keys_rotate(db: DbOpt = None) -> None:
     except datakeys.DataKeyError as exc:
         _fail(str(exc))
         return
-    typer.echo(f"Re-encrypted {result.rows} subject-details row(s) with the newest key of "
-               f"{result.source.describe()}.")
+    typer.echo(f"Re-encrypted {result.rows} subject-details row(s) and {result.files} file(s) behind Teams links "
+               f"with the newest key of {result.source.describe()}, and wrote a full audit checkpoint signed with the "
+               "newest audit key.")
     if len(result.source.keys) > 1:
         typer.echo("Every row now uses the first key: the others can be removed from PARLEY_DATA_KEYS.")
 
@@ -525,15 +539,24 @@ def _known_board(rt: Runtime, board: str | None) -> None:
         _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
 
 
+ExpectOpt = Annotated[Optional[str], typer.Option(
+    "--expect", help="A fingerprint kept from an earlier run (SEQ:MAC): check that checkpoint is still there, "
+                     "unchanged, with the history carrying on from it")]
+
+
 @audit_app.command("verify")
-def audit_verify(board: BoardOpt = None, db: DbOpt = None) -> None:
-    """Recompute the hash chain of every case's event history and report each changed, inserted or deleted event
-    (exit 1 if any)."""
+def audit_verify(board: BoardOpt = None, db: DbOpt = None, expect: ExpectOpt = None) -> None:
+    """Recompute the hash chain of every case's event history and check it against the signed checkpoints: report
+    each changed, inserted or deleted event, case, audit entry or reference (exit 1 if any)."""
     from bot import audit
 
     rt = _migrated(db)
     _known_board(rt, board)
-    result = audit.verify(rt.factory, board)
+    try:
+        result = audit.verify(rt.factory, board, expect)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     for line in result.problems:
         typer.echo(line)
     scope = f" of {board}" if board else ""
@@ -541,9 +564,14 @@ def audit_verify(board: BoardOpt = None, db: DbOpt = None) -> None:
         typer.echo(f"The event history{scope} has been tampered with: {len(result.problems)} problem(s) in "
                    f"{result.cases} cases ({result.events} events).")
         raise typer.Exit(1)
-    typer.echo(f"The event history{scope} is intact: {result.cases} cases, {result.events} events.")
-    typer.echo(f"Fingerprint of every case's latest event: {result.fingerprint} (keep it elsewhere and compare "
-               "it next time)")
+    for note in result.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo(f"The event history{scope} is intact: {result.cases} cases, {result.events} events, "
+               f"{result.checkpoints} signed checkpoints.")
+    when = f", {result.latest_at:%Y-%m-%d %H:%M} UTC" if result.latest_at else ""
+    typer.echo(f"Fingerprint: {result.fingerprint} (the latest signed checkpoint{when}). Keep it elsewhere; next "
+               "time run `parley audit verify --expect` with it: a later fingerprint is expected, the one you "
+               "kept must still be there.")
 
 
 @audit_app.command("export")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import services, views
 from bot.i18n import translator
-from storage import chain, repo
+from storage import chain, checkpoints, repo
 from storage.models import AuditEntry, Case, EscalationPrompt
 
 
@@ -32,18 +32,26 @@ class VerifyResult:
     cases: int
     events: int
     problems: list[str] = field(default_factory=list)  # "REF: what is wrong", in plain words
-    fingerprint: str = ""
+    fingerprint: str = ""  # "SEQ:MAC": the latest signed checkpoint, to keep elsewhere and pass as --expect
+    checkpoints: int = 0
+    latest_at: dt.datetime | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify(factory: sessionmaker[Session], board_id: str | None = None) -> VerifyResult:
+def verify(factory: sessionmaker[Session], board_id: str | None = None, expect: str | None = None) -> VerifyResult:
+    """Every case's hash chain, and the state the signed checkpoints vouch for (storage/checkpoints.py)."""
+    if expect:
+        checkpoints.parse_expect(expect)  # a ValueError in words before anything is read
     with factory() as s:
         report = chain.verify(s, board_id=board_id)
-    return VerifyResult(report.cases, report.events, [f"{ref}: {p.message}" for ref, p in report.problems],
-                        report.fingerprint)
+        ledger = checkpoints.verify(s, board_id=board_id, expect=expect)
+    return VerifyResult(report.cases, report.events,
+                        [f"{ref}: {p.message}" for ref, p in report.problems] + ledger.problems,
+                        ledger.fingerprint, ledger.checkpoints, ledger.latest_at, ledger.notes)
 
 
 # -- export ---------------------------------------------------------------------------------------------------

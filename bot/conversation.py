@@ -1426,6 +1426,7 @@ class Conversation:
                 return Reply().say(Message(T("I don't know who you are yet.")))
             ctx = Ctx(person, self.platform, self.clock.now())
             try:
+                services.refuse_broken_text(text, value)  # a lone surrogate: a clear message, not a crash
                 reply = self._handle(session, ctx, text, action, value)
                 session.commit()
                 return reply

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage import crypto, protection, repo
 from storage.crypto import DataKeyError, KeySource
 
-__all__ = ["DataKeyError", "development_notice", "generate", "key_source", "require_real_keys", "rotate"]
+__all__ = ["DataKeyError", "check_startup", "development_notice", "generate", "key_source", "require_real_keys",
+           "rotate"]
 DEV_BANNER_SHOWN = "datakeys.development_banner_shown"  # settings key: the full banner was shown for this database
 
 
@@ -61,3 +62,20 @@ def development_notice(factory: sessionmaker[Session]) -> str | None:
         repo.set_setting(DEV_BANNER_SHOWN, "yes", session=s)
         s.commit()
     return None
+
+
+def check_startup(factory: sessionmaker[Session]) -> None:
+    """Before ``parley serve``, ``scheduler`` or ``console`` starts: the keys in use must read what is already
+    stored (a subject-details row, a file behind a Teams link, the key canary, and the latest audit checkpoint's
+    signature), or a clear DataKeyError says what is wrong, so a wrong key never writes new data beside the old.
+    On a database's first start the key canary is stored."""
+    source = crypto.key_source()
+    with factory() as s:
+        problems = protection.check_readable(s, source)
+        if problems:
+            dev = (f" The development key in {source.where} is not the one this database was written with: point "
+                   f"{crypto.DEV_FILE_ENV} at that one, or set {crypto.KEYS_ENV}.") if source.development else ""
+            raise DataKeyError("Parley will not start: the configured keys cannot read this database's data. "
+                               + " ".join(problems) + dev)
+        protection.ensure_canary(s, source)
+        s.commit()

@@ -164,10 +164,12 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
     factory = session_factory(engine) if engine is not None else None
     if source is not None and factory is not None and migrated:
         with factory() as s:
+            sample_problem = None
             try:
                 sample = protection.check_sample(s, source)
             except crypto.DataKeyError as exc:
-                checks.append(Check(False, "stored personal data", str(exc)))
+                sample_problem = str(exc)
+                checks.append(Check(False, "stored personal data", sample_problem))
             else:
                 if sample.rows == 0:
                     checks.append(Check(True, "stored personal data", "none stored yet, so nothing to decrypt"))
@@ -177,6 +179,11 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
                     checks.append(Check(True, "stored personal data",
                                         f"the newest of {sample.rows} subject-details rows ({sample.checked_ref}) "
                                         f"decrypts with {crypto.KEYS_ENV}{older}"))
+            # the files behind Teams links, the key canary and the latest audit checkpoint's key
+            others = [m for m in protection.check_readable(s, source) if m != sample_problem]
+            checks.append(Check(not others, "other stored data", " ".join(others) or
+                                "the files behind Teams links and the key canary decrypt, and the latest audit "
+                                "checkpoint is signed with the audit key in use"))
     elif source is not None:
         checks.append(Check(False, "stored personal data", "not checked: the database is not reachable or not "
                                                            "migrated"))

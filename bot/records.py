@@ -334,6 +334,9 @@ def record_message(T: Translator, case: Case, rec: CaseRecord, *, session: Sessi
     proto = services.protocol_for(case, session=session)
     tz = proto.calendar().tz
     ver = rec.versions[(version or rec.latest.version) - 1]
+    # a reader who may not see the subject details (e.g. another manager in one of the agencies) sees the record
+    # with the child's or adult's name, date of birth ... withheld
+    withhold = services.subject_withholder(T, case, viewer_id, session=session)
     lines = [intro] if intro else []
     if ver.locked_at is not None:
         state = T("Signed by everyone and locked on {when}.", when=T.datetime(ver.locked_at.astimezone(tz)))
@@ -353,13 +356,14 @@ def record_message(T: Translator, case: Case, rec: CaseRecord, *, session: Sessi
             state += " " + T("Until then version {v} stands.", v=rec.standing.version)
     lines.append(state)
     if ver.correction_reason:
-        lines.append(T("This version corrects version {v}: {reason}", v=ver.version - 1, reason=ver.correction_reason))
+        lines.append(T("This version corrects version {v}: {reason}", v=ver.version - 1,
+                       reason=withhold(ver.correction_reason)))
     for who, at, text in ver.changes_requested:
         lines.append(T("{who} asked for changes ({when}): {text}", who=who, when=T.datetime(at.astimezone(tz)),
-                       text=text))
+                       text=withhold(text)))
     fields = []
     for key, label in FIELDS:
-        value = ver.fields.get(key) or "-"
+        value = withhold(ver.fields.get(key) or "-")
         if key == "date" and ver.fields.get(key):
             value = T.date(dt.date.fromisoformat(ver.fields[key]))
         fields.append(Field(T(label), value))

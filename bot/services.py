@@ -6,6 +6,7 @@ returns the case. Adapters call these through the conversation; they never write
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from bot.i18n import Translator, available_languages, translator
 from protocol import loader
 from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
 from protocol.spec import Protocol
-from storage import repo, subjects
+from storage import chain, repo, subjects
 from storage.models import Agency, Case, Person, ProtocolSnapshot
 
 MAX_TEXT = 4000
@@ -123,10 +124,26 @@ def find_case(ref: str, ctx: Ctx, *, session: Session) -> Case:
 
 
 # -- input hygiene ----------------------------------------------------------------------------
+def broken_text_error() -> ServiceError:
+    T = translator()
+    return ServiceError(T("That text holds a broken character (half of an emoji or symbol) that cannot be stored; "
+                          "please type it again."))
+
+
+def refuse_broken_text(*values: str | None) -> None:
+    """A lone UTF-16 surrogate (e.g. "\\ud800" escaped in a Slack or Teams JSON string) cannot be encoded as UTF-8,
+    so neither database can store it: refuse it with a clear message instead of failing at the database."""
+    for value in values:
+        if value and chain.has_surrogate(value):
+            raise broken_text_error()
+
+
 def clean_text(value: str | None, *, limit: int = MAX_TEXT) -> str:
-    """Strip control and bidi-override characters and surrounding space; refuse overlong text."""
+    """Strip control and bidi-override characters and surrounding space; refuse overlong text and text holding a
+    lone surrogate."""
     if value is None:
         return ""
+    refuse_broken_text(str(value))
     out = "".join(
         ch for ch in str(value)
         if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
@@ -519,3 +536,46 @@ def set_language(ctx: Ctx, language: str, *, session: Session) -> Person:
     repo.audit("language_set", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
                data={"from": before, "to": wanted})
     return ctx.actor
+
+
+# -- subject details in free text, for a reader who may not see them -------------------------------------------
+WITHHELD = "[subject details withheld]"
+
+
+def _date_forms(day: dt.date) -> list[str]:
+    months = ("January February March April May June July August September October November December").split()
+    m = months[day.month - 1]
+    return [day.isoformat(), f"{day.day}/{day.month}/{day.year}", f"{day.day:02d}/{day.month:02d}/{day.year}",
+            f"{day.day}.{day.month}.{day.year}", f"{day.day:02d}.{day.month:02d}.{day.year}",
+            f"{day.day}-{day.month}-{day.year}", f"{day.day:02d}-{day.month:02d}-{day.year}",
+            f"{day.day} {m} {day.year}", f"{day.day} {m[:3]} {day.year}", f"{m} {day.day}, {day.year}",
+            f"{day.day:02d}/{day.month:02d}/{day.year % 100:02d}", f"{day.day}/{day.month}/{day.year % 100:02d}"]
+
+
+def subject_withholder(T: Translator, case: Case, viewer_id: int | None, *, session: Session
+                       ) -> Callable[[str], str]:
+    """For a reader entitled to the subject details (permissions: view subject details), text as it is; for anyone
+    else (or no reader named), text with the subject's name, each part of it, date of birth (in the common
+    written forms), address, agency case number and the other personal data a form recorded replaced by
+    "[subject details withheld]". Free text such as a meeting record can name the child."""
+    viewer = repo.get_person(viewer_id, session=session) if viewer_id is not None else None
+    if viewer is not None and permissions.allowed(viewer, permissions.Act.VIEW_SUBJECT, case, session=session):
+        return lambda text: text
+    sub = subjects.get_subject(case.id, session=session)
+    terms: set[str] = set()
+    if sub is not None:
+        for value in (sub.name, sub.address, sub.case_number, *(str(v) for v in (sub.extra or {}).values())):
+            value = (value or "").strip()
+            if len(value) >= 3:
+                terms.add(value)
+        for part in re.split(r"[\s,]+", sub.name or ""):
+            if len(part) >= 3:
+                terms.add(part)
+        if sub.date_of_birth is not None:
+            terms.update(_date_forms(sub.date_of_birth))
+    if not terms:
+        return lambda text: text
+    words = sorted(terms, key=len, reverse=True)  # the whole name before its parts
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
+    mark = T("[subject details withheld]")
+    return lambda text: pattern.sub(mark, text) if text else text

@@ -19,8 +19,8 @@ data. Verification accepts an event whose data no longer matches its ``data_dige
 later ``anonymised`` event of that case recorded; anything else is reported as tampering.
 
 A chain proves the stored history is consistent with itself. Someone who can write to the database and knows
-this scheme could rebuild a whole case's chain, so ``parley audit verify`` also prints a fingerprint of every
-case's latest hash: keep it somewhere else and compare it later.
+this scheme could cut it short or rebuild a whole case's chain; the signed checkpoints (storage/checkpoints.py)
+show that, with a key kept outside the database.
 """
 
 from __future__ import annotations
@@ -35,12 +35,27 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from storage import signing
 from storage.models import Case, CaseEvent
 
 SCHEME = "parley-event-v1"
 GENESIS = "0" * 64
 ANONYMISED = "anonymised"  # the event kind whose data["redacted"] authorises redacted events
-REDACTION_SETTING = "parley.retention_redaction"  # see migration 0008's trigger
+REDACTION_SETTING = signing.REDACTION_SETTING  # see migration 0010's trigger
+
+
+def has_surrogate(text: str) -> bool:
+    """A lone UTF-16 surrogate: not encodable as UTF-8, so no database can store it."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+class BrokenText(ValueError):
+    """Data to be stored holds a lone surrogate (refused before the database fails on it)."""
+
+
+def refuse_surrogates(value: Any) -> None:
+    if has_surrogate(canonical(value)):
+        raise BrokenText("the data holds a lone UTF-16 surrogate, which cannot be stored (clean it first)")
 
 
 def canonical(value: Any) -> str:
@@ -166,19 +181,33 @@ def redact(session: Session, case: Case, new_data: dict[int, dict[str, Any]]) ->
     """Replace the data of some of a case's events (the retention policy's erasure of free text), leaving every
     other column (and so the chain) as it was. Returns ``{seq: digest of the new data}`` for the ``anonymised``
     event that must follow in the same transaction. On PostgreSQL the append-only trigger lets this through only
-    while the transaction-local setting below is on, and only for the ``data`` column."""
+    while the transaction-local setting holds the redaction token derived from the audit key (storage/signing.py),
+    and only for the ``data`` column."""
     if not new_data:
         return {}
     session.flush()
     pg = session.get_bind().dialect.name == "postgresql"
     if pg:
-        session.execute(text("SELECT set_config(:name, 'on', true)"), {"name": REDACTION_SETTING})
+        session.execute(text("SELECT set_config(:name, :token, true)"),
+                        {"name": REDACTION_SETTING, "token": _redaction_token(session)})
     try:
         for seq, data in sorted(new_data.items()):
             session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.seq == seq)
                             .values(data=normalise(data)))
     finally:
         if pg:
-            session.execute(text("SELECT set_config(:name, 'off', true)"), {"name": REDACTION_SETTING})
+            session.execute(text("SELECT set_config(:name, '', true)"), {"name": REDACTION_SETTING})
     return {str(seq): data_digest(data) for seq, data in new_data.items()}
 
+
+def _redaction_token(session: Session) -> str:
+    """The token the append-only trigger wants for a redaction (storage/signing.py), installing the trigger
+    function with the current audit keys' token hashes if it does not list them yet (that takes ownership of the
+    function: the retention run's role)."""
+    keys = signing.audit_keys()
+    hashes = signing.redaction_token_hashes(keys)
+    current = session.execute(text("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure(:f)"),
+                              {"f": f"{signing.GUARD_FUNCTION}()"}).scalar() or ""
+    if hashes[0] not in current:
+        session.execute(text(signing.redaction_guard_sql(hashes)))
+    return signing.redaction_token(keys.newest)

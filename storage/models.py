@@ -293,6 +293,23 @@ class AuditEntry(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
+class AuditCheckpoint(Base):
+    """A signed checkpoint (storage/checkpoints.py): written with every commit that adds events, cases, audit
+    entries or case references, it records what that commit changed (``delta``) or the whole state (``full``): for
+    each case its reference, board, number of events and latest event hash; for each audit entry its digest; each
+    reference counter. Chained by ``prev_mac`` and signed with an HMAC whose key is kept outside the database
+    (storage/signing.py), so a deletion or a rebuilt chain shows against the last checkpoint."""
+
+    __tablename__ = "audit_checkpoints"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(8))  # full | delta
+    body: Mapped[str] = mapped_column(Text)  # canonical JSON
+    key_id: Mapped[str] = mapped_column(String(16))
+    prev_mac: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
 class Conversation(Base):
     """A person's in-progress conversation (intake, recording an outcome ...), kept across restarts."""
 

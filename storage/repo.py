@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage import chain
+from storage import chain, checkpoints
 from storage.models import (
     Agency,
     AuditEntry,
@@ -185,12 +185,14 @@ def next_case_ref(board: Board, year: int, *, session: Session) -> str:
         assert counter is not None
     counter.last += 1
     session.flush()
+    checkpoints.touch(session, counter=(board.id, year))
     return f"{board.ref_prefix}-{year}-{counter.last:04d}"
 
 
 def add_case(case: Case, *, session: Session) -> Case:
     session.add(case)
     session.flush()
+    checkpoints.touch(session, case_id=case.id)
     return case
 
 
@@ -268,6 +270,7 @@ def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, ac
     if at.tzinfo is None:
         raise ValueError("naive datetime given to the database; use timezone-aware times")
     body = chain.normalise(data)
+    chain.refuse_surrogates([kind, actor_label or "", via, body])
     label = actor_label or (actor.name if actor else "Parley")
     actor_id = actor.id if actor else None
     digest = chain.data_digest(body)
@@ -302,18 +305,21 @@ def append_event(case: Case, kind: str, *, session: Session, at: dt.datetime, ac
         break
     case.event_chain_head = ev.hash
     session.flush()
+    checkpoints.touch(session, case_id=case.id)  # the commit signs the case's new head (storage/checkpoints.py)
     return ev
 
 
 def audit(kind: str, *, session: Session, at: dt.datetime, actor: Person | None, via: str,
           data: dict[str, Any] | None = None, board_id: str | None = None, actor_label: str | None = None
           ) -> AuditEntry:
+    chain.refuse_surrogates([kind, actor_label or "", via, dict(data or {})])
     entry = AuditEntry(at=at, board_id=board_id or (actor.board_id if actor else None),
                        actor_id=actor.id if actor else None,
                        actor_label=actor_label or (actor.name if actor else "Parley"), via=via, kind=kind,
                        data=dict(data or {}))
     session.add(entry)
     session.flush()
+    checkpoints.touch(session, audit_id=entry.id)
     return entry
 
 
@@ -352,6 +358,7 @@ def get_conversation(platform: str, user_key: str, *, session: Session) -> Conve
 
 
 def save_conversation(conv: Conversation, flow: str | None, state: dict[str, Any], *, session: Session) -> None:
+    chain.refuse_surrogates([flow or "", state])
     conv.flow = flow
     conv.state = dict(state)
     conv.updated_at = utcnow()

@@ -168,3 +168,29 @@ def test_counterpart_not_in_directory_cannot_lock_it(chat: Chat, runtime) -> Non
     reply = _draft(chat, "alice", ref, *MEETING, "submit")
     assert "not in the directory" in reply.to_speaker[0].text
     assert not reply.queued
+
+
+def test_a_manager_not_entitled_to_the_subject_details_never_sees_the_childs_name_in_a_record(
+        chat: Chat, runtime) -> None:  # noqa: ANN001
+    """R8: another manager in one of the agencies may view the case but not the subject details: a record that
+    names the child shows them "[subject details withheld]" instead, while the parties see it as written."""
+    from storage.models import Person
+
+    ref = open_swindon_case(chat)  # the child: Jamie Doe, born 1 February 2015
+    with runtime.factory() as s:
+        police = repo.person_by_key("swindon", "sam", session=s).agency_id
+        s.add(Person(board_id="swindon", key="tom", name="Tom Reed", title="Inspector", role="line_manager",
+                     agency_id=police, email="tom@swindon.example"))
+        s.commit()
+    named = ["yesterday", MEETING[1], "Whether Jamie Doe (born 01/02/2015) needs a strategy discussion",
+             "A joint visit to JAMIE on Monday", "Jamie's school says 1 February 2015 is right", MEETING[5]]
+    _draft(chat, "alice", ref, *named)
+    chat.say("alice", "submit")
+    for party in ("alice", "bob"):
+        seen = texts(chat.say(party, f"record {ref} 1"))
+        assert "Whether Jamie Doe (born 01/02/2015) needs a strategy discussion" in seen, seen
+    seen = texts(chat.say("tom", f"record {ref} 1"))
+    assert "record 1, version 1" in seen, seen  # tom may read the record ...
+    for secret in ("Jamie", "JAMIE", "Doe", "01/02/2015", "1 February 2015"):
+        assert secret not in seen, (secret, seen)  # ... but not the child's name or date of birth
+    assert "Whether [subject details withheld] (born [subject details withheld]) needs a strategy discussion" in seen

@@ -116,3 +116,26 @@ def test_audit_retention_keys_and_doctor_commands(tmp_path: Path) -> None:
     assert "Wiltshire Police has none for line managers, directors" in doc.stdout
     assert secret not in doc.stdout + doc.stderr and "xapp-nor-me" not in doc.stdout + doc.stderr
     assert "OK       Slack: SLACK_BOT_TOKEN present, SLACK_SIGNING_SECRET absent, SLACK_APP_TOKEN present" in doc.stdout
+
+
+def test_serve_scheduler_and_console_refuse_a_key_that_cannot_read_the_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_", "PARLEY_AUDIT"))}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'parley.db'}"
+    _raise_a_case(env, tmp_path)
+    wrong = dict(env, PARLEY_DATA_KEYS=Fernet.generate_key().decode())
+    for args in (["scheduler", "--until-idle"], ["serve", "--port", "0"], ["console", "--board", "swindon"]):
+        done = parley(*args, env=wrong, cwd=tmp_path, stdin="/quit\n")
+        assert done.returncode == 1, (args, done.stdout[-500:], done.stderr[-1500:])
+        assert "Parley will not start: the configured keys cannot read this database's data" in done.stderr, args
+        assert "SWN-2026-0001 cannot be decrypted" in done.stderr and "Traceback" not in done.stderr
+    # the console from another folder without any key: no silent new development key writing beside the old one
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    bare = {k: v for k, v in env.items() if k not in ("PARLEY_DATA_KEYS", "PARLEY_DEV_KEY_FILE")}
+    done = parley("console", "--board", "swindon", env=bare, cwd=other, stdin="\n".join(INTAKE) + "\n")
+    assert done.returncode == 1 and "is not the one this database was written with" in done.stderr, done.stderr
+    with sqlite3.connect(tmp_path / "parley.db") as db:
+        assert db.execute("SELECT count(*) FROM subject_details").fetchone() == (1,)
+    # and doctor names it
+    checked = parley("doctor", env=wrong, cwd=tmp_path)
+    assert checked.returncode == 1 and "PROBLEM  other stored data" in checked.stdout

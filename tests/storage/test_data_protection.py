@@ -301,15 +301,24 @@ def test_postgres_refuses_update_and_delete_of_events(pg_url) -> None:  # noqa: 
                 "TRUNCATE case_events"):
         with rt.engine.begin() as conn, pytest.raises(sa.exc.DBAPIError, match="case_events is append-only"):
             conn.execute(text(sql), {"c": case_id})
-    # the retention redaction may replace the data only, and only with its setting on
+    # a session that only knows the setting's name gets nowhere (R5): 'on' is no longer the key
     with rt.engine.begin() as conn:
         conn.execute(text("SELECT set_config('parley.retention_redaction', 'on', true)"))
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"), conn.begin_nested():
-            conn.execute(text("UPDATE case_events SET hash = repeat('0', 64) WHERE case_id = :c"), {"c": case_id})
-        conn.execute(text("UPDATE case_events SET data = '{\"who\": \"x\"}' WHERE case_id = :c AND seq = 1"),
-                     {"c": case_id})
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"), conn.begin_nested():
-            conn.execute(text("DELETE FROM case_events WHERE case_id = :c"), {"c": case_id})
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            conn.execute(text("UPDATE case_events SET data = '{\"who\": \"x\"}' WHERE case_id = :c AND seq = 1"),
+                         {"c": case_id})
+    # the retention redaction's token (derived from the audit key, outside the database) lets the data change,
+    # and only the data
+    with rt.factory() as s:
+        s.execute(text("SELECT set_config('parley.retention_redaction', :t, true)"),
+                  {"t": chain._redaction_token(s)})
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), s.begin_nested():
+            s.execute(text("UPDATE case_events SET hash = repeat('0', 64) WHERE case_id = :c"), {"c": case_id})
+        s.execute(text("UPDATE case_events SET data = '{\"who\": \"x\"}' WHERE case_id = :c AND seq = 1"),
+                  {"c": case_id})
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), s.begin_nested():
+            s.execute(text("DELETE FROM case_events WHERE case_id = :c"), {"c": case_id})
+        s.commit()
     with rt.factory() as s:
         assert len(repo.events_for(case_id, session=s)) == 4
         assert repo.events_for(case_id, session=s)[0].data == {"who": "x"}
@@ -351,3 +360,52 @@ def test_two_writers_on_one_case_both_land_in_order(runtime, clock) -> None:  # 
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
     result = audit_mod.verify(runtime.factory)
     assert result.ok, result.problems
+
+
+# -- the files behind Teams links and the start-up check (R6, R7) ----------------------------------------------
+def test_rotation_re_encrypts_the_files_behind_teams_links(runtime, monkeypatch) -> None:  # noqa: ANN001
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv("PARLEY_DATA_KEYS", old)
+    case_id = _with_subject(runtime)
+    with runtime.factory() as s:
+        repo.append_event(s.get(Case, case_id), "opened", session=s, at=AT, actor=None, via="system")
+        s.commit()
+    expires = AT + dt.timedelta(days=7)
+    runtime.put_file("tok", filename="SWN-2026-0001-appendix-1.pdf", media_type="application/pdf",
+                     title=f"Form for {NAME}", data=b"%PDF form", expires_at=expires)
+    monkeypatch.setenv("PARLEY_DATA_KEYS", f"{new},{old}")
+    result = datakeys.rotate(runtime.factory)
+    assert (result.rows, result.files) == (1, 1)
+    monkeypatch.setenv("PARLEY_DATA_KEYS", new)  # the old key dropped: the file still opens
+    assert runtime.get_file("tok", AT) == ("SWN-2026-0001-appendix-1.pdf", "application/pdf", f"Form for {NAME}",
+                                           expires, b"%PDF form")
+    # and the history still verifies with only the new key (rotation wrote a full checkpoint signed with it)
+    from bot import audit
+
+    result = audit.verify(runtime.factory)
+    assert result.ok and "signed with a retired key" in result.notes[0], result.problems
+
+
+def test_start_up_refuses_keys_that_cannot_read_the_stored_data(runtime, monkeypatch) -> None:  # noqa: ANN001
+    key = os.environ["PARLEY_DATA_KEYS"]
+    datakeys.check_startup(runtime.factory)  # an empty database: the canary is stored
+    wrong = Fernet.generate_key().decode()
+    monkeypatch.setenv("PARLEY_DATA_KEYS", wrong)
+    with pytest.raises(crypto.DataKeyError, match="Parley will not start.*key canary does not decrypt") as err:
+        datakeys.check_startup(runtime.factory)
+    assert wrong not in str(err.value) and key not in str(err.value)
+    monkeypatch.setenv("PARLEY_DATA_KEYS", key)
+    _with_subject(runtime)
+    runtime.put_file("tok", filename="f.pdf", media_type="application/pdf", title="t", data=b"x",
+                     expires_at=AT + dt.timedelta(days=7))
+    datakeys.check_startup(runtime.factory)
+    monkeypatch.setenv("PARLEY_DATA_KEYS", wrong)
+    with pytest.raises(crypto.DataKeyError) as err:
+        datakeys.check_startup(runtime.factory)
+    message = str(err.value)
+    for part in ("SWN-2026-0001 cannot be decrypted", "files behind Teams links cannot be decrypted",
+                 "latest audit checkpoint is signed with a key other than the audit key"):
+        assert part in message, message
+    assert NAME not in message
+    monkeypatch.setenv("PARLEY_DATA_KEYS", f"{wrong},{key}")  # the old key after a new one: starts
+    datakeys.check_startup(runtime.factory)
