@@ -11,8 +11,8 @@
 
 The tables are written out here rather than imported from storage.models (which moves on after this revision).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-26 09:00:00
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ from sqlalchemy.dialects import postgresql
 
 from storage import crypto, signing
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
