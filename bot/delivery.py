@@ -35,6 +35,7 @@ from bot import outages
 from bot.clock import Clock
 from bot.messages import Message, message_from_data
 from bot.outages import Policy
+from storage.db import writing
 from storage.models import Case, OutboxMessage
 
 log = logging.getLogger("parley.delivery")
@@ -107,6 +108,7 @@ class Deliverer:
     def _claim(self) -> list[tuple[Outgoing, bool]]:
         now = self.clock.now()
         with self.factory() as s:
+            writing(s)  # claims are exclusive on SQLite too (storage.db.writing); PostgreSQL skips locked rows
             q = (select(OutboxMessage)
                  .where(OutboxMessage.platform.in_(list(self.transports)))
                  .where(OutboxMessage.board_id == self.board_id() if self.board_id else True)

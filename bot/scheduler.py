@@ -37,6 +37,7 @@ from bot.messages import Button, Message, Severity
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol, Side
 from storage import repo
+from storage.db import writing
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
 
 log = logging.getLogger("parley.scheduler")
@@ -130,6 +131,7 @@ class Sweeper:
         while True:
             now = self.clock.now()
             with self.factory() as s:
+                writing(s)  # claims are exclusive on SQLite too: two schedulers on one file never share a timer
                 due = s.scalars(select(Timer).where(Timer.state == "pending", Timer.due_at <= now,
                                                     or_(Timer.retry_at.is_(None), Timer.retry_at <= now))
                                 .order_by(Timer.due_at, Timer.id).limit(self.batch)

@@ -125,3 +125,31 @@ def test_a_click_during_an_intake_both_land(runtime) -> None:  # noqa: ANN001
     assert not results[1].errors and results[1].reply.to_speaker[0].case_ref == "SWN-2026-0002"
     with runtime.factory() as s:
         assert s.get(Case, cid).stage_number == 2
+
+
+def test_two_schedulers_on_one_sqlite_file_share_no_timer(sqlite_url) -> None:  # noqa: ANN001
+    """Two scheduler processes (two engines) on one SQLite file sweep the same 40 due escalations at once: every
+    timer fires exactly once, none fails, and each prompt is posted once."""
+    from bot.runtime import Runtime
+    from storage.models import OutboxMessage, Timer
+    from tests.conftest import make_runtime
+
+    rt = make_runtime(sqlite_url)
+    for _ in range(20):
+        open_case(rt, "swindon", at(2026, 4, 2, 10))
+    clock = FixedClock(at(2026, 4, 9, 9, 5))  # every case's Stage 1 lapsed on Wed 8 Apr
+    other = Runtime(sqlite_url)
+    results = at_once(2, lambda i: Sweeper((rt if i == 0 else other).factory, clock).fire_due())
+    assert not [r for r in results if isinstance(r, Exception)], results
+    with rt.factory() as s:
+        states = dict(s.execute(select(Timer.state, func.count()).where(Timer.case_id.is_not(None),
+                                                                        Timer.due_at <= clock.now())
+                                .group_by(Timer.state)).all())
+        assert "failed" not in states and states.get("pending", 0) == 0, states
+        keys = s.scalars(select(OutboxMessage.idempotency_key)).all()
+    assert len(keys) == len(set(keys))
+    prompts = [k for k in keys if ":lapse_prompt:" in k]
+    assert len(prompts) == 20 * 2  # two agencies' channels for each case, once
+    assert sum(results) == states.get("done", 0)  # together the two fired each due timer once
+    rt.engine.dispose()
+    other.engine.dispose()
