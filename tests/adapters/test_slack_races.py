@@ -99,3 +99,29 @@ def test_a_refused_request_stores_no_key(slack_env) -> None:  # noqa: ANN001
     assert slack.interact(payload)[0] == 200  # another workspace: answered plainly, nothing done
     with rt.factory() as s:
         assert s.scalar(select(func.count()).select_from(InboundKey)) == 0
+
+
+def test_the_speakers_own_reply_survives_three_consecutive_500s(slack_env) -> None:  # noqa: ANN001
+    """A reply to the person who clicked goes through the outbox: Slack failing three times in a row (the client's
+    two quick retries, then the outbox's) delays it; it is not lost."""
+    import datetime as dt
+
+    from storage.models import OutboxMessage
+    from tests.bot.test_scheduler import open_case
+
+    rt, mock, slack, clock, adapter = slack_env
+    open_case(rt, "swindon", clock.now())
+    mock.fail("chat.postMessage", 500, times=3)
+    slack.click(USERS["alice"], "case.view", "SWN-2026-0001")
+    deadline = time.monotonic() + 10
+    while mock.failing.get("chat.postMessage") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not mock.failing.get("chat.postMessage")  # all three failures were met
+    with rt.factory() as s:
+        row = s.scalars(select(OutboxMessage).where(OutboxMessage.payload["kind"].as_string() == "reply")).one()
+        assert row.state == "pending" and row.attempts == 1
+    clock.set(clock.now() + dt.timedelta(minutes=1))  # the outbox's next attempt is due
+    adapter.deliverer.deliver()
+    mock.wait_for("chat.postMessage", lambda c: "SWN-2026-0001" in json.dumps(c.args.get("blocks")))
+    with rt.factory() as s:
+        assert s.get(OutboxMessage, row.id).state == "sent"
