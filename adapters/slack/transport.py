@@ -111,8 +111,8 @@ class SlackTransport:
             raise DeliveryError("Slack did not answer in time", reason="timeout") from exc
         except (SlackRequestError, OSError) as exc:  # unreachable, or a file's bytes not accepted at its upload URL
             timeout = isinstance(getattr(exc, "reason", None), TimeoutError)
-            raise DeliveryError(f"Slack unreachable: {type(exc).__name__}",
-                                reason="timeout" if timeout else "unreachable") from exc
+            what = "Slack upload failed" if fn is upload_attachments else "Slack unreachable"
+            raise DeliveryError(f"{what}: {type(exc).__name__}", reason="timeout" if timeout else "unreachable") from exc
 
     def _paced(self, channel: str) -> None:
         last = self._last_post.get(channel)
