@@ -44,6 +44,7 @@ from storage.models import (
     Agency,
     AgencyChannel,
     BoardChannel,
+    Case,
     CaseEvent,
     EscalationPrompt,
     OutboxMessage,
@@ -219,6 +220,45 @@ def assert_every_due_timer_fired_once(rt: Runtime) -> dict[str, int]:
         return dict(collections.Counter(f"{t.kind}:{t.state}" for t in due))
 
 
+def expected_lapses(rt: Runtime) -> collections.Counter[tuple[str, str]]:
+    """What the lapsed stages must have sent, worked out from each case's protocol and the engine's state, not
+    from the outbox: for every open case whose current stage deadline has passed, a prompt in each agency's
+    manager channel at the next stage's level (line managers at least; the business-unit channel for a board's
+    stage), and a notice to each of the two practitioners. (address, kind) -> how many."""
+    from protocol.engine import evaluate
+    from protocol.spec import LEVEL_ORDER, Level
+
+    now = dt.datetime.now(dt.timezone.utc)
+    out: collections.Counter[tuple[str, str]] = collections.Counter()
+    with rt.factory() as s:
+        for case in s.scalars(select(Case)):
+            proto = services.protocol_for(case, session=s)
+            st = evaluate(proto, services.engine_events(case, session=s), now)
+            lapsed = [i for i in st.items if i.step.stage_deadline and i.overdue and i.stage is st.stage]
+            if not lapsed or st.stage is None:
+                continue
+            nxt = proto.next_stage(st.stage.id)
+            level = nxt.level if nxt else Level.BUSINESS_UNIT
+            if LEVEL_ORDER.index(level.value) < LEVEL_ORDER.index(Level.LINE_MANAGER.value):
+                level = Level.LINE_MANAGER
+            if level in (Level.BUSINESS_UNIT, Level.INDEPENDENT_CHAIR):
+                out[(f"channel:{case.board_id}:business-unit", "lapse_prompt")] += 1
+            else:
+                for aid in (case.raising_agency_id, case.responding_agency_id):
+                    key = s.get(Agency, aid).key
+                    out[(f"channel:{case.board_id}:{key}:{level.value}", "lapse_prompt")] += 1
+            for pid in (case.raising_person_id, case.responding_person_id):
+                p = s.get(Person, pid)
+                out[(f"person:{case.board_id}:{p.key}", "lapse_notice")] += 1
+    return out
+
+
+def received_lapses(server: WebhookServer) -> collections.Counter[tuple[str, str]]:
+    return collections.Counter((p.body["address"], p.body["message"].get("kind")) for p in server.posts
+                               if p.body["message"].get("kind") in ("lapse_prompt", "lapse_notice")
+                               and not p.body.get("update_of"))
+
+
 # -- a. restart safety -----------------------------------------------------------------------------------
 def test_killed_mid_delivery_then_restarted_delivers_everything_exactly_once(
         db_url: str, server: WebhookServer, procs: list[Proc], tmp_path: Path) -> None:
@@ -229,14 +269,22 @@ def test_killed_mid_delivery_then_restarted_delivers_everything_exactly_once(
         assert due_pending(rt) >= 300
         server.post_delay = 0.01  # a platform taking 10 ms per message, so the kill lands mid-delivery
 
-        first = Proc("first", db_url, server.url, tmp_path)
-        procs.append(first)
-        deadline = time.monotonic() + 40
-        while server.count() < 40:  # some, but far from all, of the ~500 messages
-            assert first.alive(), f"the scheduler exited early\n{first.text()[-3000:]}"
-            assert time.monotonic() < deadline, f"nothing delivered in time\n{first.text()[-3000:]}"
-            time.sleep(0.005)
-        first.kill9()
+        # killed three times, at different points of the work (early, in the middle, later on), each time
+        # restarted; the last one runs until nothing is left
+        for n, kill_after in enumerate((40, 120, 200)):
+            first = Proc(f"killed-{n}", db_url, server.url, tmp_path)
+            procs.append(first)
+            deadline = time.monotonic() + 40
+            while server.count() < kill_after:  # some, but far from all, of the ~500 messages
+                assert first.alive(), f"the scheduler exited early\n{first.text()[-3000:]}"
+                assert time.monotonic() < deadline, f"nothing delivered in time\n{first.text()[-3000:]}"
+                time.sleep(0.005)
+            first.kill9()
+            if n < 2:
+                with rt.factory() as s:  # the killed worker's leases, expired now rather than in a minute
+                    s.execute(update(OutboxMessage).where(OutboxMessage.state == "sending")
+                              .values(lease_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+                    s.commit()
 
         at_kill = {r.idempotency_key: r.state for r in outbox(rt)}
         received = set(server.keys())
@@ -262,6 +310,9 @@ def test_killed_mid_delivery_then_restarted_delivers_everything_exactly_once(
 
         rows = assert_delivered_exactly_once(rt, server, second.text())
         kinds = assert_every_due_timer_fired_once(rt)
+        # and what arrived is what the protocol says should have, worked out without the outbox
+        expected = expected_lapses(rt)
+        assert sum(expected.values()) >= 100 and received_lapses(server) == expected
         found = {k for k, hit in server.lookups if hit}
         assert window <= found, "a message posted before the kill was not found by find_sent"
         assert {k for k, _ in server.lookups} >= {k for k, st in at_kill.items() if st == "sending"}
@@ -300,6 +351,8 @@ def test_two_replicas_share_the_work_and_fire_every_timer_once(
 
         rows = assert_delivered_exactly_once(rt, server, logs)
         kinds = assert_every_due_timer_fired_once(rt)
+        expected = expected_lapses(rt)  # worked out without the outbox
+        assert sum(expected.values()) >= 300 and received_lapses(server) == expected
         assert sum(n for k, n in kinds.items()) >= due_before >= 1000
         # every timer the replicas fired was logged by exactly one of them
         (fired_a, sent_a), (fired_b, sent_b) = a.swept(), b.swept()
