@@ -67,14 +67,21 @@ def test_fifty_intakes_at_once_get_fifty_distinct_references(runtime) -> None:  
     assert whats == sorted(v["what"] for v in values)
 
 
-def test_two_managers_acknowledging_one_prompt_at_once_one_owner(runtime) -> None:  # noqa: ANN001
-    """Sam (sergeant) and Ian (inspector) both press Acknowledge on the police prompt at the same moment."""
+def lapsed_police_prompt(runtime) -> tuple[int, int, FixedClock]:  # noqa: ANN001
+    """A Swindon case whose Stage 1 lapsed (due Wed 8 Apr 2026): (case id, the police prompt's id, the clock)."""
     cid = open_case(runtime, "swindon", at(2026, 4, 2, 10))
     clock = FixedClock(at(2026, 4, 9, 9, 5))
     Sweeper(runtime.factory, clock).sweep()
     with runtime.factory() as s:
         prompt = s.scalar(select(EscalationPrompt.id).where(EscalationPrompt.case_id == cid,
                                                             EscalationPrompt.agency_key == "police"))
+    return cid, prompt, clock
+
+
+def test_two_managers_acknowledging_one_prompt_at_once_one_owner(runtime) -> None:  # noqa: ANN001
+    """Sam (sergeant) and Ian (inspector) both press Acknowledge on the police prompt at the same moment."""
+    cid, prompt, clock = lapsed_police_prompt(runtime)
+    with runtime.factory() as s:
         who = [repo.person_by_key("swindon", k, session=s).id for k in ("sam", "ian")]
     conv = Conversation(runtime.factory, clock, "slack")
     replies = at_once(2, lambda i: conv.handle(who[i], action="esc.ack", value=str(prompt)))
@@ -107,12 +114,8 @@ def test_first_use_by_an_unlinked_person_from_two_requests_at_once(runtime) -> N
 
 def test_a_click_during_an_intake_both_land(runtime) -> None:  # noqa: ANN001
     """A manager acknowledges one case while a practitioner submits another: neither waits forever, both land."""
-    cid = open_case(runtime, "swindon", at(2026, 4, 2, 10))
-    clock = FixedClock(at(2026, 4, 9, 9, 5))
-    Sweeper(runtime.factory, clock).sweep()
+    cid, prompt, clock = lapsed_police_prompt(runtime)
     with runtime.factory() as s:
-        prompt = s.scalar(select(EscalationPrompt.id).where(EscalationPrompt.case_id == cid,
-                                                            EscalationPrompt.agency_key == "police"))
         sam = repo.person_by_key("swindon", "sam", session=s).id
         hana = repo.person_by_key("swindon", "hana", session=s).id
     conv = Conversation(runtime.factory, clock, "slack")
