@@ -27,6 +27,7 @@ RISK_FORM = "form.risk"
 INTAKE_FORM = "form.intake"
 OUTCOME_FORM = "form.outcome"
 TEXT_LIMIT = 3000
+LONG_FIELDS = ("what", "done", "sought", "text")  # the forms' long answers, each at most TEXT_LIMIT characters
 
 
 @dataclass
@@ -168,7 +169,14 @@ class Forms:
             ctx = self._ctx(s, person_id)
             data: dict[str, Any] = _decode_risk(context) if flow == "intake" else {"ref": context}
             turn = conv.Turn(ctx.T, ctx, s, data, [])
-            errors: dict[str, str] = {}
+            # a text longer than the form allows (a forged or scripted submission) is refused at its own field,
+            # with the form's own limit, before anything else
+            errors: dict[str, str] = {
+                f: ctx.T("That is {n} characters long; please keep it under {limit}.", n=len(values[f]),
+                         limit=TEXT_LIMIT)
+                for f in LONG_FIELDS if len(values.get(f) or "") > TEXT_LIMIT}
+            if errors:
+                return FormResult(errors=errors)
             try:
                 if flow == "intake":
                     self._check_intake(turn, values, errors)

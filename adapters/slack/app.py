@@ -11,6 +11,7 @@ import html
 import json
 import logging
 import os
+import dataclasses
 import functools
 import re
 import uuid
@@ -192,6 +193,12 @@ class SlackAdapter:
                                        ) -> Any:  # noqa: A002 - Bolt's name
             # A modal submission is answered in the ack itself, so a duplicate is dropped before it; events
             # and clicks are acked at once and their duplicates dropped in the work after the ack (fresh()).
+            # Slack telling an app it is being rate limited: acknowledged (200), nothing to do
+            if body.get("type") == "app_rate_limited":
+                from slack_bolt import BoltResponse
+
+                log.warning("Slack says this app is rate limited", extra={"platform": PLATFORM})
+                return BoltResponse(status=200, body="")
             # Runs after the shape and workspace checks, so a refused request stores no key; a submission whose
             # work then fails (Slack keeps the modal open) forgets its key (``_once``), so a second Submit is done.
             if body.get("type") == "view_submission" and not self.fresh(body):
@@ -337,18 +344,23 @@ class SlackAdapter:
             if picked is None and not values.get("person_name"):
                 values["person_name"] = self._real_name(slack_user) or ""
         res = self.forms.submit(person.id, view["callback_id"], values, view.get("private_metadata", ""))
-        if res.errors:
-            ack(**errors_response(self._form_for(person.id, view), res.errors))
+        if res.errors:  # the form again, with every answer as typed and each problem at its field where it has one
+            ack(**errors_response(self._form_for(person.id, view, values), res.errors))
             return
         ack()
         assert res.reply is not None
         self.work.submit(self._deliver, user, person, res.reply)  # after the answer to Slack, with the other work
 
-    def _form_for(self, person_id: int, view: dict):  # noqa: ANN202 - bot.messages.Form
+    def _form_for(self, person_id: int, view: dict, values: dict[str, str]):  # noqa: ANN202 - bot.messages.Form
+        """The form that was submitted, filled with the answers as typed (a re-rendered form keeps them)."""
         if view["callback_id"] == OUTCOME_FORM:
-            return self.forms.outcome(person_id, view.get("private_metadata", ""))
-        form = self.forms.intake(person_id)
-        return type(form)(form.id, form.title, form.submit_label, form.fields, view.get("private_metadata", ""))
+            form = self.forms.outcome(person_id, view.get("private_metadata", ""))
+        else:
+            form = self.forms.intake(person_id)
+            form = type(form)(form.id, form.title, form.submit_label, form.fields, view.get("private_metadata", ""))
+        fields = tuple(dataclasses.replace(f, initial=values[f.id]) if values.get(f.id) and f.kind.value != "person"
+                       else f for f in form.fields)
+        return dataclasses.replace(form, fields=fields)
 
     def _real_name(self, user_id: str) -> str | None:
         try:

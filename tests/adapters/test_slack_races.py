@@ -24,10 +24,10 @@ def _cases(rt) -> int:  # noqa: ANN001
         return len(repo.cases_for_board("swindon", session=s))
 
 
-def _intake_view(rt, mock, slack) -> tuple[dict, dict]:  # noqa: ANN001
-    slack.command(USERS["alice"], "new")
+def _intake_view(rt, mock, slack, who: str = "alice") -> tuple[dict, dict]:  # noqa: ANN001
+    slack.command(USERS[who], "new")
     risk = mock.wait_for("views.open")[0].args["view"]
-    intake = json.loads(slack.submit(USERS["alice"], risk, _state(risk, {"risk": "no"}))[1])["view"]
+    intake = json.loads(slack.submit(USERS[who], risk, _state(risk, {"risk": "no"}))[1])["view"]
     with rt.factory() as s:
         csc = repo.agency_by_key("swindon", "social-care", session=s).id
     answers = {"pre0": "no", "category": "thresholds", "agency": str(csc), "person": USERS["bob"],
@@ -125,3 +125,35 @@ def test_the_speakers_own_reply_survives_three_consecutive_500s(slack_env) -> No
     mock.wait_for("chat.postMessage", lambda c: "SWN-2026-0001" in json.dumps(c.args.get("blocks")))
     with rt.factory() as s:
         assert s.get(OutboxMessage, row.id).state == "sent"
+
+
+def test_app_rate_limited_is_acknowledged(slack_env) -> None:  # noqa: ANN001
+    _rt, _mock, slack, _clock, _adapter = slack_env
+    body = json.dumps({"token": "x", "type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820,
+                       "api_app_id": "A1"})
+    assert slack.server.post(body, "application/json", sign(SECRET, body))[0] == 200
+
+
+def test_a_too_long_answer_is_refused_at_its_field_with_the_forms_limit(slack_env) -> None:  # noqa: ANN001
+    rt, mock, slack, _clock, _adapter = slack_env
+    intake, state = _intake_view(rt, mock, slack)
+    state["done"] = {"done": {"type": "plain_text_input", "value": "x" * 5000}}  # forged: the modal allows 3000
+    status, body, _ = slack.submit(USERS["alice"], intake, state)
+    answer = json.loads(body)
+    assert answer["response_action"] == "errors" and set(answer["errors"]) == {"done"}
+    assert "5000" in answer["errors"]["done"] and "3000" in answer["errors"]["done"]
+    assert _cases(rt) == 0
+
+
+def test_a_problem_not_tied_to_a_field_keeps_every_answer(slack_env) -> None:  # noqa: ANN001
+    """Una (the business unit: in no agency) fills in the intake: the service refuses it as a whole (only someone
+    in an agency raises a concern), and the form comes back with everything she typed still in it."""
+    rt, mock, slack, _clock, _adapter = slack_env
+    intake, state = _intake_view(rt, mock, slack, "una")
+    status, body, _ = slack.submit(USERS["una"], intake, state)
+    answer = json.loads(body)
+    assert answer["response_action"] == "update", answer
+    view = json.dumps(answer["view"])
+    assert "Only someone working for an agency" in view
+    assert "The referral was closed too early." in view and "Phoned twice" in view and "Re-open it" in view
+    assert _cases(rt) == 0
