@@ -101,7 +101,14 @@ class TeamsServer:
                 response = await self.adapter.process(request, self.bot)
             except (PermissionError, jwt.PyJWTError):
                 return web.Response(status=401, text="Unauthorized")  # no valid Bot Framework token
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except Exception as exc:
+                if _raised_checking_the_token(exc):
+                    # a forged token (an unknown or missing key id, alg none, HS256, another issuer): botbuilder's
+                    # checks raise IndexError or a bare Exception for those; refused alike, without a traceback
+                    log.warning("Teams request refused: its token could not be accepted (%s)", type(exc).__name__)
+                    return web.Response(status=401, text="Unauthorized")
+                if not isinstance(exc, (ValueError, KeyError, TypeError, AttributeError)):
+                    raise
                 log.warning("malformed Teams request (%s)", type(exc).__name__)
                 return web.Response(status=400, text="Malformed activity")
             if response is not None:
@@ -141,3 +148,13 @@ class TeamsServer:
         app.router.add_get("/healthz", health)
         app.router.add_get(file_links.ROUTE, file)
         return app
+
+
+def _raised_checking_the_token(exc: BaseException) -> bool:
+    """True when ``exc`` was raised while botbuilder checked the request's Bot Framework token."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if "botframework/connector/auth" in tb.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        tb = tb.tb_next
+    return False

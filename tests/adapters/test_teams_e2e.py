@@ -9,6 +9,7 @@ import datetime as dt
 import itertools
 import json
 import threading
+import logging
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -350,3 +351,29 @@ def test_teams_throttling_and_refusals_become_outbox_retries_or_failures(sqlite_
         with pytest.raises(DeliveryError) as err:
             transport._run(fail(status))
         assert err.value.permanent is permanent and err.value.retry_after == retry
+
+
+def test_forged_tokens_get_401_without_a_traceback(sqlite_runtime, caplog) -> None:  # noqa: ANN001
+    """Tokens that look like Bot Framework's but are forged: alg none, HS256, an unknown key id, no key id (T6).
+    Each is refused with 401, and nothing is logged as an error."""
+    import jwt as pyjwt
+
+    now = int(time.time())
+    claims = {"iss": "https://api.botframework.com", "aud": "00000000-0000-0000-0000-000000000001",
+              "serviceurl": "http://127.0.0.1:1/", "nbf": now - 10, "exp": now + 3600}
+    forged = [pyjwt.encode(claims, key="", algorithm="none"),
+              pyjwt.encode(claims, key="a-secret-of-thirty-two-characters!!", algorithm="HS256",
+                           headers={"kid": "unknown-kid"}),
+              pyjwt.encode(claims, key="a-secret-of-thirty-two-characters!!", algorithm="HS256")]
+    loop = Loop()
+    try:
+        server = TeamsServer(sqlite_runtime, FixedClock(dt.datetime(2026, 4, 2, 10, tzinfo=LONDON)),
+                             app_id="00000000-0000-0000-0000-000000000001", app_password="secret")
+        port = loop.serve(server.web_app())
+        teams = Teams(port, "http://127.0.0.1:1/")
+        for token in forged:
+            status, _ = teams.send(teams.activity("alice", text="new"), headers={"Authorization": f"Bearer {token}"})
+            assert status == 401, token
+    finally:
+        loop.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
