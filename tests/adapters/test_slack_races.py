@@ -157,3 +157,15 @@ def test_a_problem_not_tied_to_a_field_keeps_every_answer(slack_env) -> None:  #
     assert "Only someone working for an agency" in view
     assert "The referral was closed too early." in view and "Phoned twice" in view and "Re-open it" in view
     assert _cases(rt) == 0
+
+
+def test_a_modal_slack_cannot_open_carries_on_in_direct_messages(slack_env) -> None:  # noqa: ANN001
+    """Slack refuses views.open (an expired trigger, an error): the person is told, and the same first question
+    comes by direct message, so they carry on there."""
+    _rt, mock, slack, _clock, _adapter = slack_env
+    mock.fail("views.open", 400)
+    assert slack.command(USERS["alice"], "new")[0] == 200
+    note = mock.wait_for("chat.postMessage", lambda c: "couldn" in json.dumps(c.args).lower()
+                         and "form" in json.dumps(c.args))
+    assert note
+    mock.wait_for("chat.postMessage", lambda c: "immediate risk" in json.dumps(c.args))
