@@ -199,6 +199,10 @@ def message_to_data(m: Message) -> dict:
         "case_ref": m.case_ref,
         "private": m.private,
         "kind": m.kind,
+        # the question a reply asks (its choices become buttons): a queued reply keeps it
+        "prompt": None if m.prompt is None else {
+            "field": m.prompt.field, "kind": m.prompt.kind.value, "optional": m.prompt.optional, "hint": m.prompt.hint,
+            "choices": [[c.value, c.label] for c in m.prompt.choices]},
         # the bytes as base64, so a queued or scheduled message keeps its files (the outbox payload is JSON)
         "attachments": [{"filename": a.filename, "media_type": a.media_type, "title": a.title,
                          "data": base64.b64encode(a.data).decode("ascii")} for a in m.attachments],
@@ -215,6 +219,10 @@ def message_from_data(d: dict) -> Message:
         case_ref=d.get("case_ref"),
         private=bool(d.get("private", False)),
         kind=d.get("kind"),
+        prompt=None if not d.get("prompt") else Prompt(
+            d["prompt"]["field"], PromptKind(d["prompt"]["kind"]),
+            tuple(Choice(v, lbl) for v, lbl in d["prompt"].get("choices", ())), bool(d["prompt"].get("optional")),
+            d["prompt"].get("hint")),
         attachments=tuple(Attachment(a["filename"], a["media_type"], base64.b64decode(a["data"], validate=True),
                                      a.get("title") or a["filename"]) for a in d.get("attachments", ())),
     )

@@ -55,3 +55,14 @@ def test_stage_people_come_from_the_protocol_levels(sqlite_runtime) -> None:  # 
         assert keys("partnership") == set()
         assert {p.key for p in notify.board_people("swindon", Level.INDEPENDENT_CHAIR, session=s)} == {"carl", "una"}
         assert {p.key for p in notify.board_people("swindon", Level.BUSINESS_UNIT, session=s)} == {"una"}
+
+
+def test_a_queued_message_keeps_its_question() -> None:
+    """A reply that goes through the outbox (Slack's replies to the speaker) keeps its question and choices, so
+    they still come as buttons."""
+    from bot.messages import Choice, Message, Prompt, PromptKind, message_from_data, message_to_data
+
+    m = Message("Which agency is the other professional in?", kind="reply", prompt=Prompt(
+        "agency", PromptKind.CHOICE, (Choice("7", "Wiltshire Police"), Choice("9", "Swindon Schools")), False,
+        "a hint"))
+    assert message_from_data(message_to_data(m)) == m
