@@ -156,3 +156,24 @@ def test_two_schedulers_on_one_sqlite_file_share_no_timer(sqlite_url) -> None:  
     assert sum(results) == states.get("done", 0)  # together the two fired each due timer once
     rt.engine.dispose()
     other.engine.dispose()
+
+
+def test_serve_and_scheduler_wait_for_a_database_that_comes_later(tmp_path, caplog) -> None:  # noqa: ANN001
+    """`parley serve` and `parley scheduler` call Runtime.wait_for_database before anything else: with the database
+    not there yet (its folder does not exist), they wait and try again, one log line an attempt, and carry on once
+    it is there."""
+    import logging
+    import time as _time
+
+    from bot.runtime import Runtime
+
+    folder = tmp_path / "later"
+    rt = Runtime(f"sqlite:///{folder / 'parley.db'}")
+    threading.Timer(1.5, lambda: folder.mkdir()).start()
+    started = _time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="parley.startup"):
+        attempts = rt.wait_for_database()
+    assert attempts >= 2 and _time.monotonic() - started >= 1.4
+    lines = [r for r in caplog.records if r.name == "parley.startup"]
+    assert len(lines) == attempts - 1 and all("unreachable" in r.getMessage() for r in lines)
+    rt.engine.dispose()
