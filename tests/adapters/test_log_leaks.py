@@ -16,10 +16,11 @@ from bot import forms as forms_module
 from bot import logs
 from tests.adapters.test_slack_races import _intake_view
 from tests.adapters.test_slack_e2e import USERS, slack_env  # noqa: F401 - the fixture
+from tests.adapters.test_teams_e2e import teams_env  # noqa: F401 - the fixture
 
 SECRET_TEXT = "Zebedee Quarrington at 7 Lantern Row"
 
-__all__ = ["slack_env"]
+__all__ = ["slack_env", "teams_env"]
 
 
 @pytest.fixture
@@ -72,3 +73,22 @@ def test_an_exception_given_as_an_argument_is_named_not_quoted(fmt) -> None:  # 
     text = buf.getvalue()
     assert SECRET_TEXT not in text and "Zebedee" not in text
     assert "Teams turn failed: ValueError" in text and "Failed to run listener function" in text
+
+
+def test_a_database_error_during_a_teams_message_logs_no_typed_text(teams_env, monkeypatch,  # noqa: ANN001
+                                                                     captured) -> None:
+    """Teams: a message typed to the bot meets a database error (with the text among its SQL parameters); the
+    log says what failed, by type, and never what was typed."""
+    from bot import conversation as conversation_module
+
+    _rt, _connector, teams, _clock, _server = teams_env
+
+    def broken(self, person_id, text=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        raise IntegrityError("UPDATE conversations SET state=?", (text,), Exception("database is locked"))
+
+    monkeypatch.setattr(conversation_module.Conversation, "handle", broken)
+    teams.send(teams.activity("alice", text=f"outcome about {SECRET_TEXT}"))
+    time.sleep(0.3)
+    text = captured.getvalue()
+    assert "IntegrityError" in text
+    assert SECRET_TEXT not in text and "Zebedee" not in text
