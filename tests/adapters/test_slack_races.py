@@ -169,3 +169,31 @@ def test_a_modal_slack_cannot_open_carries_on_in_direct_messages(slack_env) -> N
                          and "form" in json.dumps(c.args))
     assert note
     mock.wait_for("chat.postMessage", lambda c: "immediate risk" in json.dumps(c.args))
+
+
+def test_fifty_intake_submissions_at_once_over_http_make_fifty_cases(slack_env) -> None:  # noqa: ANN001
+    """Fifty signed view_submissions sent to the real server at the same instant (SQLite): fifty cases with distinct
+    references, every request answered 200, none lost."""
+    import threading
+
+    rt, mock, slack, _clock, _adapter = slack_env
+    intake, state = _intake_view(rt, mock, slack)
+    n = 50
+    barrier = threading.Barrier(n)
+    statuses: list[int] = [0] * n
+
+    def one(i: int) -> None:
+        payload = {"type": "view_submission", "user": {"id": USERS["alice"]}, "team": {"id": "T1"},
+                   "view": {**intake, "id": f"VBURST{i}", "hash": f"H{i}", "state": {"values": state}}}
+        barrier.wait()
+        statuses[i] = slack.interact(payload)[0]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert statuses == [200] * n
+    with rt.factory() as s:
+        refs = sorted(c.ref for c in repo.cases_for_board("swindon", session=s))
+    assert refs == [f"SWN-2026-{k:04d}" for k in range(1, n + 1)]
