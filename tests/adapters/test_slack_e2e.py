@@ -41,7 +41,7 @@ class Server:
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
-            runner = web.AppRunner(app)
+            runner = web.AppRunner(app, shutdown_timeout=2.0)  # teardown cancels what is still running
             self.loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, "127.0.0.1", 0)
             self.loop.run_until_complete(site.start())
@@ -68,7 +68,7 @@ class Server:
         async def shutdown() -> None:
             await self.runner.cleanup()
 
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 

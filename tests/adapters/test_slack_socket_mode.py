@@ -53,7 +53,7 @@ class SocketServer:
             asyncio.set_event_loop(self.loop)
             app = web.Application()
             app.router.add_get("/link", link)
-            self.runner = web.AppRunner(app)
+            self.runner = web.AppRunner(app, shutdown_timeout=2.0)  # teardown cancels what is still running
             self.loop.run_until_complete(self.runner.setup())
             site = web.TCPSite(self.runner, "127.0.0.1", 0)
             self.loop.run_until_complete(site.start())

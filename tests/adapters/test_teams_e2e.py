@@ -40,7 +40,7 @@ class Loop:
 
     def serve(self, app: web.Application) -> int:
         async def start() -> int:
-            runner = web.AppRunner(app)
+            runner = web.AppRunner(app, shutdown_timeout=2.0)  # teardown cancels what is still running
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
@@ -54,7 +54,7 @@ class Loop:
             for r in self.runners:
                 await r.cleanup()
 
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 

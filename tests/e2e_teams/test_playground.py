@@ -116,7 +116,7 @@ class Bot:
         self.loop = Loop()
 
         async def start() -> None:
-            runner = web.AppRunner(app)
+            runner = web.AppRunner(app, shutdown_timeout=2.0)  # teardown cancels what is still running
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", BOT_PORT).start()
             self.loop.runners.append(runner)
