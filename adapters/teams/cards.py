@@ -107,7 +107,9 @@ RESERVED_KEYS = frozenset({"verb", "value", "context", "card", "msteams"})
 ELLIPSIS = "\u2026"
 
 # A warning keeps the default colour with its ⚠ (Teams' "warning" colour is yellow on white: unreadable)
-SEVERITY_COLOR = {Severity.URGENT: "attention", Severity.ERROR: "attention", Severity.SUCCESS: "good"}
+# warning and success keep the default colour: Teams' "warning" (yellow) and "good" (light green) are hard to read
+# on a white card; their emoji carry the meaning
+SEVERITY_COLOR = {Severity.URGENT: "attention", Severity.ERROR: "attention"}
 BUTTON_STYLE = {"primary": "positive", "danger": "destructive"}
 
 _STRIP = re.compile("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

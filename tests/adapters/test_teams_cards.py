@@ -299,7 +299,7 @@ def test_a_card_over_28_kb_is_rebuilt_with_less_text_and_keeps_every_action() ->
 
 def test_severity_is_shown_on_the_title_or_the_first_line() -> None:
     expected = {Severity.URGENT: ("\U0001f6a8 ", "attention"), Severity.WARNING: ("\u26a0\ufe0f ", None),
-                Severity.SUCCESS: ("\u2705 ", "good"), Severity.ERROR: ("\u2716\ufe0f ", "attention"),
+                Severity.SUCCESS: ("\u2705 ", None), Severity.ERROR: ("\u2716\ufe0f ", "attention"),
                 Severity.INFO: ("", None)}
     for severity, (emoji, color) in expected.items():
         titled = render(Message("Body", title="Title", severity=severity))

@@ -342,3 +342,92 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
     assert cards(page).count() == before + 2
     overdue.last.scroll_into_view_if_needed()
     shot("deadline-passed-notes")
+
+
+def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any) -> None:
+    """A manager channel in a team: registered from inside it, the escalation card arrives there as a new
+    top-level post, Acknowledge is pressed on it, and that same post is updated in place."""
+    from playwright.sync_api import expect
+
+    shot = Shots(page)
+    rt = bot.rt
+    page.goto(playground)
+    page.get_by_text("Connected.").first.wait_for()
+    first = bot.wait_activity(lambda a: (a.get("from") or {}).get("aadObjectId"))
+    aad = first["from"]["aadObjectId"]
+    with rt.factory() as s:  # the playground's user is, for now, Swindon's business unit manager
+        una = repo.person_by_key("swindon", "una", session=s)
+        identity = PersonIdentity(person_id=una.id, platform="teams", external_id=aad)
+        s.add(identity)
+        s.commit()
+    page.get_by_role("treeitem", name=re.compile("General")).click()
+    expect(cards(page, "Parley is now in this team")).to_have_count(1)
+    box = page.locator('[data-lexical-editor="true"][role="textbox"]').first
+    box.click()
+    page.keyboard.type("@Te")  # in a channel the bot only hears messages that @mention it
+    page.get_by_role("menuitem", name="Test Bot").click()
+    page.keyboard.type(" register managers for Wiltshire Police")
+    page.get_by_role("button", name="Post").click()
+    expect(page.get_by_text("This channel is now where Wiltshire Police's managers get escalation prompts."))\
+        .to_have_count(1)
+    shot("channel-registered")
+    registration = bot.wait_activity(lambda a: "register managers" in (a.get("text") or ""))
+    channel_id = registration["channelData"]["channel"]["id"]
+
+    # a case between alice (police) and bob (social care); the stage 1 deadline passes unresolved
+    with rt.factory() as s:
+        alice = repo.person_by_key("swindon", "alice", session=s)
+        bob = repo.person_by_key("swindon", "bob", session=s)
+        ctx = services.Ctx(actor=alice, via="console", now=bot.clock.now())
+        case = services.open_case(ctx, services.NewCase(
+            board_id="swindon", subject_kind="child", category="thresholds",
+            what_happened="CSC closed the referral after one visit", done_so_far="Phoned the duty social worker",
+            outcome_sought="Re-open the referral", arose_on=dt.date(2026, 4, 2), responding_agency_id=bob.agency_id,
+            responding_person_id=bob.id), session=s)
+        s.commit()
+        ref = case.ref
+    bot.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
+    Sweeper(rt.factory, bot.clock).fire_due()
+    with rt.factory() as s:
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.platform == "teams")).all()
+        # one Teams message: the prompt to Wiltshire Police's managers, in the channel just registered (the
+        # business unit's own notes go to the board's channels, none of which is in Teams)
+        assert [(r.target_kind, r.address) for r in rows] == [("channel", channel_id)], \
+            [(r.target_kind, r.address, r.payload.get("kind")) for r in rows]
+    before = cards(page).count()
+    assert bot.server.deliverer.deliver() == 1
+    prompt = cards(page, "Please acknowledge and take ownership")
+    expect(prompt).to_have_count(1)
+    expect(prompt).to_contain_text(ref)
+    assert cards(page).count() == before + 1
+    prompt.scroll_into_view_if_needed()
+    shot("channel-escalation-card")
+
+    # a police sergeant presses Acknowledge on it: the same Teams account now belongs to Sam Patel
+    with rt.factory() as s:
+        sam = repo.person_by_key("swindon", "sam", session=s)
+        s.get(PersonIdentity, identity.id).person_id = sam.id
+        s.commit()
+    before = cards(page).count()
+    prompt.get_by_role("button", name="Acknowledge / take ownership").click()
+    bot.wait_activity(lambda a: a.get("type") == "invoke")
+    deadline = time.monotonic() + 20
+    updated = 0
+    while updated == 0 and time.monotonic() < deadline:
+        updated = bot.server.deliverer.deliver()
+        time.sleep(0.2)
+    done = cards(page, "Acknowledged by Sam Patel")
+    expect(done).to_have_count(1)
+    expect(done).to_contain_text(ref)
+    expect(cards(page, "Please acknowledge and take ownership")).to_have_count(0)
+    expect(done.get_by_role("button", name="Acknowledge / take ownership")).to_have_count(0)
+    assert cards(page).count() == before  # the same post, updated in place: no new post, no reply card
+    done.scroll_into_view_if_needed()
+    shot("channel-card-acknowledged")
+    with rt.factory() as s:
+        case = repo.case_by_ref(ref, session=s)
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.platform == "teams")).all()
+        posted = [r for r in sent if r.target_kind == "channel" and r.update_of_id is None]
+        updates = [r for r in sent if r.update_of_id is not None]
+        assert len(posted) == 1 and [u.update_of_id for u in updates] == [posted[0].id]
+        assert all(r.state == "sent" for r in sent)
