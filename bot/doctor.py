@@ -213,7 +213,7 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
 
 
 def delivery_checks(factory) -> list[Check]:  # noqa: ANN001 - sessionmaker
-    from bot import outages
+    from bot import outages, outbox
 
     with factory() as s:
         found = outages.unreachable(s)
@@ -221,10 +221,15 @@ def delivery_checks(factory) -> list[Check]:  # noqa: ANN001 - sessionmaker
         return [Check(True, "deliveries", "no address or platform is failing")]
     out = []
     for u in found:
-        how = "refused for good" if u.permanent else "failing"
         told = (f"the business unit was told at {u.told_at:%Y-%m-%d %H:%M} UTC" if u.told_at else
                 "the business unit has not been told yet")
         cases = f" (cases: {', '.join(u.cases)})" if u.cases else ""
+        if u.platform == outbox.UNREACHABLE:
+            out.append(Check(False, f"delivery (no account linked, {u.recipient})",
+                             f"no Slack, Teams or other account linked since {u.since:%Y-%m-%d %H:%M} UTC; "
+                             f"{u.waiting} message(s) waiting until they are linked{cases}; {told}"))
+            continue
+        how = "refused for good" if u.permanent else "failing"
         out.append(Check(False, f"delivery ({u.platform}, {u.recipient})",
                          f"{how} since {u.since:%Y-%m-%d %H:%M} UTC ({u.reason}); {u.waiting} message(s) not "
                          f"delivered{cases}; {told}"))

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.services import PermissionDenied, ServiceError
+from bot import outbox
 from bot.i18n import translator
 from storage import repo
 from storage.models import InboundKey, Person, PersonIdentity
@@ -37,6 +38,7 @@ def person_for(platform: str, external_id: str, email: str | None, *, session: S
     except IntegrityError:
         # two first requests from one person at once both found no identity: the second finds the first's
         return repo.person_by_identity(platform, external_id, session=session)
+    outbox.readdress(matches[0], session=session)  # what could not reach them before goes there now
     return matches[0]
 
 
@@ -73,6 +75,7 @@ def link(linker: Person, platform: str, external_id: str, person_key: str, *, se
     repo.audit("identity_linked", session=session, at=dt.datetime.now(dt.timezone.utc), actor=linker,
                via=platform, data={"person": person.key, "platform": platform})
     session.flush()
+    outbox.readdress(person, session=session)  # what could not reach them before goes there now
     return person
 
 

@@ -392,7 +392,7 @@ def tell(event: Event, case: Case, proto: Protocol, build: Build, *, session: Se
         msg = replace(build(translator(person.language), person, roles), kind=event.value)
         row = outbox.queue_to_person(person, msg, session=session, key=f"{key}:{event.value}", now=now, case=case,
                                      timer_id=timer_id, prompt_id=prompt_id)
-        if row is not None:
+        if row is not None and row.platform != outbox.UNREACHABLE:  # (else kept, and the business unit told)
             told.queued.append(Outbound(Address.person(person.id), msg))
     channel_roles = frozenset(TABLE[event].to) & CHANNEL_ROLES
     for platform, address in channels:

@@ -214,6 +214,10 @@ def _alert_board(s: Session, board: str, subject: DeliveryAddress, rows: list[Ou
             text = T("{platform} has not accepted any message from Parley since {since}. The messages are kept and "
                      "retried, and will be delivered when it is back. Not yet delivered:", platform=platform,
                      since=when)
+        elif platform == outbox.UNREACHABLE:
+            text = T("Parley has no way to reach these people: no Slack or Teams account is linked to them in the "
+                     "directory. Tell them another way, and link them (check their e-mail address in the directory, "
+                     "or add Parley to one of their teams); what is waiting is then delivered:")
         elif subject.permanent:
             text = T("{platform} refused messages to this address ({reason}), so they could not be delivered. "
                      "Check the directory entry or the channel, and tell the people concerned another way:",

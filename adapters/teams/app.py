@@ -145,6 +145,13 @@ class ParleyTeamsBot:
             if added and act.type == ActivityTypes.conversation_update:
                 # in a team: how to make a channel a manager channel, not the personal chat's commands
                 await turn.send_activity(self._card_activity(team_welcome_message() if team else welcome_message()))
+                if not team:
+                    # link them now (by the e-mail address Teams gives for them), not at their first message:
+                    # until then Parley could not reach them, and what waited for them is delivered now
+                    try:
+                        await self.person(turn)
+                    except Exception:  # noqa: BLE001 - linking is retried at their first message
+                        log.exception("could not link a new personal installation")
             installed = act.type == ActivityTypes.installation_update and (act.action or "add").startswith("add")
             if team and self.on_team_changed is not None and (added or installed or act.members_added):
                 self.on_team_changed(team)  # fetch the roster: link the members, remember how to reach them

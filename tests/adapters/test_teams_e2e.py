@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from sqlalchemy import delete, select
 
 from adapters.teams.cards import validate
 from adapters.teams.server import TeamsServer
@@ -377,3 +378,45 @@ def test_forged_tokens_get_401_without_a_traceback(sqlite_runtime, caplog) -> No
     finally:
         loop.stop()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(teams_env) -> None:  # noqa: ANN001
+    """Bob is in the directory with no account linked: the lapse notice for him is kept and the business unit told;
+    when he installs the app (a conversationUpdate, no message) he is linked by his e-mail address and the
+    notice reaches his personal chat, once."""
+    from bot import outbox
+    from storage.models import OutboxMessage
+
+    rt, connector, teams, clock, server = teams_env
+    with rt.factory() as s:
+        from bot.services import Ctx, NewCase, open_case
+
+        alice = repo.person_by_key("swindon", "alice", session=s)
+        bob = repo.person_by_key("swindon", "bob", session=s)
+        s.execute(delete(PersonIdentity).where(PersonIdentity.person_id == bob.id))
+        open_case(Ctx(alice, "console", clock.now()), NewCase(
+            board_id="swindon", subject_kind="child", category="thresholds", what_happened="x", done_so_far="y",
+            outcome_sought="z", arose_on=clock.now().date(), responding_agency_id=bob.agency_id,
+            responding_person_id=bob.id), session=s)
+        s.commit()
+    clock.set(dt.datetime(2026, 4, 9, 9, 30, tzinfo=LONDON))
+    Sweeper(rt.factory, clock).fire_due()
+    with rt.factory() as s:
+        waiting = s.scalars(select(OutboxMessage).where(OutboxMessage.person_id == bob.id)).all()
+        assert [(r.platform, r.state) for r in waiting] == [(outbox.UNREACHABLE, "failed")]
+        alerts = [r for r in s.scalars(select(OutboxMessage)) if r.payload.get("kind") == "delivery_alert"]
+        assert len(alerts) == 1 and "Bob" in json.dumps(alerts[0].payload)
+    server.deliverer.deliver()
+    assert not connector.cards_to("a:personal-bob")
+
+    teams.send(teams.activity("bob", "conversationUpdate", membersAdded=[{"id": "28:parley"}]))
+    connector.wait(lambda c: c.cards_to("a:personal-bob"))  # the welcome card
+    server.deliverer.deliver()
+    got = connector.wait(lambda c: [x for x in c.cards_to("a:personal-bob") if "SWN-2026-0001" in json.dumps(x)])
+    assert len(got) == 1
+    server.deliverer.deliver()
+    assert len([x for x in connector.cards_to("a:personal-bob") if "SWN-2026-0001" in json.dumps(x)]) == 1
+    with rt.factory() as s:
+        assert repo.person_by_identity("teams", AAD["bob"], session=s).key == "bob"
+        row = s.get(OutboxMessage, waiting[0].id)
+        assert (row.platform, row.address, row.state) == ("teams", AAD["bob"], "sent")
