@@ -26,7 +26,7 @@ from bot.services import Ctx, ServiceError
 from protocol.engine import Action, Status
 from protocol.spec import FormField, Protocol, StepKind
 from storage import repo
-from storage.db import writing
+from storage.db import keep_after_rollback, writing
 from storage.models import Case
 
 
@@ -1432,6 +1432,8 @@ class Conversation:
                 return reply
             except ServiceError as exc:
                 session.rollback()
+                if keep_after_rollback(exc, session):  # the refusal's audit entry
+                    session.commit()
                 return Reply().say(Message(exc.message, severity=Severity.ERROR))
 
     # --------------------------------------------------------------------------------------
@@ -1669,6 +1671,7 @@ class Conversation:
             # may have written part of its change): undo it, then keep the answers at the last question, so that
             # 'back' and 'cancel' work as the message says.
             session.rollback()
+            keep_after_rollback(exc, session)  # a refusal's audit entry, committed with the kept answers
             conv = repo.get_conversation(self.platform, str(ctx.actor.id), session=session)
             repo.save_conversation(conv, flow_name, state, session=session)
             return Reply().say(Message(exc.message + " " + ctx.T("Your answers are kept: type 'back' to change one, "

@@ -175,23 +175,20 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
     case = repo.get_case(prompt.case_id, session=session)
     assert case is not None
     if case.board_id != ctx.actor.board_id:
-        repo.audit("refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                   data={"action": "acknowledge", "prompt": prompt_id, "reason": "other board"})
-        session.commit()
-        raise PermissionDenied(T("Sorry, you can't acknowledge that: it belongs to another board."))
+        raise PermissionDenied(T("Sorry, you can't acknowledge that: it belongs to another board."),
+                               record=services.refusal_audit(ctx, {"action": "acknowledge", "prompt": prompt_id,
+                                                                   "reason": "other board"}))
     services.require_may_act(ctx, case, "acknowledge", session=session)
     proto = services.protocol_for(case, session=session)
     if not may_acknowledge(ctx.actor, prompt):
-        repo.append_event(case, "refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                          data={"action": "acknowledge", "prompt": prompt.id, "reason": "prompt_for_other_managers",
-                                "level": prompt.level, "agency": prompt.agency_key,
-                                "roles": sorted(r.value for r in permissions.roles_of(ctx.actor, case,
-                                                                                      session=session))})
-        session.commit()
+        record = services.refusal_event(ctx, case, {
+            "action": "acknowledge", "prompt": prompt.id, "reason": "prompt_for_other_managers",
+            "level": prompt.level, "agency": prompt.agency_key,
+            "roles": sorted(r.value for r in permissions.roles_of(ctx.actor, case, session=session))})
         agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
         raise PermissionDenied(T("Sorry, this prompt is for the {level} of {agency}.",
                                  level=T(views.LEVEL_LABELS[Level(prompt.level)]),
-                                 agency=agency.name if agency else T("the board")))
+                                 agency=agency.name if agency else T("the board")), record=record)
     # two managers pressing at once: exactly one wins this conditional update; the other is told who did
     won = session.execute(update(EscalationPrompt).where(EscalationPrompt.id == prompt.id,
                                                          EscalationPrompt.state == "open")

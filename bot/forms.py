@@ -21,7 +21,7 @@ from bot.messages import Choice, FieldKind, Form, FormField, Message, PromptKind
 from bot.services import Ctx, ServiceError
 from protocol.spec import Protocol
 from storage import repo
-from storage.db import writing
+from storage.db import keep_after_rollback, writing
 
 RISK_FORM = "form.risk"
 INTAKE_FORM = "form.intake"
@@ -192,6 +192,8 @@ class Forms:
                 return FormResult(errors={"pre0": first})
             except ServiceError as exc:
                 s.rollback()
+                if keep_after_rollback(exc, s):  # the refusal's audit entry
+                    s.commit()
                 return FormResult(errors={"": exc.message})
 
     @staticmethod

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import directory, projection, services, views
 from bot.i18n import Translator, translator
 from storage import migrate, repo
-from storage.db import make_engine, resolve_url, session_factory
+from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, ConversationRef, utcnow
 
 
@@ -451,6 +451,8 @@ class Runtime:
             try:  # the forms the case has reached, by the same rule as `form REF` in the chat
                 form = documents.reached_form(T, case, form_id, session=s, now=now)
             except services.ServiceError as exc:
+                if keep_after_rollback(exc, s):  # the refusal's audit entry
+                    s.commit()
                 raise ValueError(exc.message) from None
             filled = documents.fill(T, case, form, session=s, now=now, with_subject_details=True)
         if fmt == "pdf":

@@ -29,11 +29,17 @@ BOARD_ROLES = {"business_unit", "chair"}
 
 
 class ServiceError(Exception):
-    """A clear, user-facing reason why something was not done. Nothing was changed."""
+    """A clear, user-facing reason why something was not done. Nothing was changed.
 
-    def __init__(self, message: str):
+    ``record``, when given, writes the refusal's audit entry into a session: a service never commits its caller's
+    session (which may hold half of the caller's work), so whoever owns the unit of work rolls back and then keeps
+    the record (storage.db.keep_after_rollback; a session from storage.db.session_factory does it by itself when
+    the error leaves its ``with`` block)."""
+
+    def __init__(self, message: str, *, record: Callable[[Session], object] | None = None):
         super().__init__(message)
         self.message = message
+        self.record = record
 
 
 class PermissionDenied(ServiceError):
@@ -105,15 +111,35 @@ def require_may_act(ctx: Ctx, case: Case, action: str, *, session: Session) -> N
     roles = permissions.roles_of(ctx.actor, case, session=session)
     if roles & permissions.MATRIX[act]:
         return
-    repo.append_event(case, "refused", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                      data={"action": action, "roles": sorted(r.value for r in roles)})
-    session.commit()
+    record = refusal_event(ctx, case, {"action": action, "roles": sorted(r.value for r in roles)})
     if roles == {permissions.Role.OTHER}:
         raise PermissionDenied(ctx.T(
             "Sorry, you can't do that on {ref}: only the people in this disagreement, their managers and "
-            "the board's business unit can act on it.", ref=case.ref))
+            "the board's business unit can act on it.", ref=case.ref), record=record)
     raise PermissionDenied(ctx.T("Sorry, you can't {action} on {ref}. That is for {who}.", action=ctx.T(act.value),
-                                 ref=case.ref, who=permissions.who_may(ctx.T, act)))
+                                 ref=case.ref, who=permissions.who_may(ctx.T, act)), record=record)
+
+
+def refusal_event(ctx: Ctx, case: Case, data: dict[str, Any]) -> Callable[[Session], object]:
+    """The audit entry of a refused action on ``case``, written after the owner's rollback (see ServiceError)."""
+    case_id, actor_id = case.id, ctx.actor.id
+
+    def record(s: Session) -> object:
+        target, actor = s.get(Case, case_id), s.get(Person, actor_id)
+        assert target is not None
+        return repo.append_event(target, "refused", session=s, at=ctx.now, actor=actor, via=ctx.via, data=data)
+
+    return record
+
+
+def refusal_audit(ctx: Ctx, data: dict[str, Any]) -> Callable[[Session], object]:
+    """The audit entry of a refusal outside any case (see ServiceError)."""
+    actor_id = ctx.actor.id
+
+    def record(s: Session) -> object:
+        return repo.audit("refused", session=s, at=ctx.now, actor=s.get(Person, actor_id), via=ctx.via, data=data)
+
+    return record
 
 
 def find_case(ref: str, ctx: Ctx, *, session: Session) -> Case:

@@ -63,8 +63,33 @@ def writing(session: Session) -> Session:
     return session
 
 
+def keep_after_rollback(exc: BaseException, session: Session) -> bool:
+    """Write what an exception says must outlive its unit of work (a refusal's audit entry: bot.services'
+    ``ServiceError.record``), after the rollback that undid everything else. The owner of the session commits it:
+    a service never commits its caller's session. True when there was something to keep."""
+    record = getattr(exc, "record", None)
+    if record is None:
+        return False
+    exc.record = None  # type: ignore[attr-defined]  # kept once, however many owners see the exception
+    session.rollback()
+    record(session)
+    return True
+
+
+class UnitOfWork(Session):
+    """A session whose ``with`` block, left by an exception that carries a record to keep (see
+    :func:`keep_after_rollback`), rolls back, writes that record and commits it before closing."""
+
+    def __exit__(self, type_: object, value: BaseException | None, traceback: object) -> None:
+        try:
+            if value is not None and keep_after_rollback(value, self):
+                self.commit()
+        finally:
+            super().__exit__(type_, value, traceback)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, class_=UnitOfWork, expire_on_commit=False)
 
 
 @contextmanager

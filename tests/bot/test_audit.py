@@ -13,6 +13,7 @@ import pytest
 from bot import audit, services
 from bot.services import Ctx, NewCase, PermissionDenied
 from storage import repo
+from storage.db import keep_after_rollback
 from tests.conftest import LONDON
 
 NOW = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)
@@ -33,8 +34,9 @@ def _case_with_history(rt) -> str:  # noqa: ANN001
                                 outcome="=cmd|' /C calc'!A0", session=s)
         s.commit()
         ed = repo.person_by_key("swindon", "ed", session=s)  # not a party
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as refused:
             services.record_outcome(Ctx(ed, "teams", later), case, resolved=True, text="x", session=s)
+        assert keep_after_rollback(refused.value, s)  # as the unit of work's owner does
         repo.audit("refused", session=s, at=later, actor=ed, via="teams",
                    data={"action": "view", "ref": case.ref, "reason": "other board"})
         repo.audit("refused", session=s, at=later, actor=ed, via="teams", data={"action": "view", "ref": "SWN-X"})

@@ -13,6 +13,7 @@ from bot.messages import Severity
 from bot.permissions import ACTION_NAMES, MATRIX, Act, Role
 from bot.services import Ctx, PermissionDenied
 from storage import repo
+from storage.db import keep_after_rollback
 from storage.models import Person
 from tests.bot.test_conversation import open_swindon_case
 from tests.conftest import Chat
@@ -81,6 +82,11 @@ def test_services_enforce_the_matrix_for_every_action(case_and_people, runtime, 
             with pytest.raises(PermissionDenied) as err:
                 services.require_may_act(ctx, case, action, session=s)
             assert ref in err.value.message and "can't" in err.value.message
+            # the service neither writes nor commits in its caller's session; the unit of work's owner rolls back
+            # and keeps the refusal's audit entry (storage.db.keep_after_rollback)
+            assert len(repo.events_for(case.id, session=s)) == before[1]
+            assert keep_after_rollback(err.value, s)
+            s.commit()
             events = repo.events_for(case.id, session=s)
             assert case.version == before[0] and len(events) == before[1] + 1  # only the refusal, audited
             assert events[-1].kind == "refused" and events[-1].data["action"] == action
