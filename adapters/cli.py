@@ -281,7 +281,8 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         else:
             web_app.add_subapp("/teams", teams_app)
     if not transports:
-        typer.echo("No adapter is configured (see README: SLACK_*, MICROSOFT_APP_*, PARLEY_WEBHOOK_URL); "
+        typer.echo("No adapter is configured (see docs/configuration.md: SLACK_*, MICROSOFT_APP_*, "
+                   "PARLEY_WEBHOOK_URL); "
                    "running the scheduler only: messages wait in the outbox until an adapter delivers them.",
                    err=True)
     service = SchedulerService(rt.factory, clock, transports, interval=interval,
@@ -490,7 +491,7 @@ def _due_text(T, iso: str) -> str:  # noqa: ANN001 - the translator
     return T.datetime(moment) if isinstance(moment, dt.datetime) else T.date(moment)
 
 
-# -- data protection (README, "Data protection"): the data keys, the event history, retention, configuration ---
+# -- data protection (docs/data-protection.md): the data keys, the event history, retention, configuration ---
 keys_app = typer.Typer(help="The keys that encrypt personal data at rest (PARLEY_DATA_KEYS).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -3,8 +3,8 @@ words, which events were changed, inserted or deleted) and ``parley audit export
 subject access request or an inspection: every event with who, when, via and what, and the audit entries about
 the case, such as refusals, as JSON or CSV).
 
-The trail never contains the subject details: they are not part of the history (see README, "Data
-protection"); ``parley form`` gives a case's forms with them for an entitled reader.
+The trail never contains the subject details: they are not part of the history (see
+docs/data-protection.md); ``parley form`` gives a case's forms with them for an entitled reader.
 """
 
 from __future__ import annotations

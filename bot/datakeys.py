@@ -1,5 +1,5 @@
 """The data keys that encrypt personal data at rest: ``parley keys generate`` and ``parley keys rotate``, and the
-check ``parley serve`` makes before it starts (see storage/crypto.py and README, "Data protection")."""
+check ``parley serve`` makes before it starts (see storage/crypto.py and docs/data-protection.md)."""
 
 from __future__ import annotations
 

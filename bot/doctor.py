@@ -262,8 +262,8 @@ def _channel_checks(factory, platforms: list[str]) -> list[Check]:  # noqa: ANN0
                     if gaps:
                         missing.append(f"{ag.name} has none for {', '.join(gaps)}")
                 if missing:
-                    out.append(Check(False, name, "; ".join(missing) + ". Register each manager channel (README: "
-                                                  "Slack, Teams)"))
+                    out.append(Check(False, name, "; ".join(missing) + ". Register each manager channel "
+                                                  "(docs/slack.md, docs/teams.md)"))
                 else:
                     out.append(Check(True, name, f"all {len(agencies)} agencies have manager channels for "
                                                  f"{', '.join(LEVEL_WORDS[lv] for lv in levels)}"))

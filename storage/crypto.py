@@ -102,7 +102,7 @@ def _warn_development(path: Path, created: bool) -> None:
         f"WARNING: {KEYS_ENV} is not set, so Parley {verb} {path}.\n"
         "Personal data (the subject details) is encrypted with it: fine for the console, demos and tests, NOT for\n"
         "real cases (anyone with that file can read the data, and losing it loses the data).\n"
-        f"`parley serve` refuses to run like this. Set {KEYS_ENV} (see README, 'Data protection').\n"
+        f"`parley serve` refuses to run like this. Set {KEYS_ENV} (see docs/data-protection.md).\n"
         f"{bar}\n")
     sys.stderr.flush()
 
@@ -150,10 +150,10 @@ def key_source(*, allow_development: bool = True) -> KeySource:
     if production():
         raise DataKeyError(f"{KEYS_ENV} is not set and {PRODUCTION_ENV} is: Parley will not use a development "
                            "key in production. Generate a key with `parley keys generate` and set "
-                           f"{KEYS_ENV} (see README, 'Data protection').")
+                           f"{KEYS_ENV} (see docs/data-protection.md).")
     if not allow_development:
         raise DataKeyError(f"{KEYS_ENV} is not set. Generate a key with `parley keys generate` and set "
-                           f"{KEYS_ENV} (see README, 'Data protection').")
+                           f"{KEYS_ENV} (see docs/data-protection.md).")
     path = dev_key_path()
     return KeySource((_dev_key(path),), True, str(path))
 

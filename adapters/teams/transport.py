@@ -259,7 +259,8 @@ class TeamsTransport:
         return self._run(self._update(msg))
 
     def find_sent(self, msg: Outgoing) -> str | None:
-        return None  # the Bot Connector API cannot list a conversation's past messages: see README (crash window)
+        # the Bot Connector API cannot list a conversation's past messages: see docs/teams.md (crash window)
+        return None
 
 
 __all__ = ["TeamsTransport", "classify", "retry_after_of", "top_level"]

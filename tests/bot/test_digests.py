@@ -126,7 +126,7 @@ def test_digest_numbers_from_a_hand_built_set(cases) -> None:  # noqa: ANN001
 
 
 def test_stage_timescales_of_the_seed_protocols(sqlite_runtime) -> None:  # noqa: ANN001
-    """The timescale of each stage, read from the protocols (README's table of the four seeds)."""
+    """The timescale of each stage, read from the protocols (docs/protocols.md's table of the four seeds)."""
     T = translator()
     expected = {
         "swindon": [2, 5, 5, 5, 5, None],  # SWN: days 2, 7, 12, 17, 22; the Resolution Panel has no deadline
