@@ -516,7 +516,7 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
         problems.append(("calendar.working_hours", "start must be before end"))
     try:
         p.calendar()
-    except Exception as exc:  # unknown timezone
+    except Exception as exc:  # noqa: BLE001 - an unknown timezone, whatever zoneinfo raises for it
         if p.day_start < p.day_end:
             problems.append(("calendar.timezone", f"unknown timezone: {exc}"))
 
@@ -710,5 +710,6 @@ def snapshot(p: Protocol) -> dict[str, Any]:
 
 def from_snapshot(data: Mapping[str, Any]) -> Protocol:
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise ProtocolError("snapshot", [("schema_version", f"unsupported snapshot version {data.get('schema_version')!r}")])
+        raise ProtocolError("snapshot",
+                            [("schema_version", f"unsupported snapshot version {data.get('schema_version')!r}")])
     return load_data(data["protocol"], source="snapshot")

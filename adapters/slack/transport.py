@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import time
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web import SlackResponse
 
 from adapters.slack.blocks import fallback_text, message_blocks
 from bot.delivery import Deferred, DeliveryError, Outgoing
@@ -93,7 +94,7 @@ class SlackTransport:
             self._dm_channels[msg.address] = resp["channel"]["id"]
         return self._dm_channels[msg.address]
 
-    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN202
+    def _call(self, fn: Callable[..., SlackResponse], *args: Any, **kwargs: Any) -> SlackResponse:
         try:
             return fn(*args, **kwargs)
         except SlackApiError as exc:
@@ -112,7 +113,8 @@ class SlackTransport:
         except (SlackRequestError, OSError) as exc:  # unreachable, or a file's bytes not accepted at its upload URL
             timeout = isinstance(getattr(exc, "reason", None), TimeoutError)
             what = "Slack upload failed" if fn is upload_attachments else "Slack unreachable"
-            raise DeliveryError(f"{what}: {type(exc).__name__}", reason="timeout" if timeout else "unreachable") from exc
+            raise DeliveryError(f"{what}: {type(exc).__name__}",
+                                reason="timeout" if timeout else "unreachable") from exc
 
     def _paced(self, channel: str) -> None:
         last = self._last_post.get(channel)

@@ -72,7 +72,7 @@ def _printed_lines(output: str) -> list[str]:
     return [line.strip() for line in output.splitlines()]
 
 
-def test_CREADME1_the_readme_console_examples_replay_as_printed(tmp_path) -> None:  # noqa: ANN001
+def test_CREADME1_the_readme_console_examples_replay_as_printed(tmp_path) -> None:
     blocks = _blocks()
     assert len(blocks) == 3
     intake = _intake(blocks[0])
@@ -92,7 +92,7 @@ def test_CREADME1_the_readme_console_examples_replay_as_printed(tmp_path) -> Non
             assert line in _printed_lines(output)
 
 
-def test_CREADME1_a_start_time_on_a_database_already_past_it_is_ignored_and_said_so(tmp_path) -> None:  # noqa: ANN001
+def test_CREADME1_a_start_time_on_a_database_already_past_it_is_ignored_and_said_so(tmp_path) -> None:
     import io
 
     from adapters.console.app import ConsoleApp
