@@ -61,7 +61,7 @@ def upload_attachments(client: WebClient, channel: str, thread_ts: str, attachme
         client.files_upload_v2(file_uploads=file_uploads(attachments), channel=channel, thread_ts=thread_ts)
 
 
-def post_message(client: WebClient, channel: str, message: Message, **extra: Any) -> dict:
+def post_message(client: WebClient, channel: str, message: Message, **extra: Any) -> SlackResponse:
     """Post a message (blocks and fallback text), then its attachments into its thread. Returns the
     chat.postMessage answer. For the adapter's direct answers; the outbox goes through SlackTransport."""
     resp = client.chat_postMessage(channel=channel, text=fallback_text(message), blocks=message_blocks(message),
@@ -94,7 +94,7 @@ class SlackTransport:
             self._dm_channels[msg.address] = resp["channel"]["id"]
         return self._dm_channels[msg.address]
 
-    def _call(self, fn: Callable[..., SlackResponse], *args: Any, **kwargs: Any) -> SlackResponse:
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except SlackApiError as exc:

@@ -229,7 +229,7 @@ def _text_block(text: str, **extra: Any) -> dict:
 
 
 def _prefix(severity: Severity | None) -> str:
-    emoji = SEVERITY_EMOJI.get(severity) if severity else None  # type: ignore[arg-type]
+    emoji = SEVERITY_EMOJI.get(severity) if severity else None
     return f"{emoji} " if emoji else ""
 
 
