@@ -7,7 +7,7 @@ DB ?= sqlite:///parley.db
 BOARD ?= swindon
 CLOCK ?=
 
-.PHONY: run demo-april test install clean bench lock messages
+.PHONY: run demo-april test lint install clean bench lock messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,12 @@ demo-april: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Quality gates (CI runs them before the tests): ruff, mypy strict on protocol/, mypy on the rest of the application.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy --no-warn-unused-configs protocol
+	$(BIN)/mypy bot storage adapters
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -5,13 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from bot.i18n import translator
 from bot.protocol_tools import ProtocolError, describe, load_board, timetable_rows
 from bot.runtime import Runtime
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bot.i18n import Translator
 
 app = typer.Typer(help="Parley: track professional-difference escalation protocols.", no_args_is_help=True,
                   add_completion=False)
@@ -65,7 +70,7 @@ def _wait_for_database(rt: Runtime) -> None:
     rt.wait_for_database()
 
 
-def _out_path(out: str | None, name: str):  # noqa: ANN202 - pathlib.Path
+def _out_path(out: str | None, name: str) -> Path:
     """Where a command writes its file: --out, or else the files folder (PARLEY_FILES_DIR, default
     ./parley-files, which is gitignored), never the current folder."""
     from pathlib import Path
@@ -79,7 +84,7 @@ def _out_path(out: str | None, name: str):  # noqa: ANN202 - pathlib.Path
     return folder / name
 
 
-def _write_private(path, data: bytes) -> None:  # noqa: ANN001
+def _write_private(path: Path, data: bytes) -> None:
     """Write a file only its owner can read (0600): a form carries the subject details."""
     import os
 
@@ -294,7 +299,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         from aiohttp import web
 
         service.start()
-        web.run_app(web_app, host="0.0.0.0", port=port)  # noqa: S104 - a server
+        web.run_app(web_app, host="0.0.0.0", port=port)
     else:
         service.run()
 
@@ -485,7 +490,7 @@ def timetable(board: Annotated[str, typer.Argument(help="Board id or path to a Y
         typer.echo(f"{stage:<8} {r['title']}{cond}: {due}{reason}  [{', '.join(r['refs'])}]")
 
 
-def _due_text(T, iso: str) -> str:  # noqa: ANN001 - the translator
+def _due_text(T: Translator, iso: str) -> str:
     """An ISO date ('Wed 8 Apr 2026') or date-time ('Fri 25 Dec 2026 17:00') from the timetable rows."""
     moment = dt.datetime.fromisoformat(iso) if "T" in iso else dt.date.fromisoformat(iso)
     return T.datetime(moment) if isinstance(moment, dt.datetime) else T.date(moment)

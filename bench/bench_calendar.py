@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocol.calendar import NATIONS, WorkingCalendar  # noqa: E402
+from protocol.calendar import NATIONS, WorkingCalendar
 
 
 def best_of(repeat: int, fn) -> float:

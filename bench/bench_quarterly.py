@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import sys
 import tempfile
@@ -37,13 +36,13 @@ from sqlalchemy import event, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pgschema import PG_BASE, fresh_schema, pg_reachable  # noqa: E402
-from bot import projection, reports, services  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from bot.services import Ctx, NewCase, ServiceError  # noqa: E402
-from protocol.engine import Action, Status  # noqa: E402
-from storage import repo  # noqa: E402
-from storage.models import Case, CaseEvent, CaseStageResult  # noqa: E402
+from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
+from bot import projection, reports, services
+from bot.runtime import Runtime
+from bot.services import Ctx, NewCase, ServiceError
+from protocol.engine import Action, Status
+from storage import repo
+from storage.models import Case, CaseEvent, CaseStageResult
 
 LONDON = ZoneInfo("Europe/London")
 PAIRS = (("alice", "bob"), ("ed", "hana"), ("hana", "alice"), ("bob", "ed"), ("alice", "hana"), ("ed", "bob"))
@@ -52,7 +51,7 @@ CHUNK = 2_000  # template copies per insert batch
 
 
 # -- templates: real cases driven through the services ---------------------------------------------------------
-def drive_template(s, board: str, start: dt.datetime, rng: random.Random) -> Case:  # noqa: ANN001
+def drive_template(s, board: str, start: dt.datetime, rng: random.Random) -> Case:
     proto = services.board_protocol(board, session=s)
     cal = proto.calendar()
     raiser, responder = rng.choice(PAIRS)
@@ -188,12 +187,12 @@ def check_sample(rt: Runtime, template_ids: list[int], size: int, seed: int) -> 
 class Capture:
     """The SQL statements (with parameters) the report sends, to explain them afterwards."""
 
-    def __init__(self, engine):  # noqa: ANN001
+    def __init__(self, engine):
         self.seen: list[tuple[str, object]] = []
         self.engine = engine
         event.listen(engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG002
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
         if "GROUP BY" in statement:
             self.seen.append((statement, parameters))
 
@@ -201,14 +200,14 @@ class Capture:
         event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
-def explain(rt: Runtime, sql: str, params) -> list[str]:  # noqa: ANN001
+def explain(rt: Runtime, sql: str, params) -> list[str]:
     prefix = "EXPLAIN QUERY PLAN " if rt.engine.dialect.name == "sqlite" else "EXPLAIN (ANALYZE, COSTS OFF) "
     with rt.engine.connect() as conn:
         rows = conn.exec_driver_sql(prefix + sql, params).fetchall()
     return [str(r[-1]) if rt.engine.dialect.name == "sqlite" else r[0] for r in rows]
 
 
-def best_of(repeat: int, fn) -> tuple[float, object]:  # noqa: ANN001
+def best_of(repeat: int, fn) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()

@@ -11,20 +11,19 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from slack_bolt import App  # noqa: E402
-from slack_sdk import WebClient  # noqa: E402
+from slack_bolt import App
+from slack_sdk import WebClient
 
-from adapters.slack.server import build_adapter, http_app  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from tests.adapters.slack_mock import MockSlack, sign  # noqa: E402
-from tests.adapters.test_slack_e2e import Server  # noqa: E402
+from adapters.slack.server import build_adapter, http_app
+from bot.clock import SystemClock
+from bot.runtime import Runtime
+from tests.adapters.slack_mock import MockSlack, sign
+from tests.adapters.test_slack_e2e import Server
 
 SECRET = "bench-secret"
 ROUNDS = 300
@@ -48,7 +47,7 @@ def main() -> int:
                    token_verification_enabled=False)
 
         @bare.action("case.view")
-        def _ack(ack) -> None:  # noqa: ANN001
+        def _ack(ack) -> None:
             ack()
 
         servers = {"parley": Server(http_app(parley.app)), "bare": Server(http_app(bare))}

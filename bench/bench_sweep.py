@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import statistics
 import sys
@@ -39,14 +38,14 @@ from sqlalchemy import delete, event, func, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pgschema import PG_BASE, fresh_schema, pg_reachable  # noqa: E402
-from bot import services  # noqa: E402
-from bot.clock import FixedClock  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from bot.scheduler import Sweeper  # noqa: E402
-from bot.services import Ctx, NewCase  # noqa: E402
-from storage import repo  # noqa: E402
-from storage.models import CaseEvent, EscalationPrompt, OutboxMessage, Timer  # noqa: E402
+from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
+from bot import services
+from bot.clock import FixedClock
+from bot.runtime import Runtime
+from bot.scheduler import Sweeper
+from bot.services import Ctx, NewCase
+from storage import repo
+from storage.models import CaseEvent, EscalationPrompt, OutboxMessage, Timer
 
 LONDON = ZoneInfo("Europe/London")
 BOARDS = ("swindon", "wolverhampton", "cardiff-and-vale", "mid-and-west-wales")
@@ -111,13 +110,13 @@ def add_future_timers(rt: Runtime, now: dt.datetime, size: int) -> float:
 class Capture:
     """Remembers the first claim statement (SELECT ... FROM timers ... due_at <= ...) the engine sends."""
 
-    def __init__(self, engine):  # noqa: ANN001
+    def __init__(self, engine):
         self.sql: str | None = None
         self.params = None
         event.listen(engine, "before_cursor_execute", self._seen)
         self.engine = engine
 
-    def _seen(self, conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG002
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
         if self.sql is None and statement.lstrip().upper().startswith("SELECT") and "FROM timers" in statement \
                 and "ORDER BY timers.due_at" in statement and "LIMIT" in statement:
             self.sql, self.params = statement, parameters
@@ -153,7 +152,7 @@ def fire_once(rt: Runtime, clock: FixedClock) -> tuple[float, int]:
     return took, fired
 
 
-def claim_query_time(rt: Runtime, sql: str, params, runs: int = 30) -> float:  # noqa: ANN001
+def claim_query_time(rt: Runtime, sql: str, params, runs: int = 30) -> float:
     times = []
     with rt.engine.connect() as conn:
         for _ in range(runs):
@@ -164,7 +163,7 @@ def claim_query_time(rt: Runtime, sql: str, params, runs: int = 30) -> float:  #
     return statistics.median(times)
 
 
-def explain(rt: Runtime, sql: str, params) -> list[str]:  # noqa: ANN001
+def explain(rt: Runtime, sql: str, params) -> list[str]:
     prefix = "EXPLAIN QUERY PLAN " if rt.engine.dialect.name == "sqlite" else "EXPLAIN (ANALYZE, COSTS OFF) "
     with rt.engine.connect() as conn:
         rows = conn.exec_driver_sql(prefix + sql, params).fetchall()

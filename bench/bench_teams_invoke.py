@@ -19,16 +19,16 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp import web  # noqa: E402
-from botbuilder.core import TurnContext  # noqa: E402
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication  # noqa: E402
-from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, InvokeResponse  # noqa: E402
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, InvokeResponse
 
-from adapters.teams.server import TeamsServer  # noqa: E402
-from bot.clock import FixedClock  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
-from storage.models import PersonIdentity  # noqa: E402
-from tests.adapters.test_teams_e2e import Loop, Teams  # noqa: E402
+from adapters.teams.server import TeamsServer
+from bot.clock import FixedClock
+from bot.runtime import Runtime
+from storage.models import PersonIdentity
+from tests.adapters.test_teams_e2e import Loop, Teams
 
 ROUNDS = 200
 CARD = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "ok"}]}

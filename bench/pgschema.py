@@ -20,7 +20,7 @@ def pg_reachable() -> bool:
             conn.execute(text("select 1"))
         eng.dispose()
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception:
         return False
 
 

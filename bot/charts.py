@@ -12,17 +12,22 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: never try to open a window
 
-from matplotlib import rc_context  # noqa: E402 - after choosing the backend
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
-from bot.i18n import Translator  # noqa: E402
+from bot.i18n import Translator
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.patches import Rectangle
 
 FONT = "DejaVu Sans"  # bundled with matplotlib
 SIZE_INCHES = (10.0, 4.6)
@@ -103,7 +108,7 @@ def digest_figure(T: Translator, title: str, window: str, bars: Sequence[StageBa
     return fig
 
 
-def _label(ax, rect, text: str, upright: bool = False) -> None:  # noqa: ANN001 - matplotlib Axes, Rectangle
+def _label(ax: Axes, rect: Rectangle, text: str, upright: bool = False) -> None:
     ax.annotate(text, (rect.get_x() + rect.get_width() / 2, rect.get_height()), xytext=(0, 3),
                 textcoords="offset points", ha="center", va="bottom", fontsize=8, rotation=90 if upright else 0)
 

@@ -620,7 +620,8 @@ def _flag_questions(t: Turn, step_id: str | None, resolution: bool) -> list[tupl
 
 
 def _contact_steps() -> list[Step]:
-    methods = lambda T: [Choice(m, T(label)) for m, label in views.CONTACT_METHODS.items()]  # noqa: E731
+    def methods(T: Translator) -> list[Choice]:
+        return [Choice(m, T(label)) for m, label in views.CONTACT_METHODS.items()]
 
     def on_answer(t: Turn, v: str) -> None:
         day = parse_date(v, t.today(), t.T)
@@ -1419,7 +1420,8 @@ class Conversation:
     def handle(self, person_id: int, text: str | None = None, *, action: str | None = None,
                value: str | None = None) -> Reply:
         with self.factory() as session:
-            writing(session)  # one writer at a time on SQLite (storage.db): two people pressing at once are taken in turn
+            # one writer at a time on SQLite (storage.db): two people pressing at once are taken in turn
+            writing(session)
             person = repo.get_person(person_id, session=session)
             if person is None:
                 T = translator()

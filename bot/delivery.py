@@ -215,7 +215,7 @@ class Deliverer:
                 except DeliveryError as exc:
                     self._finish(msg.id, error=exc)
                     continue
-                except Exception as exc:  # noqa: BLE001 - an adapter bug must not stop other messages
+                except Exception as exc:
                     log.exception("outbox %s: transport error", msg.id, extra={"outbox_id": msg.id})
                     self._finish(msg.id, error=DeliveryError(f"{type(exc).__name__}: {exc}"))
                     continue

@@ -22,6 +22,7 @@ import datetime as dt
 import statistics
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,9 @@ from bot.messages import Attachment, Message
 from protocol.engine import CaseState, StageVisit, Status
 from protocol.spec import AnchorKind, Duration, Protocol, Stage, Step, Unit
 from storage import repo
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STAGE_WINDOW_WEEKS = 12  # the stage times cover the stage visits that ended in this many weeks to the digest
 NO_WORKING_DAYS = (Unit.IMMEDIATELY, Unit.SAME_WORKING_DAY)  # count as 0 working days in a stage's timescale
@@ -180,7 +184,7 @@ def stage_lines(T: Translator, f: WeeklyFigures) -> list[str]:
     return lines
 
 
-def chart(T: Translator, f: WeeklyFigures):  # noqa: ANN201 - matplotlib.figure.Figure
+def chart(T: Translator, f: WeeklyFigures) -> Figure:
     """The digest's chart as a matplotlib Figure (see bot.charts)."""
     bars = [charts.StageBar(str(s.number), s.median,
                             s.timescale.working_days if s.timescale is not None else None, s.visits, s.open_cases)

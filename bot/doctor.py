@@ -17,8 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.spec import LEVEL_ORDER, Level
+from protocol.spec import LEVEL_ORDER, Level, Protocol
 from storage import crypto, migrate, protection, repo
 from storage.db import make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, BoardChannel
@@ -102,7 +103,7 @@ def key_check(env: Mapping[str, str]) -> tuple[Check, crypto.KeySource | None]:
     return Check(True, "data key", f"{source.describe()} present"), source
 
 
-def required_levels(proto) -> list[str]:  # noqa: ANN001 - protocol.spec.Protocol
+def required_levels(proto: Protocol) -> list[str]:
     """The agency levels the protocol can send an escalation prompt to (never below line managers)."""
     floor = LEVEL_ORDER.index(Level.LINE_MANAGER.value)
     levels = {LEVEL_ORDER[max(floor, LEVEL_ORDER.index(s.level.value))] for s in proto.stages}
@@ -118,7 +119,8 @@ def trying_out_note(checks: list[Check]) -> str | None:
     problems = {c.name for c in checks if not c.ok}
     if not problems or not problems <= CONSOLE_NEEDS_NEITHER:
         return None
-    return ("NOTE     Trying Parley out? `make run` / `parley console` works as it is: without a chat platform and with "
+    return ("NOTE     Trying Parley out? `make run` / `parley console` works as it is: "
+            "without a chat platform and with "
             "the development key. The PROBLEMs above are for serving real cases (`parley serve`).")
 
 
@@ -139,7 +141,7 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks.append(Check(True, "database", f"{where} is reachable"))
-        except Exception as exc:  # noqa: BLE001 - any failure: report it in words
+        except Exception as exc:
             first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
             checks.append(Check(False, "database", f"cannot connect to {where} ({type(exc).__name__}: {first[:200]})"))
             engine.dispose()
@@ -212,7 +214,7 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
     return checks
 
 
-def delivery_checks(factory) -> list[Check]:  # noqa: ANN001 - sessionmaker
+def delivery_checks(factory: sessionmaker[Session]) -> list[Check]:
     from bot import outages, outbox
 
     with factory() as s:
@@ -236,7 +238,7 @@ def delivery_checks(factory) -> list[Check]:  # noqa: ANN001 - sessionmaker
     return out
 
 
-def _channel_checks(factory, platforms: list[str]) -> list[Check]:  # noqa: ANN001 - sessionmaker
+def _channel_checks(factory: sessionmaker[Session], platforms: list[str]) -> list[Check]:
     from bot import services
 
     out: list[Check] = []

@@ -20,7 +20,7 @@ from bot.services import Ctx, PermissionDenied, ServiceError
 from protocol.engine import CaseState, Item, Status
 from protocol.spec import LEVEL_ORDER, Level, Protocol, Stage
 from storage import repo
-from storage.models import Case, EscalationPrompt, OutboxMessage
+from storage.models import Case, EscalationPrompt, OutboxMessage, Person
 
 ACK = "esc.ack"
 
@@ -97,7 +97,7 @@ def escalation_targets(case: Case, proto: Protocol, stage: Stage, *, session: Se
     return out
 
 
-def may_acknowledge(person, prompt: EscalationPrompt) -> bool:  # noqa: ANN001 - storage Person
+def may_acknowledge(person: Person, prompt: EscalationPrompt) -> bool:
     if person.role in services.BOARD_ROLES:
         return True
     if person.role not in services.MANAGER_ROLES:
@@ -155,7 +155,7 @@ def settle_prompts(case: Case, state: CaseState, proto: Protocol, now: dt.dateti
 services.AFTER_REFRESH.append(settle_prompts)
 
 
-def prompt_to_acknowledge(person, case: Case, *, session: Session) -> int | None:  # noqa: ANN001 - Person
+def prompt_to_acknowledge(person: Person, case: Case, *, session: Session) -> int | None:
     """The open escalation prompt on ``case`` that ``person`` would acknowledge by typing 'acknowledge REF' (the
     console has no scroll-back to an old prompt's button): one for their agency and level if there is one, else any
     open one (acknowledging then says whose it is)."""
@@ -209,7 +209,8 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                                                               EscalationPrompt.id != prompt.id,
                                                               EscalationPrompt.state == "open")).all()
     for other in siblings:
-        session.execute(update(EscalationPrompt).where(EscalationPrompt.id == other.id, EscalationPrompt.state == "open")
+        session.execute(update(EscalationPrompt)
+                        .where(EscalationPrompt.id == other.id, EscalationPrompt.state == "open")
                         .values(state="superseded", acknowledged_by_id=ctx.actor.id, acknowledged_at=ctx.now))
         session.refresh(other)
     session.flush()
@@ -236,7 +237,7 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                        "ack", session=session, now=ctx.now)
     # everyone on the case hears who took ownership (the actor gets the reply below)
 
-    def news(T: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:  # noqa: N803
+    def news(T: Translator, _person: object, _roles: frozenset[notify.To]) -> Message:
         text = T("{name} has acknowledged the escalation of {ref} and taken ownership.", name=ctx.actor.name,
                  ref=case.ref)
         if moved:

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import traceback
+from typing import TextIO
 
 CHATTY = ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "msrest", "aiohttp.access", "urllib3",
           "weasyprint", "fontTools", "matplotlib", "PIL")
@@ -109,7 +110,7 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure(fmt: str | None = None, level: str | None = None, stream=None) -> logging.Handler:  # noqa: ANN001
+def configure(fmt: str | None = None, level: str | None = None, stream: TextIO | None = None) -> logging.Handler:
     """Replace the root logger's handlers with one structured handler; returns it."""
     fmt = (fmt or os.environ.get("PARLEY_LOG_FORMAT") or "json").lower()
     level_name = (level or os.environ.get("PARLEY_LOG_LEVEL") or "INFO").upper()

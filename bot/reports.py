@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from bot import projection, services, views
 from bot.i18n import N_, Translator, translator
 from protocol.calendar import WorkingCalendar
-from protocol.engine import Status
+from protocol.engine import CaseState, Status
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Agency, Case, CaseStageResult, ProtocolSnapshot
@@ -128,7 +128,7 @@ def _ddmmyyyy(day: dt.date | None) -> str:
     return day.strftime("%d/%m/%Y") if day else ""
 
 
-def _stage_rows(T: Translator, proto: Protocol, case: Case, st, *, session: Session) -> list[list[str]]:  # noqa: ANN001
+def _stage_rows(T: Translator, proto: Protocol, case: Case, st: CaseState, *, session: Session) -> list[list[str]]:
     """One row a stage the case went through: the stage, when it started, who the concern was raised with there
     (the contacts recorded at that stage) and how the stage ended."""
     cal = proto.calendar()

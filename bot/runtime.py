@@ -5,7 +5,10 @@ an adapter needs, each in its own unit of work. Adapters import this, never stor
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +18,11 @@ from bot.i18n import Translator, translator
 from storage import migrate, repo
 from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, ConversationRef, utcnow
+
+if TYPE_CHECKING:
+    from bot.messages import Message
+    from protocol.calendar import WorkingCalendar
+    from storage.models import Person
 
 
 @dataclass(frozen=True)
@@ -117,11 +125,11 @@ class Runtime:
             b = repo.get_board(board_id, session=s)
             return b.name if b else board_id
 
-    def calendar(self, board_id: str):  # noqa: ANN201 - protocol.calendar.WorkingCalendar
+    def calendar(self, board_id: str) -> WorkingCalendar:
         with self.factory() as s:
             return services.board_protocol(board_id, session=s).calendar()
 
-    def _info(self, p, s: Session) -> PersonInfo:  # noqa: ANN001
+    def _info(self, p: Person, s: Session) -> PersonInfo:
         ag = repo.get_agency(p.agency_id, session=s) if p.agency_id else None
         return PersonInfo(p.id, p.key, p.name, p.title, ag.name if ag else None, p.language)
 
@@ -171,7 +179,7 @@ class Runtime:
         moment = dt.datetime.fromisoformat(text.replace(" ", "T"))
         return moment if moment.tzinfo else moment.replace(tzinfo=cal.tz)
 
-    def last_channel_post(self, board_id: str, channel: str):  # noqa: ANN201 - bot.messages.Message | None
+    def last_channel_post(self, board_id: str, channel: str) -> Message | None:
         """The newest message delivered to a channel of this board (the console's scroll-back)."""
         from sqlalchemy import select
 
@@ -191,7 +199,8 @@ class Runtime:
             return message_from_data((latest or row).payload)
 
     # -- platform identity, deduplication and the App Home ----------------------------------------
-    def person_for(self, platform: str, external_id: str, email_lookup=None, locale=None  # noqa: ANN001
+    def person_for(self, platform: str, external_id: str, email_lookup: Callable[[], str | None] | None = None,
+                   locale: str | Callable[[], str | None] | None = None
                    ) -> PersonInfo | None:
         """The directory person behind a platform user: by stored identity, else by e-mail (``email_lookup``
         is called only then, e.g. Slack users.info), linked on first use. On that first link the platform's
@@ -230,7 +239,7 @@ class Runtime:
             s.commit()
             return new
 
-    def queue_reply(self, person_id: int, messages: list, key: str, now: dt.datetime) -> int:  # noqa: ANN001
+    def queue_reply(self, person_id: int, messages: list, key: str, now: dt.datetime) -> int:
         """The speaker's own replies, written to the outbox (delivered and retried like every other message) for an
         adapter whose replies are not part of the platform's request (Slack's direct messages). Returns how many
         were queued (none when the person has no address)."""
@@ -261,7 +270,7 @@ class Runtime:
         with self.factory() as s:
             return next((i.external_id for i in repo.identities(person_id, session=s) if i.platform == platform), None)
 
-    def case_list(self, person_id: int, now: dt.datetime):  # noqa: ANN201 - bot.messages.Message
+    def case_list(self, person_id: int, now: dt.datetime) -> Message | None:
         """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
         from bot.i18n import translator
 
@@ -282,7 +291,7 @@ class Runtime:
                 return None
             return views.case_headline(translator(language), case, services.protocol_for(case, session=s), session=s)
 
-    def home_messages(self, person_id: int, now: dt.datetime):  # noqa: ANN201 - list[bot.messages.Message]
+    def home_messages(self, person_id: int, now: dt.datetime) -> list[Message]:
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
         from bot.i18n import translator
 
@@ -294,7 +303,8 @@ class Runtime:
             cards = []
             for case in repo.cases_involving(person, session=s):
                 st = services.state_of(case, now, session=s)
-                cards.append((not views.overdue_items(st), case.next_due_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
+                cards.append((not views.overdue_items(st),
+                              case.next_due_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
                               views.case_view(T, case, st, session=s)))
             return [c for _, _, c in sorted(cards, key=lambda x: (x[0], x[1]))]
 
@@ -429,7 +439,7 @@ class Runtime:
             s.commit()
             return agency.name
 
-    def export_log(self, board_id: str, out, fmt: str, start: dt.date | None, end: dt.date | None):  # noqa: ANN001, ANN201
+    def export_log(self, board_id: str, out: Path, fmt: str, start: dt.date | None, end: dt.date | None) -> Path:
         from bot import reports
 
         with self.factory() as s:
@@ -461,7 +471,7 @@ class Runtime:
             return documents.render_html(T, filled).encode("utf-8")
         raise ValueError(f"unknown format {fmt!r}: use html or pdf")
 
-    def export_quarterly(self, board_id: str, quarter: str, out, fmt: str):  # noqa: ANN001, ANN201
+    def export_quarterly(self, board_id: str, quarter: str, out: Path, fmt: str) -> Path:
         from bot import reports
 
         with self.factory() as s:

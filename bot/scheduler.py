@@ -148,7 +148,7 @@ class Sweeper:
                             fired += 1
                     except Skip as why:
                         t.state, t.note = "cancelled", str(why)[:200]
-                    except Exception as exc:  # noqa: BLE001 - one broken timer must not stop the others
+                    except Exception as exc:
                         if transient_db_error(exc):
                             # the savepoint undid the handler's writes: the timer stays pending, tried again later
                             t.attempts = (t.attempts or 0) + 1
@@ -376,7 +376,7 @@ class SchedulerService:
             if fired or sent:
                 log.info("sweep: %d timers fired, %d messages sent", fired, sent)
             self._wake_for_next()
-        except Exception:  # noqa: BLE001 - keep the scheduler alive; the next tick retries
+        except Exception:
             log.exception("sweep failed")
         # Fix: only the platforms this process has a transport for count as unsent; waiting on messages for
         # another platform (e.g. the console's, which only the console delivers) kept --until-idle running forever.

@@ -434,7 +434,8 @@ def timeline(T: Translator, case: Case, *, session: Session) -> Message:
     tz = proto.calendar().tz
     lines = []
     for ev in repo.events_for(case.id, session=session):
-        lines.append(f"{T.datetime(ev.at.astimezone(tz))}  {ev.actor_label} ({ev.via}): {event_summary(T, ev.kind, ev.data, proto)}")
+        lines.append(f"{T.datetime(ev.at.astimezone(tz))}  {ev.actor_label} ({ev.via}): "
+                     f"{event_summary(T, ev.kind, ev.data, proto)}")
     return Message("\n".join(lines), title=T("Timeline of {ref}", ref=case.ref), case_ref=case.ref)
 
 
@@ -458,7 +459,8 @@ def contact_log_rows(T: Translator, case: Case, *, session: Session, in_words: b
         elif ev.kind == "outcome" and stage is not None:
             verdict = T("resolved") if ev.data.get("resolved") else T("not resolved, moved on")
             day = ev.at.astimezone(tz).date()
-            rows.append([T("Stage {n}", n=stage.number), T.date(day) if in_words else day.isoformat(), "\u2014", "\u2014",
+            rows.append([T("Stage {n}", n=stage.number), T.date(day) if in_words else day.isoformat(),
+                         "\u2014", "\u2014",
                          f"{verdict}: {ev.data.get('text', '')}"])
             stage = None if ev.data.get("resolved") else proto.next_stage(stage.id)
         elif ev.kind in ("escalated", "bypassed"):

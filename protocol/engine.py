@@ -642,7 +642,7 @@ def timetable(protocol: Protocol, start: dt.date | dt.datetime, include_conditio
                 continue
             # done on its last allowed moment, but never before its clock starts (a passed protective date)
             done_at = item.due_at
-            if isinstance(item.anchor.at, dt.datetime) and done_at < item.anchor.at:
+            if item.anchor is not None and isinstance(item.anchor.at, dt.datetime) and done_at < item.anchor.at:
                 done_at = item.anchor.at
             if include_conditional and item.step.id in followed:
                 trial = evaluate(protocol, [*events, Event("outcome", done_at, {"resolved": True,

@@ -64,8 +64,9 @@ class ProtocolError(ValueError):
         super().__init__("\n".join(lines))
 
 
-def _schema() -> dict:
-    return json.loads(resources.files("protocol").joinpath("protocol.schema.json").read_text("utf-8"))
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(resources.files("protocol").joinpath("protocol.schema.json").read_text("utf-8"))
+    return schema
 
 
 _VALIDATOR = Draft202012Validator(_schema())
@@ -516,7 +517,7 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
         problems.append(("calendar.working_hours", "start must be before end"))
     try:
         p.calendar()
-    except Exception as exc:  # unknown timezone
+    except Exception as exc:  # noqa: BLE001 - an unknown timezone, whatever zoneinfo raises for it
         if p.day_start < p.day_end:
             problems.append(("calendar.timezone", f"unknown timezone: {exc}"))
 
@@ -610,10 +611,10 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
         for dep, _ in pc.only_if:
             if dep not in pre_ids[:k]:
                 problems.append((f"preconditions[{k}].only_if", f"{dep!r} must be an earlier precondition"))
-    for k, f in enumerate(p.forms):
-        if f.stage and f.stage not in stage_ids:
-            problems.append((f"forms[{k}].stage", f"stage {f.stage!r} does not exist"))
-        for m, part in enumerate(f.parts):
+    for k, form in enumerate(p.forms):
+        if form.stage and form.stage not in stage_ids:
+            problems.append((f"forms[{k}].stage", f"stage {form.stage!r} does not exist"))
+        for m, part in enumerate(form.parts):
             if part.due_step and part.due_step not in order:
                 problems.append((f"forms[{k}].parts[{m}].due_step", f"step {part.due_step!r} does not exist"))
             for j, fld in enumerate(part.fields):
@@ -621,7 +622,7 @@ def _check_semantics(p: Protocol, raw: Mapping[str, Any], problems: list[tuple[s
                 if src is None or src in FORM_SOURCES:
                     continue
                 bits = src.split(".")
-                if len(bits) == 3 and bits[0] == "form" and bits[2] == "on" and bits[1] in {x.id for x in f.parts}:
+                if len(bits) == 3 and bits[0] == "form" and bits[2] == "on" and bits[1] in {x.id for x in form.parts}:
                     continue
                 problems.append((f"forms[{k}].parts[{m}].fields[{j}].from", f"unknown source {src!r}"))
     if not p.immediate_risk.text.strip() and not broken("immediate_risk.text"):
@@ -710,5 +711,6 @@ def snapshot(p: Protocol) -> dict[str, Any]:
 
 def from_snapshot(data: Mapping[str, Any]) -> Protocol:
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise ProtocolError("snapshot", [("schema_version", f"unsupported snapshot version {data.get('schema_version')!r}")])
+        raise ProtocolError("snapshot",
+                            [("schema_version", f"unsupported snapshot version {data.get('schema_version')!r}")])
     return load_data(data["protocol"], source="snapshot")

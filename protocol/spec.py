@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -68,10 +69,11 @@ def localized(obj: object, attr: str, language: str) -> str:
     """``obj.<attr>`` in ``language``: its ``<attr>_<language>`` text when the protocol gives one, else the
     English. ``localized(stage, "title", "cy")`` is the stage's Welsh title."""
     if language != "en":
-        text = getattr(obj, f"{attr}_{language}", None)
+        text: str | None = getattr(obj, f"{attr}_{language}", None)
         if text:
             return text
-    return getattr(obj, attr)
+    english: str = getattr(obj, attr)
+    return english
 
 
 _DURATION_RE = re.compile(
@@ -467,7 +469,7 @@ class Protocol:
     recipients_cy: dict[str, str] = field(default_factory=dict)
     # the languages of the board's channel posts, in order: ("cy", "en") posts Welsh first, then English
     channel_languages: tuple[str, ...] = ("en",)
-    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # -- lookups -------------------------------------------------------------------------------
     def calendar(self) -> WorkingCalendar:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///parley.db"
@@ -32,7 +33,7 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             if ":memory:" not in url and "mode=memory" not in url:
@@ -42,7 +43,7 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: Connection) -> None:
             # SQLite ignores SELECT ... FOR UPDATE: a unit of work that will write (see ``writing``) takes the write
             # lock when it begins, waiting up to SQLITE_BUSY_SECONDS for another writer to finish, so two never
             # interleave (two schedulers, two people pressing at once, fifty intakes at once). Others keep the

@@ -236,7 +236,8 @@ class CaseStageResult(Base):
     how_entered: Mapped[str] = mapped_column(String(16))  # start | escalation | decision | bypass
     entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    ended_how: Mapped[str | None] = mapped_column(String(16), nullable=True)  # resolved | unresolved | bypassed | closed
+    # resolved | unresolved | bypassed | closed
+    ended_how: Mapped[str | None] = mapped_column(String(16), nullable=True)
     ended_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the event that ended it
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     on_time: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not ended, or no deadline

@@ -20,7 +20,8 @@ from storage.models import AuditCheckpoint, Case, FileLink, OutboxMessage, Setti
 
 ENCRYPTED_COLUMNS = ("name", "date_of_birth", "address", "case_number", "extra")
 # the same table with its raw columns: Fernet tokens in and out, never decrypted on the way
-_RAW = table(SubjectDetails.__tablename__, column("case_id", Integer()), *(column(c, Text()) for c in ENCRYPTED_COLUMNS))
+_RAW = table(SubjectDetails.__tablename__, column("case_id", Integer()),
+             *(column(c, Text()) for c in ENCRYPTED_COLUMNS))
 FILE_COLUMNS = ("filename", "title", "data")  # file_links (Teams forms): encrypted like the subject details
 _FILES = table(FileLink.__tablename__, column("token_hash", Text()), column("created_at"),
                *(column(c, Text()) for c in FILE_COLUMNS))

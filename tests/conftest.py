@@ -48,7 +48,7 @@ def _pg_reachable() -> str | None:
             conn.execute(text("select 1"))
         eng.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
@@ -80,7 +80,7 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'parley.db'}"
     else:
@@ -88,7 +88,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:  # noqa: ANN001
+def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'parley.db'}"
 
 
@@ -134,13 +134,13 @@ class Chat:
             assert p is not None, key
             return p.id
 
-    def say(self, who: str, text: str):  # noqa: ANN201 - bot.messages.Reply
+    def say(self, who: str, text: str):
         return self.conv.handle(self.pid(who), text)
 
-    def press(self, who: str, action: str, value: str):  # noqa: ANN201
+    def press(self, who: str, action: str, value: str):
         return self.conv.handle(self.pid(who), action=action, value=value)
 
-    def script(self, who: str, *answers: str):  # noqa: ANN201
+    def script(self, who: str, *answers: str):
         reply = None
         for a in answers:
             reply = self.say(who, a)
@@ -152,7 +152,7 @@ def chat(runtime: Runtime, clock: FixedClock) -> Chat:
     return Chat(runtime, clock)
 
 
-def texts(reply) -> str:  # noqa: ANN001
+def texts(reply) -> str:
     """All the text a reply shows the speaker (titles, text, fields and choices)."""
     out = []
     for m in reply.to_speaker:

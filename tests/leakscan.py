@@ -64,7 +64,7 @@ class Scan:
 def channel_leak_scan(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Scan]:
     scan = Scan(files_allowed=request.node.get_closest_marker("synthetic_channel_files") is not None)
 
-    def on_write(_mapper, _conn, target: SubjectDetails) -> None:  # noqa: ANN001
+    def on_write(_mapper, _conn, target: SubjectDetails) -> None:
         scan.note_subject(target)
 
     event.listen(SubjectDetails, "before_insert", on_write)
@@ -74,7 +74,7 @@ def channel_leak_scan(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRe
     # scanned as they are queued
     queue = outbox.queue
 
-    def queue_row(**kw):  # noqa: ANN003, ANN202
+    def queue_row(**kw):
         if kw.get("target_kind") == "channel":
             scan.posts.append((f"outbox to {kw.get('platform')}:{kw.get('address')}", kw["message"]))
         return queue(**kw)
@@ -85,7 +85,7 @@ def channel_leak_scan(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRe
 
         send_reply = teams_app.ParleyTeamsBot._send_reply
 
-        async def teams_reply(self, turn, reply):  # noqa: ANN001, ANN202
+        async def teams_reply(self, turn, reply):
             conv = turn.activity.conversation
             if conv is not None and (conv.conversation_type or "") == "channel":
                 scan.posts.extend((f"teams answer in {conv.id}", m) for m in reply.to_speaker)

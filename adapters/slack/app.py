@@ -40,7 +40,7 @@ from bot.delivery import Deliverer
 from bot.escalation import ACK
 from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.i18n import translator
-from bot.messages import Message, Reply, Severity
+from bot.messages import Form, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
 from bot.services import ServiceError
 
@@ -79,7 +79,7 @@ class SlackAdapter:
         def email() -> str | None:
             try:
                 user = self.client.users_info(user=user_id, include_locale=True)["user"]
-            except Exception:  # noqa: BLE001 - no email scope or unknown user: simply not linked
+            except Exception:
                 return None
             seen["locale"] = user.get("locale")  # their Slack language, for Parley's on first link
             return (user.get("profile") or {}).get("email")
@@ -167,7 +167,7 @@ class SlackAdapter:
 
         @app.middleware
         def well_formed_and_ours(body: dict, next: Callable[[], Any], logger: logging.Logger
-                                 ) -> Any:  # noqa: A002 - Bolt's name
+                                 ) -> Any:
             # A payload that is not the shape Slack sends, or comes from a workspace this board does not use
             # (a replay from elsewhere), is answered plainly and changes nothing: never a 500 that Slack retries.
             from slack_bolt import BoltResponse
@@ -190,7 +190,7 @@ class SlackAdapter:
 
         @app.middleware
         def drop_duplicate_submissions(body: dict, next: Callable[[], Any], logger: logging.Logger
-                                       ) -> Any:  # noqa: A002 - Bolt's name
+                                       ) -> Any:
             # A modal submission is answered in the ack itself, so a duplicate is dropped before it; events
             # and clicks are acked at once and their duplicates dropped in the work after the ack (fresh()).
             # Slack telling an app it is being rate limited: acknowledged (200), nothing to do
@@ -351,7 +351,7 @@ class SlackAdapter:
         assert res.reply is not None
         self.work.submit(self._deliver, user, person, res.reply)  # after the answer to Slack, with the other work
 
-    def _form_for(self, person_id: int, view: dict, values: dict[str, str]):  # noqa: ANN202 - bot.messages.Form
+    def _form_for(self, person_id: int, view: dict, values: dict[str, str]) -> Form:
         """The form that was submitted, filled with the answers as typed (a re-rendered form keeps them)."""
         if view["callback_id"] == OUTCOME_FORM:
             form = self.forms.outcome(person_id, view.get("private_metadata", ""))
@@ -365,7 +365,7 @@ class SlackAdapter:
     def _real_name(self, user_id: str) -> str | None:
         try:
             return self.client.users_info(user=user_id)["user"].get("real_name")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def _lazy_action(self, body: dict, action: dict) -> None:

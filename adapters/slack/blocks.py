@@ -213,7 +213,7 @@ def action_of(action_id: str) -> str:
 
 # -- messages ---------------------------------------------------------------------------------------------
 def _prefix(severity: Severity | None) -> str:
-    emoji = SEVERITY_EMOJI.get(severity) if severity else None  # type: ignore[arg-type]
+    emoji = SEVERITY_EMOJI.get(severity) if severity else None
     return f"{emoji} " if emoji else ""
 
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from slack_bolt import App, BoltRequest
@@ -17,6 +18,9 @@ from adapters.slack.app import SlackAdapter
 from bot.clock import Clock
 from bot.outages import send_timeout
 from bot.runtime import Runtime
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 log = logging.getLogger("parley.slack")
 EVENTS_PATH = "/slack/events"
@@ -69,7 +73,7 @@ def http_app(bolt_app: App, path: str = EVENTS_PATH) -> web.Application:
     return app
 
 
-def socket_mode_handler(adapter: SlackAdapter, app_token: str):  # noqa: ANN201 - SocketModeHandler
+def socket_mode_handler(adapter: SlackAdapter, app_token: str) -> SocketModeHandler:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     return SocketModeHandler(adapter.app, app_token, web_client=adapter.client)

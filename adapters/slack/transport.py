@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import time
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web import SlackResponse
 
 from adapters.slack.blocks import fallback_text, message_blocks
 from bot.delivery import Deferred, DeliveryError, Outgoing
@@ -60,7 +61,7 @@ def upload_attachments(client: WebClient, channel: str, thread_ts: str, attachme
         client.files_upload_v2(file_uploads=file_uploads(attachments), channel=channel, thread_ts=thread_ts)
 
 
-def post_message(client: WebClient, channel: str, message: Message, **extra: Any) -> dict:
+def post_message(client: WebClient, channel: str, message: Message, **extra: Any) -> SlackResponse:
     """Post a message (blocks and fallback text), then its attachments into its thread. Returns the
     chat.postMessage answer. For the adapter's direct answers; the outbox goes through SlackTransport."""
     resp = client.chat_postMessage(channel=channel, text=fallback_text(message), blocks=message_blocks(message),
@@ -93,7 +94,7 @@ class SlackTransport:
             self._dm_channels[msg.address] = resp["channel"]["id"]
         return self._dm_channels[msg.address]
 
-    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN202
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except SlackApiError as exc:
@@ -112,7 +113,8 @@ class SlackTransport:
         except (SlackRequestError, OSError) as exc:  # unreachable, or a file's bytes not accepted at its upload URL
             timeout = isinstance(getattr(exc, "reason", None), TimeoutError)
             what = "Slack upload failed" if fn is upload_attachments else "Slack unreachable"
-            raise DeliveryError(f"{what}: {type(exc).__name__}", reason="timeout" if timeout else "unreachable") from exc
+            raise DeliveryError(f"{what}: {type(exc).__name__}",
+                                reason="timeout" if timeout else "unreachable") from exc
 
     def _paced(self, channel: str) -> None:
         last = self._last_post.get(channel)

@@ -21,7 +21,8 @@ from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
-from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, InvokeResponse
+from botbuilder.schema import (Activity, ActivityTypes, AdaptiveCardInvokeResponse, ConversationReference,
+                               InvokeResponse)
 
 from adapters.teams import cards
 from adapters.teams.files import FileLinks
@@ -30,7 +31,7 @@ from bot.clock import Clock
 from bot.conversation import Conversation
 from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.i18n import translator
-from bot.messages import Button, Message, Reply, Severity
+from bot.messages import Button, Form, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
 from bot.services import ServiceError
 
@@ -70,7 +71,7 @@ class ParleyTeamsBot:
         try:
             member = await TeamsInfo.get_member(turn, sender.id)
             email = getattr(member, "email", None) or getattr(member, "user_principal_name", None)
-        except Exception:  # noqa: BLE001 - outside Teams (emulator) or no roster access: not linked
+        except Exception:
             email = None
         return self.rt.person_for(PLATFORM, aad, (lambda: email) if email else None,
                                   locale=getattr(turn.activity, "locale", None))  # e.g. cy-GB: Welsh from the start
@@ -134,7 +135,7 @@ class ParleyTeamsBot:
             return
         try:
             self.remember(turn)
-        except Exception:  # noqa: BLE001 - never lose the user's turn over bookkeeping
+        except Exception:
             log.exception("could not store the conversation reference")
         if act.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
             added = [m for m in (act.members_added or []) if m.id == act.recipient.id]
@@ -150,7 +151,7 @@ class ParleyTeamsBot:
                     # until then Parley could not reach them, and what waited for them is delivered now
                     try:
                         await self.person(turn)
-                    except Exception:  # noqa: BLE001 - linking is retried at their first message
+                    except Exception:
                         log.exception("could not link a new personal installation")
             installed = act.type == ActivityTypes.installation_update and (act.action or "add").startswith("add")
             if team and self.on_team_changed is not None and (added or installed or act.members_added):
@@ -181,7 +182,8 @@ class ParleyTeamsBot:
 
     async def _message(self, turn: TurnContext) -> None:
         act = turn.activity
-        if isinstance(act.value, dict) and isinstance(act.value.get("verb"), str) and act.value["verb"]:  # Action.Submit
+        # Action.Submit
+        if isinstance(act.value, dict) and isinstance(act.value.get("verb"), str) and act.value["verb"]:
             card = await self._handle_verb(turn, act.value["verb"], act.value)
             if card is not None:
                 await turn.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
@@ -226,7 +228,7 @@ class ParleyTeamsBot:
             return
         try:
             card = await self._handle_verb(turn, verb, data)
-        except Exception:  # noqa: BLE001 - a broken payload gets a clear error card, never a 500 loop
+        except Exception:
             log.exception("card action %r failed", verb[:60])
             card = self._card(Message(translator()("Sorry, that didn't work. Nothing was changed; please "
                                                            "try again."), severity=Severity.ERROR))
@@ -325,7 +327,7 @@ class ParleyTeamsBot:
             await turn.send_activity(self._card_activity(extra))
         return self._card(reply.to_speaker[0]) if reply.to_speaker else None
 
-    def _named(self, form, person: PersonInfo):  # noqa: ANN001, ANN202 - bot.messages.Form
+    def _named(self, form: Form, person: PersonInfo) -> Form:
         """The outcome form with its case named: reference, agencies and stage in the title (T9)."""
         headline = self.rt.case_headline(form.context, person.language) if form.context else None
         if not headline:
@@ -348,7 +350,7 @@ class ParleyTeamsBot:
             mine = mine[:len(mine) * 3 // 4]  # a huge agency: the first of them; the rest are typed by name
         return mine
 
-    def _intake_card(self, person: PersonInfo, form, *, values: dict[str, str] | None = None,  # noqa: ANN001
+    def _intake_card(self, person: PersonInfo, form: Form, *, values: dict[str, str] | None = None,
                      errors: dict[str, str] | None = None) -> dict:
         """The intake form; in a big directory with "List its people" to fill the counterpart choice."""
         values = values or {}
@@ -373,13 +375,11 @@ def _team_id(act: Activity) -> str | None:
     return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
 
 
-def _with_context(form, context: str):  # noqa: ANN001, ANN202 - bot.messages.Form
+def _with_context(form: Form, context: str) -> Form:
     return type(form)(form.id, form.title, form.submit_label, form.fields, context, form.intro, form.intro_severity)
 
 
-def _reference(data: dict[str, Any]):  # noqa: ANN202 - ConversationReference
-    from botbuilder.schema import ConversationReference
-
+def _reference(data: dict[str, Any]) -> ConversationReference:
     return ConversationReference().deserialize(data)
 
 

@@ -229,7 +229,7 @@ def _text_block(text: str, **extra: Any) -> dict:
 
 
 def _prefix(severity: Severity | None) -> str:
-    emoji = SEVERITY_EMOJI.get(severity) if severity else None  # type: ignore[arg-type]
+    emoji = SEVERITY_EMOJI.get(severity) if severity else None
     return f"{emoji} " if emoji else ""
 
 
@@ -614,7 +614,8 @@ def form_card(form: Form, *, errors: dict[str, str] | None = None, values: dict[
     submit = _execute(form.submit_label or T("Submit"), form.id, {"context": context, "card": secrets.token_hex(8)},
                       "positive")
     return {"type": "AdaptiveCard", "$schema": CARD_SCHEMA_URL, "version": CARD_VERSION, "body": body,
-            "actions": [submit, *extra_actions], "fallbackText": escape_truncate(form.title or form.id, FALLBACK_TEXT_MAX) or ELLIPSIS}
+            "actions": [submit, *extra_actions],
+            "fallbackText": escape_truncate(form.title or form.id, FALLBACK_TEXT_MAX) or ELLIPSIS}
 
 
 def _error(message: str, **extra: Any) -> dict:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from botframework.connector import ConnectorClient
 from botframework.connector.auth import BotFrameworkAuthentication, ClaimsIdentity, ConnectorFactory
 from urllib3.util.retry import Retry
 
@@ -49,7 +50,7 @@ class _Connectors(ConnectorFactory):
         self.inner = inner
         self.timeout = timeout
 
-    async def create(self, service_url: str, audience: str = None):  # noqa: ANN201, RUF013 - botbuilder's signature
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         client = await self.inner.create(service_url, audience)
         client.config.connection.timeout = self.timeout
         if _PROACTIVE.get():

@@ -58,7 +58,7 @@ class Roster:
         async def callback(turn: TurnContext) -> None:
             try:
                 result["members"] = await self.members(turn, team_id)
-            except Exception as exc:  # noqa: BLE001 - kept from on_turn_error, logged below
+            except Exception as exc:
                 result["error"] = exc
 
         with proactive():
@@ -84,7 +84,7 @@ class Roster:
         for team_id in self.rt.ref_keys(PLATFORM, "team"):
             try:
                 total += await self.sync_team(team_id)
-            except Exception as exc:  # noqa: BLE001 - one team's failure never stops the others
+            except Exception as exc:
                 log.warning("Teams roster sync failed (%s)", type(exc).__name__, extra={"platform": PLATFORM})
         return total
 

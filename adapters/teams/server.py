@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
+from collections.abc import Coroutine
+from typing import Any
 
 import jwt
 from types import SimpleNamespace
 
 from aiohttp import web
+from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
 from adapters.teams import files as file_links
@@ -54,7 +57,7 @@ class TeamsServer:
         self.transport = TeamsTransport(runtime, self.adapter, app_id, files=self.files, timeout=self.timeout)
         self.deliverer = Deliverer(runtime.factory, {"teams": self.transport}, clock, "teams-adapter")
 
-        async def on_error(context, error: Exception) -> None:  # noqa: ANN001
+        async def on_error(context: TurnContext, error: Exception) -> None:
             # a turn's own failure (the proactive sends catch theirs: adapters/teams/transport.py); by type only,
             # as an error's text can quote what was sent
             log.exception("Teams turn failed (%s)", type(error).__name__)
@@ -76,7 +79,7 @@ class TeamsServer:
         self.bot.on_team_changed = team_changed
         self.deliver_soon = deliver_soon
 
-    def _background(self, coro) -> asyncio.Task:  # noqa: ANN001
+    def _background(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -85,7 +88,7 @@ class TeamsServer:
     async def _roster_then_deliver(self, team_id: str) -> None:
         try:
             await self.roster.sync_team(team_id)
-        except Exception as exc:  # noqa: BLE001 - tried again at the next hourly refresh
+        except Exception as exc:
             log.warning("Teams roster sync failed (%s)", type(exc).__name__)
             return
         self.deliver_soon()  # people just linked may have messages waiting

@@ -32,7 +32,7 @@ import threading
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import ChannelAccount, ConversationParameters, ConversationReference
+from botbuilder.schema import Activity, ChannelAccount, ConversationParameters, ConversationReference
 
 from adapters.teams import cards
 from adapters.teams.connector import proactive, timeout_from_environment
@@ -142,7 +142,7 @@ class TeamsTransport:
         except concurrent.futures.TimeoutError as exc:
             future.cancel()
             raise DeliveryError(f"Teams did not answer within {self.timeout:g} s") from exc
-        except Exception as exc:  # noqa: BLE001 - classified for the outbox
+        except Exception as exc:
             raise classify(exc, self.timeout) from exc
 
     # -- where a message goes ----------------------------------------------------------------------
@@ -179,7 +179,7 @@ class TeamsTransport:
         ref.activity_id = None
         return ref
 
-    def _activity(self, msg: Outgoing):  # noqa: ANN202 - botbuilder Activity
+    def _activity(self, msg: Outgoing) -> Activity:
         link = self.files.publish if self.files is not None and self.files.available else None
         return MessageFactory.attachment(CardFactory.adaptive_card(cards.message_card(msg.message, link=link)))
 
@@ -195,7 +195,7 @@ class TeamsTransport:
                 resp = await turn.send_activity(activity)
                 result["id"] = resp.id if resp is not None and resp.id else ""
                 result["conversation"] = turn.activity.conversation.id
-            except Exception as exc:  # noqa: BLE001 - raised again below, classified
+            except Exception as exc:
                 result["error"] = exc
 
         with proactive():
@@ -241,7 +241,7 @@ class TeamsTransport:
             try:
                 await turn.update_activity(activity)
                 result["done"] = True
-            except Exception as exc:  # noqa: BLE001 - raised again below, classified
+            except Exception as exc:
                 result["error"] = exc
 
         with proactive():

@@ -36,7 +36,7 @@ class WebhookTransport:
 
     def _request(self, req: urllib.request.Request) -> dict | None:
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - configured URL
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 body = resp.read()
                 return json.loads(body) if body else {}
         except urllib.error.HTTPError as exc:

@@ -65,7 +65,7 @@ class MockSlack:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length)
                 if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: the file's bytes
@@ -107,7 +107,7 @@ class MockSlack:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST  # noqa: N815
+            do_GET = do_POST
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
@@ -262,7 +262,7 @@ class MockSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    def wait_for(self, method: str, predicate=lambda c: True, timeout: float = 10.0, count: int = 1  # noqa: ANN001
+    def wait_for(self, method: str, predicate=lambda c: True, timeout: float = 10.0, count: int = 1
                  ) -> list[Call]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -37,11 +37,11 @@ from storage import repo
 from bot.runtime import Runtime
 from storage.models import FileLink, OutboxMessage, PersonIdentity
 from tests.adapters.slack_mock import MockSlack
+from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
+from tests.conftest import LONDON
 
 # the plumbing is tested with a synthetic PDF posted to channels; the product never posts a form to a channel
 pytestmark = pytest.mark.synthetic_channel_files
-from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
-from tests.conftest import LONDON
 
 NOW = dt.datetime(2026, 4, 13, 9, 0, tzinfo=LONDON)
 
@@ -73,13 +73,13 @@ def message(text: str = "This week's figures and the form.") -> Message:
     return Message(text, title="Weekly digest", attachments=(CHART, FORM))
 
 
-def _queue_channel(rt, platform: str, address: str, m: Message, key: str = "test:1") -> None:  # noqa: ANN001
+def _queue_channel(rt, platform: str, address: str, m: Message, key: str = "test:1") -> None:
     with rt.factory() as s:
         outbox.queue_to_channel(platform, address, m, session=s, key=key, now=NOW, board_id="swindon")
         s.commit()
 
 
-def _queue_person(rt, key: str, m: Message, identity: tuple[str, str] | None = None) -> None:  # noqa: ANN001
+def _queue_person(rt, key: str, m: Message, identity: tuple[str, str] | None = None) -> None:
     """A direct message to ``key`` through the outbox (on their first platform; ``identity`` adds one)."""
     with rt.factory() as s:
         person = repo.person_by_key("swindon", key, session=s)
@@ -90,13 +90,13 @@ def _queue_person(rt, key: str, m: Message, identity: tuple[str, str] | None = N
         s.commit()
 
 
-def _rows(rt) -> list[OutboxMessage]:  # noqa: ANN001
+def _rows(rt) -> list[OutboxMessage]:
     with rt.factory() as s:
         return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 # -- the outbox ----------------------------------------------------------------------------------------------
-def test_attachments_survive_the_outbox(sqlite_runtime) -> None:  # noqa: ANN001
+def test_attachments_survive_the_outbox(sqlite_runtime) -> None:
     m = message()
     data = message_to_data(m)
     assert json.loads(json.dumps(data)) == data  # plain JSON: base64 text, no bytes
@@ -110,13 +110,13 @@ def test_attachments_survive_the_outbox(sqlite_runtime) -> None:  # noqa: ANN001
     class Recording:
         platform = "console"
 
-        def send(self, msg):  # noqa: ANN001, ANN202
+        def send(self, msg):
             delivered.append(msg)
             return "x"
 
         update = send
 
-        def find_sent(self, msg):  # noqa: ANN001, ANN202
+        def find_sent(self, msg):
             return None
 
     assert Deliverer(sqlite_runtime.factory, {"console": Recording()}, FixedClock(NOW), "w").deliver() == 1
@@ -145,7 +145,7 @@ def _check_slack_files(mock: MockSlack, channel: str) -> None:
     assert [f["alt_txt"] for f in files] == ["Chart: open cases by stage", None]  # an image's alt text
 
 
-def test_slack_uploads_each_file_into_the_messages_thread(sqlite_runtime, slack) -> None:  # noqa: ANN001
+def test_slack_uploads_each_file_into_the_messages_thread(sqlite_runtime, slack) -> None:
     mock, transport = slack
     rt = sqlite_runtime
     _queue_channel(rt, "slack", "C0BUSINESS", message())
@@ -156,7 +156,7 @@ def test_slack_uploads_each_file_into_the_messages_thread(sqlite_runtime, slack)
     assert [r.state for r in _rows(rt)] == ["sent", "sent"]
 
 
-def test_slack_resumes_a_failed_upload_without_posting_twice(sqlite_runtime, slack) -> None:  # noqa: ANN001
+def test_slack_resumes_a_failed_upload_without_posting_twice(sqlite_runtime, slack) -> None:
     mock, transport = slack
     rt = sqlite_runtime
     _queue_channel(rt, "slack", "C0BUSINESS", message())
@@ -172,14 +172,14 @@ def test_slack_resumes_a_failed_upload_without_posting_twice(sqlite_runtime, sla
     _check_slack_files(mock, "C0BUSINESS")
 
 
-def test_slack_after_a_crash_finishes_the_upload_once(sqlite_runtime, slack) -> None:  # noqa: ANN001
+def test_slack_after_a_crash_finishes_the_upload_once(sqlite_runtime, slack) -> None:
     """A worker posts the message and dies before the files are uploaded: when its lease runs out the next worker
     finds the message (find_sent) and uploads only what is missing."""
     mock, transport = slack
     rt = sqlite_runtime
     _queue_channel(rt, "slack", "C0BUSINESS", message())
     dying = Deliverer(rt.factory, {"slack": transport}, FixedClock(NOW), "dying")
-    [(claimed, _)] = dying._claim()  # noqa: SLF001 - the row is now 'sending' under the dying worker's lease
+    [(claimed, _)] = dying._claim()
     mock.fail_next["upload"] = (500, {})
     with pytest.raises(DeliveryError):
         transport.send(claimed)  # ... and the worker never records anything
@@ -243,7 +243,7 @@ def test_teams_image_too_big_for_a_card_is_shown_from_its_link() -> None:
     assert any("A detailed chart cannot be opened here" in b.get("text", "") for b in card["body"])
 
 
-def test_teams_card_for_the_real_digest_fits_with_its_chart_inline(sqlite_runtime) -> None:  # noqa: ANN001
+def test_teams_card_for_the_real_digest_fits_with_its_chart_inline(sqlite_runtime) -> None:
     from bot import digests
     from bot.i18n import translator
     from tests.bot.test_digests import NOW as DIGEST_NOW
@@ -261,7 +261,7 @@ def test_teams_card_for_the_real_digest_fits_with_its_chart_inline(sqlite_runtim
 
 # -- Teams end to end ----------------------------------------------------------------------------------------------
 @pytest.fixture
-def teams_files(sqlite_runtime, tmp_path) -> Iterator[tuple[Any, ...]]:  # noqa: ANN001
+def teams_files(sqlite_runtime, tmp_path) -> Iterator[tuple[Any, ...]]:
     rt = sqlite_runtime
     with rt.factory() as s:
         s.add(PersonIdentity(person_id=repo.person_by_key("swindon", "una", session=s).id, platform="teams",
@@ -283,13 +283,13 @@ def teams_files(sqlite_runtime, tmp_path) -> Iterator[tuple[Any, ...]]:  # noqa:
 
 def _get(url: str) -> tuple[int, bytes, dict[str, str]]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - a local test server
+        with urllib.request.urlopen(url, timeout=10) as resp:
             return resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
 
 
-def test_teams_delivers_the_png_inline_and_serves_the_pdf_until_the_link_expires(teams_files, tmp_path) -> None:  # noqa: ANN001
+def test_teams_delivers_the_png_inline_and_serves_the_pdf_until_the_link_expires(teams_files, tmp_path) -> None:
     rt, connector, teams, clock, server, files = teams_files
     teams.send(teams.activity("una", "conversationUpdate", membersAdded=[{"id": "28:parley"}]))  # Una installs
     connector.wait(lambda c: c.cards_to("a:personal-una"))
@@ -324,7 +324,7 @@ def test_teams_delivers_the_png_inline_and_serves_the_pdf_until_the_link_expires
         assert s.scalar(select(func.count()).select_from(FileLink)) == 0  # the expired file is deleted
 
 
-def test_teams_link_files_are_pruned_and_kept_encrypted(sqlite_runtime) -> None:  # noqa: ANN001
+def test_teams_link_files_are_pruned_and_kept_encrypted(sqlite_runtime) -> None:
     """Link files live in the database, encrypted (a form carries subject details), keyed by the token's hash:
     neither the bytes, the file's name nor a working link can be read from the database."""
     rt = sqlite_runtime
@@ -346,7 +346,7 @@ def test_teams_link_files_are_pruned_and_kept_encrypted(sqlite_runtime) -> None:
 
 
 # -- console -------------------------------------------------------------------------------------------------------
-def test_console_saves_each_file_and_prints_its_path(sqlite_runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_console_saves_each_file_and_prints_its_path(sqlite_runtime, tmp_path: Path) -> None:
     rt = sqlite_runtime
     out = io.StringIO()
     app = ConsoleApp(rt, "swindon", out=out, start=NOW, files=tmp_path / "files")
@@ -365,7 +365,7 @@ def test_console_saves_each_file_and_prints_its_path(sqlite_runtime, tmp_path: P
     assert len(list((tmp_path / "files").iterdir())) == 2
 
 
-def test_console_prints_where_the_digest_chart_was_saved(sqlite_runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_console_prints_where_the_digest_chart_was_saved(sqlite_runtime, tmp_path: Path) -> None:
     out = io.StringIO()
     app = ConsoleApp(sqlite_runtime, "swindon", out=out, start=dt.datetime(2026, 4, 2, 10, tzinfo=LONDON),
                      files=tmp_path / "files")

@@ -40,13 +40,13 @@ HOSTILE = st.one_of(
 )
 
 
-def _case_state(rt, case_id: int) -> tuple:  # noqa: ANN001
+def _case_state(rt, case_id: int) -> tuple:
     with rt.factory() as s:
         case = s.get(Case, case_id)
         return (case.version, case.status, case.stage_id, len(repo.events_for(case_id, session=s)))
 
 
-def _state(rt, platform: str, person_key: str) -> dict:  # noqa: ANN001
+def _state(rt, platform: str, person_key: str) -> dict:
     with rt.factory() as s:
         pid = repo.person_by_key("swindon", person_key, session=s).id
         row = s.scalar(select(ConversationRow).where(ConversationRow.platform == platform,
@@ -55,7 +55,7 @@ def _state(rt, platform: str, person_key: str) -> dict:  # noqa: ANN001
 
 
 # -- Slack ------------------------------------------------------------------------------------------------------
-def test_slack_malformed_payloads_are_answered_plainly(slack_env, caplog) -> None:  # noqa: ANN001, F811
+def test_slack_malformed_payloads_are_answered_plainly(slack_env, caplog) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     form = "application/x-www-form-urlencoded"
     with caplog.at_level(logging.WARNING, logger="parley.slack"):
@@ -82,7 +82,7 @@ def test_slack_malformed_payloads_are_answered_plainly(slack_env, caplog) -> Non
         assert repo.cases_for_board("swindon", session=s) == []
 
 
-def test_slack_replay_from_another_workspace_is_refused_and_audited(slack_env) -> None:  # noqa: ANN001, F811
+def test_slack_replay_from_another_workspace_is_refused_and_audited(slack_env) -> None:
     rt, mock, slack, _clock, adapter = slack_env
     cid = open_case(rt, "swindon", NOW)
     before = _case_state(rt, cid)
@@ -106,7 +106,7 @@ def test_slack_replay_from_another_workspace_is_refused_and_audited(slack_env) -
     assert status == 200
 
 
-def _wait_told(mock, n: int) -> list[dict]:  # noqa: ANN001
+def _wait_told(mock, n: int) -> list[dict]:
     import time
 
     deadline = time.monotonic() + 10
@@ -118,12 +118,12 @@ def _wait_told(mock, n: int) -> list[dict]:  # noqa: ANN001
         time.sleep(0.02)
 
 
-def _ref(rt, cid: int) -> str:  # noqa: ANN001
+def _ref(rt, cid: int) -> str:
     with rt.factory() as s:
         return s.get(Case, cid).ref
 
 
-def test_slack_button_on_someone_elses_card_is_refused_to_the_presser_only(slack_env) -> None:  # noqa: ANN001, F811
+def test_slack_button_on_someone_elses_card_is_refused_to_the_presser_only(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     cid = open_case(rt, "swindon", NOW)
     ref = _ref(rt, cid)
@@ -146,7 +146,7 @@ def test_slack_button_on_someone_elses_card_is_refused_to_the_presser_only(slack
 
 
 # -- Teams ------------------------------------------------------------------------------------------------------
-def test_teams_malformed_activities_are_answered_plainly(teams_env) -> None:  # noqa: ANN001, F811
+def test_teams_malformed_activities_are_answered_plainly(teams_env) -> None:
     rt, _connector, teams, _clock, _server = teams_env
     req = urllib.request.Request(teams.url, data=b'{"type": "invoke", "name": "adaptiveCard/acti', method="POST",
                                  headers={"Content-Type": "application/json"})
@@ -168,7 +168,7 @@ def test_teams_malformed_activities_are_answered_plainly(teams_env) -> None:  # 
         assert repo.cases_for_board("swindon", session=s) == []
 
 
-def test_teams_activity_from_another_tenant_is_refused_and_audited(teams_env) -> None:  # noqa: ANN001, F811
+def test_teams_activity_from_another_tenant_is_refused_and_audited(teams_env) -> None:
     rt, _connector, teams, _clock, server = teams_env
     cid = open_case(rt, "swindon", NOW)
     ref = _ref(rt, cid)
@@ -188,7 +188,7 @@ def test_teams_activity_from_another_tenant_is_refused_and_audited(teams_env) ->
     assert ref in json.dumps(card)
 
 
-def test_teams_button_on_someone_elses_card_is_refused(teams_env) -> None:  # noqa: ANN001, F811
+def test_teams_button_on_someone_elses_card_is_refused(teams_env) -> None:
     rt, _connector, teams, _clock, _server = teams_env
     cid = open_case(rt, "swindon", NOW)
     ref = _ref(rt, cid)
@@ -204,19 +204,19 @@ def test_teams_button_on_someone_elses_card_is_refused(teams_env) -> None:  # no
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
-def _new_case(rt) -> tuple[int, str]:  # noqa: ANN001
+def _new_case(rt) -> tuple[int, str]:
     cid = open_case(rt, "swindon", NOW)
     return cid, _ref(rt, cid)
 
 
-def _check_nothing_lost(rt, platform: str, cid: int, before: tuple) -> None:  # noqa: ANN001
+def _check_nothing_lost(rt, platform: str, cid: int, before: tuple) -> None:
     assert _case_state(rt, cid)[:3] == before[:3]  # the case itself is as it was
     state = _state(rt, platform, "alice")
     if state and "on" in state["data"]:  # still in the contact flow: the date kept is a real, past date
         assert dt.date.fromisoformat(state["data"]["on"]) <= NOW.date()
 
 
-def test_fuzzed_text_and_dates_through_the_console(sqlite_runtime, tmp_path) -> None:  # noqa: ANN001
+def test_fuzzed_text_and_dates_through_the_console(sqlite_runtime, tmp_path) -> None:
     rt = sqlite_runtime
     cid, ref = _new_case(rt)
     out = io.StringIO()
@@ -239,7 +239,7 @@ def test_fuzzed_text_and_dates_through_the_console(sqlite_runtime, tmp_path) -> 
     assert "Traceback" not in out.getvalue()
 
 
-def test_fuzzed_text_through_slack(slack_env) -> None:  # noqa: ANN001, F811
+def test_fuzzed_text_through_slack(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     cid, ref = _new_case(rt)
     before = _case_state(rt, cid)
@@ -267,7 +267,7 @@ def test_fuzzed_text_through_slack(slack_env) -> None:  # noqa: ANN001, F811
     one()
 
 
-def test_fuzzed_text_through_teams(teams_env) -> None:  # noqa: ANN001, F811
+def test_fuzzed_text_through_teams(teams_env) -> None:
     rt, _connector, teams, _clock, _server = teams_env
     cid, ref = _new_case(rt)
     before = _case_state(rt, cid)

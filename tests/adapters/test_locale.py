@@ -13,7 +13,7 @@ from tests.adapters.test_slack_e2e import slack_env  # noqa: F401 - fixture
 pytestmark = pytest.mark.e2e
 
 
-def test_slack_locale_sets_welsh_on_first_link(slack_env) -> None:  # noqa: ANN001, F811
+def test_slack_locale_sets_welsh_on_first_link(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     mock.locales["UUNA"] = "cy-GB"
     slack.command("UUNA", "help")
@@ -26,7 +26,7 @@ def test_slack_locale_sets_welsh_on_first_link(slack_env) -> None:  # noqa: ANN0
     assert welsh != "I help you resolve" and welsh in json.dumps(answer.args, ensure_ascii=False)
 
 
-def test_slack_app_home_follows_a_language_change_at_once(slack_env) -> None:  # noqa: ANN001, F811
+def test_slack_app_home_follows_a_language_change_at_once(slack_env) -> None:
     _rt, mock, slack, _clock, _adapter = slack_env
     slack.event({"type": "message", "channel_type": "im", "channel": "DUALICE", "user": "UALICE",
                  "text": "language cy", "ts": "1.1"}, "Ev-lang")

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from bot import forms as forms_module
 from bot import logs
 from tests.adapters.test_slack_races import _intake_view
-from tests.adapters.test_slack_e2e import USERS, slack_env  # noqa: F401 - the fixture
-from tests.adapters.test_teams_e2e import teams_env  # noqa: F401 - the fixture
+from tests.adapters.test_slack_e2e import USERS, slack_env
+from tests.adapters.test_teams_e2e import teams_env
 
 SECRET_TEXT = "Zebedee Quarrington at 7 Lantern Row"
 
@@ -34,13 +34,13 @@ def captured() -> io.StringIO:
     root.setLevel(saved[1])
 
 
-def test_a_database_error_during_a_slack_submission_logs_no_submitted_text(slack_env, monkeypatch,  # noqa: ANN001
+def test_a_database_error_during_a_slack_submission_logs_no_submitted_text(slack_env, monkeypatch,
                                                                            captured) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     intake, state = _intake_view(rt, mock, slack)
     state["what"] = {"what": {"type": "plain_text_input", "value": f"Concern about {SECRET_TEXT}."}}
 
-    def broken(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def broken(self, *args, **kwargs):
         raise IntegrityError("INSERT INTO cases (what_happened) VALUES (?)", (f"Concern about {SECRET_TEXT}.",),
                              Exception("UNIQUE constraint failed: cases.ref"))
 
@@ -57,7 +57,7 @@ def test_a_database_error_during_a_slack_submission_logs_no_submitted_text(slack
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
-def test_an_exception_given_as_an_argument_is_named_not_quoted(fmt) -> None:  # noqa: ANN001
+def test_an_exception_given_as_an_argument_is_named_not_quoted(fmt) -> None:
     buf = io.StringIO()
     root = logging.getLogger()
     saved = root.handlers[:], root.level
@@ -75,7 +75,7 @@ def test_an_exception_given_as_an_argument_is_named_not_quoted(fmt) -> None:  # 
     assert "Teams turn failed: ValueError" in text and "Failed to run listener function" in text
 
 
-def test_a_database_error_during_a_teams_message_logs_no_typed_text(teams_env, monkeypatch,  # noqa: ANN001
+def test_a_database_error_during_a_teams_message_logs_no_typed_text(teams_env, monkeypatch,
                                                                      captured) -> None:
     """Teams: a message typed to the bot meets a database error (with the text among its SQL parameters); the
     log says what failed, by type, and never what was typed."""
@@ -83,7 +83,7 @@ def test_a_database_error_during_a_teams_message_logs_no_typed_text(teams_env, m
 
     _rt, _connector, teams, _clock, _server = teams_env
 
-    def broken(self, person_id, text=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def broken(self, person_id, text=None, **kwargs):
         raise IntegrityError("UPDATE conversations SET state=?", (text,), Exception("database is locked"))
 
     monkeypatch.setattr(conversation_module.Conversation, "handle", broken)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 NOW = __import__("datetime").datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)
 
 
-def _setup(rt, platform: str) -> tuple[int, str, dict[str, str]]:  # noqa: ANN001
+def _setup(rt, platform: str) -> tuple[int, str, dict[str, str]]:
     """A Swindon case (Alice, police, with Bob, social care), a duty sergeant outside both management lines, and
     a platform identity for one person in each role."""
     cid = open_case(rt, "swindon", NOW)
@@ -46,25 +46,25 @@ def _setup(rt, platform: str) -> tuple[int, str, dict[str, str]]:  # noqa: ANN00
     return cid, ref, ids
 
 
-def _version(rt, cid: int) -> tuple:  # noqa: ANN001
+def _version(rt, cid: int) -> tuple:
     with rt.factory() as s:
         case = s.get(Case, cid)
         return case.version, case.status, case.stage_id
 
 
-def _refusals(rt, cid: int) -> list[tuple[int | None, str]]:  # noqa: ANN001
+def _refusals(rt, cid: int) -> list[tuple[int | None, str]]:
     with rt.factory() as s:
         return [(e.actor_id, e.data["action"]) for e in repo.events_for(cid, session=s) if e.kind == "refused"]
 
 
-def _wait_more(calls, seen: int, what: tuple) -> None:  # noqa: ANN001
+def _wait_more(calls, seen: int, what: tuple) -> None:
     deadline = time.monotonic() + 10
     while len(calls()) <= seen and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(calls()) > seen, what
 
 
-def test_slack_every_button_for_every_role(slack_env) -> None:  # noqa: ANN001, F811
+def test_slack_every_button_for_every_role(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     cid, ref, ids = _setup(rt, "slack")
     before = _version(rt, cid)
@@ -72,12 +72,12 @@ def test_slack_every_button_for_every_role(slack_env) -> None:  # noqa: ANN001, 
     for role, key in PEOPLE.items():
         user = ids[key]
         for n, button in enumerate(CASE_BUTTONS):
-            def answers() -> list:  # noqa: ANN202
+            def answers() -> list:
                 return [c for c in mock.calls if (c.method == "views.publish" and c.args.get("user_id") == user)
                         or (c.method == "chat.postEphemeral" and c.args.get("user") == user)
                         or c.method == "views.open"]
 
-            def dms() -> list:  # noqa: ANN202
+            def dms() -> list:
                 return [c for c in mock.of("chat.postMessage") if c.args.get("channel") == f"D{user}"]
 
             seen, dm_seen = len(answers()), len(dms())
@@ -99,7 +99,7 @@ def test_slack_every_button_for_every_role(slack_env) -> None:  # noqa: ANN001, 
     assert len(_refusals(rt, cid)) == expected_refusals  # every refusal audited, once
 
 
-def test_teams_every_button_for_every_role(teams_env) -> None:  # noqa: ANN001, F811
+def test_teams_every_button_for_every_role(teams_env) -> None:
     rt, _connector, teams, _clock, _server = teams_env
     cid, ref, ids = _setup(rt, "teams")
     before = _version(rt, cid)

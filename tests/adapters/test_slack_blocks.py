@@ -402,11 +402,11 @@ def test_check_limits_counts_astral_emoji_as_two() -> None:
 HOSTILE_WHAT = f"CSC closed the referral {MENTIONS} {RLO}"
 
 
-def test_real_conversation_case_view_list_and_dm_render_within_limits(sqlite_runtime, clock) -> None:  # noqa: ANN001
+def test_real_conversation_case_view_list_and_dm_render_within_limits(sqlite_runtime, clock) -> None:
     chat = Chat(sqlite_runtime, clock, platform="slack")
     rendered: list[list[dict]] = []
 
-    def show(reply) -> None:  # noqa: ANN001
+    def show(reply) -> None:
         for m in reply.to_speaker + [ob.message for ob in reply.queued]:
             rendered.append(render(m))
 
@@ -440,7 +440,7 @@ def test_real_conversation_case_view_list_and_dm_render_within_limits(sqlite_run
     assert len(rendered) > 10
 
 
-def test_escalation_prompt_renders_with_its_buttons(sqlite_runtime) -> None:  # noqa: ANN001
+def test_escalation_prompt_renders_with_its_buttons(sqlite_runtime) -> None:
     rt = sqlite_runtime
     clock = FixedClock(dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON))
     chat = Chat(rt, clock, platform="slack")
@@ -462,7 +462,7 @@ def test_escalation_prompt_renders_with_its_buttons(sqlite_runtime) -> None:  # 
 
 # -- seed boards' forms as modals ----------------------------------------------------------------------------
 @pytest.mark.parametrize("board", BOARDS)
-def test_every_seed_boards_forms_are_modals_within_limits(sqlite_runtime, clock, board: str) -> None:  # noqa: ANN001
+def test_every_seed_boards_forms_are_modals_within_limits(sqlite_runtime, clock, board: str) -> None:
     chat = Chat(sqlite_runtime, clock, board=board, platform="slack")
     forms = Forms(sqlite_runtime.factory, clock, "slack")
     pid = chat.pid("alice")
@@ -531,7 +531,7 @@ def test_form_values_reads_each_element_type() -> None:
     assert form_values({"a": {"value": {"type": "plain_text_input", "value": "v"}}}, form) == {"a": "v", "missing": ""}
 
 
-def test_form_values_round_trip_opens_a_real_case(sqlite_runtime, clock) -> None:  # noqa: ANN001
+def test_form_values_round_trip_opens_a_real_case(sqlite_runtime, clock) -> None:
     chat = Chat(sqlite_runtime, clock, platform="slack")
     forms = Forms(sqlite_runtime.factory, clock, "slack")
     pid = chat.pid("alice")

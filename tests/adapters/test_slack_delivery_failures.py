@@ -46,7 +46,7 @@ class Tee:
         self.failed_kinds: Counter[str] = Counter()
         self.seen_kinds: set[str] = set()
 
-    def _go(self, msg: Outgoing, call) -> str:  # noqa: ANN001
+    def _go(self, msg: Outgoing, call) -> str:
         kind = msg.message.kind or "?"
         if self.first and kind not in self.seen_kinds:
             self.seen_kinds.add(kind)
@@ -71,9 +71,9 @@ class Tee:
         return self.real.find_sent(msg)
 
 
-def slack_journey(mock: MockSlack, first_of_kind_fails: bool = True, policy: Policy | None = None):  # noqa: ANN201
+def slack_journey(mock: MockSlack, first_of_kind_fails: bool = True, policy: Policy | None = None):
     class SlackJourney(Journey):
-        def __init__(self, runtime, board: str, start: dt.datetime):  # noqa: ANN001
+        def __init__(self, runtime, board: str, start: dt.datetime):
             super().__init__(runtime, board, start, platform="slack", render=render_slack)
             self.tee = Tee(self, mock, first_of_kind_fails)
             self.deliverer = Deliverer(runtime.factory, {"slack": self.tee}, self.clock, "journey",
@@ -88,11 +88,11 @@ def slack_journey(mock: MockSlack, first_of_kind_fails: bool = True, policy: Pol
     return SlackJourney
 
 
-def _swindon(rt) -> None:  # noqa: ANN001
+def _swindon(rt) -> None:
     swindon_whole_case(test_console_items_notify.Journey(rt, "swindon", at(2026, 4, 2, 10)))
 
 
-def _close(rt) -> None:  # noqa: ANN001
+def _close(rt) -> None:
     j, ref = test_console_items_notify.swindon(rt)
     got = j.say("alice", f"close {ref}", "The family has moved out of the area.")
     j.expect(got, {"bob": "closed", "sam": "closed"})
@@ -110,13 +110,13 @@ JOURNEYS = {  # each journey and the formerly direct kinds it must carry through
 
 
 @pytest.mark.parametrize("name", list(JOURNEYS))
-def test_each_formerly_direct_message_survives_three_500s(sqlite_runtime, monkeypatch, name: str) -> None:  # noqa: ANN001
+def test_each_formerly_direct_message_survives_three_500s(sqlite_runtime, monkeypatch, name: str) -> None:
     run, kinds = JOURNEYS[name]
     with MockSlack() as mock:
         journey = slack_journey(mock)
         made: list[Journey] = []
 
-        def make(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def make(*args, **kwargs):
             made.append(journey(*args, **kwargs))
             return made[-1]
 
@@ -141,7 +141,7 @@ def test_each_formerly_direct_message_survives_three_500s(sqlite_runtime, monkey
         assert max(posted.values()) == 1 and set(posted) == {r.idempotency_key for r in rows}
 
 
-def test_a_403_on_one_address_fails_it_tells_the_business_unit_once_and_nothing_else(runtime) -> None:  # noqa: ANN001
+def test_a_403_on_one_address_fails_it_tells_the_business_unit_once_and_nothing_else(runtime) -> None:
     with MockSlack() as mock:
         j = slack_journey(mock, first_of_kind_fails=False)(runtime, "swindon", at(2026, 4, 2, 10))
         mock.refuse("slack-bob", error="user_not_found", status=403)  # bob's DM cannot be opened
@@ -167,7 +167,7 @@ def test_a_403_on_one_address_fails_it_tells_the_business_unit_once_and_nothing_
         assert problem and problem[0].startswith("PROBLEM") and ref in problem[0] and "told" in problem[0], lines
 
 
-def test_a_slow_answer_beyond_the_timeout_is_retried(sqlite_runtime) -> None:  # noqa: ANN001
+def test_a_slow_answer_beyond_the_timeout_is_retried(sqlite_runtime) -> None:
     with MockSlack() as mock:
         j = slack_journey(mock, first_of_kind_fails=False)(sqlite_runtime, "swindon", at(2026, 4, 2, 10))
         j.tee.real = SlackTransport(web_client("xoxb-test", mock.url, timeout=1), pace_seconds=0)

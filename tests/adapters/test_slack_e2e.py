@@ -21,7 +21,7 @@ from adapters.slack.server import build_adapter, http_app
 from bot.clock import FixedClock
 from bot.scheduler import Sweeper
 from storage import repo
-from storage.models import AgencyChannel, Case, EscalationPrompt, PersonIdentity
+from storage.models import AgencyChannel, EscalationPrompt, PersonIdentity
 from tests.adapters.slack_mock import MockSlack, sign
 from tests.conftest import LONDON
 
@@ -120,7 +120,7 @@ class Slack:
 
 
 @pytest.fixture
-def slack_env(sqlite_runtime) -> Iterator[tuple[Any, MockSlack, Slack, FixedClock, Any]]:  # noqa: ANN001
+def slack_env(sqlite_runtime) -> Iterator[tuple[Any, MockSlack, Slack, FixedClock, Any]]:
     rt = sqlite_runtime
     with rt.factory() as s:  # Slack identities, and Slack manager channels for two agencies
         for key, uid in USERS.items():
@@ -173,7 +173,7 @@ def _dm_texts(mock: MockSlack, user: str) -> str:
     return "\n".join(json.dumps(c.args) for c in mock.of("chat.postMessage") if c.args.get("channel") == "D" + user)
 
 
-def test_whole_case_over_http(slack_env) -> None:  # noqa: ANN001
+def test_whole_case_over_http(slack_env) -> None:
     rt, mock, slack, clock, adapter = slack_env
     status, _, elapsed = slack.command(USERS["alice"], "new")
     assert status == 200 and elapsed < 3
@@ -245,7 +245,7 @@ def test_whole_case_over_http(slack_env) -> None:  # noqa: ANN001
                 assert not check_limits(payload), (c.method, check_limits(payload))
 
 
-def test_bad_or_stale_signature_gets_401_and_changes_nothing(slack_env) -> None:  # noqa: ANN001
+def test_bad_or_stale_signature_gets_401_and_changes_nothing(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     status, _, _ = slack.command(USERS["alice"], "new", secret="wrong-secret")
     assert status == 401
@@ -255,7 +255,7 @@ def test_bad_or_stale_signature_gets_401_and_changes_nothing(slack_env) -> None:
     assert not mock.of("views.open")
 
 
-def test_retried_event_is_handled_once(slack_env) -> None:  # noqa: ANN001
+def test_retried_event_is_handled_once(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     event = {"type": "message", "channel_type": "im", "user": USERS["alice"], "text": "help", "channel": "DUALICE",
              "ts": "1.1"}
@@ -266,7 +266,7 @@ def test_retried_event_is_handled_once(slack_env) -> None:  # noqa: ANN001
     assert len([c for c in mock.of("chat.postMessage") if c.args.get("channel") == "DUALICE"]) == 1
 
 
-def test_unknown_user_is_told_how_to_get_linked_and_email_links_automatically(slack_env) -> None:  # noqa: ANN001
+def test_unknown_user_is_told_how_to_get_linked_and_email_links_automatically(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     slack.command("UNOBODY", "list")
     first = mock.wait_for("/respond/1")[0]
@@ -278,7 +278,7 @@ def test_unknown_user_is_told_how_to_get_linked_and_email_links_automatically(sl
         assert una is not None and una.key == "una"
 
 
-def test_oversize_input_is_truncated_not_rejected(slack_env) -> None:  # noqa: ANN001
+def test_oversize_input_is_truncated_not_rejected(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     slack.event({"type": "message", "channel_type": "im", "user": USERS["alice"], "text": "x" * 5000,
                  "channel": "DUALICE", "ts": "1.2"}, "Ev2")
@@ -286,7 +286,7 @@ def test_oversize_input_is_truncated_not_rejected(slack_env) -> None:  # noqa: A
     assert not check_limits({"blocks": reply.args["blocks"]})
 
 
-def test_intake_errors_come_back_per_field_and_a_double_submission_opens_one_case(slack_env) -> None:  # noqa: ANN001
+def test_intake_errors_come_back_per_field_and_a_double_submission_opens_one_case(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     slack.command(USERS["alice"], "new")
     risk = mock.wait_for("views.open")[0].args["view"]

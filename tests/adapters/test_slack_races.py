@@ -14,17 +14,17 @@ from bot import forms as forms_module
 from storage import repo
 from storage.models import InboundKey
 from tests.adapters.slack_mock import sign
-from tests.adapters.test_slack_e2e import SECRET, USERS, _state, slack_env  # noqa: F401 - the fixture
+from tests.adapters.test_slack_e2e import SECRET, USERS, _state, slack_env
 
 __all__ = ["slack_env"]
 
 
-def _cases(rt) -> int:  # noqa: ANN001
+def _cases(rt) -> int:
     with rt.factory() as s:
         return len(repo.cases_for_board("swindon", session=s))
 
 
-def _intake_view(rt, mock, slack, who: str = "alice") -> tuple[dict, dict]:  # noqa: ANN001
+def _intake_view(rt, mock, slack, who: str = "alice") -> tuple[dict, dict]:
     slack.command(USERS[who], "new")
     risk = mock.wait_for("views.open")[0].args["view"]
     intake = json.loads(slack.submit(USERS[who], risk, _state(risk, {"risk": "no"}))[1])["view"]
@@ -36,7 +36,7 @@ def _intake_view(rt, mock, slack, who: str = "alice") -> tuple[dict, dict]:  # n
     return intake, _state(intake, answers)
 
 
-def test_a_submission_whose_work_failed_can_be_submitted_again(slack_env, monkeypatch) -> None:  # noqa: ANN001
+def test_a_submission_whose_work_failed_can_be_submitted_again(slack_env, monkeypatch) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     intake, state = _intake_view(rt, mock, slack)
     payload = {"type": "view_submission", "user": {"id": USERS["alice"]}, "team": {"id": "T1"},
@@ -44,7 +44,7 @@ def test_a_submission_whose_work_failed_can_be_submitted_again(slack_env, monkey
     real = forms_module.Forms.submit
     calls = []
 
-    def fail_once(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def fail_once(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("the database went away for a moment")
@@ -61,7 +61,7 @@ def test_a_submission_whose_work_failed_can_be_submitted_again(slack_env, monkey
     assert _cases(rt) == 1
 
 
-def test_a_replayed_signed_slash_command_runs_once(slack_env) -> None:  # noqa: ANN001
+def test_a_replayed_signed_slash_command_runs_once(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     body = urllib.parse.urlencode({"token": "x", "team_id": "T1", "user_id": USERS["alice"], "command": "/parley",
                                    "text": "new", "response_url": slack.response_url, "trigger_id": "trig-captured",
@@ -74,7 +74,7 @@ def test_a_replayed_signed_slash_command_runs_once(slack_env) -> None:  # noqa: 
     assert len(mock.of("views.open")) == 1
 
 
-def test_a_click_replayed_after_eleven_seconds_is_not_acted_on_again(slack_env) -> None:  # noqa: ANN001
+def test_a_click_replayed_after_eleven_seconds_is_not_acted_on_again(slack_env) -> None:
     rt, mock, slack, clock, _adapter = slack_env
     payload = {"type": "block_actions", "user": {"id": USERS["alice"]}, "team": {"id": "T1"},
                "trigger_id": "trig-click", "api_app_id": "A1",
@@ -91,7 +91,7 @@ def test_a_click_replayed_after_eleven_seconds_is_not_acted_on_again(slack_env) 
     assert len(mock.of("chat.postMessage")) == answered
 
 
-def test_a_refused_request_stores_no_key(slack_env) -> None:  # noqa: ANN001
+def test_a_refused_request_stores_no_key(slack_env) -> None:
     rt, _mock, slack, _clock, adapter = slack_env
     adapter.teams = {"T1"}  # SLACK_TEAM_ID=T1: this board's workspace
     payload = {"type": "view_submission", "user": {"id": USERS["alice"]}, "team": {"id": "T-OTHER"},
@@ -101,7 +101,7 @@ def test_a_refused_request_stores_no_key(slack_env) -> None:  # noqa: ANN001
         assert s.scalar(select(func.count()).select_from(InboundKey)) == 0
 
 
-def test_the_speakers_own_reply_survives_three_consecutive_500s(slack_env) -> None:  # noqa: ANN001
+def test_the_speakers_own_reply_survives_three_consecutive_500s(slack_env) -> None:
     """A reply to the person who clicked goes through the outbox: Slack failing three times in a row (the client's
     two quick retries, then the outbox's) delays it; it is not lost."""
     import datetime as dt
@@ -131,14 +131,14 @@ def test_the_speakers_own_reply_survives_three_consecutive_500s(slack_env) -> No
         assert s.get(OutboxMessage, row.id).state == "sent"
 
 
-def test_app_rate_limited_is_acknowledged(slack_env) -> None:  # noqa: ANN001
+def test_app_rate_limited_is_acknowledged(slack_env) -> None:
     _rt, _mock, slack, _clock, _adapter = slack_env
     body = json.dumps({"token": "x", "type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820,
                        "api_app_id": "A1"})
     assert slack.server.post(body, "application/json", sign(SECRET, body))[0] == 200
 
 
-def test_a_too_long_answer_is_refused_at_its_field_with_the_forms_limit(slack_env) -> None:  # noqa: ANN001
+def test_a_too_long_answer_is_refused_at_its_field_with_the_forms_limit(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     intake, state = _intake_view(rt, mock, slack)
     state["done"] = {"done": {"type": "plain_text_input", "value": "x" * 5000}}  # forged: the modal allows 3000
@@ -149,7 +149,7 @@ def test_a_too_long_answer_is_refused_at_its_field_with_the_forms_limit(slack_en
     assert _cases(rt) == 0
 
 
-def test_a_problem_not_tied_to_a_field_keeps_every_answer(slack_env) -> None:  # noqa: ANN001
+def test_a_problem_not_tied_to_a_field_keeps_every_answer(slack_env) -> None:
     """Una (the business unit: in no agency) fills in the intake: the service refuses it as a whole (only someone
     in an agency raises a concern), and the form comes back with everything she typed still in it."""
     rt, mock, slack, _clock, _adapter = slack_env
@@ -163,7 +163,7 @@ def test_a_problem_not_tied_to_a_field_keeps_every_answer(slack_env) -> None:  #
     assert _cases(rt) == 0
 
 
-def test_a_modal_slack_cannot_open_carries_on_in_direct_messages(slack_env) -> None:  # noqa: ANN001
+def test_a_modal_slack_cannot_open_carries_on_in_direct_messages(slack_env) -> None:
     """Slack refuses views.open (an expired trigger, an error): the person is told, and the same first question
     comes by direct message, so they carry on there."""
     _rt, mock, slack, _clock, _adapter = slack_env
@@ -175,7 +175,7 @@ def test_a_modal_slack_cannot_open_carries_on_in_direct_messages(slack_env) -> N
     mock.wait_for("chat.postMessage", lambda c: "immediate risk" in json.dumps(c.args))
 
 
-def test_fifty_intake_submissions_at_once_over_http_make_fifty_cases(slack_env) -> None:  # noqa: ANN001
+def test_fifty_intake_submissions_at_once_over_http_make_fifty_cases(slack_env) -> None:
     """Fifty signed view_submissions sent to the real server at the same instant (SQLite): fifty cases with distinct
     references, every request answered 200, none lost."""
     import threading

@@ -89,7 +89,7 @@ class SocketServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def test_whole_case_over_socket_mode(sqlite_runtime) -> None:  # noqa: ANN001
+def test_whole_case_over_socket_mode(sqlite_runtime) -> None:
     rt = sqlite_runtime
     with rt.factory() as s:
         for key in ("alice", "bob", "sam", "mia"):

@@ -365,11 +365,11 @@ def test_check_limits_reports_each_breach() -> None:
 
 
 # -- real views through the services --------------------------------------------------------------------------
-def test_real_conversation_case_view_list_and_dm_render(sqlite_runtime, clock) -> None:  # noqa: ANN001
+def test_real_conversation_case_view_list_and_dm_render(sqlite_runtime, clock) -> None:
     chat = Chat(sqlite_runtime, clock, platform="teams")
     rendered: list[dict] = []
 
-    def show(reply) -> None:  # noqa: ANN001
+    def show(reply) -> None:
         for m in reply.to_speaker + [ob.message for ob in reply.queued]:
             rendered.append(render(m))
 
@@ -404,7 +404,7 @@ def test_real_conversation_case_view_list_and_dm_render(sqlite_runtime, clock) -
     assert len(rendered) > 10
 
 
-def test_urgent_route_message_is_marked(sqlite_runtime, clock) -> None:  # noqa: ANN001
+def test_urgent_route_message_is_marked(sqlite_runtime, clock) -> None:
     chat = Chat(sqlite_runtime, clock, platform="teams")
     chat.say("alice", "new")
     route = chat.say("alice", "yes").to_speaker[0]
@@ -415,7 +415,7 @@ def test_urgent_route_message_is_marked(sqlite_runtime, clock) -> None:  # noqa:
     assert any("999" in b["text"] for b in card["body"])
 
 
-def test_escalation_prompt_from_the_outbox_renders_with_its_buttons(sqlite_runtime) -> None:  # noqa: ANN001
+def test_escalation_prompt_from_the_outbox_renders_with_its_buttons(sqlite_runtime) -> None:
     rt = sqlite_runtime
     chat = Chat(rt, FixedClock(dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)), platform="teams")
     chat.say("alice", "new")
@@ -468,13 +468,13 @@ def check_form_card(form: Form, card: dict, people: list[tuple[str, str]] | None
     assert submit["fallback"]["data"] == {"verb": form.id, "context": form.context, "card": card_id}
 
 
-def _people(rt, board: str) -> list[tuple[str, str]]:  # noqa: ANN001
+def _people(rt, board: str) -> list[tuple[str, str]]:
     with rt.factory() as s:
         return [(str(p.id), p.name) for p in repo.people(board, session=s)]
 
 
 @pytest.mark.parametrize("board", BOARDS)
-def test_every_seed_boards_forms_are_valid_cards(sqlite_runtime, clock, board: str) -> None:  # noqa: ANN001
+def test_every_seed_boards_forms_are_valid_cards(sqlite_runtime, clock, board: str) -> None:
     rt = sqlite_runtime
     chat = Chat(rt, clock, board=board, platform="teams")
     forms = Forms(rt.factory, clock, "teams")
@@ -511,7 +511,7 @@ def test_every_seed_boards_forms_are_valid_cards(sqlite_runtime, clock, board: s
     assert card["actions"][0]["verb"] == OUTCOME_FORM and context_of(card["actions"][0]["data"]) == ref
 
 
-def test_form_errors_show_under_their_fields_and_typed_values_stay(sqlite_runtime, clock) -> None:  # noqa: ANN001
+def test_form_errors_show_under_their_fields_and_typed_values_stay(sqlite_runtime, clock) -> None:
     rt = sqlite_runtime
     chat = Chat(rt, clock, platform="teams")
     forms = Forms(rt.factory, clock, "teams")
@@ -594,7 +594,7 @@ def teams_submit(card: dict, overrides: dict[str, str], *, fallback: bool = Fals
 
 
 @pytest.mark.parametrize("fallback", [False, True])
-def test_a_submitted_intake_card_opens_a_real_case(sqlite_runtime, clock, fallback: bool) -> None:  # noqa: ANN001
+def test_a_submitted_intake_card_opens_a_real_case(sqlite_runtime, clock, fallback: bool) -> None:
     rt = sqlite_runtime
     chat = Chat(rt, clock, platform="teams")
     forms = Forms(rt.factory, clock, "teams")

@@ -5,7 +5,6 @@ test_teams_e2e.py, with short timeouts standing in for Teams' real ones."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import time
@@ -30,7 +29,7 @@ TIMEOUT = 1.5  # seconds: stands in for PARLEY_TEAMS_TIMEOUT (30 s) so the slow 
 
 
 @pytest.fixture
-def env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock, TeamsServer]]:  # noqa: ANN001
+def env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock, TeamsServer]]:
     rt = sqlite_runtime
     with rt.factory() as s:
         for key, aad in AAD.items():
@@ -49,7 +48,7 @@ def env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock,
         loop.stop()
 
 
-def _dm(rt, clock: FixedClock, who: str, key: str) -> int:  # noqa: ANN001
+def _dm(rt, clock: FixedClock, who: str, key: str) -> int:
     with rt.factory() as s:
         person = repo.person_by_key("swindon", who, session=s)
         row = outbox.queue_to_person(person, Message("Something to know", title="A note"), session=s, key=key,
@@ -59,7 +58,7 @@ def _dm(rt, clock: FixedClock, who: str, key: str) -> int:  # noqa: ANN001
         return row.id
 
 
-def _row(rt, row_id: int) -> OutboxMessage:  # noqa: ANN001
+def _row(rt, row_id: int) -> OutboxMessage:
     with rt.factory() as s:
         row = s.get(OutboxMessage, row_id)
         s.expunge(row)
@@ -78,7 +77,7 @@ def _installed(teams: Teams, connector: FakeConnector, who: str) -> None:
     (403, {}, "failed", "HTTP 403"),
     (404, {}, "failed", "HTTP 404"),
 ])
-def test_a_refused_send_is_never_marked_sent(env, status, headers, state, permanent_words) -> None:  # noqa: ANN001
+def test_a_refused_send_is_never_marked_sent(env, status, headers, state, permanent_words) -> None:
     rt, connector, teams, clock, server = env
     _installed(teams, connector, "bob")
     before = len(connector.cards_to("a:personal-bob"))
@@ -102,7 +101,7 @@ def test_a_refused_send_is_never_marked_sent(env, status, headers, state, perman
         assert len(connector.cards_to("a:personal-bob")) == before + 1
 
 
-def test_retry_after_is_obeyed_for_its_whole_length(env) -> None:  # noqa: ANN001
+def test_retry_after_is_obeyed_for_its_whole_length(env) -> None:
     rt, connector, teams, clock, server = env
     _installed(teams, connector, "bob")
     row_id = _dm(rt, clock, "bob", "ra")
@@ -115,7 +114,7 @@ def test_retry_after_is_obeyed_for_its_whole_length(env) -> None:  # noqa: ANN00
     assert server.deliverer.deliver() == 1
 
 
-def test_a_slow_connector_times_out_as_a_retryable_failure(env) -> None:  # noqa: ANN001
+def test_a_slow_connector_times_out_as_a_retryable_failure(env) -> None:
     rt, connector, teams, clock, server = env
     _installed(teams, connector, "bob")
     row_id = _dm(rt, clock, "bob", "slow")
@@ -127,7 +126,7 @@ def test_a_slow_connector_times_out_as_a_retryable_failure(env) -> None:  # noqa
     assert row.state == "pending" and row.external_id is None and "did not answer" in row.last_error
 
 
-def test_a_failed_card_update_is_not_lost(env) -> None:  # noqa: ANN001
+def test_a_failed_card_update_is_not_lost(env) -> None:
     rt, connector, teams, clock, server = env
     _installed(teams, connector, "bob")
     row_id = _dm(rt, clock, "bob", "orig")
@@ -150,7 +149,7 @@ def test_a_failed_card_update_is_not_lost(env) -> None:  # noqa: ANN001
     assert [(c, a) for c, a, _ in connector.puts] == [(conv, act)]
 
 
-def test_intake_answers_at_once_with_a_slow_connector_and_the_dm_follows(env) -> None:  # noqa: ANN001
+def test_intake_answers_at_once_with_a_slow_connector_and_the_dm_follows(env) -> None:
     """The click is answered in the invoke itself; the counterpart's DM goes through the outbox after the turn."""
     rt, connector, teams, clock, server = env
     _installed(teams, connector, "bob")
@@ -173,7 +172,7 @@ def test_intake_answers_at_once_with_a_slow_connector_and_the_dm_follows(env) ->
     assert to_bob
 
 
-def test_someone_in_a_team_roster_who_never_wrote_gets_the_dm(env) -> None:  # noqa: ANN001
+def test_someone_in_a_team_roster_who_never_wrote_gets_the_dm(env) -> None:
     rt, connector, teams, clock, server = env
     with rt.factory() as s:  # bob is in the directory only: no Teams identity, no conversation
         bob = repo.person_by_key("swindon", "bob", session=s)
@@ -208,7 +207,7 @@ def test_someone_in_a_team_roster_who_never_wrote_gets_the_dm(env) -> None:  # n
     assert len(connector.cards_to(conv)) == 2
 
 
-def test_the_hourly_refresh_links_people_who_joined_later(env) -> None:  # noqa: ANN001
+def test_the_hourly_refresh_links_people_who_joined_later(env) -> None:
     rt, connector, teams, clock, server = env
     teams.send(teams.activity("una", "conversationUpdate", conv="19:general@thread", channel="19:general@thread",
                               membersAdded=[{"id": "28:parley"}]))
@@ -222,7 +221,7 @@ def test_the_hourly_refresh_links_people_who_joined_later(env) -> None:  # noqa:
     assert rt.ref("teams", "member", "roster-ed")["member_id"] == "29:ed"
 
 
-def test_someone_teams_cannot_reach_is_a_permanent_failure_saying_why(env) -> None:  # noqa: ANN001
+def test_someone_teams_cannot_reach_is_a_permanent_failure_saying_why(env) -> None:
     rt, connector, teams, clock, server = env
     with rt.factory() as s:  # linked to Teams, but in no roster and never wrote: no conversation to use
         for ref in s.scalars(select(ConversationRef).where(ConversationRef.key == AAD["bob"])):
@@ -235,7 +234,7 @@ def test_someone_teams_cannot_reach_is_a_permanent_failure_saying_why(env) -> No
     assert "not in the roster of any team" in row.last_error
 
 
-def test_escalation_posts_are_top_level_and_updated_in_place(env) -> None:  # noqa: ANN001
+def test_escalation_posts_are_top_level_and_updated_in_place(env) -> None:
     rt, connector, teams, clock, server = env
     for channel, agency in (("19:police@thread", "Wiltshire Police"), ("19:csc@thread", "Children's Social Care")):
         teams.send(teams.activity("una", conv=f"{channel};messageid=1", channel=channel,
@@ -271,7 +270,7 @@ def test_escalation_posts_are_top_level_and_updated_in_place(env) -> None:  # no
     assert all(";messageid=" not in conv for conv, _, _ in puts)
 
 
-def _intake(teams: Teams, rt, **kw: Any) -> tuple[dict, dict]:  # noqa: ANN001
+def _intake(teams: Teams, rt, **kw: Any) -> tuple[dict, dict]:
     form = teams.invoke("alice", "form.risk", {"risk": "no", "context": ""})
     submit = next(a for a in form["actions"] if a.get("verb") == "form.intake")
     with rt.factory() as s:
@@ -282,12 +281,12 @@ def _intake(teams: Teams, rt, **kw: Any) -> tuple[dict, dict]:  # noqa: ANN001
     return submit, data
 
 
-def _cases(rt) -> list[str]:  # noqa: ANN001
+def _cases(rt) -> list[str]:
     with rt.factory() as s:
         return [c.ref for c in repo.cases_for_board("swindon", session=s)]
 
 
-def test_a_resubmitted_intake_makes_one_case(env) -> None:  # noqa: ANN001
+def test_a_resubmitted_intake_makes_one_case(env) -> None:
     rt, connector, teams, clock, server = env
     _, data = _intake(teams, rt)
     # the same invoke activity delivered twice (Teams retrying it)
@@ -309,7 +308,7 @@ def test_a_resubmitted_intake_makes_one_case(env) -> None:  # noqa: ANN001
     assert len(replies) == 1
 
 
-def test_a_form_sent_back_with_problems_can_be_sent_again(env) -> None:  # noqa: ANN001
+def test_a_form_sent_back_with_problems_can_be_sent_again(env) -> None:
     """Only work that went through is remembered: a refused submission, corrected, makes the case."""
     rt, connector, teams, clock, server = env
     _, data = _intake(teams, rt, what="")
@@ -319,7 +318,7 @@ def test_a_form_sent_back_with_problems_can_be_sent_again(env) -> None:  # noqa:
     assert "SWN-2026-0001" in json.dumps(done) and _cases(rt) == ["SWN-2026-0001"]
 
 
-def test_a_second_click_is_answered_not_repeated(env) -> None:  # noqa: ANN001
+def test_a_second_click_is_answered_not_repeated(env) -> None:
     rt, connector, teams, clock, server = env
     _, data = _intake(teams, rt)
     teams.invoke("alice", "form.intake", data)

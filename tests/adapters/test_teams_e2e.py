@@ -147,7 +147,7 @@ class FakeConnector:
         with self.lock:
             return [a["attachments"][0]["content"] for c, a in self.posts if c == conv and a.get("attachments")]
 
-    def wait(self, predicate, timeout: float = 10.0):  # noqa: ANN001, ANN201
+    def wait(self, predicate, timeout: float = 10.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
@@ -199,7 +199,7 @@ class Teams:
 
 
 @pytest.fixture
-def teams_env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock, TeamsServer]]:  # noqa: ANN001
+def teams_env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock, TeamsServer]]:
     rt = sqlite_runtime
     with rt.factory() as s:
         for key, aad in AAD.items():
@@ -218,7 +218,7 @@ def teams_env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, Fixed
         loop.stop()
 
 
-def test_whole_case_in_teams(teams_env) -> None:  # noqa: ANN001
+def test_whole_case_in_teams(teams_env) -> None:
     rt, connector, teams, clock, server = teams_env
     # installs: a welcome card in each personal chat, references stored for later proactive messages
     for who in ("alice", "bob"):
@@ -280,7 +280,7 @@ def test_whole_case_in_teams(teams_env) -> None:  # noqa: ANN001
     assert "Already acknowledged by Sam Patel" in json.dumps(again)
 
 
-def test_malformed_invoke_gets_an_error_card_and_nothing_is_lost(teams_env) -> None:  # noqa: ANN001
+def test_malformed_invoke_gets_an_error_card_and_nothing_is_lost(teams_env) -> None:
     rt, connector, teams, _clock, _server = teams_env
     card = teams.invoke("alice", "form.intake", {"context": "risk=no", "what": 12345, "agency": "nonsense"})
     assert "Please" in json.dumps(card) and not validate(card)
@@ -292,7 +292,7 @@ def test_malformed_invoke_gets_an_error_card_and_nothing_is_lost(teams_env) -> N
         assert repo.cases_for_board("swindon", session=s) == []
 
 
-def test_app_id_set_means_a_valid_jwt_is_required(sqlite_runtime) -> None:  # noqa: ANN001
+def test_app_id_set_means_a_valid_jwt_is_required(sqlite_runtime) -> None:
     loop = Loop()
     try:
         server = TeamsServer(sqlite_runtime, FixedClock(dt.datetime(2026, 4, 2, 10, tzinfo=LONDON)),
@@ -307,7 +307,7 @@ def test_app_id_set_means_a_valid_jwt_is_required(sqlite_runtime) -> None:  # no
         loop.stop()
 
 
-def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(teams_env) -> None:  # noqa: ANN001
+def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(teams_env) -> None:
     """A 1:1 chat is created for a team member seen in the roster, and the queued message is posted there."""
     rt, connector, teams, clock, server = teams_env
     # bob is added to a team where the app is installed (he never messages the bot himself)
@@ -333,7 +333,7 @@ def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(t
     assert cards and "SWN-2026-0001" in json.dumps(cards)
 
 
-def test_teams_throttling_and_refusals_become_outbox_retries_or_failures(sqlite_runtime) -> None:  # noqa: ANN001
+def test_teams_throttling_and_refusals_become_outbox_retries_or_failures(sqlite_runtime) -> None:
     """HTTP 429 from Teams is retried with backoff through the outbox; a 403 is final; 5xx is retried."""
     from adapters.teams.transport import TeamsTransport
     from bot.delivery import DeliveryError
@@ -354,7 +354,7 @@ def test_teams_throttling_and_refusals_become_outbox_retries_or_failures(sqlite_
         assert err.value.permanent is permanent and err.value.retry_after == retry
 
 
-def test_forged_tokens_get_401_without_a_traceback(sqlite_runtime, caplog) -> None:  # noqa: ANN001
+def test_forged_tokens_get_401_without_a_traceback(sqlite_runtime, caplog) -> None:
     """Tokens that look like Bot Framework's but are forged: alg none, HS256, an unknown key id, no key id (T6).
     Each is refused with 401, and nothing is logged as an error."""
     import jwt as pyjwt
@@ -380,7 +380,7 @@ def test_forged_tokens_get_401_without_a_traceback(sqlite_runtime, caplog) -> No
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(teams_env) -> None:  # noqa: ANN001
+def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(teams_env) -> None:
     """Bob is in the directory with no account linked: the lapse notice for him is kept and the business unit told;
     when he installs the app (a conversationUpdate, no message) he is linked by his e-mail address and the
     notice reaches his personal chat, once."""

@@ -36,7 +36,7 @@ def _require(what: str, problem: str) -> None:
     pytest.skip(problem)
 
 
-def pil():  # noqa: ANN201 - the PIL.Image module
+def pil():
     try:
         from PIL import Image
     except ImportError:
@@ -65,7 +65,7 @@ def errors(manifest: dict, path: Path, cls: type = Draft7Validator) -> list[str]
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in cls(schema).iter_errors(manifest)]
 
 
-def rgba_pixels(image) -> list[tuple[int, int, int, int]]:  # noqa: ANN001
+def rgba_pixels(image) -> list[tuple[int, int, int, int]]:
     data = image.convert("RGBA").tobytes()
     return [tuple(data[i:i + 4]) for i in range(0, len(data), 4)]
 

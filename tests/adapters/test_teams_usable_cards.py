@@ -6,7 +6,6 @@ labels, no yellow text; every card strictly valid Adaptive Card 1.5."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,6 @@ from bot.messages import Button, Message, Severity
 from storage import repo
 from storage.models import Person
 from tests.adapters.test_teams_delivery import env  # noqa: F401 - the fixture
-from tests.adapters.test_teams_e2e import Teams
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +43,7 @@ def _walk(items: list) -> list[dict]:
     return found
 
 
-def _open_cases(rt, clock, n: int) -> None:  # noqa: ANN001
+def _open_cases(rt, clock, n: int) -> None:
     from bot.services import Ctx, NewCase, open_case
 
     with rt.factory() as s:
@@ -60,7 +58,7 @@ def _open_cases(rt, clock, n: int) -> None:  # noqa: ANN001
         s.commit()
 
 
-def test_the_welcome_card_has_its_start_button(env) -> None:  # noqa: ANN001
+def test_the_welcome_card_has_its_start_button(env) -> None:
     rt, connector, teams, clock, server = env
     teams.send(teams.activity("alice", "conversationUpdate", membersAdded=[{"id": "28:parley"}]))
     welcome = valid(connector.wait(lambda c: c.cards_to("a:personal-alice"))[-1])
@@ -69,7 +67,7 @@ def test_the_welcome_card_has_its_start_button(env) -> None:  # noqa: ANN001
     assert "form.risk" in json.dumps(risk) and "immediate risk" in json.dumps(risk)
 
 
-def test_buttons_that_ask_a_question_bring_the_input_it_needs(env) -> None:  # noqa: ANN001
+def test_buttons_that_ask_a_question_bring_the_input_it_needs(env) -> None:
     rt, connector, teams, clock, server = env
     _open_cases(rt, clock, 1)
     for verb in ("case.record_contact", "case.urgent_notice", "case.complete_step"):
@@ -87,7 +85,7 @@ def test_buttons_that_ask_a_question_bring_the_input_it_needs(env) -> None:  # n
     assert [e["type"] for e in _walk(nxt["body"]) if e.get("type", "").startswith("Input.")] == ["Input.Text"]
 
 
-def test_the_outcome_form_names_its_case_and_parties(env) -> None:  # noqa: ANN001
+def test_the_outcome_form_names_its_case_and_parties(env) -> None:
     rt, connector, teams, clock, server = env
     _open_cases(rt, clock, 1)
     form = valid(teams.invoke("bob", "case.record_outcome", {"value": "SWN-2026-0001"}))
@@ -95,7 +93,7 @@ def test_the_outcome_form_names_its_case_and_parties(env) -> None:  # noqa: ANN0
     assert "SWN-2026-0001" in title and "Social Care" in title and "Police" in title, title
 
 
-def test_list_is_paged_under_28kb_at_150_cases(env) -> None:  # noqa: ANN001
+def test_list_is_paged_under_28kb_at_150_cases(env) -> None:
     rt, connector, teams, clock, server = env
     _open_cases(rt, clock, 155)
     teams.send(teams.activity("alice", text="list"))
@@ -114,7 +112,7 @@ def test_list_is_paged_under_28kb_at_150_cases(env) -> None:  # noqa: ANN001
     assert "141\u2013150 of 155" in valid(teams.invoke("alice", back["verb"], back["data"]))["body"][0]["text"]
 
 
-def test_the_intake_stays_under_28kb_with_a_500_person_directory(env) -> None:  # noqa: ANN001
+def test_the_intake_stays_under_28kb_with_a_500_person_directory(env) -> None:
     rt, connector, teams, clock, server = env
     with rt.factory() as s:
         agencies = list(repo.agencies("swindon", session=s))

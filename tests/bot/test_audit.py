@@ -19,7 +19,7 @@ from tests.conftest import LONDON
 NOW = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)
 
 
-def _case_with_history(rt) -> str:  # noqa: ANN001
+def _case_with_history(rt) -> str:
     with rt.factory() as s:
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
@@ -44,7 +44,7 @@ def _case_with_history(rt) -> str:  # noqa: ANN001
         return case.ref
 
 
-def test_export_holds_every_event_in_order_and_the_refusals(runtime) -> None:  # noqa: ANN001
+def test_export_holds_every_event_in_order_and_the_refusals(runtime) -> None:
     ref = _case_with_history(runtime)
     text, data = audit.export(runtime.factory, ref.lower(), "json", None)
     parsed = json.loads(text)
@@ -68,6 +68,6 @@ def test_export_holds_every_event_in_order_and_the_refusals(runtime) -> None:  #
     assert audit._cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and audit._cell(3) == "3"
 
 
-def test_export_of_an_unknown_case_says_so(runtime) -> None:  # noqa: ANN001
+def test_export_of_an_unknown_case_says_so(runtime) -> None:
     with pytest.raises(LookupError, match="There is no case 'NOPE-1'"):
         audit.export(runtime.factory, "NOPE-1", "json", None)

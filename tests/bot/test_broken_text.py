@@ -17,7 +17,7 @@ LONE = "\ud800"
 
 
 @pytest.mark.parametrize("where", [0, 3, 8])  # immediate risk, what happened, the counterpart's name
-def test_a_lone_surrogate_in_the_conversation_gets_a_clear_message(chat: Chat, runtime, where) -> None:  # noqa: ANN001
+def test_a_lone_surrogate_in_the_conversation_gets_a_clear_message(chat: Chat, runtime, where) -> None:
     chat.say("alice", "new")
     chat.script("alice", *INTAKE_SWINDON[:where])
     reply = chat.say("alice", f"Jamie {LONE} Doe")
@@ -33,7 +33,7 @@ def test_a_lone_surrogate_in_a_button_value_gets_a_clear_message(chat: Chat) -> 
     assert "broken character" in texts(reply)
 
 
-def test_clean_text_refuses_it_and_storage_refuses_it_before_the_database(runtime) -> None:  # noqa: ANN001
+def test_clean_text_refuses_it_and_storage_refuses_it_before_the_database(runtime) -> None:
     with pytest.raises(services.ServiceError, match="broken character"):
         services.clean_text(f"what happened {LONE}")
     assert services.clean_text("emoji 🙂 fine") == "emoji 🙂 fine"  # a whole surrogate pair is a character

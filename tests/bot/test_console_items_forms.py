@@ -21,7 +21,7 @@ from tests.conftest import Chat, texts
 T = translator()
 
 
-def _outcomes(runtime, ref: str) -> list[tuple[bool, str, str]]:  # noqa: ANN001
+def _outcomes(runtime, ref: str) -> list[tuple[bool, str, str]]:
     """(resolved, text, who) of each outcome recorded on the case."""
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
@@ -29,11 +29,11 @@ def _outcomes(runtime, ref: str) -> list[tuple[bool, str, str]]:  # noqa: ANN001
                 if e.kind == "outcome"]
 
 
-def _buttons(message) -> list[str]:  # noqa: ANN001
+def _buttons(message) -> list[str]:
     return [b.label for b in message.buttons]
 
 
-def _to_part_c(runtime, clock, chat: Chat) -> tuple[str, list]:  # noqa: ANN001
+def _to_part_c(runtime, clock, chat: Chat) -> tuple[str, list]:
     """A Cardiff & Vale case at Stage 2 with Parts A (Alice) and B (Bob) completed; the reference and the DMs
     sent when Part A was recorded."""
     ref = _cv_case_at_stage_2(runtime)
@@ -50,7 +50,7 @@ def _to_part_c(runtime, clock, chat: Chat) -> tuple[str, list]:  # noqa: ANN001
 
 
 # -- C16: Part C's "Resolved (Y/N)" decides the case; parts are offered in order -----------------------------
-def test_C16_part_c_yes_resolves_the_case_as_the_outcome_flow_does(runtime, clock) -> None:  # noqa: ANN001
+def test_C16_part_c_yes_resolves_the_case_as_the_outcome_flow_does(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     ref, (after_a, after_b) = _to_part_c(runtime, clock, chat)
     una = chat.pid("una")
@@ -86,7 +86,7 @@ def test_C16_part_c_yes_resolves_the_case_as_the_outcome_flow_does(runtime, cloc
     assert _field(_filled(runtime, ref, "appendix-1", clock.now()), "part-c", "Resolved (Y/N)").value == "Yes"
 
 
-def test_C16_part_c_no_records_not_resolved_and_the_case_moves_on(runtime, clock) -> None:  # noqa: ANN001
+def test_C16_part_c_no_records_not_resolved_and_the_case_moves_on(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     ref, _ = _to_part_c(runtime, clock, chat)
     clock.set(_at(4, 14, 10))
@@ -101,7 +101,7 @@ def test_C16_part_c_no_records_not_resolved_and_the_case_moves_on(runtime, clock
         assert case.stage_id == "chair" and case.status == "open"
 
 
-def test_C16_part_c_yes_on_a_closed_case_is_refused_before_anything_is_written(runtime, clock) -> None:  # noqa: ANN001
+def test_C16_part_c_yes_on_a_closed_case_is_refused_before_anything_is_written(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     ref, _ = _to_part_c(runtime, clock, chat)
     clock.set(_at(4, 14, 10))
@@ -122,7 +122,7 @@ def test_C16_part_c_yes_on_a_closed_case_is_refused_before_anything_is_written(r
 
 
 # -- C18: the command line and the chat share one rule for the forms a case has reached ----------------------
-def _bypassed_cv_case(runtime, clock) -> str:  # noqa: ANN001
+def _bypassed_cv_case(runtime, clock) -> str:
     ref = _open(runtime, "cardiff-and-vale", clock.now(), subject_name="Jamie Doe")
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
@@ -133,7 +133,7 @@ def _bypassed_cv_case(runtime, clock) -> str:  # noqa: ANN001
     return ref
 
 
-def test_C18_a_form_the_case_has_not_reached_is_refused_naming_the_ones_it_has(runtime, clock) -> None:  # noqa: ANN001
+def test_C18_a_form_the_case_has_not_reached_is_refused_naming_the_ones_it_has(runtime, clock) -> None:
     ref = _bypassed_cv_case(runtime, clock)
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     listing = texts(chat.say("alice", f"form {ref}"))
@@ -149,7 +149,7 @@ def test_C18_a_form_the_case_has_not_reached_is_refused_naming_the_ones_it_has(r
 
 
 # -- C-UX19: Appendix 1's raising person and raising agency ------------------------------------------------
-def test_CUX19_cv_part_a_names_the_raiser_even_when_their_manager_completes_it(runtime, clock) -> None:  # noqa: ANN001
+def test_CUX19_cv_part_a_names_the_raiser_even_when_their_manager_completes_it(runtime, clock) -> None:
     ref = _cv_case_at_stage_2(runtime)
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     clock.set(_at(4, 9, 10))
@@ -165,7 +165,7 @@ def test_CUX19_cv_part_a_names_the_raiser_even_when_their_manager_completes_it(r
     assert "<dt>Name of person raising concern</dt><dd>Alice Hughes</dd>" in html
 
 
-def test_CUX19_swindon_open_form_names_the_agency_seeking_a_solution(runtime, clock) -> None:  # noqa: ANN001
+def test_CUX19_swindon_open_form_names_the_agency_seeking_a_solution(runtime, clock) -> None:
     ref = _open(runtime, "swindon", clock.now())
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
@@ -189,7 +189,7 @@ MEETING = ["yesterday", "Alice Hughes; Bob Evans; Mia Roberts", "Whether the thr
            "A joint visit on Monday", "none", "none", "submit"]
 
 
-def _record(runtime, ref: str):  # noqa: ANN001, ANN202
+def _record(runtime, ref: str):
     from bot import records
 
     with runtime.factory() as s:
@@ -198,7 +198,7 @@ def _record(runtime, ref: str):  # noqa: ANN001, ANN202
         return case, rec
 
 
-def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runtime, clock) -> None:  # noqa: ANN001
+def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runtime, clock) -> None:
     from bot import records
 
     chat = Chat(runtime, clock)
@@ -219,7 +219,7 @@ def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runt
     assert "Waiting for the signature of Alice Hughes and Bob Evans." in shown
 
 
-def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock) -> None:  # noqa: ANN001
+def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock) -> None:
     from bot import records
 
     chat = Chat(runtime, clock)
@@ -242,7 +242,7 @@ def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock)
         assert rec.latest.locked_at is not None
 
 
-def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) -> None:  # noqa: ANN001
+def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) -> None:
     from bot import records
 
     board = "mid-and-west-wales"
@@ -274,7 +274,7 @@ def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) 
 
 
 # -- C25 and C-UX23: each board's log in its own columns; a CSV starts with its header row ------------------
-def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -> None:  # noqa: ANN001
+def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -> None:
     import csv
 
     from bot import reports
@@ -307,7 +307,7 @@ def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -
     assert [r[0] for r in read[1:]] == [ref, ref]
 
 
-def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime) -> None:  # noqa: ANN001
+def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime) -> None:
     from bot import reports
 
     t0 = dt.datetime(2026, 4, 2, 10, 0, tzinfo=dt.timezone.utc)
@@ -323,7 +323,7 @@ def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime
     assert cv_header[2] == "LA Area (Cardiff/Vale)"  # Cardiff & Vale keeps its own columns
 
 
-def test_CUX23_quarterly_csv_starts_with_its_header_row(runtime, tmp_path) -> None:  # noqa: ANN001
+def test_CUX23_quarterly_csv_starts_with_its_header_row(runtime, tmp_path) -> None:
     import csv
 
     from bot import reports

@@ -30,7 +30,7 @@ START = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)
 TEXTS = ["The referral was closed after one visit", "Phoned the duty social worker", "Re-open and assess"]
 
 
-def _console(runtime, board: str = "swindon") -> tuple[ConsoleApp, io.StringIO]:  # noqa: ANN001
+def _console(runtime, board: str = "swindon") -> tuple[ConsoleApp, io.StringIO]:
     out = io.StringIO()
     return ConsoleApp(runtime, board, out=out, start=START), out
 
@@ -48,13 +48,13 @@ def _number_of(shown: str, label: str) -> int:
     return int(m[1])
 
 
-def _ids(runtime, board: str, agency: str, person: str) -> tuple[int, int]:  # noqa: ANN001
+def _ids(runtime, board: str, agency: str, person: str) -> tuple[int, int]:
     with runtime.factory() as s:
         return (repo.agency_by_key(board, agency, session=s).id, repo.person_by_key(board, person, session=s).id)
 
 
 # -- C1: a number is the option shown with that number ---------------------------------------------------------
-def test_C1_console_number_records_the_agency_and_person_shown_with_it(sqlite_runtime) -> None:  # noqa: ANN001
+def test_C1_console_number_records_the_agency_and_person_shown_with_it(sqlite_runtime) -> None:
     """Hana (health) raises a case: the agencies offered are ids 1, 2 and 4 in some order, so the option's value (a
     database id) and its position differ; pressing a number must still be the option printed with it."""
     police_id, sam_id = _ids(sqlite_runtime, "swindon", "police", "sam")
@@ -152,7 +152,7 @@ def test_CUX2_no_match_keeps_the_existing_message(chat: Chat) -> None:
     assert reply.to_speaker[-1].prompt.field == "agency"
 
 
-def _wait(predicate, timeout: float = 10.0):  # noqa: ANN001, ANN202
+def _wait(predicate, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = predicate()
@@ -162,7 +162,7 @@ def _wait(predicate, timeout: float = 10.0):  # noqa: ANN001, ANN202
     raise AssertionError("timed out")
 
 
-def test_C1_slack_choice_button_is_the_option_on_it(slack_env) -> None:  # noqa: ANN001, F811
+def test_C1_slack_choice_button_is_the_option_on_it(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     with rt.factory() as s:
         ref = s.get(Case, open_case(rt, "swindon", START)).ref
@@ -178,7 +178,7 @@ def test_C1_slack_choice_button_is_the_option_on_it(slack_env) -> None:  # noqa:
     assert not [c for c in mock.calls if "Fay Bennett" in json.dumps(c.args)]
 
 
-def test_C1_teams_choice_button_is_the_option_on_it(teams_env) -> None:  # noqa: ANN001, F811
+def test_C1_teams_choice_button_is_the_option_on_it(teams_env) -> None:
     rt, connector, teams, _clock, _server = teams_env
     with rt.factory() as s:
         ref = s.get(Case, open_case(rt, "swindon", START)).ref
@@ -204,7 +204,7 @@ def _cv_case_at_extension(chat: Chat) -> str:
     return ref
 
 
-def test_C9_after_a_late_refusal_back_changes_an_answer_and_the_flow_finishes(runtime, clock) -> None:  # noqa: ANN001
+def test_C9_after_a_late_refusal_back_changes_an_answer_and_the_flow_finishes(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     ref = _cv_case_at_extension(chat)
     chat.say("sam", f"extend {ref}")
@@ -233,7 +233,7 @@ def test_C9_after_a_late_refusal_back_changes_an_answer_and_the_flow_finishes(ru
     assert extended == ["2026-04-13", "2026-04-14"]  # the refused attempt wrote nothing
 
 
-def test_C9_cancel_after_a_late_refusal(runtime, clock) -> None:  # noqa: ANN001
+def test_C9_cancel_after_a_late_refusal(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     ref = _cv_case_at_extension(chat)
     chat.say("sam", f"extend {ref}")
@@ -249,7 +249,7 @@ def test_C9_cancel_after_a_late_refusal(runtime, clock) -> None:  # noqa: ANN001
 
 
 # -- C20: an extension date is checked at the question -------------------------------------------------------------
-def test_C20_extension_dates_refused_at_the_question(runtime, clock) -> None:  # noqa: ANN001
+def test_C20_extension_dates_refused_at_the_question(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     ref = _cv_case_at_extension(chat)
     reply = chat.say("sam", f"extend {ref}")
@@ -280,7 +280,7 @@ def _intake_messages(chat: Chat, who: str, answers: list[str]) -> list:
     return msgs
 
 
-def test_C13_date_hints_are_in_welsh_for_a_welsh_speaker(chat: Chat, sqlite_runtime) -> None:  # noqa: ANN001
+def test_C13_date_hints_are_in_welsh_for_a_welsh_speaker(chat: Chat, sqlite_runtime) -> None:
     chat.say("alice", "language cy")
     msgs = _intake_messages(chat, "alice", ["na", "na", "1", *TEXTS])
     hint = msgs[-1].prompt.hint
@@ -296,7 +296,7 @@ def test_C13_date_hints_are_in_welsh_for_a_welsh_speaker(chat: Chat, sqlite_runt
     assert "(dyddiad: heddiw, ddoe" in shown and "a date" not in shown and "today" not in shown
 
 
-def test_CUX5_each_date_question_has_one_hint_that_fits_it(chat: Chat, sqlite_runtime) -> None:  # noqa: ANN001
+def test_CUX5_each_date_question_has_one_hint_that_fits_it(chat: Chat, sqlite_runtime) -> None:
     msgs = _intake_messages(chat, "alice", ["no", "no", "1", *TEXTS])
     arose = msgs[-1]
     assert "today" not in arose.text  # the hint says it, once
@@ -322,7 +322,7 @@ def test_CUX5_each_date_question_has_one_hint_that_fits_it(chat: Chat, sqlite_ru
 
 
 # -- C15: a required form field refuses 'skip' -------------------------------------------------------------------
-def test_C15_skip_is_refused_for_a_required_form_field(runtime, clock) -> None:  # noqa: ANN001
+def test_C15_skip_is_refused_for_a_required_form_field(runtime, clock) -> None:
     ref = _cv_case_at_stage_2(runtime)
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     clock.set(dt.datetime(2026, 4, 9, 10, 0, tzinfo=LONDON))
@@ -339,7 +339,7 @@ def test_C15_skip_is_refused_for_a_required_form_field(runtime, clock) -> None: 
 
 
 # -- C-UX3: form fields asked as questions ----------------------------------------------------------------------
-def test_CUX3_form_fields_say_which_part_and_question_they_are(runtime, clock) -> None:  # noqa: ANN001
+def test_CUX3_form_fields_say_which_part_and_question_they_are(runtime, clock) -> None:
     ref = _cv_case_at_stage_2(runtime)
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     clock.set(dt.datetime(2026, 4, 9, 10, 0, tzinfo=LONDON))
@@ -376,7 +376,7 @@ def test_C19_an_overlong_answer_is_kept_and_can_be_used_or_replaced(chat: Chat) 
     assert "What have you already done" in reply.to_speaker[-1].text
 
 
-def test_C19_console_says_when_the_terminal_cut_a_paste(sqlite_runtime) -> None:  # noqa: ANN001
+def test_C19_console_says_when_the_terminal_cut_a_paste(sqlite_runtime) -> None:
     app, out = _console(sqlite_runtime)
     app.note_cut("x" * 4094)
     assert "Your terminal passes at most 4095 characters in one line" in out.getvalue()
@@ -405,7 +405,7 @@ def test_C21_cancel_after_the_risk_route_says_what_was_kept(chat: Chat) -> None:
 
 
 # -- C-UX4: revising a record shows each current value and keeps it --------------------------------------------------
-def test_CUX4_revise_shows_the_current_value_and_keep_keeps_it(chat: Chat, sqlite_runtime) -> None:  # noqa: ANN001
+def test_CUX4_revise_shows_the_current_value_and_keep_keeps_it(chat: Chat, sqlite_runtime) -> None:
     ref = open_swindon_case(chat)
     chat.say("alice", f"record {ref}")
     chat.script("alice", *MEETING, "submit")
@@ -451,7 +451,7 @@ def test_CUX24_a_two_character_description_is_refused(chat: Chat) -> None:
 
 
 # -- C-UX1: console /help shows what a user can say too ------------------------------------------------------------
-def test_CUX1_console_help_lists_console_commands_and_what_you_can_say(sqlite_runtime) -> None:  # noqa: ANN001
+def test_CUX1_console_help_lists_console_commands_and_what_you_can_say(sqlite_runtime) -> None:
     app, out = _console(sqlite_runtime)
     _said(app, out, "/as hana")
     shown = _said(app, out, "/help")

@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from adapters.console.app import ConsoleApp
 from bot import digests
-from bot.clock import FixedClock
 from bot.i18n import translator
 from bot.messages import Severity
 from bot.scheduler import Sweeper
@@ -30,7 +29,7 @@ def at(y: int, mo: int, d: int, h: int = 9, mi: int = 0) -> dt.datetime:
     return dt.datetime(y, mo, d, h, mi, tzinfo=LONDON)
 
 
-def not_resolved(chat: Chat, who: str, ref: str, when: dt.datetime, why: str):  # noqa: ANN201
+def not_resolved(chat: Chat, who: str, ref: str, when: dt.datetime, why: str):
     chat.clock.set(when)
     chat.press(who, "case.record_outcome", ref)
     chat.say(who, "Not resolved")
@@ -117,7 +116,7 @@ def test_C10_a_resolved_case_is_never_shown_overdue(chat: Chat) -> None:
 
 
 # -- C-UX10: the protective date first -----------------------------------------------------------------------------
-def test_CUX10_next_is_the_protective_date_before_a_later_step(runtime, clock) -> None:  # noqa: ANN001
+def test_CUX10_next_is_the_protective_date_before_a_later_step(runtime, clock) -> None:
     """Wolverhampton, the disagreement arose Thu 31 Dec 2026, protective date Wed 6 Jan 2027. WOL-10: the overall
     target is 10 working days (Fri 1 Jan is New Year's Day): Mon 4 .. Fri 15 Jan, brought forward to Wed 6 Jan.
     WOL-12: the review is 3 working days after the raise step, done Tue 5 Jan: Wed 6, Thu 7, Fri 8 Jan."""
@@ -191,7 +190,7 @@ SENIOR = ("An effective response needs senior manager level multi-agency co-ordi
           "harm")
 
 
-def open_cv_case_and_bypass(runtime, clock) -> tuple[Chat, str]:  # noqa: ANN001
+def open_cv_case_and_bypass(runtime, clock) -> tuple[Chat, str]:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     chat.say("alice", "new")
     chat.script("alice", *CV_INTAKE)
@@ -203,7 +202,7 @@ def open_cv_case_and_bypass(runtime, clock) -> tuple[Chat, str]:  # noqa: ANN001
     return chat, ref
 
 
-def test_CUX18_cardiff_and_vale_chair_stage_is_listed_for_the_chair_and_the_business_unit(runtime, clock) -> None:  # noqa: ANN001
+def test_CUX18_cardiff_and_vale_chair_stage_is_listed_for_the_chair_and_the_business_unit(runtime, clock) -> None:
     chat, ref = open_cv_case_and_bypass(runtime, clock)
     assert _listed(chat, "carl", ref) and _listed(chat, "una", ref)
     assert not _listed(chat, "hana", ref)
@@ -244,7 +243,7 @@ def test_C14_timeline_has_no_raw_ids_and_gives_the_right_refusal_reason(chat: Ch
         assert raw not in text, raw
 
 
-def test_C14_a_bypass_reason_is_shown_as_the_protocol_words_it_in_english_and_welsh(runtime, clock) -> None:  # noqa: ANN001
+def test_C14_a_bypass_reason_is_shown_as_the_protocol_words_it_in_english_and_welsh(runtime, clock) -> None:
     chat, ref = open_cv_case_and_bypass(runtime, clock)
     text = chat.say("alice", f"case {ref} timeline").to_speaker[0].text
     assert f"went straight to Stage 3: Escalation to the CVSB Chair / Vice-Chair: {SENIOR}" in text
@@ -296,14 +295,14 @@ def test_CUX6_a_form_part_says_due_once(chat: Chat) -> None:
 
 
 # -- the console: C-UX17 (overdue once) and C-UX16 (a board switch) ------------------------------------------------
-def run_console(runtime, board: str, lines: list[str], start: dt.datetime | None = None) -> str:  # noqa: ANN001
+def run_console(runtime, board: str, lines: list[str], start: dt.datetime | None = None) -> str:
     out = io.StringIO()
     app = ConsoleApp(runtime, board, out=out, start=start)
     app.run(io.StringIO("\n".join(lines) + "\n"))
     return out.getvalue()
 
 
-def test_CUX17_now_overdue_is_shown_once_per_deadline(sqlite_runtime) -> None:  # noqa: ANN001
+def test_CUX17_now_overdue_is_shown_once_per_deadline(sqlite_runtime) -> None:
     """SWN-10 due Wed 8 Apr 2026: overdue from Thu 9 Apr. Shown after the first /clock that passes it, then only
     counted; a new overdue deadline (Stage 2's: 5 working days after Thu 9 Apr 2026 is Thu 16 Apr) is shown."""
     ref = "SWN-2026-0001"
@@ -325,7 +324,7 @@ def test_CUX17_now_overdue_is_shown_once_per_deadline(sqlite_runtime) -> None:  
     assert again.index(stage_2) < again.index("/clock +1h") < again.index("1 deadline is still overdue")
 
 
-def test_CUX16_switching_board_shows_the_latest_post_per_channel(sqlite_runtime) -> None:  # noqa: ANN001
+def test_CUX16_switching_board_shows_the_latest_post_per_channel(sqlite_runtime) -> None:
     """While Wolverhampton is shown, three of Swindon's weekly digests build up (the clock passes the Tuesday after
     Easter Monday, Mon 13 Apr and Mon 20 Apr 2026); switching to Swindon shows the latest one only and says that
     two earlier ones are not shown."""

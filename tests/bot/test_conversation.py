@@ -61,7 +61,7 @@ def test_immediate_risk_yes_shows_route_before_anything_else_and_is_recorded(cha
     assert case.immediate_risk is True
 
 
-def test_wolverhampton_route_gives_mash_numbers_and_dsl(runtime, clock) -> None:  # noqa: ANN001
+def test_wolverhampton_route_gives_mash_numbers_and_dsl(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="wolverhampton")
     chat.say("alice", "new")
     text = chat.say("alice", "yes").to_speaker[0].text
@@ -142,7 +142,7 @@ def test_bad_answers_are_explained_and_nothing_is_lost(chat: Chat) -> None:
     assert "Wiltshire Police" not in texts(reply)
 
 
-def test_leave_mid_intake_and_resume_in_a_new_process(chat: Chat, runtime, clock) -> None:  # noqa: ANN001
+def test_leave_mid_intake_and_resume_in_a_new_process(chat: Chat, runtime, clock) -> None:
     chat.say("alice", "new")
     chat.script("alice", "no", "no", "1", "what happened")
     # a new Conversation object (as after a restart) picks up at the same question
@@ -161,7 +161,7 @@ def test_people_have_separate_conversations(chat: Chat) -> None:
     assert "child protection conference" in reply.to_speaker[-1].text
 
 
-def test_record_outcome_not_resolved_moves_to_next_stage_and_shows_reason(chat: Chat, clock) -> None:  # noqa: ANN001
+def test_record_outcome_not_resolved_moves_to_next_stage_and_shows_reason(chat: Chat, clock) -> None:
     ref = open_swindon_case(chat)
     clock.set(dt.datetime(2026, 4, 8, 15, 0, tzinfo=LONDON))
     reply = chat.press("alice", "case.record_outcome", ref)
@@ -197,7 +197,7 @@ def test_managers_and_business_unit_may_act(chat: Chat) -> None:
         assert reply.to_speaker[0].case_ref == ref, who
 
 
-def test_contact_completes_a_step(chat: Chat, clock) -> None:  # noqa: ANN001
+def test_contact_completes_a_step(chat: Chat, clock) -> None:
     ref = open_swindon_case(chat)
     clock.set(dt.datetime(2026, 4, 7, 11, 0, tzinfo=LONDON))
     chat.press("alice", "case.record_contact", ref)
@@ -256,7 +256,7 @@ def test_counterpart_not_listed_can_be_named_later(chat: Chat) -> None:
         assert [e.kind for e in repo.events_for(case.id, session=s)].count("counterpart_named") == 2
 
 
-def test_stage_contact_log_is_built_from_the_events(chat: Chat, clock) -> None:  # noqa: ANN001
+def test_stage_contact_log_is_built_from_the_events(chat: Chat, clock) -> None:
     """003 Appendix 1's table (SWN-N13, SWN-N17): stage, date, who, how, outcome, never typed twice."""
     ref = open_swindon_case(chat)
     clock.set(dt.datetime(2026, 4, 7, 11, 0, tzinfo=LONDON))
@@ -277,7 +277,7 @@ def test_stage_contact_log_is_built_from_the_events(chat: Chat, clock) -> None: 
     ]
 
 
-def test_written_outcome_is_built_from_the_outcome_sent_and_timed(runtime, clock) -> None:  # noqa: ANN001
+def test_written_outcome_is_built_from_the_outcome_sent_and_timed(runtime, clock) -> None:
     """WOL-13: where a resolution is reached the receiving agency advises the disputing agency of the outcome in
     writing within a further 2 working days: sent from the recorded outcome, and recorded against that deadline."""
     chat = Chat(runtime, clock, board="wolverhampton")

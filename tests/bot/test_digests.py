@@ -39,11 +39,11 @@ SUBJECTS = [
 ]
 
 
-def _ctx(s, key: str, when: dt.datetime) -> Ctx:  # noqa: ANN001
+def _ctx(s, key: str, when: dt.datetime) -> Ctx:
     return Ctx(repo.person_by_key(BOARD, key, session=s), "console", when)
 
 
-def build_cases(rt) -> dict[str, int]:  # noqa: ANN001
+def build_cases(rt) -> dict[str, int]:
     """Six cases driven through the services (Alice, South Wales Police, raises each with Bob, Cardiff Council
     Children's Services). Stage 1's timescale is 2 working days from the concern being raised (CV-5..7: raise
     with the manager immediately, then 2 working days); Stage 2's is 10 working days from its start (CV-9..11).
@@ -88,11 +88,11 @@ def build_cases(rt) -> dict[str, int]:  # noqa: ANN001
 
 
 @pytest.fixture
-def cases(sqlite_runtime) -> Iterator[tuple]:  # noqa: ANN001
+def cases(sqlite_runtime) -> Iterator[tuple]:
     yield sqlite_runtime, build_cases(sqlite_runtime)
 
 
-def test_digest_numbers_from_a_hand_built_set(cases) -> None:  # noqa: ANN001
+def test_digest_numbers_from_a_hand_built_set(cases) -> None:
     rt, _ids = cases
     T = translator()
     with rt.factory() as s:
@@ -125,7 +125,7 @@ def test_digest_numbers_from_a_hand_built_set(cases) -> None:  # noqa: ANN001
     assert chart.title.startswith("Chart: median working days at each stage")
 
 
-def test_stage_timescales_of_the_seed_protocols(sqlite_runtime) -> None:  # noqa: ANN001
+def test_stage_timescales_of_the_seed_protocols(sqlite_runtime) -> None:
     """The timescale of each stage, read from the protocols (docs/protocols.md's table of the four seeds)."""
     T = translator()
     expected = {
@@ -148,7 +148,7 @@ def test_stage_timescales_of_the_seed_protocols(sqlite_runtime) -> None:  # noqa
         assert digests.timescale_phrase(T, None) == "no timescale"
 
 
-def test_digest_chart_shows_the_digest_figures(cases) -> None:  # noqa: ANN001
+def test_digest_chart_shows_the_digest_figures(cases) -> None:
     rt, _ids = cases
     T = translator()
     with rt.factory() as s:
@@ -158,7 +158,7 @@ def test_digest_chart_shows_the_digest_figures(cases) -> None:  # noqa: ANN001
     times = next(ax for ax in fig.axes if ax.get_gid() == charts.GID_TIMES)
     opened = next(ax for ax in fig.axes if ax.get_gid() == charts.GID_OPEN)
 
-    def heights(ax, gid: str) -> list[float]:  # noqa: ANN001
+    def heights(ax, gid: str) -> list[float]:
         return [p.get_height() for p in ax.patches if p.get_gid() == gid]
 
     assert heights(times, charts.GID_MEDIANS) == [1.5, 12, 0]
@@ -228,7 +228,7 @@ def _leaks(texts: list[str]) -> list[tuple[str, str]]:
     return [(bad, t) for t in texts for bad in forbidden if bad in t.lower()]
 
 
-def _message_texts(m) -> list[str]:  # noqa: ANN001
+def _message_texts(m) -> list[str]:
     out = [m.title or "", m.text, m.case_ref or ""]
     out += [x for f in m.fields for x in (f.label, f.value)]
     out += [x for b in m.buttons for x in (b.label, b.value, b.action)]
@@ -237,7 +237,7 @@ def _message_texts(m) -> list[str]:  # noqa: ANN001
     return out
 
 
-def _figure_texts(fig) -> list[str]:  # noqa: ANN001
+def _figure_texts(fig) -> list[str]:
     return [t.get_text() for t in fig.findobj(Text)]
 
 
@@ -249,7 +249,7 @@ def test_the_check_finds_a_leak() -> None:
     assert not _leaks(["CV-2026-0001 \u00b7 South Wales Police \u2192 Cardiff Council Children's Services"])
 
 
-def test_no_channel_post_carries_a_childs_details(cases, monkeypatch) -> None:  # noqa: ANN001
+def test_no_channel_post_carries_a_childs_details(cases, monkeypatch) -> None:
     """The weekly digest and quarterly summary (text, title, fields, the chart's every label), and everything the
     scheduler posts to channels over the cases' life (escalation prompts, re-notifications, digests, the quarterly
     post), never name, date or place a child."""
@@ -258,7 +258,7 @@ def test_no_channel_post_carries_a_childs_details(cases, monkeypatch) -> None:  
     figures: list = []
     draw = charts.digest_figure
 
-    def recording(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def recording(*args, **kwargs):
         fig = draw(*args, **kwargs)
         figures.append(fig)
         return fig

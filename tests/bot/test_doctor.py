@@ -24,7 +24,7 @@ def _env(**over: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v is not None}
 
 
-def _register_everything(rt, platforms=("slack", "teams")) -> None:  # noqa: ANN001
+def _register_everything(rt, platforms=("slack", "teams")) -> None:
     with rt.factory() as s:
         for board in repo.all_boards(session=s):
             for ag in repo.agencies(board.id, session=s):
@@ -36,7 +36,7 @@ def _register_everything(rt, platforms=("slack", "teams")) -> None:  # noqa: ANN
         s.commit()
 
 
-def _store_subject(rt) -> None:  # noqa: ANN001
+def _store_subject(rt) -> None:
     with rt.factory() as s:
         b = repo.get_board("swindon", session=s)
         alice = repo.person_by_key("swindon", "alice", session=s)
@@ -48,11 +48,11 @@ def _store_subject(rt) -> None:  # noqa: ANN001
         s.commit()
 
 
-def _lines(checks) -> str:  # noqa: ANN001
+def _lines(checks) -> str:
     return "\n".join(c.line() for c in checks)
 
 
-def test_a_complete_configuration_is_all_ok_and_shows_no_secret(sqlite_runtime) -> None:  # noqa: ANN001
+def test_a_complete_configuration_is_all_ok_and_shows_no_secret(sqlite_runtime) -> None:
     rt = sqlite_runtime
     _register_everything(rt)
     _store_subject(rt)
@@ -72,7 +72,7 @@ def test_a_complete_configuration_is_all_ok_and_shows_no_secret(sqlite_runtime) 
     assert {"database", "migrations", "data key", "stored personal data", "Slack", "Teams"} <= names
 
 
-def test_missing_channels_are_named_agency_by_agency(sqlite_runtime) -> None:  # noqa: ANN001
+def test_missing_channels_are_named_agency_by_agency(sqlite_runtime) -> None:
     rt = sqlite_runtime  # the demo directory has console channels only
     checks = {c.name: c for c in doctor.run(rt.url, _env(MICROSOFT_APP_ID="", MICROSOFT_APP_PASSWORD=""))}
     ch = checks["channels (slack, swindon)"]
@@ -97,7 +97,7 @@ def test_missing_channels_are_named_agency_by_agency(sqlite_runtime) -> None:  #
     ({"MICROSOFT_APP_ID": "", "MICROSOFT_APP_PASSWORD": "", "SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": ""},
      "chat platforms", "neither Slack nor Teams"),
 ])
-def test_each_problem_is_said_in_plain_words(sqlite_runtime, env, name, expected) -> None:  # noqa: ANN001
+def test_each_problem_is_said_in_plain_words(sqlite_runtime, env, name, expected) -> None:
     _register_everything(sqlite_runtime)
     checks = doctor.run(sqlite_runtime.url, _env(**env))
     [check] = [c for c in checks if c.name == name]
@@ -106,7 +106,7 @@ def test_each_problem_is_said_in_plain_words(sqlite_runtime, env, name, expected
     assert not any(v in _lines(checks) for v in SECRETS.values() if len(v) > 12)
 
 
-def test_a_key_that_cannot_read_the_stored_data(sqlite_runtime) -> None:  # noqa: ANN001
+def test_a_key_that_cannot_read_the_stored_data(sqlite_runtime) -> None:
     _register_everything(sqlite_runtime)
     _store_subject(sqlite_runtime)
     wrong = Fernet.generate_key().decode()
@@ -119,7 +119,7 @@ def test_a_key_that_cannot_read_the_stored_data(sqlite_runtime) -> None:  # noqa
     assert older["stored personal data"].ok and "run `parley keys rotate`" in older["stored personal data"].message
 
 
-def test_an_unreachable_or_unmigrated_database(tmp_path) -> None:  # noqa: ANN001
+def test_an_unreachable_or_unmigrated_database(tmp_path) -> None:
     checks = doctor.run("postgresql://parley:hunter2-secret@127.0.0.1:1/nope", _env())
     out = _lines(checks)
     assert "PROBLEM  database: cannot connect to postgresql on 127.0.0.1:1/nope" in out

@@ -22,7 +22,7 @@ from tests.conftest import LONDON, Chat, texts
 T = translator()
 
 
-def person(s, board: str, key: str):  # noqa: ANN001, ANN201
+def person(s, board: str, key: str):
     p = repo.person_by_key(board, key, session=s)
     assert p is not None
     return p
@@ -32,7 +32,7 @@ def _at(m: int, d: int, h: int = 11) -> dt.datetime:
     return dt.datetime(2026, m, d, h, 0, tzinfo=LONDON)
 
 
-def _open(runtime, board: str, when: dt.datetime, *, unresolved_at: dt.datetime | None = None, **over) -> str:  # noqa: ANN001, ANN003
+def _open(runtime, board: str, when: dt.datetime, *, unresolved_at: dt.datetime | None = None, **over) -> str:
     """A case raised by Alice (police) with Bob (social care) on ``board`` (recorded as not resolved at Stage 1
     at ``unresolved_at``, if given); its reference."""
     with runtime.factory() as s:
@@ -48,7 +48,7 @@ def _open(runtime, board: str, when: dt.datetime, *, unresolved_at: dt.datetime 
         return case.ref
 
 
-def _cv_case_at_stage_2(runtime) -> str:  # noqa: ANN001
+def _cv_case_at_stage_2(runtime) -> str:
     """A Cardiff & Vale case raised by Alice (police) with Bob (social care), unresolved at Stage 1."""
     return _open(runtime, "cardiff-and-vale", _at(4, 1), unresolved_at=_at(4, 8),
                  what_happened="The referral was closed after one visit.", done_so_far="Phoned the duty team.",
@@ -60,7 +60,7 @@ def _field(filled: documents.FilledForm, part: str, label: str) -> documents.Fil
     return next(f for f in p.fields if f.label == label)
 
 
-def _filled(runtime, ref: str, form: str, now: dt.datetime, *, entitled: bool = True) -> documents.FilledForm:  # noqa: ANN001
+def _filled(runtime, ref: str, form: str, now: dt.datetime, *, entitled: bool = True) -> documents.FilledForm:
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
         spec = next(f for f in services.protocol_for(case, session=s).forms if f.id == form)
@@ -73,7 +73,7 @@ def _pdf_text(data: bytes) -> str:
     return " ".join(" ".join(page.extract_text() for page in reader.pages).split())  # wrapped lines rejoined
 
 
-def test_cv_appendix_1_parts_a_b_c_completed_in_chat_by_the_right_people(runtime, clock) -> None:  # noqa: ANN001
+def test_cv_appendix_1_parts_a_b_c_completed_in_chat_by_the_right_people(runtime, clock) -> None:
     ref = _cv_case_at_stage_2(runtime)
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     clock.set(_at(4, 9, 10))
@@ -167,7 +167,7 @@ def test_cv_appendix_1_parts_a_b_c_completed_in_chat_by_the_right_people(runtime
     assert "Withheld" in html
 
 
-def test_open_parts_are_shown_as_open_with_their_deadline(runtime, clock) -> None:  # noqa: ANN001
+def test_open_parts_are_shown_as_open_with_their_deadline(runtime, clock) -> None:
     ref = _cv_case_at_stage_2(runtime)
     filled = _filled(runtime, ref, "appendix-1", _at(4, 9, 10))
     assert [p.done for p in filled.parts] == [False, False, False]
@@ -179,7 +179,7 @@ def test_open_parts_are_shown_as_open_with_their_deadline(runtime, clock) -> Non
     assert _field(filled, "part-a", "Contact number").value == ""
 
 
-def test_form_not_reached_yet_and_unknown_form_are_explained(runtime, clock) -> None:  # noqa: ANN001
+def test_form_not_reached_yet_and_unknown_form_are_explained(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="cardiff-and-vale")
     ref = _open(runtime, "cardiff-and-vale", clock.now())
     reply = chat.say("alice", f"form {ref} appendix-1")
@@ -189,7 +189,7 @@ def test_form_not_reached_yet_and_unknown_form_are_explained(runtime, clock) -> 
     assert "appendix-3" in texts(chat.say("alice", f"form {ref}"))
 
 
-def test_cv_appendix_3_from_the_signed_stage_1_record(runtime, clock) -> None:  # noqa: ANN001
+def test_cv_appendix_3_from_the_signed_stage_1_record(runtime, clock) -> None:
     """CV-8/CV-N9: the manager completes Appendix 3 to record a Stage 1 resolution and submits it to the
     Business Unit; areas of disagreement and agreed actions come from the signed meeting record."""
     chat = Chat(runtime, clock, board="cardiff-and-vale")
@@ -218,7 +218,7 @@ def test_cv_appendix_3_from_the_signed_stage_1_record(runtime, clock) -> None:  
     assert "Jamie Doe" not in documents.render_html(T, filled)
 
 
-def test_swindon_appendix_1_with_the_stage_contact_table(runtime, clock) -> None:  # noqa: ANN001
+def test_swindon_appendix_1_with_the_stage_contact_table(runtime, clock) -> None:
     """SWN-N17/SWN-20: the referral to the Partnership on the Appendix 1 form, with the stage contact table
     built from the case's events (never typed twice)."""
     from tests.bot.test_conversation import open_swindon_case
@@ -263,7 +263,7 @@ def test_swindon_appendix_1_with_the_stage_contact_table(runtime, clock) -> None
         assert "partnership-referral" in {i.step.id for i in st.done}
 
 
-def test_mww_stage_2_record_goes_to_the_log_chair(runtime, clock) -> None:  # noqa: ANN001
+def test_mww_stage_2_record_goes_to_the_log_chair(runtime, clock) -> None:
     """MWW-N9: each manager records the reason for the disagreement and the agreed outcome, communicated to the
     LOG Chair; MWW-N10's three checks are on the form."""
     chat = Chat(runtime, clock, board="mid-and-west-wales")
@@ -289,7 +289,7 @@ def test_mww_stage_2_record_goes_to_the_log_chair(runtime, clock) -> None:  # no
 
 
 @pytest.mark.parametrize("fmt", ["html", "pdf"])
-def test_cli_form_command(runtime, clock, tmp_path, fmt) -> None:  # noqa: ANN001
+def test_cli_form_command(runtime, clock, tmp_path, fmt) -> None:
     from typer.testing import CliRunner
 
     from adapters.cli import app
@@ -306,7 +306,7 @@ def test_cli_form_command(runtime, clock, tmp_path, fmt) -> None:  # noqa: ANN00
     assert bad.exit_code != 0 and "has no form" in bad.output
 
 
-def test_forms_read_in_welsh_for_a_welsh_speaker(runtime, clock) -> None:  # noqa: ANN001
+def test_forms_read_in_welsh_for_a_welsh_speaker(runtime, clock) -> None:
     """Cardiff & Vale's Appendix 1 in Welsh: the title, the parts and the field labels, in the chat questions, the
     HTML and the PDF; the answers are kept under the protocol's English labels, so the form reads both ways."""
     ref = _cv_case_at_stage_2(runtime)

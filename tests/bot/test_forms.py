@@ -68,7 +68,7 @@ def test_someone_not_in_the_directory_by_name(chat: Chat) -> None:
     assert "Duty SW (Swindon Children's Social Care)" in str(res.reply.to_speaker[0].fields)
 
 
-def test_outcome_form_moves_the_case_and_asks_flags_only_when_resolved(runtime, clock) -> None:  # noqa: ANN001
+def test_outcome_form_moves_the_case_and_asks_flags_only_when_resolved(runtime, clock) -> None:
     chat = Chat(runtime, clock, board="mid-and-west-wales")
     forms = Forms(runtime.factory, clock, "slack")
     with runtime.factory() as s:

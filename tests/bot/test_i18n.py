@@ -11,7 +11,7 @@ from babel.messages.pofile import read_po
 from bot.i18n import LOCALE_DIR, Translator, available_languages, extract_messages, missing_translations
 
 
-def _catalogue(lang: str):  # noqa: ANN202
+def _catalogue(lang: str):
     with (LOCALE_DIR / lang / "LC_MESSAGES" / "parley.po").open("rb") as fh:
         return read_po(fh)
 

@@ -9,12 +9,12 @@ from storage import repo
 from storage.models import AuditEntry
 
 
-def _lang(rt, key: str) -> str:  # noqa: ANN001
+def _lang(rt, key: str) -> str:
     with rt.factory() as s:
         return repo.person_by_key("swindon", key, session=s).language
 
 
-def test_first_link_takes_the_platform_locale(runtime) -> None:  # noqa: ANN001
+def test_first_link_takes_the_platform_locale(runtime) -> None:
     info = runtime.person_for("teams", "aad-una", lambda: "una@swindon.example", locale="cy-GB")
     assert info is not None and info.key == "una"
     assert _lang(runtime, "una") == "cy"
@@ -26,7 +26,7 @@ def test_first_link_takes_the_platform_locale(runtime) -> None:  # noqa: ANN001
     assert _lang(runtime, "una") == "cy"
 
 
-def test_a_chosen_language_stands_and_unknown_locales_change_nothing(runtime, clock) -> None:  # noqa: ANN001
+def test_a_chosen_language_stands_and_unknown_locales_change_nothing(runtime, clock) -> None:
     from tests.conftest import Chat
 
     chat = Chat(runtime, clock)

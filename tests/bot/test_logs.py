@@ -20,14 +20,14 @@ SECRETS = ("Jamie Zebedee", "2015-02-01", "01/02/2015", "1 Feb 2015", "7 Quarry 
 class EchoingTransport:
     """A platform whose API refuses every message and quotes it back in the error, as real APIs do."""
 
-    def send(self, out):  # noqa: ANN001, ANN201
+    def send(self, out):
         class ApiError(Exception):
             response = {"ok": False, "error": "channel_not_found"}
 
         raise ApiError(f"refused: {out.message.text} {out.message.title}")
 
 
-def test_a_whole_case_at_debug_level_logs_no_subject_detail_or_body(sqlite_runtime) -> None:  # noqa: ANN001
+def test_a_whole_case_at_debug_level_logs_no_subject_detail_or_body(sqlite_runtime) -> None:
     stream = io.StringIO()
     handler = logs.configure("json", "DEBUG", stream)
     try:

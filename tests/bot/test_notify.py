@@ -32,7 +32,7 @@ def test_changes_to_a_case_tell_the_whole_case_team() -> None:
         assert set(notify.CASE_TEAM) <= set(notify.TABLE[event].to), event
 
 
-def test_stage_people_come_from_the_protocol_levels(sqlite_runtime) -> None:  # noqa: ANN001
+def test_stage_people_come_from_the_protocol_levels(sqlite_runtime) -> None:
     """Swindon: Stage 3 (line managers, both sides) is Sam and Mia; Stage 4 (directors) is Cara and Dora, found up
     each practitioner's line; Stage 1 (the raising side's line manager) is Sam only; Stage 2 nobody."""
     with sqlite_runtime.factory() as s:

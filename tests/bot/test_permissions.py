@@ -41,7 +41,7 @@ def test_every_service_action_is_in_the_matrix() -> None:
 
 
 @pytest.fixture
-def case_and_people(chat: Chat, runtime):  # noqa: ANN001, ANN201
+def case_and_people(chat: Chat, runtime):
     ref = open_swindon_case(chat)
     with runtime.factory() as s:
         police = repo.person_by_key("swindon", "sam", session=s).agency_id
@@ -51,13 +51,13 @@ def case_and_people(chat: Chat, runtime):  # noqa: ANN001, ANN201
     return ref
 
 
-def _roles(runtime, ref: str, key: str) -> set[Role]:  # noqa: ANN001
+def _roles(runtime, ref: str, key: str) -> set[Role]:
     with runtime.factory() as s:
         return permissions.roles_of(repo.person_by_key("swindon", key, session=s), repo.case_by_ref(ref, session=s),
                                     session=s)
 
 
-def test_the_people_hold_the_roles(case_and_people, runtime) -> None:  # noqa: ANN001
+def test_the_people_hold_the_roles(case_and_people, runtime) -> None:
     for role, key in PEOPLE.items():
         assert role in _roles(runtime, case_and_people, key), (role, key)
     # another board's business unit has no part in this case
@@ -67,7 +67,7 @@ def test_the_people_hold_the_roles(case_and_people, runtime) -> None:  # noqa: A
 
 
 @pytest.mark.parametrize("role", list(PEOPLE))
-def test_services_enforce_the_matrix_for_every_action(case_and_people, runtime, clock, role) -> None:  # noqa: ANN001
+def test_services_enforce_the_matrix_for_every_action(case_and_people, runtime, clock, role) -> None:
     ref = case_and_people
     for action, act in ACTION_NAMES.items():
         with runtime.factory() as s:
@@ -99,7 +99,7 @@ CASE_BUTTONS = ["view", "record_contact", "record_outcome", "complete_step", "es
 
 
 @pytest.mark.parametrize("role", list(PEOPLE))
-def test_every_button_for_every_role_through_the_conversation(case_and_people, runtime, clock, role) -> None:  # noqa: ANN001
+def test_every_button_for_every_role_through_the_conversation(case_and_people, runtime, clock, role) -> None:
     """Pressing a case's buttons (e.g. on a card someone else received): a refusal goes to the presser only,
     is clear, and changes nothing but the audit trail; an allowed press is never refused."""
     ref = case_and_people
@@ -117,7 +117,7 @@ def test_every_button_for_every_role_through_the_conversation(case_and_people, r
             assert repo.case_by_ref(ref, session=s).version == before
 
 
-def test_signing_is_for_the_records_signatories_only(case_and_people, runtime, clock) -> None:  # noqa: ANN001
+def test_signing_is_for_the_records_signatories_only(case_and_people, runtime, clock) -> None:
     ref = case_and_people
     chat = Chat(runtime, clock)
     chat.say("sam", f"record {ref}")  # a manager may draft it; the parties sign
@@ -130,7 +130,7 @@ def test_signing_is_for_the_records_signatories_only(case_and_people, runtime, c
     assert "it is locked" in chat.say("bob", f"sign {ref} 1").to_speaker[0].text
 
 
-def test_registering_a_channel_is_for_the_business_unit_and_admins(runtime) -> None:  # noqa: ANN001
+def test_registering_a_channel_is_for_the_business_unit_and_admins(runtime) -> None:
     from sqlalchemy import select
 
     from storage.models import AuditEntry

@@ -34,7 +34,7 @@ PAIRS = (("alice", "bob"), ("ed", "hana"), ("hana", "alice"), ("bob", "ed"))
 
 
 # -- the oracle: the quarterly data set by replaying every case (the implementation before the projection) ---------
-def _stage_timeliness(proto, events) -> list[tuple[int, bool]]:  # noqa: ANN001
+def _stage_timeliness(proto, events) -> list[tuple[int, bool]]:
     out = []
     for k, ev in enumerate(events):
         if ev.kind not in ("outcome", "bypassed", "closed"):
@@ -55,7 +55,7 @@ def _stage_timeliness(proto, events) -> list[tuple[int, bool]]:  # noqa: ANN001
     return out
 
 
-def quarterly_by_replay(board_id: str, quarter: str, *, session, now: dt.datetime):  # noqa: ANN001, ANN201
+def quarterly_by_replay(board_id: str, quarter: str, *, session, now: dt.datetime):
     T = translator()
     proto = services.board_protocol(board_id, session=session)
     cal = proto.calendar()
@@ -87,7 +87,7 @@ def quarterly_by_replay(board_id: str, quarter: str, *, session, now: dt.datetim
     return label, [(T(name), sorted(tables[name].items())) for name in reports.QUARTERLY_TABLES]
 
 
-def quarter_of(board: str, moment: dt.datetime, *, session) -> str:  # noqa: ANN001
+def quarter_of(board: str, moment: dt.datetime, *, session) -> str:
     proto = services.board_protocol(board, session=session)
     day = proto.calendar().local_date(moment)
     for year in (day.year - 1, day.year):
@@ -98,12 +98,12 @@ def quarter_of(board: str, moment: dt.datetime, *, session) -> str:  # noqa: ANN
     raise AssertionError(day)
 
 
-def assert_same_as_replay(s, board: str, quarter: str) -> None:  # noqa: ANN001
+def assert_same_as_replay(s, board: str, quarter: str) -> None:
     now = dt.datetime(2030, 1, 1, tzinfo=LONDON)
     assert reports.quarterly(board, quarter, session=s) == quarterly_by_replay(board, quarter, session=s, now=now)
 
 
-def assert_stage_rows_match_replay(s, case: Case) -> None:  # noqa: ANN001
+def assert_stage_rows_match_replay(s, case: Case) -> None:
     """Each stage's stored judgement is the one the replayed history gave when the stage ended."""
     rows = s.scalars(select(CaseStageResult).where(CaseStageResult.case_id == case.id)
                      .order_by(CaseStageResult.visit)).all()
@@ -112,13 +112,13 @@ def assert_stage_rows_match_replay(s, case: Case) -> None:  # noqa: ANN001
 
 
 # -- driving cases of varied shapes through the services ------------------------------------------------------------
-def person(s, board: str, key: str):  # noqa: ANN001, ANN201
+def person(s, board: str, key: str):
     p = repo.person_by_key(board, key, session=s)
     assert p is not None
     return p
 
 
-def drive_case(s, data, board: str, start: dt.datetime) -> Case:  # noqa: ANN001
+def drive_case(s, data, board: str, start: dt.datetime) -> Case:
     """Open a case at ``start`` and take up to ten actions the engine allows, at drawn times after it."""
     proto = services.board_protocol(board, session=s)
     cal = proto.calendar()
@@ -178,7 +178,7 @@ def drive_case(s, data, board: str, start: dt.datetime) -> Case:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_projection_equals_a_full_replay_for_varied_cases(backend, request, tmp_path) -> None:  # noqa: ANN001
+def test_projection_equals_a_full_replay_for_varied_cases(backend, request, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     rt = make_runtime(url)
     touched: set[tuple[str, str]] = set()
@@ -187,7 +187,7 @@ def test_projection_equals_a_full_replay_for_varied_cases(backend, request, tmp_
     @settings(max_examples=40 if backend == "sqlite" else 20, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(data=st.data())
-    def check(data) -> None:  # noqa: ANN001
+    def check(data) -> None:
         with rt.factory() as s:
             cases = []
             for _ in range(data.draw(st.integers(1, 3))):
@@ -219,7 +219,7 @@ def _at(m: int, d: int, h: int = 15, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, m, d, h, minute, tzinfo=LONDON)
 
 
-def _open_cv(s, who: str, responder: str, when: dt.datetime) -> Case:  # noqa: ANN001
+def _open_cv(s, who: str, responder: str, when: dt.datetime) -> Case:
     actor, other = person(s, "cardiff-and-vale", who), person(s, "cardiff-and-vale", responder)
     return services.open_case(Ctx(actor, "console", when), NewCase(
         board_id="cardiff-and-vale", subject_kind="adult", category="thresholds", what_happened="x",
@@ -227,13 +227,13 @@ def _open_cv(s, who: str, responder: str, when: dt.datetime) -> Case:  # noqa: A
         responding_person_id=other.id), session=s)
 
 
-def _rows(s, case: Case) -> list[tuple]:  # noqa: ANN001
+def _rows(s, case: Case) -> list[tuple]:
     return [(r.visit, r.stage_number, r.how_entered, r.entered_at, r.ended_how, r.ended_at, r.due_at, r.on_time)
             for r in s.scalars(select(CaseStageResult).where(CaseStageResult.case_id == case.id)
                                .order_by(CaseStageResult.visit))]
 
 
-def build_known_cases(s) -> dict[str, Case]:  # noqa: ANN001
+def build_known_cases(s) -> dict[str, Case]:
     """Cardiff & Vale, Q2 2026 (Easter: Good Friday 3 Apr and Easter Monday 6 Apr are not working days)."""
     una = person(s, "cardiff-and-vale", "una")
     # missed two stage deadlines, then at Stage 3
@@ -262,7 +262,7 @@ def build_known_cases(s) -> dict[str, Case]:  # noqa: ANN001
     return {"late": late, "back": back, "never": never, "bypassed": bypassed}
 
 
-def test_stage_results_of_known_cases(sqlite_runtime) -> None:  # noqa: ANN001
+def test_stage_results_of_known_cases(sqlite_runtime) -> None:
     with sqlite_runtime.factory() as s:
         c = build_known_cases(s)
         close_8_apr, close_24_apr, close_7_apr = _at(4, 8, 17), _at(4, 24, 17), _at(4, 7, 17)
@@ -288,7 +288,7 @@ def test_stage_results_of_known_cases(sqlite_runtime) -> None:  # noqa: ANN001
         assert (label, tables) == quarterly_by_replay("cardiff-and-vale", "2026Q2", session=s, now=_at(6, 1))
 
 
-def test_quarter_boundaries_follow_the_boards_local_date(sqlite_runtime) -> None:  # noqa: ANN001
+def test_quarter_boundaries_follow_the_boards_local_date(sqlite_runtime) -> None:
     """A case opened at 00:30 on 1 July (British Summer Time, so 23:30 UTC on 30 June) is in Q3, and one opened at
     23:30 on 30 June is in Q2; the same on 1 April just after the clocks went forward."""
     with sqlite_runtime.factory() as s:
@@ -302,7 +302,7 @@ def test_quarter_boundaries_follow_the_boards_local_date(sqlite_runtime) -> None
             assert_same_as_replay(s, "cardiff-and-vale", q)
 
 
-def _damage(s, c: dict[str, Case]) -> None:  # noqa: ANN001
+def _damage(s, c: dict[str, Case]) -> None:
     """What a bug or a hand edit could do to the stored projection; the events stay as they were."""
     s.execute(update(Case).where(Case.id == c["late"].id).values(highest_stage=1))
     s.execute(delete(CaseStageResult).where(CaseStageResult.case_id == c["back"].id))
@@ -313,7 +313,7 @@ def _damage(s, c: dict[str, Case]) -> None:  # noqa: ANN001
     s.commit()
 
 
-def test_rebuild_repairs_a_damaged_projection(runtime) -> None:  # noqa: ANN001
+def test_rebuild_repairs_a_damaged_projection(runtime) -> None:
     with runtime.factory() as s:
         c = build_known_cases(s)
         right = reports.quarterly("cardiff-and-vale", "2026Q2", session=s)
@@ -334,7 +334,7 @@ def test_rebuild_repairs_a_damaged_projection(runtime) -> None:  # noqa: ANN001
         assert_same_as_replay(s, "cardiff-and-vale", "2026Q2")
 
 
-def test_a_database_upgraded_from_before_the_projection_gets_it(db_url) -> None:  # noqa: ANN001
+def test_a_database_upgraded_from_before_the_projection_gets_it(db_url) -> None:
     """Cases written before migration 0006 have no projection: `parley db upgrade` (Runtime.upgrade) builds it from
     their events, and a report meeting such a case (a database migrated by Alembic alone) rebuilds it first."""
     rt = make_runtime(db_url)
@@ -365,7 +365,7 @@ def test_a_database_upgraded_from_before_the_projection_gets_it(db_url) -> None:
         rt.engine.dispose()
 
 
-def test_reproject_command(sqlite_runtime) -> None:  # noqa: ANN001
+def test_reproject_command(sqlite_runtime) -> None:
     parley = Path(sys.executable).with_name("parley")
     with sqlite_runtime.factory() as s:
         c = build_known_cases(s)
@@ -388,7 +388,7 @@ def test_reproject_command(sqlite_runtime) -> None:  # noqa: ANN001
     assert bad.returncode == 1 and "Unknown board" in bad.stderr
 
 
-def test_a_deadline_step_done_before_the_outcome_is_judged_by_when_it_was_done(sqlite_runtime) -> None:  # noqa: ANN001
+def test_a_deadline_step_done_before_the_outcome_is_judged_by_when_it_was_done(sqlite_runtime) -> None:
     """Swindon Stage 1: the internal discussion is due 2 working days after the disagreement arose (SWN-7). Done a
     day late and the outcome recorded later still, the stage counts as late; done in time, then an outcome much
     later, it counts as on time (the deadline is the step's, not the outcome's)."""

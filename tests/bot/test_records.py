@@ -16,19 +16,19 @@ MEETING = ["yesterday", "Alice Hughes (PC, Police); Bob Evans (Social Worker, Ch
            "Police remain worried about the night-time supervision", "Bob books the visit by Friday"]
 
 
-def _events(runtime, ref: str) -> list:  # noqa: ANN001
+def _events(runtime, ref: str) -> list:
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
         return [(e.kind, e.actor_label, e.via, dict(e.data)) for e in repo.events_for(case.id, session=s)]
 
 
-def _draft(chat: Chat, who: str, ref: str, *answers: str):  # noqa: ANN201
+def _draft(chat: Chat, who: str, ref: str, *answers: str):
     chat.say(who, f"record {ref}")
     chat.script(who, *answers[:-1])
     return chat.say(who, answers[-1])
 
 
-def test_draft_sign_and_lock(chat: Chat, runtime, clock) -> None:  # noqa: ANN001
+def test_draft_sign_and_lock(chat: Chat, runtime, clock) -> None:
     """MWW-N5: one party drafts, the other signs, and with both signatures the record is locked; each signature
     keeps who, when and via which channel."""
     ref = open_swindon_case(chat)
@@ -71,11 +71,11 @@ def test_draft_sign_and_lock(chat: Chat, runtime, clock) -> None:  # noqa: ANN00
     assert "record 1 version 1 signed (now signed by everyone: locked)" in texts(chat.say("bob", f"case {ref} timeline"))
 
 
-def texts_of(message) -> str:  # noqa: ANN001
+def texts_of(message) -> str:
     return "\n".join([message.title or "", message.text, *(f"{f.label}: {f.value}" for f in message.fields)])
 
 
-def test_changes_requested_then_revised_then_signed(chat: Chat, runtime) -> None:  # noqa: ANN001
+def test_changes_requested_then_revised_then_signed(chat: Chat, runtime) -> None:
     ref = open_swindon_case(chat)
     _draft(chat, "alice", ref, *MEETING, "submit")
     reply = chat.say("bob", f"changes {ref} 1")
@@ -104,7 +104,7 @@ def test_changes_requested_then_revised_then_signed(chat: Chat, runtime) -> None
     assert rec.versions[0].changes_requested[0][2] == "The visit is on Tuesday, not Monday"
 
 
-def test_correction_after_locking_is_a_new_version_and_the_old_one_stands(chat: Chat, runtime) -> None:  # noqa: ANN001
+def test_correction_after_locking_is_a_new_version_and_the_old_one_stands(chat: Chat, runtime) -> None:
     ref = open_swindon_case(chat)
     _draft(chat, "alice", ref, *MEETING, "submit")
     chat.say("bob", f"sign {ref} 1")
@@ -129,7 +129,7 @@ def test_correction_after_locking_is_a_new_version_and_the_old_one_stands(chat: 
     assert "Date of the meeting or discussion: Wed 1 Apr 2026" in texts_of(old)
 
 
-def test_only_signatories_sign_and_outsiders_are_refused(chat: Chat, runtime) -> None:  # noqa: ANN001
+def test_only_signatories_sign_and_outsiders_are_refused(chat: Chat, runtime) -> None:
     ref = open_swindon_case(chat)
     _draft(chat, "alice", ref, *MEETING, "submit")
     # a manager may read it but is not a signatory
@@ -143,7 +143,7 @@ def test_only_signatories_sign_and_outsiders_are_refused(chat: Chat, runtime) ->
     assert len([e for e in _events(runtime, ref) if e[0] == "record_signed"]) == 1
 
 
-def test_bad_input_is_explained_and_nothing_is_lost(chat: Chat, runtime) -> None:  # noqa: ANN001
+def test_bad_input_is_explained_and_nothing_is_lost(chat: Chat, runtime) -> None:
     ref = open_swindon_case(chat)
     chat.say("alice", f"record {ref}")
     reply = chat.say("alice", "next week")
@@ -159,7 +159,7 @@ def test_bad_input_is_explained_and_nothing_is_lost(chat: Chat, runtime) -> None
     assert "has no record 7" in texts(chat.say("alice", f"record {ref} 7"))
 
 
-def test_counterpart_not_in_directory_cannot_lock_it(chat: Chat, runtime) -> None:  # noqa: ANN001
+def test_counterpart_not_in_directory_cannot_lock_it(chat: Chat, runtime) -> None:
     from tests.bot.test_conversation import INTAKE_SWINDON
 
     chat.say("alice", "new")
@@ -171,7 +171,7 @@ def test_counterpart_not_in_directory_cannot_lock_it(chat: Chat, runtime) -> Non
 
 
 def test_a_manager_not_entitled_to_the_subject_details_never_sees_the_childs_name_in_a_record(
-        chat: Chat, runtime) -> None:  # noqa: ANN001
+        chat: Chat, runtime) -> None:
     """R8: another manager in one of the agencies may view the case but not the subject details: a record that
     names the child shows them "[subject details withheld]" instead, while the parties see it as written."""
     from storage.models import Person

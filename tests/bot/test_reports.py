@@ -16,7 +16,7 @@ from storage import repo
 from tests.conftest import LONDON
 
 
-def _open(s, who: str, responder: str, when: dt.datetime, what: str):  # noqa: ANN001, ANN202
+def _open(s, who: str, responder: str, when: dt.datetime, what: str):
     actor = repo.person_by_key("cardiff-and-vale", who, session=s)
     other = repo.person_by_key("cardiff-and-vale", responder, session=s)
     return services.open_case(Ctx(actor, "console", when), NewCase(
@@ -25,7 +25,7 @@ def _open(s, who: str, responder: str, when: dt.datetime, what: str):  # noqa: A
         responding_person_id=other.id, subject_name="Jamie Doe"), session=s)
 
 
-def test_log_rows_follow_the_protocols_columns(sqlite_runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_log_rows_follow_the_protocols_columns(sqlite_runtime, tmp_path: Path) -> None:
     rt = sqlite_runtime
     t1 = dt.datetime(2026, 4, 2, 10, tzinfo=LONDON)
     with rt.factory() as s:
@@ -58,7 +58,7 @@ def test_log_rows_follow_the_protocols_columns(sqlite_runtime, tmp_path: Path) -
     assert not str(ws["E3"].value).startswith("=") and "HYPERLINK" in str(ws["E3"].value)
 
 
-def test_export_log_command(sqlite_runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_export_log_command(sqlite_runtime, tmp_path: Path) -> None:
     parley = Path(sys.executable).with_name("parley")
     out = tmp_path / "cv.csv"
     done = subprocess.run([str(parley), "export", "log", "--board", "cardiff-and-vale", "--format", "csv",
@@ -74,7 +74,7 @@ def _at(m: int, d: int, h: int = 15) -> dt.datetime:
     return dt.datetime(2026, m, d, h, tzinfo=LONDON)
 
 
-def test_quarterly_numbers_from_a_hand_built_set(sqlite_runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_quarterly_numbers_from_a_hand_built_set(sqlite_runtime, tmp_path: Path) -> None:
     """Three Cardiff & Vale cases in Q2 2026 with known answers: one resolved on time at Stage 1, one that missed
     two stage deadlines, and one that bypassed to Stage 3 (CV-15); one case in Q3 must not count."""
     rt = sqlite_runtime
@@ -128,7 +128,7 @@ def test_quarter_labels_and_bad_input() -> None:
         reports.parse_quarter("2026-Q3")
 
 
-def test_report_quarterly_command(sqlite_runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_report_quarterly_command(sqlite_runtime, tmp_path: Path) -> None:
     parley = Path(sys.executable).with_name("parley")
     out = tmp_path / "q.html"
     done = subprocess.run([str(parley), "report", "quarterly", "--board", "mid-and-west-wales", "--quarter", "2026Q3",

@@ -25,7 +25,7 @@ def at(day: str, hour: int = 10) -> dt.datetime:
     return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=LONDON)
 
 
-def _open(s, opened: str, **over) -> Case:  # noqa: ANN001
+def _open(s, opened: str, **over) -> Case:
     alice = repo.person_by_key("swindon", "alice", session=s)
     csc = repo.agency_by_key("swindon", "social-care", session=s)
     bob = repo.person_by_key("swindon", "bob", session=s)
@@ -38,7 +38,7 @@ def _open(s, opened: str, **over) -> Case:  # noqa: ANN001
     return services.open_case(Ctx(alice, "console", at(opened)), NewCase(**new), session=s)
 
 
-def _resolve(s, case: Case, day: str) -> None:  # noqa: ANN001
+def _resolve(s, case: Case, day: str) -> None:
     alice = repo.person_by_key("swindon", "alice", session=s)
     ctx = Ctx(alice, "console", at(day, 11))
     services.record_contact(ctx, case, on=dt.date.fromisoformat(day), who="Bob at Kezia's school", how="phone",
@@ -46,13 +46,13 @@ def _resolve(s, case: Case, day: str) -> None:  # noqa: ANN001
     services.record_outcome(ctx, case, resolved=True, text="Strategy discussion held about Kezia", session=s)
 
 
-def _close(s, case: Case, day: str) -> None:  # noqa: ANN001
+def _close(s, case: Case, day: str) -> None:
     alice = repo.person_by_key("swindon", "alice", session=s)
     services.close_case(Ctx(alice, "console", at(day, 12)), case, reason="Kezia moved out of the area", session=s)
 
 
 @pytest.fixture
-def cases(runtime) -> dict[str, int]:  # noqa: ANN001
+def cases(runtime) -> dict[str, int]:
     """old: resolved 5 Mar 2019 (due); edge: resolved on the cut-off day itself (kept); closed: closed the day
     before the cut-off, counterpart outside the directory (due); recent: resolved 2021 (kept); open: open since
     2018 (never: not resolved or closed)."""
@@ -77,7 +77,7 @@ def cases(runtime) -> dict[str, int]:  # noqa: ANN001
     return ids
 
 
-def _snapshot(rt) -> dict:  # noqa: ANN001
+def _snapshot(rt) -> dict:
     """Everything retention may touch, as plain data."""
     with rt.factory() as s:
         return {
@@ -91,7 +91,7 @@ def _snapshot(rt) -> dict:  # noqa: ANN001
         }
 
 
-def test_dry_run_lists_the_cases_past_the_period_and_changes_nothing(runtime, cases) -> None:  # noqa: ANN001
+def test_dry_run_lists_the_cases_past_the_period_and_changes_nothing(runtime, cases) -> None:
     before = _snapshot(runtime)
     [run] = retention.apply(runtime.factory, RUN, board_id="swindon", dry_run=True)
     assert run.plan.cutoff == dt.date(2020, 4, 2) and run.plan.years == 6
@@ -106,7 +106,7 @@ def test_dry_run_lists_the_cases_past_the_period_and_changes_nothing(runtime, ca
     assert _snapshot(runtime) == before
 
 
-def test_apply_anonymises_only_cases_past_the_period_and_keeps_the_statistics(runtime, cases) -> None:  # noqa: ANN001
+def test_apply_anonymises_only_cases_past_the_period_and_keeps_the_statistics(runtime, cases) -> None:
     with runtime.factory() as s:
         quarters = {q: reports.quarterly("swindon", q, session=s)[1] for q in ("2019Q1", "2020Q1")}
         states = {k: services.state_of(repo.get_case(i, session=s), RUN, session=s) for k, i in cases.items()}
@@ -163,7 +163,7 @@ def test_apply_anonymises_only_cases_past_the_period_and_keeps_the_statistics(ru
     assert (again.plan.due, again.plan.already, again.plan.within) == ([], 2, 2)
 
 
-def test_the_period_comes_from_the_boards_current_protocol(runtime, cases) -> None:  # noqa: ANN001
+def test_the_period_comes_from_the_boards_current_protocol(runtime, cases) -> None:
     from bot import directory
     from protocol import loader
 
@@ -177,7 +177,7 @@ def test_the_period_comes_from_the_boards_current_protocol(runtime, cases) -> No
     assert sorted(d.ref for d in run.plan.due) == ["SWN-2019-0001", "SWN-2020-0001", "SWN-2020-0002"]
 
 
-def test_redaction_that_no_anonymised_event_records_is_still_tampering(sqlite_runtime) -> None:  # noqa: ANN001
+def test_redaction_that_no_anonymised_event_records_is_still_tampering(sqlite_runtime) -> None:
     rt = sqlite_runtime
     with rt.factory() as s:
         case = _open(s, "2019-03-01")

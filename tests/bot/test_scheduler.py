@@ -24,7 +24,7 @@ def at(y: int, mo: int, d: int, h: int = 9, mi: int = 0) -> dt.datetime:
     return dt.datetime(y, mo, d, h, mi, tzinfo=L)
 
 
-def open_case(rt, board: str, now: dt.datetime, **over) -> int:  # noqa: ANN001
+def open_case(rt, board: str, now: dt.datetime, **over) -> int:
     with rt.factory() as s:
         alice = repo.person_by_key(board, "alice", session=s)
         csc = repo.agency_by_key(board, "social-care", session=s)
@@ -39,7 +39,7 @@ def open_case(rt, board: str, now: dt.datetime, **over) -> int:  # noqa: ANN001
         return case.id
 
 
-def timers_of(rt, case_id: int, state: str = "pending") -> dict[tuple[str, str], list[dt.datetime]]:  # noqa: ANN001
+def timers_of(rt, case_id: int, state: str = "pending") -> dict[tuple[str, str], list[dt.datetime]]:
     out: dict[tuple[str, str], list[dt.datetime]] = {}
     with rt.factory() as s:
         for t in s.scalars(select(Timer).where(Timer.case_id == case_id, Timer.state == state)):
@@ -48,7 +48,7 @@ def timers_of(rt, case_id: int, state: str = "pending") -> dict[tuple[str, str],
 
 
 # -- planning per seed protocol (times in Europe/London) -------------------------------------------------
-def test_swindon_nudges_and_escalation_across_easter(sqlite_runtime) -> None:  # noqa: ANN001
+def test_swindon_nudges_and_escalation_across_easter(sqlite_runtime) -> None:
     """SWN-10 due Wed 8 Apr 2026 17:00 (Good Friday and Easter Monday skipped)."""
     cid = open_case(sqlite_runtime, "swindon", at(2026, 4, 2, 10))
     t = timers_of(sqlite_runtime, cid)
@@ -56,7 +56,7 @@ def test_swindon_nudges_and_escalation_across_easter(sqlite_runtime) -> None:  #
     assert t[("escalation", "internal-discussion")] == [at(2026, 4, 9)]  # first working moment after the deadline
 
 
-def test_wolverhampton_reminders_across_easter(sqlite_runtime) -> None:  # noqa: ANN001
+def test_wolverhampton_reminders_across_easter(sqlite_runtime) -> None:
     """WOL-11 due Wed 8 Apr; not the stage deadline, so an overdue reminder rather than an escalation."""
     cid = open_case(sqlite_runtime, "wolverhampton", at(2026, 4, 2, 10))
     t = timers_of(sqlite_runtime, cid)
@@ -66,14 +66,14 @@ def test_wolverhampton_reminders_across_easter(sqlite_runtime) -> None:  # noqa:
     assert not any(k[1] == "overall-target" for k in t)  # milestones are not chased
 
 
-def _done(rt, cid: int, step: str, now: dt.datetime, board: str) -> None:  # noqa: ANN001
+def _done(rt, cid: int, step: str, now: dt.datetime, board: str) -> None:
     with rt.factory() as s:
         services.complete_step(Ctx(repo.person_by_key(board, "alice", session=s), "console", now), s.get(Case, cid),
                                step, on=now.date(), session=s)
         s.commit()
 
 
-def test_wolverhampton_stage_1_escalation_after_the_review_window(sqlite_runtime) -> None:  # noqa: ANN001
+def test_wolverhampton_stage_1_escalation_after_the_review_window(sqlite_runtime) -> None:
     """WOL-12: raised Tue 7 Apr, so the receiving agency's 3 working days end Fri 10 Apr; the escalation
     prompt goes out on Monday 13 Apr at 09:00, after the weekend."""
     rt = sqlite_runtime
@@ -85,7 +85,7 @@ def test_wolverhampton_stage_1_escalation_after_the_review_window(sqlite_runtime
     assert ("nudge", "raise") not in t and ("overdue", "raise") not in t  # done: its reminders were cancelled
 
 
-def test_cardiff_stage_1_across_the_early_may_bank_holiday(sqlite_runtime) -> None:  # noqa: ANN001
+def test_cardiff_stage_1_across_the_early_may_bank_holiday(sqlite_runtime) -> None:
     """CV-7: raised with the manager Thu 30 Apr 2026, so 2 working days end Tue 5 May (Mon 4 May is a bank
     holiday): nudges Fri 1 May and Tue 5 May, escalation Wed 6 May 09:00."""
     rt = sqlite_runtime
@@ -96,7 +96,7 @@ def test_cardiff_stage_1_across_the_early_may_bank_holiday(sqlite_runtime) -> No
     assert t[("escalation", "manager-attempt")] == [at(2026, 5, 6)]
 
 
-def test_mid_and_west_wales_timers_across_easter(sqlite_runtime) -> None:  # noqa: ANN001
+def test_mid_and_west_wales_timers_across_easter(sqlite_runtime) -> None:
     """MWW-3 due Mon 13 Apr; MWW-5 stage limit Mon 20 Apr escalates Tue 21 Apr; the safeguarding-lead duty
     (no timescale) is reminded on the next working morning: Tue 7 Apr after the Easter weekend."""
     cid = open_case(sqlite_runtime, "mid-and-west-wales", at(2026, 4, 2, 10))
@@ -106,14 +106,14 @@ def test_mid_and_west_wales_timers_across_easter(sqlite_runtime) -> None:  # noq
     assert t[("duty", "inform-safeguarding-lead")] == [at(2026, 4, 7)]
 
 
-def test_cardiff_immediately_is_chased_an_hour_later(sqlite_runtime) -> None:  # noqa: ANN001
+def test_cardiff_immediately_is_chased_an_hour_later(sqlite_runtime) -> None:
     """CV-6 'immediately': no advance nudge; a reminder one working hour later if not done."""
     cid = open_case(sqlite_runtime, "cardiff-and-vale", at(2026, 4, 2, 16, 30))
     t = timers_of(sqlite_runtime, cid)
     assert t[("overdue", "raise-with-manager")] == [at(2026, 4, 7, 9, 30)]  # 30 min Thu, 30 min Tue
 
 
-def test_christmas_deadline_and_hold_until_working_hours(sqlite_runtime) -> None:  # noqa: ANN001
+def test_christmas_deadline_and_hold_until_working_hours(sqlite_runtime) -> None:
     """Opened Wed 23 Dec 2026: SWN-10 is due Tue 29 Dec (Christmas Day, Boxing Day observed on Mon 28)."""
     cid = open_case(sqlite_runtime, "swindon", at(2026, 12, 23, 11))
     t = timers_of(sqlite_runtime, cid)
@@ -135,11 +135,11 @@ def test_christmas_deadline_and_hold_until_working_hours(sqlite_runtime) -> None
 
 
 # -- firing ------------------------------------------------------------------------------------
-def _sweep(rt, clock: FixedClock) -> int:  # noqa: ANN001
+def _sweep(rt, clock: FixedClock) -> int:
     return Sweeper(rt.factory, clock).fire_due()
 
 
-def _outbox(rt, case_id: int | None = None) -> list[OutboxMessage]:  # noqa: ANN001
+def _outbox(rt, case_id: int | None = None) -> list[OutboxMessage]:
     with rt.factory() as s:
         q = select(OutboxMessage).order_by(OutboxMessage.id)
         if case_id is not None:
@@ -147,7 +147,7 @@ def _outbox(rt, case_id: int | None = None) -> list[OutboxMessage]:  # noqa: ANN
         return list(s.scalars(q))
 
 
-def test_escalation_posts_to_both_agencies_line_manager_channels(sqlite_runtime) -> None:  # noqa: ANN001
+def test_escalation_posts_to_both_agencies_line_manager_channels(sqlite_runtime) -> None:
     rt = sqlite_runtime
     cid = open_case(rt, "swindon", at(2026, 4, 2, 10), subject_name="Jamie Doe")
     clock = FixedClock(at(2026, 4, 9, 9, 0))
@@ -172,7 +172,7 @@ def test_escalation_posts_to_both_agencies_line_manager_channels(sqlite_runtime)
     assert "The Stage 1 deadline passed on Wed 8 Apr 2026 17:00 with no outcome recorded." in post.payload["text"]
 
 
-def test_renotify_chain_is_bounded(sqlite_runtime) -> None:  # noqa: ANN001
+def test_renotify_chain_is_bounded(sqlite_runtime) -> None:
     rt = sqlite_runtime
     cid = open_case(rt, "swindon", at(2026, 4, 2, 10))
     clock = FixedClock(at(2026, 4, 9, 9, 0))
@@ -198,13 +198,13 @@ def test_renotify_chain_is_bounded(sqlite_runtime) -> None:  # noqa: ANN001
     assert not [r for r in _outbox(rt, cid) if "Reminder 4" in r.payload["text"]]
 
 
-def _prompt(rt, cid: int, agency: str) -> int:  # noqa: ANN001
+def _prompt(rt, cid: int, agency: str) -> int:
     with rt.factory() as s:
         return s.scalar(select(EscalationPrompt.id).where(EscalationPrompt.case_id == cid,
                                                           EscalationPrompt.agency_key == agency))
 
 
-def _ack(rt, who: str, prompt_id: int, now: dt.datetime, board: str = "swindon"):  # noqa: ANN001, ANN202
+def _ack(rt, who: str, prompt_id: int, now: dt.datetime, board: str = "swindon"):
     with rt.factory() as s:
         ctx = Ctx(repo.person_by_key(board, who, session=s), "console", now)
         msg, state = escalation.acknowledge(ctx, prompt_id, session=s)
@@ -212,7 +212,7 @@ def _ack(rt, who: str, prompt_id: int, now: dt.datetime, board: str = "swindon")
         return msg, state
 
 
-def test_acknowledge_moves_case_updates_prompts_and_stops_renotify(sqlite_runtime) -> None:  # noqa: ANN001
+def test_acknowledge_moves_case_updates_prompts_and_stops_renotify(sqlite_runtime) -> None:
     rt = sqlite_runtime
     cid = open_case(rt, "swindon", at(2026, 4, 2, 10))
     clock = FixedClock(at(2026, 4, 9, 9, 0))
@@ -240,7 +240,7 @@ def test_acknowledge_moves_case_updates_prompts_and_stops_renotify(sqlite_runtim
 
 @pytest.mark.parametrize("who, reason", [("hugh", "only the people"), ("alice", "can't acknowledge an escalation"),
                                          ("mia", "this prompt is for")])
-def test_acknowledge_refused_for_the_wrong_people(sqlite_runtime, who, reason) -> None:  # noqa: ANN001
+def test_acknowledge_refused_for_the_wrong_people(sqlite_runtime, who, reason) -> None:
     """A manager of an uninvolved agency, a practitioner, and the other agency's manager on this agency's
     prompt are refused; nothing changes."""
     rt = sqlite_runtime
@@ -256,7 +256,7 @@ def test_acknowledge_refused_for_the_wrong_people(sqlite_runtime, who, reason) -
     assert len(_outbox(rt, cid)) == before
 
 
-def test_a_timer_from_an_old_stage_never_fires(sqlite_runtime) -> None:  # noqa: ANN001
+def test_a_timer_from_an_old_stage_never_fires(sqlite_runtime) -> None:
     rt = sqlite_runtime
     cid = open_case(rt, "swindon", at(2026, 4, 2, 10))
     with rt.factory() as s:
@@ -278,7 +278,7 @@ def test_a_timer_from_an_old_stage_never_fires(sqlite_runtime) -> None:  # noqa:
         assert not s.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == old_id)).all()
 
 
-def test_reminders_for_a_passed_deadline_are_dropped_and_only_the_latest_nudge_is_sent(sqlite_runtime) -> None:  # noqa: ANN001,E501
+def test_reminders_for_a_passed_deadline_are_dropped_and_only_the_latest_nudge_is_sent(sqlite_runtime) -> None:
     rt = sqlite_runtime
     cid = open_case(rt, "swindon", at(2026, 4, 2, 10))
     _sweep(rt, FixedClock(at(2026, 4, 8, 10, 30)))  # both nudges are due: only the morning-of one goes
@@ -289,7 +289,7 @@ def test_reminders_for_a_passed_deadline_are_dropped_and_only_the_latest_nudge_i
     assert all("late" in r.payload["text"] for r in nudges)  # fired over an hour after their time
 
 
-def test_rebuild_recreates_lost_timers_and_late_ones_fire_once(sqlite_runtime) -> None:  # noqa: ANN001
+def test_rebuild_recreates_lost_timers_and_late_ones_fire_once(sqlite_runtime) -> None:
     rt = sqlite_runtime
     cid = open_case(rt, "swindon", at(2026, 4, 2, 10))
     with rt.factory() as s:
@@ -314,7 +314,7 @@ def test_rebuild_recreates_lost_timers_and_late_ones_fire_once(sqlite_runtime) -
     (at(2026, 10, 24, 12), dt.datetime(2026, 10, 26, 9, 0, tzinfo=dt.timezone.utc)),  # after the autumn change
     (at(2026, 4, 4, 12), dt.datetime(2026, 4, 7, 8, 0, tzinfo=dt.timezone.utc)),  # Easter Monday: Tuesday
 ])
-def test_weekly_digest_is_09_00_london_across_clock_changes(sqlite_runtime, now, expected_utc) -> None:  # noqa: ANN001
+def test_weekly_digest_is_09_00_london_across_clock_changes(sqlite_runtime, now, expected_utc) -> None:
     sw = Sweeper(sqlite_runtime.factory, FixedClock(now))
     sw.ensure_board_timers()
     sw.ensure_board_timers()  # idempotent
@@ -323,7 +323,7 @@ def test_weekly_digest_is_09_00_london_across_clock_changes(sqlite_runtime, now,
     assert [r.due_at for r in rows] == [expected_utc]
 
 
-def test_digest_posts_once_to_the_business_unit(sqlite_runtime) -> None:  # noqa: ANN001
+def test_digest_posts_once_to_the_business_unit(sqlite_runtime) -> None:
     rt = sqlite_runtime
     open_case(rt, "swindon", at(2026, 4, 2, 10), subject_name="Jamie Doe")
     sw = Sweeper(rt.factory, FixedClock(at(2026, 4, 2, 12)))
@@ -365,7 +365,7 @@ class FlakyTransport:
         return self.already.get(msg.key)
 
 
-def test_delivery_retries_with_backoff_without_blocking_others(sqlite_runtime) -> None:  # noqa: ANN001
+def test_delivery_retries_with_backoff_without_blocking_others(sqlite_runtime) -> None:
     rt = sqlite_runtime
     open_case(rt, "swindon", at(2026, 4, 2, 10))
     clock = FixedClock(at(2026, 4, 9, 9, 0))
@@ -390,7 +390,7 @@ def test_delivery_retries_with_backoff_without_blocking_others(sqlite_runtime) -
     assert len(transport.sent) == len(set(transport.sent)) == len(rows) - 1 + 1
 
 
-def test_a_crashed_send_is_not_repeated_when_the_platform_has_it(sqlite_runtime) -> None:  # noqa: ANN001
+def test_a_crashed_send_is_not_repeated_when_the_platform_has_it(sqlite_runtime) -> None:
     rt = sqlite_runtime
     open_case(rt, "swindon", at(2026, 4, 2, 10))
     clock = FixedClock(at(2026, 4, 9, 9, 0))
@@ -413,7 +413,7 @@ def test_a_crashed_send_is_not_repeated_when_the_platform_has_it(sqlite_runtime)
     assert row.idempotency_key not in transport.sent
 
 
-def test_quarterly_data_set_is_posted_for_the_quarter_just_ended(sqlite_runtime) -> None:  # noqa: ANN001
+def test_quarterly_data_set_is_posted_for_the_quarter_just_ended(sqlite_runtime) -> None:
     rt = sqlite_runtime
     open_case(rt, "mid-and-west-wales", at(2026, 8, 3, 10), subject_name="Jamie Doe")  # Q3 2026
     sw = Sweeper(rt.factory, FixedClock(at(2026, 9, 20, 12)))
@@ -432,7 +432,7 @@ def test_quarterly_data_set_is_posted_for_the_quarter_just_ended(sqlite_runtime)
     assert "Jamie" not in str(posts[0].payload) and "MWW-2026-0001" not in str(posts[0].payload)
 
 
-def test_a_transient_database_error_in_a_timer_handler_is_retried_and_fires_once(runtime) -> None:  # noqa: ANN001
+def test_a_transient_database_error_in_a_timer_handler_is_retried_and_fires_once(runtime) -> None:
     """R11: a deadlock (or lost connection, serialization failure) inside a handler undoes what the handler wrote
     and leaves the timer pending with a backoff; the next sweep after it fires the timer, once."""
     from sqlalchemy.exc import OperationalError
@@ -444,7 +444,7 @@ def test_a_transient_database_error_in_a_timer_handler_is_retried_and_fires_once
     real = sw.handlers["escalation"]
     calls = []
 
-    def deadlocked(s, t, now):  # noqa: ANN001, ANN202
+    def deadlocked(s, t, now):
         calls.append(t.id)
         if len(calls) == 1:
             real(s, t, now)  # its writes (prompts, outbox rows, the event) are made, then the database gives up

@@ -15,11 +15,11 @@ from tests.conftest import LONDON
 NOW = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)
 
 
-def ctx(s, key: str, board: str = "swindon", now: dt.datetime = NOW) -> Ctx:  # noqa: ANN001
+def ctx(s, key: str, board: str = "swindon", now: dt.datetime = NOW) -> Ctx:
     return Ctx(repo.person_by_key(board, key, session=s), "console", now)
 
 
-def new_case(s, board: str = "swindon", **over) -> NewCase:  # noqa: ANN001
+def new_case(s, board: str = "swindon", **over) -> NewCase:
     csc = repo.agency_by_key(board, "social-care", session=s)
     bob = repo.person_by_key(board, "bob", session=s)
     base = dict(board_id=board, subject_kind="child", category="thresholds" if board != "wolverhampton"
@@ -39,7 +39,7 @@ def new_case(s, board: str = "swindon", **over) -> NewCase:  # noqa: ANN001
     ({"protective_date": dt.date(2026, 3, 1)}, "protective date can't be in the past"),
     ({"bypass_reason": "media-political"}, "no such reason"),
 ])
-def test_open_case_refuses_bad_input_with_a_clear_message(runtime, over, message) -> None:  # noqa: ANN001
+def test_open_case_refuses_bad_input_with_a_clear_message(runtime, over, message) -> None:
     with runtime.factory() as s:
         with pytest.raises(ServiceError, match=message):
             services.open_case(ctx(s, "alice"), new_case(s, **over), session=s)
@@ -47,7 +47,7 @@ def test_open_case_refuses_bad_input_with_a_clear_message(runtime, over, message
         assert repo.cases_for_board("swindon", session=s) == []
 
 
-def test_same_agency_disagreement_is_refused(runtime) -> None:  # noqa: ANN001
+def test_same_agency_disagreement_is_refused(runtime) -> None:
     with runtime.factory() as s:
         police = repo.agency_by_key("swindon", "police", session=s)
         with pytest.raises(ServiceError, match="between agencies"):
@@ -55,7 +55,7 @@ def test_same_agency_disagreement_is_refused(runtime) -> None:  # noqa: ANN001
                                                          responding_person_id=None), session=s)
 
 
-def test_text_is_cleaned_of_control_and_bidi_characters(runtime) -> None:  # noqa: ANN001
+def test_text_is_cleaned_of_control_and_bidi_characters(runtime) -> None:
     with runtime.factory() as s:
         case = services.open_case(ctx(s, "alice"), new_case(
             s, what_happened="Closed\u202e early\x07 <!channel>", responding_person_id=None,
@@ -64,7 +64,7 @@ def test_text_is_cleaned_of_control_and_bidi_characters(runtime) -> None:  # noq
         assert case.responding_person_name == "Dr Who"
 
 
-def test_open_case_appends_events_and_projection(runtime) -> None:  # noqa: ANN001
+def test_open_case_appends_events_and_projection(runtime) -> None:
     with runtime.factory() as s:
         case = services.open_case(ctx(s, "alice"), new_case(s, subject_name="Jamie Doe"), session=s)
         s.commit()
@@ -75,7 +75,7 @@ def test_open_case_appends_events_and_projection(runtime) -> None:  # noqa: ANN0
         assert all(e.via == "console" and e.actor_label == "Alice Hughes" for e in repo.events_for(case.id, session=s))
 
 
-def test_unresolved_outcome_moves_stage_and_bumps_version(runtime) -> None:  # noqa: ANN001
+def test_unresolved_outcome_moves_stage_and_bumps_version(runtime) -> None:
     with runtime.factory() as s:
         case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
         v = case.version
@@ -86,7 +86,7 @@ def test_unresolved_outcome_moves_stage_and_bumps_version(runtime) -> None:  # n
         assert case.next_due_at == dt.datetime(2026, 4, 15, 17, 0, tzinfo=LONDON)  # SWN-11
 
 
-def test_permission_refused_for_someone_else_and_other_boards(runtime) -> None:  # noqa: ANN001
+def test_permission_refused_for_someone_else_and_other_boards(runtime) -> None:
     with runtime.factory() as s:
         case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
         s.commit()
@@ -98,7 +98,7 @@ def test_permission_refused_for_someone_else_and_other_boards(runtime) -> None: 
         assert case.status == "open"
 
 
-def test_future_contact_date_refused(runtime) -> None:  # noqa: ANN001
+def test_future_contact_date_refused(runtime) -> None:
     with runtime.factory() as s:
         case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
         with pytest.raises(ServiceError, match="future"):
@@ -106,7 +106,7 @@ def test_future_contact_date_refused(runtime) -> None:  # noqa: ANN001
                                     outcome="", session=s)
 
 
-def test_illegal_transition_is_a_clear_message(runtime) -> None:  # noqa: ANN001
+def test_illegal_transition_is_a_clear_message(runtime) -> None:
     with runtime.factory() as s:
         case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
         services.close_case(ctx(s, "alice"), case, reason="Withdrawn", session=s)
@@ -114,7 +114,7 @@ def test_illegal_transition_is_a_clear_message(runtime) -> None:  # noqa: ANN001
             services.record_outcome(ctx(s, "alice"), case, resolved=True, text="x", session=s)
 
 
-def test_case_keeps_its_protocol_snapshot_when_the_yaml_changes(runtime) -> None:  # noqa: ANN001
+def test_case_keeps_its_protocol_snapshot_when_the_yaml_changes(runtime) -> None:
     """Editing a board's protocol never moves the deadlines of cases already open."""
     with runtime.factory() as s:
         old = services.open_case(ctx(s, "alice"), new_case(s), session=s)
@@ -133,7 +133,7 @@ def test_case_keeps_its_protocol_snapshot_when_the_yaml_changes(runtime) -> None
     assert new_due == dt.datetime(2026, 4, 13, 17, tzinfo=LONDON)  # 5 WD (7-10, 13 Apr) under the edited protocol
 
 
-def test_bypass_records_reason_and_goes_to_stage_3(runtime) -> None:  # noqa: ANN001
+def test_bypass_records_reason_and_goes_to_stage_3(runtime) -> None:
     """CV-15: direct escalation to Stage 3, with the reason recorded."""
     with runtime.factory() as s:
         case = services.open_case(ctx(s, "alice", "cardiff-and-vale"), new_case(s, "cardiff-and-vale"), session=s)

@@ -42,7 +42,7 @@ def seen(message: Message) -> list[str]:
 
 
 # -- the language command -------------------------------------------------------------------------
-def test_language_cy_is_answered_in_welsh_saved_and_audited(runtime, clock) -> None:  # noqa: ANN001
+def test_language_cy_is_answered_in_welsh_saved_and_audited(runtime, clock) -> None:
     chat = Chat(runtime, clock, board=MWW)
     reply = chat.say("alice", "language cy")
     assert reply.to_speaker[0].text.startswith("Byddaf yn ysgrifennu atoch yn Gymraeg o hyn ymlaen.")
@@ -64,12 +64,12 @@ def test_language_cy_is_answered_in_welsh_saved_and_audited(runtime, clock) -> N
 
 
 @pytest.mark.parametrize("word", ["Cymraeg", "welsh", "CY"])
-def test_language_names_are_understood(sqlite_runtime, clock, word: str) -> None:  # noqa: ANN001
+def test_language_names_are_understood(sqlite_runtime, clock, word: str) -> None:
     chat = Chat(sqlite_runtime, clock, board=MWW)
     assert "Gymraeg" in chat.say("bob", f"iaith {word}").to_speaker[0].text
 
 
-def test_an_unknown_language_is_refused_and_changes_nothing(sqlite_runtime, clock) -> None:  # noqa: ANN001
+def test_an_unknown_language_is_refused_and_changes_nothing(sqlite_runtime, clock) -> None:
     chat = Chat(sqlite_runtime, clock, board=MWW)
     reply = chat.say("alice", "language fr")
     assert reply.to_speaker[0].severity is Severity.ERROR
@@ -79,7 +79,7 @@ def test_an_unknown_language_is_refused_and_changes_nothing(sqlite_runtime, cloc
         assert not repo.audit_entries(session=s, kind="language_set")
 
 
-def test_help_lists_the_language_command_in_both_languages(sqlite_runtime, clock) -> None:  # noqa: ANN001
+def test_help_lists_the_language_command_in_both_languages(sqlite_runtime, clock) -> None:
     chat = Chat(sqlite_runtime, clock, board=MWW)
     assert "language cy / language en" in chat.say("alice", "help").to_speaker[0].text
     chat.say("alice", "iaith cy")
@@ -87,7 +87,7 @@ def test_help_lists_the_language_command_in_both_languages(sqlite_runtime, clock
     assert "iaith cy / iaith en" in text and "newydd — codi pryder" in text
 
 
-def test_the_language_service_records_the_change(sqlite_runtime) -> None:  # noqa: ANN001
+def test_the_language_service_records_the_change(sqlite_runtime) -> None:
     with sqlite_runtime.factory() as s:
         bob = repo.person_by_key(MWW, "bob", session=s)
         person = services.set_language(Ctx(bob, "slack", at(2026, 4, 2, 10)), "cy", session=s)
@@ -124,7 +124,7 @@ ENGLISH_WORDS = {"the", "and", "of", "with", "your", "you", "was", "for", "by", 
                  "please", "step", "deadline", "meeting", "none", "open", "closed", "concern", "after", "raised"}
 
 
-def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> None:  # noqa: ANN001
+def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> None:
     """Alice (police) and Bob (children's services) both choose Welsh on a Mid & West Wales case: intake, the
     direct message to Bob, a contact, Bob's outcome (resolved, with the policy-gap question), the signed record
     of the resolution, the case, its timeline and its contact log. Apart from names and the text they typed,
@@ -133,7 +133,7 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
     saw: list[str] = []
     messages: list[Message] = []
 
-    def say(who: str, text: str):  # noqa: ANN202
+    def say(who: str, text: str):
         reply = chat.say(who, text)
         for m in reply.to_speaker:
             saw.extend(seen(m))
@@ -216,11 +216,11 @@ def test_a_whole_case_in_welsh_has_no_untranslated_english(runtime, clock) -> No
     check("\n".join(_texts_of(message_card(m, T=cy)) for m in messages))
 
 
-def _texts_of(rendered) -> str:  # noqa: ANN001
+def _texts_of(rendered) -> str:
     """Every string a person reads in rendered Block Kit or an Adaptive Card (not ids, urls or routing values)."""
     out: list[str] = []
 
-    def walk(node, key: str = "") -> None:  # noqa: ANN001
+    def walk(node, key: str = "") -> None:
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, k)
@@ -237,7 +237,7 @@ def _texts_of(rendered) -> str:  # noqa: ANN001
 
 
 # -- bilingual channel posts ----------------------------------------------------------------------
-def _channel_posts(rt, case_id: int | None = None) -> list[OutboxMessage]:  # noqa: ANN001
+def _channel_posts(rt, case_id: int | None = None) -> list[OutboxMessage]:
     with rt.factory() as s:
         q = select(OutboxMessage).where(OutboxMessage.target_kind == "channel").order_by(OutboxMessage.id)
         if case_id is not None:
@@ -245,7 +245,7 @@ def _channel_posts(rt, case_id: int | None = None) -> list[OutboxMessage]:  # no
         return list(s.scalars(q))
 
 
-def test_an_escalation_on_a_mid_and_west_wales_case_posts_welsh_first(sqlite_runtime) -> None:  # noqa: ANN001
+def test_an_escalation_on_a_mid_and_west_wales_case_posts_welsh_first(sqlite_runtime) -> None:
     """MWW-5: Stage 1 runs out 10 working days after the concern (Thu 2 Apr 2026, Easter counted out: Mon 20 Apr).
     The prompt in each line-manager channel carries the Welsh first, then the English; its buttons are
     bilingual; the practitioners' own messages are in their own language."""
@@ -284,7 +284,7 @@ def test_an_escalation_on_a_mid_and_west_wales_case_posts_welsh_first(sqlite_run
     assert dms[bob].startswith("The Stage 1 deadline on MWW-2026-0001 has passed")
 
 
-def test_the_acknowledgement_updates_the_welsh_board_post_in_both_languages(sqlite_runtime) -> None:  # noqa: ANN001
+def test_the_acknowledgement_updates_the_welsh_board_post_in_both_languages(sqlite_runtime) -> None:
     rt = sqlite_runtime
     cid = open_case(rt, MWW, at(2026, 4, 2, 10))
     Sweeper(rt.factory, FixedClock(at(2026, 4, 21, 9, 0))).fire_due()
@@ -302,7 +302,7 @@ def test_the_acknowledgement_updates_the_welsh_board_post_in_both_languages(sqli
     assert "Mae'r achos bellach ar y cam hwn: Cam 2: Rheolwyr llinell." in police
 
 
-def test_the_welsh_boards_weekly_digest_is_welsh_first_and_english_boards_stay_english(sqlite_runtime) -> None:  # noqa: ANN001,E501
+def test_the_welsh_boards_weekly_digest_is_welsh_first_and_english_boards_stay_english(sqlite_runtime) -> None:
     rt = sqlite_runtime
     open_case(rt, MWW, at(2026, 4, 2, 10))
     open_case(rt, "swindon", at(2026, 4, 2, 10))

@@ -28,7 +28,7 @@ def _env_without_files_dir() -> dict[str, str]:
     return env
 
 
-def test_C23_files_go_to_the_files_folder_not_the_current_one(sqlite_runtime, tmp_path) -> None:  # noqa: ANN001
+def test_C23_files_go_to_the_files_folder_not_the_current_one(sqlite_runtime, tmp_path) -> None:
     ref = _cv_case_at_stage_2(sqlite_runtime)
     here = tmp_path / "checkout"
     here.mkdir()
@@ -59,7 +59,7 @@ def test_C23_files_go_to_the_files_folder_not_the_current_one(sqlite_runtime, tm
     assert "parley-files/" in gitignore
 
 
-def test_C18_the_cli_refuses_a_form_the_case_has_not_reached(sqlite_runtime, tmp_path) -> None:  # noqa: ANN001
+def test_C18_the_cli_refuses_a_form_the_case_has_not_reached(sqlite_runtime, tmp_path) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     ref = _open(sqlite_runtime, "cardiff-and-vale", now)
     with sqlite_runtime.factory() as s:
@@ -97,7 +97,7 @@ BANNER = "WARNING: PARLEY_DATA_KEYS is not set"
 REMINDER = "Using the development data key in"
 
 
-def test_CUX26_the_development_key_banner_once_per_database_then_one_line(tmp_path) -> None:  # noqa: ANN001
+def test_CUX26_the_development_key_banner_once_per_database_then_one_line(tmp_path) -> None:
     env = _demo_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     first = _run(["db", "upgrade", "--db", db], tmp_path, env)
@@ -115,7 +115,7 @@ def test_CUX26_the_development_key_banner_once_per_database_then_one_line(tmp_pa
     assert other.stderr.count(BANNER) == 1
 
 
-def test_CUX25_doctor_on_the_demo_setup_says_the_console_works(tmp_path) -> None:  # noqa: ANN001
+def test_CUX25_doctor_on_the_demo_setup_says_the_console_works(tmp_path) -> None:
     env = _demo_env(tmp_path)
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     assert _run(["db", "upgrade", "--db", db], tmp_path, env).returncode == 0

@@ -24,7 +24,7 @@ START = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)  # Thu 2 Apr 2026: Easter 
 INTAKE_TAIL = ["today", "Bob Evans, Social Worker"]
 
 
-def run_console(runtime, board: str, lines: list[str]) -> str:  # noqa: ANN001
+def run_console(runtime, board: str, lines: list[str]) -> str:
     out = io.StringIO()
     app = ConsoleApp(runtime, board, out=out, start=START)
     app.run(io.StringIO("\n".join(lines) + "\n"))
@@ -39,7 +39,7 @@ def assert_in_order(output: str, expected: list[str]) -> None:
         pos = found + len(want)
 
 
-def test_swindon_full_case(sqlite_runtime) -> None:  # noqa: ANN001
+def test_swindon_full_case(sqlite_runtime) -> None:
     ref = "SWN-2026-0001"
     out = run_console(sqlite_runtime, "swindon", [
         "new", "no", "no", "1", "Referral closed after one visit", "Phoned the duty social worker",
@@ -95,7 +95,7 @@ def test_swindon_full_case(sqlite_runtime) -> None:  # noqa: ANN001
     assert out.count("Jamie Doe") == 1 and "alice@swindon> Jamie Doe" in out
 
 
-def test_wolverhampton_full_case(sqlite_runtime) -> None:  # noqa: ANN001
+def test_wolverhampton_full_case(sqlite_runtime) -> None:
     ref = "WOL-2026-0001"
     out = run_console(sqlite_runtime, "wolverhampton", [
         "new", "no", "A child", "1", "Closed involvement too early", "Emailed", "Keep the case open",
@@ -153,7 +153,7 @@ def test_wolverhampton_full_case(sqlite_runtime) -> None:  # noqa: ANN001
     ])
 
 
-def test_mid_and_west_wales_full_case(sqlite_runtime) -> None:  # noqa: ANN001
+def test_mid_and_west_wales_full_case(sqlite_runtime) -> None:
     ref = "MWW-2026-0001"
     out = run_console(sqlite_runtime, "mid-and-west-wales", [
         "new", "no", "A child", "Thresholds", "Threshold not met for a strategy discussion", "Emailed the team",
@@ -195,7 +195,7 @@ def test_mid_and_west_wales_full_case(sqlite_runtime) -> None:  # noqa: ANN001
     ])
 
 
-def test_cardiff_and_vale_full_case(sqlite_runtime) -> None:  # noqa: ANN001
+def test_cardiff_and_vale_full_case(sqlite_runtime) -> None:
     ref = "CV-2026-0001"
     out = run_console(sqlite_runtime, "cardiff-and-vale", [
         "new", "no", "yes", "A child", "Differing views on thresholds", "Referral not accepted",
@@ -281,7 +281,7 @@ def test_real_cli_console_and_timetable(tmp_path: Path) -> None:
     assert all({"stage", "step", "title", "due"} <= set(r) for r in rows)
 
 
-def test_console_clock_runs_the_scheduler_and_a_manager_acknowledges(sqlite_runtime) -> None:  # noqa: ANN001
+def test_console_clock_runs_the_scheduler_and_a_manager_acknowledges(sqlite_runtime) -> None:
     """Moving the simulated clock fires nudges and the escalation prompt in the manager channels; a manager
     switches in with /as, presses Acknowledge, and the prompt is updated in place."""
     ref = "SWN-2026-0001"

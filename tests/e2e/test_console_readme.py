@@ -101,13 +101,13 @@ def _check_runs(runs: list[tuple[list[str], list[str] | None]], tmp_path: Path, 
             assert line in _printed_lines(output)
 
 
-def test_CREADME1_the_readme_console_examples_replay_as_printed(tmp_path) -> None:  # noqa: ANN001
+def test_CREADME1_the_readme_console_examples_replay_as_printed(tmp_path) -> None:
     blocks = _readme_blocks()
     assert len(blocks) == 1
     _check_runs([(blocks[0], None)], tmp_path, "README.md")
 
 
-def test_CREADME1_the_console_page_examples_replay_as_printed(tmp_path) -> None:  # noqa: ANN001
+def test_CREADME1_the_console_page_examples_replay_as_printed(tmp_path) -> None:
     blocks = _console_doc_blocks()
     assert len(blocks) == 3
     intake = _intake(blocks[0])
@@ -115,7 +115,7 @@ def test_CREADME1_the_console_page_examples_replay_as_printed(tmp_path) -> None:
     _check_runs(runs, tmp_path, "docs/console.md")
 
 
-def test_CREADME1_a_start_time_on_a_database_already_past_it_is_ignored_and_said_so(tmp_path) -> None:  # noqa: ANN001
+def test_CREADME1_a_start_time_on_a_database_already_past_it_is_ignored_and_said_so(tmp_path) -> None:
     import io
 
     from adapters.console.app import ConsoleApp

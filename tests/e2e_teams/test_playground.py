@@ -197,7 +197,7 @@ def page(requirements: None) -> Iterator[Any]:
         finally:
             try:
                 (ARTIFACTS / "last-page.html").write_text(pg.content())
-            except Exception:  # noqa: BLE001, S110 - best effort
+            except Exception:
                 pass
             browser.close()
 

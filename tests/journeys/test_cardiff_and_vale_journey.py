@@ -28,7 +28,7 @@ def intake(j: Journey) -> str:
     return j.ref()
 
 
-def test_cardiff_and_vale_extension_lapse_and_already_resolved(runtime) -> None:  # noqa: ANN001
+def test_cardiff_and_vale_extension_lapse_and_already_resolved(runtime) -> None:
     j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
     ref = intake(j)
     got = j.intake_got
@@ -80,7 +80,7 @@ def test_cardiff_and_vale_extension_lapse_and_already_resolved(runtime) -> None:
     j.expect(j.to(at(2026, 4, 10, 16)), {})
 
 
-def test_cardiff_and_vale_bypass_to_the_chair(runtime) -> None:  # noqa: ANN001
+def test_cardiff_and_vale_bypass_to_the_chair(runtime) -> None:
     j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
     ref = intake(j)
     # Alice takes it straight to the chair (Stage 3): Stage 1's people (Bob, Sam, Mia) and Stage 3's (Carl, Una)
@@ -96,7 +96,7 @@ def test_cardiff_and_vale_bypass_to_the_chair(runtime) -> None:  # noqa: ANN001
     j.expect(j.to(at(2026, 4, 2, 11, 5)), {"alice": "overdue"})
 
 
-def test_cardiff_and_vale_stage_2_forms(runtime) -> None:  # noqa: ANN001
+def test_cardiff_and_vale_stage_2_forms(runtime) -> None:
     j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
     ref = intake(j)
     j.say("alice", f"done {ref}", RAISE_WITH_MANAGER, "today")

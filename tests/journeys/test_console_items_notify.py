@@ -16,14 +16,14 @@ SWN_INTAKE = ["new", "no", "no", "Thresholds / decision about a referral",
               "Phoned the duty social worker on Monday.", "Re-open the referral and complete an assessment.", "today"]
 
 
-def swindon(runtime, raiser: str = "alice", agency: str = "Swindon Children's Social Care",  # noqa: ANN001
-            person: str = "Bob Evans, Social Worker", start=at(2026, 4, 2, 10)) -> tuple[Journey, str]:  # noqa: ANN001
+def swindon(runtime, raiser: str = "alice", agency: str = "Swindon Children's Social Care",
+            person: str = "Bob Evans, Social Worker", start=at(2026, 4, 2, 10)) -> tuple[Journey, str]:
     j = Journey(runtime, "swindon", start)
     j.say(raiser, *SWN_INTAKE, agency, person, "skip", "submit")
     return j, j.ref()
 
 
-def test_C2_a_stage_2_nudge_goes_to_the_counterpart_not_a_colleague(runtime) -> None:  # noqa: ANN001
+def test_C2_a_stage_2_nudge_goes_to_the_counterpart_not_a_colleague(runtime) -> None:
     """Hana raises it against Fay (a designated safeguarding lead, line-manager role): Swindon's Stage 2 is the
     practitioners' inter-agency discussion, so its reminders go to Hana and Fay, never to Ed (Fay's report)."""
     j, ref = swindon(runtime, "hana", "Swindon Schools", "Fay Bennett, Designated Safeguarding Lead",
@@ -35,7 +35,7 @@ def test_C2_a_stage_2_nudge_goes_to_the_counterpart_not_a_colleague(runtime) -> 
     j.expect(got, {"hana": "nudge", "fay": "nudge"})
 
 
-def test_C3_the_counterpart_is_told_when_a_manager_records_the_outcome(runtime) -> None:  # noqa: ANN001
+def test_C3_the_counterpart_is_told_when_a_manager_records_the_outcome(runtime) -> None:
     j, ref = swindon(runtime)
     got = j.say("sam", f"outcome {ref}", "Resolved", "Sam spoke to Mia; the referral is re-opened.")
     while "Does this apply" in j.shown():
@@ -44,20 +44,20 @@ def test_C3_the_counterpart_is_told_when_a_manager_records_the_outcome(runtime) 
     j.expect(got, {"alice": "resolved", "bob": "resolved"})
 
 
-def cardiff(runtime) -> tuple[Journey, str]:  # noqa: ANN001
+def cardiff(runtime) -> tuple[Journey, str]:
     """A Cardiff & Vale case raised by Alice against Bob on Thu 2 Apr 2026 10:00."""
     j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
     return j, cv_intake(j)
 
 
-def lapse_stage_1(runtime) -> tuple[Journey, str]:  # noqa: ANN001
+def lapse_stage_1(runtime) -> tuple[Journey, str]:
     """A Swindon case whose Stage 1 (due Wed 8 Apr 2026) lapsed: prompts in both line-manager channels."""
     j, ref = swindon(runtime)
     j.to(at(2026, 4, 9, 9, 5))
     return j, ref
 
 
-def test_C4_already_resolved_closes_every_copy_of_the_prompt(runtime) -> None:  # noqa: ANN001
+def test_C4_already_resolved_closes_every_copy_of_the_prompt(runtime) -> None:
     j, ref = lapse_stage_1(runtime)
     j.to(at(2026, 4, 9, 13, 10))  # reminder 1: re-posted in both channels
     j.to(at(2026, 4, 10, 9, 10))  # reminder 2: to Priya and Mia, the safeguarding leads
@@ -76,7 +76,7 @@ def test_C4_already_resolved_closes_every_copy_of_the_prompt(runtime) -> None:  
     j.expect(got, {})
 
 
-def test_C5_reminder_3_is_posted_once_to_the_business_unit(runtime) -> None:  # noqa: ANN001
+def test_C5_reminder_3_is_posted_once_to_the_business_unit(runtime) -> None:
     j, _ = lapse_stage_1(runtime)
     j.to(at(2026, 4, 9, 13, 10))
     j.to(at(2026, 4, 10, 9, 10))
@@ -84,7 +84,7 @@ def test_C5_reminder_3_is_posted_once_to_the_business_unit(runtime) -> None:  # 
     j.expect(got, {"#business-unit": "renotify_business_unit"})
 
 
-def test_C7_a_protective_date_that_passes_reminds_and_escalates(runtime) -> None:  # noqa: ANN001
+def test_C7_a_protective_date_that_passes_reminds_and_escalates(runtime) -> None:
     j = Journey(runtime, "wolverhampton", at(2026, 12, 31, 10))
     j.say("alice", "new", "no", "A child", "1", "Closed involvement too early for this family.", "Emailed twice.",
           "Keep the case open", "today", "City of Wolverhampton Council Social Care", "Bob Evans, Social Worker",
@@ -97,7 +97,7 @@ def test_C7_a_protective_date_that_passes_reminds_and_escalates(runtime) -> None
                                                                                   "#csc-team-managers"}
 
 
-def test_C8_C22_a_bypass_to_the_chair_reaches_the_board_and_the_chair_gets_only_board_steps(runtime) -> None:  # noqa: ANN001
+def test_C8_C22_a_bypass_to_the_chair_reaches_the_board_and_the_chair_gets_only_board_steps(runtime) -> None:
     j, ref = cardiff(runtime)
     got = j.say("alice", f"bypass {ref}", "1", "The child is at risk and the agencies cannot agree.")
     assert {"carl", "una"} <= {g.to for g in got}
@@ -105,7 +105,7 @@ def test_C8_C22_a_bypass_to_the_chair_reaches_the_board_and_the_chair_gets_only_
     assert "carl" not in {g.to for g in later}
 
 
-def test_C22_the_lapse_notice_names_who_was_asked(runtime) -> None:  # noqa: ANN001
+def test_C22_the_lapse_notice_names_who_was_asked(runtime) -> None:
     """A lapse whose next stage is the business unit's tells the practitioners the business unit was asked."""
     j, ref = cardiff(runtime)
     j.say("alice", f"done {ref}", "1", "today")
@@ -114,7 +114,7 @@ def test_C22_the_lapse_notice_names_who_was_asked(runtime) -> None:  # noqa: ANN
     assert "business unit has been asked" in notice.message.text and "managers have" not in notice.message.text
 
 
-def test_C6_completing_a_form_part_gives_one_message(runtime) -> None:  # noqa: ANN001
+def test_C6_completing_a_form_part_gives_one_message(runtime) -> None:
     j, ref = cardiff(runtime)
     j.say("alice", f"done {ref}", "1", "today")
     j.say("sam", f"outcome {ref}", "Not resolved", "The managers could not agree.")
@@ -127,7 +127,7 @@ def test_C6_completing_a_form_part_gives_one_message(runtime) -> None:  # noqa: 
     j.expect(got, {"una": "form_part_completed"})  # one message, saying the next part is hers
 
 
-def test_C12_a_welsh_speakers_action_reaches_an_english_speaker_in_english(runtime) -> None:  # noqa: ANN001
+def test_C12_a_welsh_speakers_action_reaches_an_english_speaker_in_english(runtime) -> None:
     j = Journey(runtime, "cardiff-and-vale", at(2026, 4, 2, 10))
     j.say("alice", "language cy")
     j.say("alice", "newydd", "na", "ie", "1", "1", "Ni dderbyniwyd yr atgyfeiriad gan y tîm.",
@@ -139,14 +139,14 @@ def test_C12_a_welsh_speakers_action_reaches_an_english_speaker_in_english(runti
     assert "Mae " not in to_bob.text and "wedi codi" not in to_bob.text
 
 
-def test_C20_an_extension_is_told_to_everyone_on_the_case(runtime) -> None:  # noqa: ANN001
+def test_C20_an_extension_is_told_to_everyone_on_the_case(runtime) -> None:
     j, ref = cardiff(runtime)
     j.say("alice", f"done {ref}", "1", "today")
     got = j.say("sam", f"extend {ref}", "1", "2026-04-09", "Bob's manager is on leave until Thursday.")
     j.expect(got, {"alice": "extended", "bob": "extended", "mia": "extended"})
 
 
-def test_CUX13_an_urgent_notice_text_reaches_the_people_not_the_channel(runtime) -> None:  # noqa: ANN001
+def test_CUX13_an_urgent_notice_text_reaches_the_people_not_the_channel(runtime) -> None:
     j, ref = swindon(runtime)
     got = j.say("alice", f"urgent {ref}", "The child was seen today with new injuries.")
     # Stage 1: Bob, and Sam (Stage 1's manager and Alice's line manager); Mia (Bob's line manager); Una
@@ -155,14 +155,14 @@ def test_CUX13_an_urgent_notice_text_reaches_the_people_not_the_channel(runtime)
     assert "new injuries" in j.last_to("mia").message.text
 
 
-def test_CUX14_a_reminder_a_few_minutes_after_9_is_not_called_late(runtime) -> None:  # noqa: ANN001
+def test_CUX14_a_reminder_a_few_minutes_after_9_is_not_called_late(runtime) -> None:
     j, _ = swindon(runtime)
     got = j.to(at(2026, 4, 7, 9, 20))
     nudge = next(g for g in got if g.to == "alice")
     assert "late" not in nudge.message.text
 
 
-def test_C24_a_typed_acknowledge_reaches_an_old_prompt(runtime) -> None:  # noqa: ANN001
+def test_C24_a_typed_acknowledge_reaches_an_old_prompt(runtime) -> None:
     """The console shows only a channel's latest post; 'acknowledge REF' takes ownership without the button."""
     j, ref = lapse_stage_1(runtime)
     j.to(at(2026, 4, 13, 9, 30))  # the Monday digest is now the latest post in #business-unit
@@ -174,20 +174,20 @@ def test_C24_a_typed_acknowledge_reaches_an_old_prompt(runtime) -> None:  # noqa
     assert "Nothing on" in j.shown()
 
 
-def test_CUX8_an_action_that_is_not_possible_says_why(runtime) -> None:  # noqa: ANN001
+def test_CUX8_an_action_that_is_not_possible_says_why(runtime) -> None:
     j, ref = swindon(runtime)
     j.say("alice", f"escalate {ref}")
     assert "at Stage 1" in j.shown() and "What can be done now:" in j.shown()
 
 
-def test_CUX12_already_resolved_does_not_ask_resolved_or_not(runtime) -> None:  # noqa: ANN001
+def test_CUX12_already_resolved_does_not_ask_resolved_or_not(runtime) -> None:
     j, ref = lapse_stage_1(runtime)
     j.press("mia", "case.record_outcome", j.last_to("#csc-team-managers").message.buttons[1].value)
     assert "What is the outcome at this stage?" not in j.shown()
     assert "Describe the agreed outcome" in j.shown()
 
 
-def test_CUX6_CUX7_reminder_wording(runtime) -> None:  # noqa: ANN001
+def test_CUX6_CUX7_reminder_wording(runtime) -> None:
     j, ref = swindon(runtime)
     got = j.to(at(2026, 4, 7, 9, 5))
     to_sam = next(g for g in got if g.to == "sam").message.text
@@ -201,7 +201,7 @@ def test_CUX6_CUX7_reminder_wording(runtime) -> None:  # noqa: ANN001
         assert "OVERDUE" not in g.message.text or g.message.text.count("verdue") == 1
 
 
-def test_CUX21_a_late_digest_reports_its_own_week(runtime) -> None:  # noqa: ANN001
+def test_CUX21_a_late_digest_reports_its_own_week(runtime) -> None:
     """The digest due Tue 7 Apr 2026 (Easter Monday moved it) and sent on Thu 9 Apr after a jump of the clock is
     still the week to Tue 7 Apr."""
     j, _ = swindon(runtime)
@@ -210,7 +210,7 @@ def test_CUX21_a_late_digest_reports_its_own_week(runtime) -> None:  # noqa: ANN
     assert "week to Tue 7 Apr 2026" in (digest.message.title or "")
 
 
-def test_CUX22_the_digest_counts_cases_closed_this_week(runtime) -> None:  # noqa: ANN001
+def test_CUX22_the_digest_counts_cases_closed_this_week(runtime) -> None:
     j, ref = swindon(runtime)
     j.say("alice", f"close {ref}", "The family has moved out of the area.")
     got = j.to(at(2026, 4, 7, 9, 5))
@@ -218,7 +218,7 @@ def test_CUX22_the_digest_counts_cases_closed_this_week(runtime) -> None:  # noq
     assert "Resolved this week: 0. Closed this week: 1." in digest.message.text
 
 
-def test_CUX9_the_urgent_route_shows_no_internal_notes(runtime) -> None:  # noqa: ANN001
+def test_CUX9_the_urgent_route_shows_no_internal_notes(runtime) -> None:
     for board in ("swindon", "wolverhampton", "cardiff-and-vale", "mid-and-west-wales"):
         j = Journey(runtime, board, at(2026, 4, 2, 10))
         j.say("alice", "new", "yes")

@@ -19,7 +19,7 @@ from tests.journeys.harness import Journey, at
 WELSH_ONLY = ("Mae ", " wedi ", "Cam ")
 
 
-def test_mid_and_west_wales_counterpart_named_later_welsh_actor_protective_lapse_and_closure(runtime) -> None:  # noqa: ANN001
+def test_mid_and_west_wales_counterpart_named_later_welsh_actor_protective_lapse_and_closure(runtime) -> None:
     j = Journey(runtime, "mid-and-west-wales", at(2026, 4, 2, 10))
     got = j.say("alice", "new", "no", "A child", "Thresholds", "Threshold not met for a strategy discussion.",
                 "Emailed the team", "A strategy discussion", "today", "Carmarthenshire Children's Services",

@@ -29,7 +29,7 @@ TICK = dt.timedelta(minutes=1)
 class DownRecorder:
     """The journey's recorder behind a platform that answers 503 from ``start`` for ``length`` (simulated clock)."""
 
-    def __init__(self, recorder: Recorder, clock, start: dt.datetime, length: dt.timedelta):  # noqa: ANN001
+    def __init__(self, recorder: Recorder, clock, start: dt.datetime, length: dt.timedelta):
         self.recorder, self.clock, self.start, self.end = recorder, clock, start, start + length
         self.platform = recorder.platform
         self.refused = 0
@@ -56,7 +56,7 @@ class DownRecorder:
 
 
 class OutageJourney(Journey):
-    def __init__(self, runtime, start: dt.datetime, down_from: dt.datetime, length: dt.timedelta,  # noqa: ANN001
+    def __init__(self, runtime, start: dt.datetime, down_from: dt.datetime, length: dt.timedelta,
                  alert_after: dt.timedelta):
         super().__init__(runtime, "swindon", start)
         self.down = DownRecorder(self.recorder, self.clock, down_from, length)
@@ -103,7 +103,7 @@ class OutageJourney(Journey):
     (dt.timedelta(hours=5), dt.timedelta(minutes=30), 1),
 ], ids=["6-minutes", "6-minutes-alert-after-5", "5-hours"])
 def test_an_outage_loses_nothing_duplicates_nothing_and_tells_the_business_unit_once(
-        runtime, length: dt.timedelta, alert_after: dt.timedelta, alerts: int) -> None:  # noqa: ANN001
+        runtime, length: dt.timedelta, alert_after: dt.timedelta, alerts: int) -> None:
     # down from the moment the nudges and the digest fall due (Tue 7 Apr 09:05), through Alice's outcome
     j = OutageJourney(runtime, at(2026, 4, 2, 10), at(2026, 4, 7, 9, 5), length, alert_after)
     swindon_whole_case(j)

@@ -21,13 +21,13 @@ def teams(message: Message) -> None:
     assert_card(message_card(message))
 
 
-def test_the_swindon_journey_on_slack(sqlite_runtime) -> None:  # noqa: ANN001
+def test_the_swindon_journey_on_slack(sqlite_runtime) -> None:
     j = Journey(sqlite_runtime, "swindon", at(2026, 4, 2, 10), platform="slack", render=slack)
     swindon_whole_case(j)
     assert j.recorder.n > 30  # the whole journey went through Slack's renderer
 
 
-def test_the_swindon_journey_on_teams(sqlite_runtime) -> None:  # noqa: ANN001
+def test_the_swindon_journey_on_teams(sqlite_runtime) -> None:
     j = Journey(sqlite_runtime, "swindon", at(2026, 4, 2, 10), platform="teams", render=teams)
     swindon_whole_case(j)
     assert j.recorder.n > 30

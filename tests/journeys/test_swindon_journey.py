@@ -28,7 +28,7 @@ INTAKE = ["new", "no", "no", "Thresholds / decision about a referral",
           "today", "Swindon Children's Social Care", "Bob Evans, Social Worker", "Jamie Doe", "1/2/2015", "submit"]
 
 
-def test_swindon_whole_case(runtime) -> None:  # noqa: ANN001
+def test_swindon_whole_case(runtime) -> None:
     swindon_whole_case(Journey(runtime, "swindon", at(2026, 4, 2, 10)))
 
 

@@ -17,7 +17,7 @@ from tests.journeys.harness import Journey, at
 from tests.journeys.test_swindon_journey import INTAKE
 
 
-def test_an_unlinked_counterpart_is_reported_then_reached_once_linked(runtime) -> None:  # noqa: ANN001
+def test_an_unlinked_counterpart_is_reported_then_reached_once_linked(runtime) -> None:
     j = Journey(runtime, "swindon", at(2026, 4, 2, 10))
     with runtime.factory() as s:
         bob = repo.person_by_key("swindon", "bob", session=s)
@@ -61,7 +61,7 @@ def test_an_unlinked_counterpart_is_reported_then_reached_once_linked(runtime) -
     assert [c.ok for c in doctor.delivery_checks(runtime.factory)] == [True]
 
 
-def doctor_lines(s) -> list[str]:  # noqa: ANN001
+def doctor_lines(s) -> list[str]:
     from bot import outages
 
     return [f"{u.platform} {u.recipient} {' '.join(u.cases)} {u.reason}" for u in outages.unreachable(s)]

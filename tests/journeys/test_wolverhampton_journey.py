@@ -20,7 +20,7 @@ from tests.journeys.harness import Journey, at
 RAISE = "Raise the matter with the relevant practitioner, verbally and in writing"
 
 
-def test_wolverhampton_protective_date_lapse_and_written_outcome(runtime) -> None:  # noqa: ANN001
+def test_wolverhampton_protective_date_lapse_and_written_outcome(runtime) -> None:
     j = Journey(runtime, "wolverhampton", at(2026, 12, 31, 10))
     got = j.say("alice", "new", "no", "A child", "1", "Closed involvement too early for this family.",
                 "Emailed the team twice.", "Keep the case open", "today", "City of Wolverhampton Council Social Care",

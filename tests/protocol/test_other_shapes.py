@@ -97,7 +97,7 @@ stages:
 P = load_text(SHAPES, source="other-shapes.yaml")
 
 
-def _step(due: str):  # noqa: ANN202 - a Step of P with another timescale
+def _step(due: str):
     from dataclasses import replace
     return replace(P.step("refer-to-senior"), due=Duration.parse(due))
 
@@ -171,7 +171,7 @@ def test_bad_two_timescale_rules(text: str, fragment: str) -> None:
         Duration.parse(text)
 
 
-def _refer(stage_2_ended: str, due: str | None = None):  # noqa: ANN202
+def _refer(stage_2_ended: str, due: str | None = None):
     """The case reaches Stage 3 when Stage 2 ends unresolved at ``stage_2_ended``; the refer-to-senior item."""
     p = P
     if due is not None:

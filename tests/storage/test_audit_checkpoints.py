@@ -19,7 +19,7 @@ from tests.conftest import LONDON
 AT = dt.datetime(2026, 4, 2, 9, tzinfo=LONDON)
 
 
-def _case(s) -> Case:  # noqa: ANN001
+def _case(s) -> Case:
     b = repo.get_board("swindon", session=s)
     alice = repo.person_by_key("swindon", "alice", session=s)
     return repo.add_case(Case(ref=repo.next_case_ref(b, 2026, session=s), board_id="swindon",
@@ -28,7 +28,7 @@ def _case(s) -> Case:  # noqa: ANN001
                               opened_at=AT), session=s)
 
 
-def _world(rt) -> tuple[int, int]:  # noqa: ANN001
+def _world(rt) -> tuple[int, int]:
     """Two cases of four events each, written in separate commits as Parley would, and three audit entries."""
     ids = []
     for _ in range(2):
@@ -48,7 +48,7 @@ def _world(rt) -> tuple[int, int]:  # noqa: ANN001
     return ids[0], ids[1]
 
 
-def _tamper(rt, *sqls: str, **params) -> None:  # noqa: ANN001
+def _tamper(rt, *sqls: str, **params) -> None:
     """Run SQL as someone with the database: on PostgreSQL with the triggers off first (the owner can)."""
     pg = rt.engine.dialect.name == "postgresql"
     tables = ("case_events", "audit_entries", "audit_checkpoints")
@@ -63,7 +63,7 @@ def _tamper(rt, *sqls: str, **params) -> None:  # noqa: ANN001
                 conn.execute(text(f"ALTER TABLE {t} ENABLE TRIGGER USER"))
 
 
-def _rebuild(rt, case_id: int) -> None:  # noqa: ANN001
+def _rebuild(rt, case_id: int) -> None:
     """Recompute a case's whole chain from its stored rows, as someone who knows the scheme would (T12, T13)."""
     with rt.factory() as s:
         rows = list(repo.events_for(case_id, session=s))
@@ -79,17 +79,17 @@ def _rebuild(rt, case_id: int) -> None:  # noqa: ANN001
     _tamper(rt, *sqls, **params)
 
 
-def _problems(rt, expect: str | None = None) -> list[str]:  # noqa: ANN001
+def _problems(rt, expect: str | None = None) -> list[str]:
     return audit.verify(rt.factory, expect=expect).problems
 
 
-def _hash(rt, case_id: int, seq: int) -> str:  # noqa: ANN001
+def _hash(rt, case_id: int, seq: int) -> str:
     with rt.engine.connect() as conn:
         return conn.execute(text("SELECT hash FROM case_events WHERE case_id = :c AND seq = :s"),
                             {"c": case_id, "s": seq}).scalar_one()
 
 
-def test_normal_use_verifies_and_the_fingerprint_moves_on(runtime) -> None:  # noqa: ANN001
+def test_normal_use_verifies_and_the_fingerprint_moves_on(runtime) -> None:
     rt = runtime
     a, _ = _world(rt)
     first = audit.verify(rt.factory)
@@ -109,7 +109,7 @@ def test_normal_use_verifies_and_the_fingerprint_moves_on(runtime) -> None:  # n
         audit.verify(rt.factory, expect="yesterday's")
 
 
-def _t(rt, a: int, b: int, which: str) -> None:  # noqa: ANN001
+def _t(rt, a: int, b: int, which: str) -> None:
     ev = "FROM case_events WHERE case_id = :c AND seq"
     if which == "T1":
         _tamper(rt, "UPDATE case_events SET data = '{\"who\": \"someone else\"}' WHERE case_id = :c AND seq = 2", c=a)
@@ -128,9 +128,9 @@ def _t(rt, a: int, b: int, which: str) -> None:  # noqa: ANN001
     elif which == "T8":
         _tamper(rt, "DELETE FROM case_events WHERE case_id = :c", c=a)
     elif which == "T9":
-        _tamper(rt, f"UPDATE case_events SET seq = -1 WHERE case_id = :c AND seq = 2",
-                f"UPDATE case_events SET seq = 2 WHERE case_id = :c AND seq = 3",
-                f"UPDATE case_events SET seq = 3 WHERE case_id = :c AND seq = -1", c=a)
+        _tamper(rt, "UPDATE case_events SET seq = -1 WHERE case_id = :c AND seq = 2",
+                "UPDATE case_events SET seq = 2 WHERE case_id = :c AND seq = 3",
+                "UPDATE case_events SET seq = 3 WHERE case_id = :c AND seq = -1", c=a)
     elif which == "T10":
         digest = chain.data_digest({"who": "someone else"})
         _tamper(rt, "UPDATE case_events SET data = '{\"who\": \"someone else\"}', "
@@ -158,7 +158,7 @@ ATTACKS = {
 
 
 @pytest.mark.parametrize("which", list(ATTACKS))
-def test_each_tampering_attack_is_reported(runtime, which) -> None:  # noqa: ANN001
+def test_each_tampering_attack_is_reported(runtime, which) -> None:
     a, b = _world(runtime)
     assert _problems(runtime) == []
     _t(runtime, a, b, which)
@@ -168,7 +168,7 @@ def test_each_tampering_attack_is_reported(runtime, which) -> None:  # noqa: ANN
         assert any("SWN-2026-0002 was issued but no case has it" in p for p in problems), problems
 
 
-def test_a_case_deleted_with_its_counter_moved_back_is_reported(runtime) -> None:  # noqa: ANN001
+def test_a_case_deleted_with_its_counter_moved_back_is_reported(runtime) -> None:
     _, b = _world(runtime)
     _tamper(runtime, "DELETE FROM case_events WHERE case_id = :c", "DELETE FROM cases WHERE id = :c",
             "UPDATE case_counters SET last = last - 1", c=b)
@@ -184,14 +184,14 @@ def test_a_case_deleted_with_its_counter_moved_back_is_reported(runtime) -> None
     ("INSERT INTO audit_entries (at, board_id, actor_label, via, kind, data) SELECT at, board_id, actor_label, via, "
      "kind, data FROM audit_entries WHERE kind = 'refused'", "audit entries: 1 was added outside Parley"),
 ])
-def test_audit_entries_tampering_is_reported(runtime, sql, expected) -> None:  # noqa: ANN001
+def test_audit_entries_tampering_is_reported(runtime, sql, expected) -> None:
     _world(runtime)
     _tamper(runtime, sql)
     problems = _problems(runtime)
     assert any(expected in p for p in problems), problems
 
 
-def test_tampering_with_the_checkpoints_is_reported(runtime) -> None:  # noqa: ANN001
+def test_tampering_with_the_checkpoints_is_reported(runtime) -> None:
     rt = runtime
     a, _ = _world(rt)
     kept = audit.verify(rt.factory).fingerprint
@@ -208,7 +208,7 @@ def test_tampering_with_the_checkpoints_is_reported(runtime) -> None:  # noqa: A
     assert any(f"checkpoint {n - 5} is missing" in p for p in _problems(rt))
 
 
-def test_a_roll_back_of_the_newest_checkpoints_shows_against_the_kept_fingerprint(runtime) -> None:  # noqa: ANN001
+def test_a_roll_back_of_the_newest_checkpoints_shows_against_the_kept_fingerprint(runtime) -> None:
     rt = runtime
     a, _ = _world(rt)
     before = audit.verify(rt.factory).fingerprint
@@ -228,7 +228,7 @@ def test_a_roll_back_of_the_newest_checkpoints_shows_against_the_kept_fingerprin
     assert any("there are none, but the database holds cases" in p for p in _problems(rt))
 
 
-def test_checkpoints_signed_with_another_key_are_reported(runtime, monkeypatch) -> None:  # noqa: ANN001
+def test_checkpoints_signed_with_another_key_are_reported(runtime, monkeypatch) -> None:
     _world(runtime)
     monkeypatch.setenv(signing.AUDIT_KEY_ENV, "x" * 40)  # a key that signed none of them
     problems = _problems(runtime)
@@ -237,7 +237,7 @@ def test_checkpoints_signed_with_another_key_are_reported(runtime, monkeypatch) 
     assert any("shorter than 32 characters" in p for p in _problems(runtime))
 
 
-def test_a_database_upgraded_from_before_the_checkpoints_verifies(db_url) -> None:  # noqa: ANN001
+def test_a_database_upgraded_from_before_the_checkpoints_verifies(db_url) -> None:
     from bot.runtime import Runtime
     from tests.storage.test_data_protection import _at_0007_with_rows
 
@@ -258,7 +258,7 @@ def test_a_database_upgraded_from_before_the_checkpoints_verifies(db_url) -> Non
 
 
 @pytest.mark.postgres
-def test_postgres_refuses_changes_to_audit_entries_and_checkpoints(pg_url) -> None:  # noqa: ANN001
+def test_postgres_refuses_changes_to_audit_entries_and_checkpoints(pg_url) -> None:
     from tests.conftest import make_runtime
 
     rt = make_runtime(pg_url)
@@ -271,7 +271,7 @@ def test_postgres_refuses_changes_to_audit_entries_and_checkpoints(pg_url) -> No
     rt.engine.dispose()
 
 
-def test_a_savepoint_rolled_back_leaves_nothing_unsigned(runtime) -> None:  # noqa: ANN001
+def test_a_savepoint_rolled_back_leaves_nothing_unsigned(runtime) -> None:
     a, _ = _world(runtime)
     with runtime.factory() as s:
         try:

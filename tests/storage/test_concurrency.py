@@ -28,7 +28,7 @@ def at_once(n: int, work: Callable[[int], Any]) -> list[Any]:
         barrier.wait()
         try:
             results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - the test looks at it
+        except Exception as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
@@ -39,7 +39,7 @@ def at_once(n: int, work: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def intake_values(rt, n: int) -> dict[str, str]:  # noqa: ANN001
+def intake_values(rt, n: int) -> dict[str, str]:
     with rt.factory() as s:
         csc = repo.agency_by_key("swindon", "social-care", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
@@ -49,7 +49,7 @@ def intake_values(rt, n: int) -> dict[str, str]:  # noqa: ANN001
             "protective": "", "subject_name": "", "subject_dob": ""}
 
 
-def test_fifty_intakes_at_once_get_fifty_distinct_references(runtime) -> None:  # noqa: ANN001
+def test_fifty_intakes_at_once_get_fifty_distinct_references(runtime) -> None:
     clock = FixedClock(at(2026, 4, 2, 10))
     forms = Forms(runtime.factory, clock, "slack")
     with runtime.factory() as s:
@@ -67,7 +67,7 @@ def test_fifty_intakes_at_once_get_fifty_distinct_references(runtime) -> None:  
     assert whats == sorted(v["what"] for v in values)
 
 
-def lapsed_police_prompt(runtime) -> tuple[int, int, FixedClock]:  # noqa: ANN001
+def lapsed_police_prompt(runtime) -> tuple[int, int, FixedClock]:
     """A Swindon case whose Stage 1 lapsed (due Wed 8 Apr 2026): (case id, the police prompt's id, the clock)."""
     cid = open_case(runtime, "swindon", at(2026, 4, 2, 10))
     clock = FixedClock(at(2026, 4, 9, 9, 5))
@@ -78,7 +78,7 @@ def lapsed_police_prompt(runtime) -> tuple[int, int, FixedClock]:  # noqa: ANN00
     return cid, prompt, clock
 
 
-def test_two_managers_acknowledging_one_prompt_at_once_one_owner(runtime) -> None:  # noqa: ANN001
+def test_two_managers_acknowledging_one_prompt_at_once_one_owner(runtime) -> None:
     """Sam (sergeant) and Ian (inspector) both press Acknowledge on the police prompt at the same moment."""
     cid, prompt, clock = lapsed_police_prompt(runtime)
     with runtime.factory() as s:
@@ -98,7 +98,7 @@ def test_two_managers_acknowledging_one_prompt_at_once_one_owner(runtime) -> Non
     assert told[0].startswith(f"Already acknowledged by {'Sam Patel' if winner == who[0] else 'Ian Morgan'}")
 
 
-def test_first_use_by_an_unlinked_person_from_two_requests_at_once(runtime) -> None:  # noqa: ANN001
+def test_first_use_by_an_unlinked_person_from_two_requests_at_once(runtime) -> None:
     """Eight requests from one Slack user nobody has linked yet, all at once: each finds Alice (by her e-mail), and
     one identity is stored."""
     with runtime.factory() as s:
@@ -112,7 +112,7 @@ def test_first_use_by_an_unlinked_person_from_two_requests_at_once(runtime) -> N
             PersonIdentity.platform == "slack", PersonIdentity.external_id == "U0ALICE")) == 1
 
 
-def test_a_click_during_an_intake_both_land(runtime) -> None:  # noqa: ANN001
+def test_a_click_during_an_intake_both_land(runtime) -> None:
     """A manager acknowledges one case while a practitioner submits another: neither waits forever, both land."""
     cid, prompt, clock = lapsed_police_prompt(runtime)
     with runtime.factory() as s:
@@ -130,7 +130,7 @@ def test_a_click_during_an_intake_both_land(runtime) -> None:  # noqa: ANN001
         assert s.get(Case, cid).stage_number == 2
 
 
-def test_two_schedulers_on_one_sqlite_file_share_no_timer(sqlite_url) -> None:  # noqa: ANN001
+def test_two_schedulers_on_one_sqlite_file_share_no_timer(sqlite_url) -> None:
     """Two scheduler processes (two engines) on one SQLite file sweep the same 40 due escalations at once: every
     timer fires exactly once, none fails, and each prompt is posted once."""
     from bot.runtime import Runtime
@@ -158,7 +158,7 @@ def test_two_schedulers_on_one_sqlite_file_share_no_timer(sqlite_url) -> None:  
     other.engine.dispose()
 
 
-def test_serve_and_scheduler_wait_for_a_database_that_comes_later(tmp_path, caplog) -> None:  # noqa: ANN001
+def test_serve_and_scheduler_wait_for_a_database_that_comes_later(tmp_path, caplog) -> None:
     """`parley serve` and `parley scheduler` call Runtime.wait_for_database before anything else: with the database
     not there yet (its folder does not exist), they wait and try again, one log line an attempt, and carry on once
     it is there."""

@@ -26,7 +26,7 @@ PLAIN = (NAME, "2014-06-03", ADDRESS, NUMBER, "Rhiannon", "Quarry")
 AT = dt.datetime(2026, 4, 2, 9, tzinfo=LONDON)
 
 
-def _case(s, board: str = "swindon") -> Case:  # noqa: ANN001
+def _case(s, board: str = "swindon") -> Case:
     b = repo.get_board(board, session=s)
     alice = repo.person_by_key(board, "alice", session=s)
     return repo.add_case(Case(ref=repo.next_case_ref(b, 2026, session=s), board_id=board,
@@ -35,7 +35,7 @@ def _case(s, board: str = "swindon") -> Case:  # noqa: ANN001
                               opened_at=AT), session=s)
 
 
-def _with_subject(rt) -> int:  # noqa: ANN001
+def _with_subject(rt) -> int:
     with rt.factory() as s:
         case = _case(s)
         subjects.set_subject(case.id, session=s, name=NAME, date_of_birth=DOB, address=ADDRESS, case_number=NUMBER)
@@ -44,20 +44,20 @@ def _with_subject(rt) -> int:  # noqa: ANN001
         return case.id
 
 
-def _verify(rt) -> tuple[chain.ChainReport, list[str]]:  # noqa: ANN001
+def _verify(rt) -> tuple[chain.ChainReport, list[str]]:
     with rt.factory() as s:
         report = chain.verify(s)
     return report, [f"{ref}: {p.message}" for ref, p in report.problems]
 
 
-def _raw(rt, case_id: int) -> dict:  # noqa: ANN001
+def _raw(rt, case_id: int) -> dict:
     with rt.engine.connect() as conn:
         row = conn.execute(text("SELECT name, date_of_birth, address, case_number, extra FROM subject_details "
                                 "WHERE case_id = :c"), {"c": case_id}).mappings().one()
     return dict(row)
 
 
-def test_raw_columns_never_hold_the_plaintext_and_round_trip(runtime) -> None:  # noqa: ANN001
+def test_raw_columns_never_hold_the_plaintext_and_round_trip(runtime) -> None:
     case_id = _with_subject(runtime)
     raw = _raw(runtime, case_id)
     dump = json.dumps({k: str(v) for k, v in raw.items()})
@@ -70,7 +70,7 @@ def test_raw_columns_never_hold_the_plaintext_and_round_trip(runtime) -> None:  
                                                                                           NUMBER, EXTRA)
 
 
-def test_rotation_with_two_keys(runtime, monkeypatch) -> None:  # noqa: ANN001
+def test_rotation_with_two_keys(runtime, monkeypatch) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     monkeypatch.setenv("PARLEY_DATA_KEYS", old)
     case_id = _with_subject(runtime)
@@ -92,7 +92,7 @@ def test_rotation_with_two_keys(runtime, monkeypatch) -> None:  # noqa: ANN001
         subjects.get_subject(case_id, session=s)
 
 
-def test_a_wrong_key_gives_a_clear_error_and_rotation_changes_nothing(runtime, monkeypatch) -> None:  # noqa: ANN001
+def test_a_wrong_key_gives_a_clear_error_and_rotation_changes_nothing(runtime, monkeypatch) -> None:
     case_id = _with_subject(runtime)
     before = _raw(runtime, case_id)
     wrong = Fernet.generate_key().decode()
@@ -107,7 +107,7 @@ def test_a_wrong_key_gives_a_clear_error_and_rotation_changes_nothing(runtime, m
     assert _raw(runtime, case_id) == before
 
 
-def test_a_malformed_key_is_named_by_its_position_never_shown(monkeypatch) -> None:  # noqa: ANN001
+def test_a_malformed_key_is_named_by_its_position_never_shown(monkeypatch) -> None:
     good = Fernet.generate_key().decode()
     monkeypatch.setenv("PARLEY_DATA_KEYS", f"{good}, not-a-key-at-all")
     with pytest.raises(crypto.DataKeyError) as err:
@@ -118,7 +118,7 @@ def test_a_malformed_key_is_named_by_its_position_never_shown(monkeypatch) -> No
         crypto.key_source()
 
 
-def test_without_a_key_a_development_key_is_generated_once_with_a_warning(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001,E501
+def test_without_a_key_a_development_key_is_generated_once_with_a_warning(tmp_path, monkeypatch, capsys) -> None:
     path = tmp_path / "keys" / ".parley-dev-key"
     monkeypatch.delenv("PARLEY_DATA_KEYS", raising=False)
     monkeypatch.delenv("PARLEY_PRODUCTION", raising=False)
@@ -136,7 +136,7 @@ def test_without_a_key_a_development_key_is_generated_once_with_a_warning(tmp_pa
         crypto.key_source()
 
 
-def test_key_upkeep_never_hands_back_personal_data(runtime) -> None:  # noqa: ANN001
+def test_key_upkeep_never_hands_back_personal_data(runtime) -> None:
     case_id = _with_subject(runtime)
     with runtime.factory() as s:
         sample = protection.check_sample(s, crypto.key_source())
@@ -187,7 +187,7 @@ def _at_0007_with_rows(db_url: str) -> list[int]:
     return ids
 
 
-def test_migration_0008_encrypts_existing_rows_and_chains_existing_events(db_url) -> None:  # noqa: ANN001
+def test_migration_0008_encrypts_existing_rows_and_chains_existing_events(db_url) -> None:
     from bot.runtime import Runtime
 
     ids = _at_0007_with_rows(db_url)
@@ -222,7 +222,7 @@ def test_migration_0008_encrypts_existing_rows_and_chains_existing_events(db_url
     engine.dispose()
 
 
-def test_migration_0008_without_a_usable_key_stops_before_changing_anything(sqlite_url, monkeypatch) -> None:  # noqa: ANN001,E501
+def test_migration_0008_without_a_usable_key_stops_before_changing_anything(sqlite_url, monkeypatch) -> None:
     ids = _at_0007_with_rows(sqlite_url)
     monkeypatch.delenv("PARLEY_DATA_KEYS")
     monkeypatch.setenv("PARLEY_PRODUCTION", "true")
@@ -236,7 +236,7 @@ def test_migration_0008_without_a_usable_key_stops_before_changing_anything(sqli
 
 
 # -- the hash chain ------------------------------------------------------------------------------------------
-def _history(rt, n: int = 4) -> int:  # noqa: ANN001
+def _history(rt, n: int = 4) -> int:
     with rt.factory() as s:
         case = _case(s)
         for i in range(n):
@@ -246,7 +246,7 @@ def _history(rt, n: int = 4) -> int:  # noqa: ANN001
         return case.id
 
 
-def test_each_event_is_chained_to_the_one_before(runtime) -> None:  # noqa: ANN001
+def test_each_event_is_chained_to_the_one_before(runtime) -> None:
     case_id = _history(runtime)
     with runtime.factory() as s:
         evs = repo.events_for(case_id, session=s)
@@ -268,7 +268,7 @@ def test_each_event_is_chained_to_the_one_before(runtime) -> None:  # noqa: ANN0
                                               "latest event"),
     ("UPDATE case_events SET seq = seq + 10 WHERE seq = 1", "event 1 is missing"),
 ])
-def test_tampering_on_sqlite_is_reported_in_plain_words(sqlite_runtime, tamper, expected) -> None:  # noqa: ANN001
+def test_tampering_on_sqlite_is_reported_in_plain_words(sqlite_runtime, tamper, expected) -> None:
     rt = sqlite_runtime
     case_id = _history(rt)
     with rt.engine.begin() as conn:  # SQLite has no trigger: anyone with the file can do this
@@ -277,7 +277,7 @@ def test_tampering_on_sqlite_is_reported_in_plain_words(sqlite_runtime, tamper, 
     assert any(line.startswith("SWN-2026-0001: ") and expected in line for line in problems), problems
 
 
-def test_swapping_two_events_breaks_the_links(sqlite_runtime) -> None:  # noqa: ANN001
+def test_swapping_two_events_breaks_the_links(sqlite_runtime) -> None:
     rt = sqlite_runtime
     case_id = _history(rt)
     with rt.engine.begin() as conn:
@@ -290,7 +290,7 @@ def test_swapping_two_events_breaks_the_links(sqlite_runtime) -> None:  # noqa: 
 
 # -- PostgreSQL: the trigger ---------------------------------------------------------------------------------
 @pytest.mark.postgres
-def test_postgres_refuses_update_and_delete_of_events(pg_url) -> None:  # noqa: ANN001
+def test_postgres_refuses_update_and_delete_of_events(pg_url) -> None:
     from tests.conftest import make_runtime
 
     rt = make_runtime(pg_url)
@@ -327,7 +327,7 @@ def test_postgres_refuses_update_and_delete_of_events(pg_url) -> None:  # noqa: 
     rt.engine.dispose()
 
 
-def test_two_writers_on_one_case_both_land_in_order(runtime, clock) -> None:  # noqa: ANN001
+def test_two_writers_on_one_case_both_land_in_order(runtime, clock) -> None:
     """Another process appends to the case between this one reading the last event and inserting its own (two
     refusals at once, a click during a sweep): the loser of the (case, seq) race goes after the winner, and the
     chain still verifies."""
@@ -341,7 +341,7 @@ def test_two_writers_on_one_case_both_land_in_order(runtime, clock) -> None:  # 
         case = a.get(Case, cid)
         interloped = []
 
-        def interlope(session, _ctx, _instances) -> None:  # noqa: ANN001
+        def interlope(session, _ctx, _instances) -> None:
             if interloped:
                 return
             interloped.append(True)
@@ -363,7 +363,7 @@ def test_two_writers_on_one_case_both_land_in_order(runtime, clock) -> None:  # 
 
 
 # -- the files behind Teams links and the start-up check (R6, R7) ----------------------------------------------
-def test_rotation_re_encrypts_the_files_behind_teams_links(runtime, monkeypatch) -> None:  # noqa: ANN001
+def test_rotation_re_encrypts_the_files_behind_teams_links(runtime, monkeypatch) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     monkeypatch.setenv("PARLEY_DATA_KEYS", old)
     case_id = _with_subject(runtime)
@@ -386,7 +386,7 @@ def test_rotation_re_encrypts_the_files_behind_teams_links(runtime, monkeypatch)
     assert result.ok and "signed with a retired key" in result.notes[0], result.problems
 
 
-def test_start_up_refuses_keys_that_cannot_read_the_stored_data(runtime, monkeypatch) -> None:  # noqa: ANN001
+def test_start_up_refuses_keys_that_cannot_read_the_stored_data(runtime, monkeypatch) -> None:
     key = os.environ["PARLEY_DATA_KEYS"]
     datakeys.check_startup(runtime.factory)  # an empty database: the canary is stored
     wrong = Fernet.generate_key().decode()

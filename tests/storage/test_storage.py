@@ -14,7 +14,7 @@ from storage.models import Case, CaseEvent
 from tests.conftest import LONDON
 
 
-def test_migrations_apply_and_are_current(runtime) -> None:  # noqa: ANN001
+def test_migrations_apply_and_are_current(runtime) -> None:
     assert runtime.is_current()
     tables = set(inspect(runtime.engine).get_table_names())
     assert {"boards", "protocol_snapshots", "agencies", "agency_channels", "people", "person_identities",
@@ -24,7 +24,7 @@ def test_migrations_apply_and_are_current(runtime) -> None:  # noqa: ANN001
     assert migrate.current_revision(runtime.engine) == migrate.head_revision()
 
 
-def test_demo_directory_is_loaded_once(runtime) -> None:  # noqa: ANN001
+def test_demo_directory_is_loaded_once(runtime) -> None:
     again = runtime.load_demo()
     assert again == {"agencies": 0, "people": 0}
     with runtime.factory() as s:
@@ -39,7 +39,7 @@ def test_demo_directory_is_loaded_once(runtime) -> None:  # noqa: ANN001
             assert repo.person_by_identity("console", f"{board}:alice", session=s).id == alice.id
 
 
-def test_protocol_snapshots_are_reused_or_added(runtime) -> None:  # noqa: ANN001
+def test_protocol_snapshots_are_reused_or_added(runtime) -> None:
     with runtime.factory() as s:
         proto = loader.load_board("swindon")
         b1 = directory.sync_protocol(proto, session=s)
@@ -54,7 +54,7 @@ def test_protocol_snapshots_are_reused_or_added(runtime) -> None:  # noqa: ANN00
         s.commit()
 
 
-def _case(s, board: str = "swindon") -> Case:  # noqa: ANN001
+def _case(s, board: str = "swindon") -> Case:
     b = repo.get_board(board, session=s)
     alice = repo.person_by_key(board, "alice", session=s)
     ref = repo.next_case_ref(b, 2026, session=s)
@@ -63,7 +63,7 @@ def _case(s, board: str = "swindon") -> Case:  # noqa: ANN001
                               status="open", opened_at=dt.datetime(2026, 4, 2, 9, tzinfo=LONDON)), session=s)
 
 
-def test_case_references_count_per_board_and_year(runtime) -> None:  # noqa: ANN001
+def test_case_references_count_per_board_and_year(runtime) -> None:
     with runtime.factory() as s:
         refs = [_case(s).ref for _ in range(3)] + [_case(s, "wolverhampton").ref]
         b = repo.get_board("swindon", session=s)
@@ -74,7 +74,7 @@ def test_case_references_count_per_board_and_year(runtime) -> None:  # noqa: ANN
         assert repo.case_by_ref("swn-2026-0002", session=s).ref == "SWN-2026-0002"
 
 
-def test_events_are_numbered_in_order_and_times_stay_aware(runtime) -> None:  # noqa: ANN001
+def test_events_are_numbered_in_order_and_times_stay_aware(runtime) -> None:
     at = dt.datetime(2026, 10, 25, 1, 30, tzinfo=LONDON)  # the ambiguous hour of the clock change
     with runtime.factory() as s:
         case = _case(s)
@@ -95,7 +95,7 @@ def test_repository_offers_no_way_to_change_history() -> None:
     assert not any(("event" in n and any(w in n for w in ("update", "delete", "edit", "remove"))) for n in names)
 
 
-def test_naive_datetimes_are_refused(runtime) -> None:  # noqa: ANN001
+def test_naive_datetimes_are_refused(runtime) -> None:
     with runtime.factory() as s:
         case = _case(s)
         with pytest.raises(Exception, match="naive"):
@@ -103,7 +103,7 @@ def test_naive_datetimes_are_refused(runtime) -> None:  # noqa: ANN001
         s.rollback()
 
 
-def test_subject_details_live_in_their_own_table(runtime) -> None:  # noqa: ANN001
+def test_subject_details_live_in_their_own_table(runtime) -> None:
     with runtime.factory() as s:
         case = _case(s)
         subjects.set_subject(case.id, session=s, name="Jamie Doe", date_of_birth=dt.date(2015, 2, 1),
@@ -114,7 +114,7 @@ def test_subject_details_live_in_their_own_table(runtime) -> None:  # noqa: ANN0
         assert subjects.get_subject(case.id, session=s).address == "1 High St"
 
 
-def test_conversation_state_survives_sessions(runtime) -> None:  # noqa: ANN001
+def test_conversation_state_survives_sessions(runtime) -> None:
     with runtime.factory() as s:
         conv = repo.get_conversation("console", "7", session=s)
         repo.save_conversation(conv, "intake", {"step": 3, "data": {"what": "x"}}, session=s)
@@ -124,7 +124,7 @@ def test_conversation_state_survives_sessions(runtime) -> None:  # noqa: ANN001
         assert conv.flow == "intake" and conv.state["data"] == {"what": "x"}
 
 
-def test_models_and_migrations_agree(runtime) -> None:  # noqa: ANN001
+def test_models_and_migrations_agree(runtime) -> None:
     """The migrated schema is the models' schema: autogenerate finds nothing to add, drop or change."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext

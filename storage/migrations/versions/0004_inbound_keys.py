@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models  # noqa: F401 - custom column types
-from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
+import storage.models
+from sqlalchemy import Text
 
 revision = '0004'
 down_revision = '0003'

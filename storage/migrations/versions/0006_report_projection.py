@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models  # noqa: F401 - custom column types
-from sqlalchemy import Text  # noqa: F401 - autogenerate renders JSONB(astext_type=Text())
+import storage.models
+from sqlalchemy import Text
 
 revision = '0006'
 down_revision = '0005'

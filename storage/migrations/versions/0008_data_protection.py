@@ -22,6 +22,7 @@ Create Date: 2026-11-25 09:00:00
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
@@ -81,7 +82,7 @@ def _subject_columns(to_text: bool) -> None:
                                   server_default='{}', postgresql_using='extra::jsonb')
 
 
-def _convert_subjects(convert) -> None:  # noqa: ANN001 - (value: str) -> str
+def _convert_subjects(convert: Callable[[str], str]) -> None:
     conn = op.get_bind()
     rows = conn.execute(sa.text('SELECT case_id, name, date_of_birth, address, case_number, extra '
                                 'FROM subject_details ORDER BY case_id')).all()
