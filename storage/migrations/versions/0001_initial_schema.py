@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
-import storage.models
 
 revision = '0001'
 down_revision = None
@@ -33,7 +32,7 @@ def upgrade() -> None:
     sa.Column('user_key', sa.String(length=200), nullable=False),
     sa.Column('flow', sa.String(length=40), nullable=True),
     sa.Column('state', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('updated_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_conversations')),
     sa.UniqueConstraint('platform', 'user_key', name=op.f('uq_conversations_platform'))
     )
@@ -78,7 +77,7 @@ def upgrade() -> None:
     sa.Column('version', sa.String(length=64), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['board_id'], ['boards.id'], name=op.f('fk_protocol_snapshots_board_id_boards')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_protocol_snapshots')),
     sa.UniqueConstraint('board_id', 'sha256', name=op.f('uq_protocol_snapshots_board_id'))
@@ -131,8 +130,8 @@ def upgrade() -> None:
     sa.Column('stage_id', sa.String(length=64), nullable=True),
     sa.Column('stage_number', sa.Integer(), nullable=True),
     sa.Column('protective_date', sa.Date(), nullable=True),
-    sa.Column('next_due_at', storage.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('opened_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_due_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['board_id'], ['boards.id'], name=op.f('fk_cases_board_id_boards')),
     sa.ForeignKeyConstraint(['raising_agency_id'], ['agencies.id'], name=op.f('fk_cases_raising_agency_id_agencies')),
@@ -161,7 +160,7 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
-    sa.Column('at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor_label', sa.String(length=200), nullable=False),
     sa.Column('via', sa.String(length=32), nullable=False),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
-import storage.models
 from sqlalchemy import Text
 
 revision = '0003'
@@ -27,14 +26,14 @@ def upgrade() -> None:
     sa.Column('board_id', sa.String(length=64), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
     sa.Column('token', sa.Integer(), nullable=False),
-    sa.Column('due_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deadline_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deadline_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('fired_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('fired_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('late', sa.Boolean(), nullable=False),
     sa.Column('note', sa.String(length=200), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['board_id'], ['boards.id'], name=op.f('fk_timers_board_id_boards')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_timers_case_id_cases')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_timers')),
@@ -55,9 +54,9 @@ def upgrade() -> None:
     sa.Column('level', sa.String(length=32), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('acknowledged_by_id', sa.Integer(), nullable=True),
-    sa.Column('acknowledged_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('renotified', sa.Integer(), nullable=False),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['acknowledged_by_id'], ['people.id'], name=op.f('fk_escalation_prompts_acknowledged_by_id_people')),
     sa.ForeignKeyConstraint(['agency_id'], ['agencies.id'], name=op.f('fk_escalation_prompts_agency_id_agencies')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_escalation_prompts_case_id_cases')),
@@ -83,13 +82,13 @@ def upgrade() -> None:
     sa.Column('update_of_id', sa.Integer(), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('claimed_by', sa.String(length=100), nullable=True),
-    sa.Column('lease_until', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('external_id', sa.String(length=200), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['board_id'], ['boards.id'], name=op.f('fk_outbox_board_id_boards')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_outbox_case_id_cases')),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_outbox_person_id_people')),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models
 from sqlalchemy import Text
 
 revision = '0004'
@@ -24,7 +23,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('platform', sa.String(length=16), nullable=False),
     sa.Column('key', sa.String(length=300), nullable=False),
-    sa.Column('seen_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_keys')),
     sa.UniqueConstraint('platform', 'key', name=op.f('uq_inbound_keys_platform'))
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models
 from sqlalchemy import Text
 
 revision = '0006'
@@ -34,11 +33,11 @@ def upgrade() -> None:
     sa.Column('stage_id', sa.String(length=64), nullable=False),
     sa.Column('stage_number', sa.Integer(), nullable=False),
     sa.Column('how_entered', sa.String(length=16), nullable=False),
-    sa.Column('entered_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('entered_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ended_how', sa.String(length=16), nullable=True),
     sa.Column('ended_seq', sa.Integer(), nullable=True),
-    sa.Column('due_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('on_time', sa.Boolean(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_stage_results_case_id_cases')),
     sa.PrimaryKeyConstraint('case_id', 'visit', name=op.f('pk_case_stage_results'))

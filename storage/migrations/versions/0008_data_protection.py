@@ -21,14 +21,15 @@ Create Date: 2026-11-25 09:00:00
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import storage.models
 from storage import chain, crypto
 
 revision = '0008'
@@ -37,6 +38,25 @@ branch_labels = None
 depends_on = None
 
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
+
+
+class _UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """The stored event times as this migration reads them: aware UTC on every backend (a frozen copy of the
+    type storage.models had when this migration was written; migrations never import the live models)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == 'sqlite' else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 TRIGGER_FUNCTION = """
 CREATE OR REPLACE FUNCTION parley_case_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -111,7 +131,7 @@ def _backfill_chain() -> None:
     conn = op.get_bind()
     events = sa.table('case_events', sa.column('id', sa.Integer()), sa.column('case_id', sa.Integer()),
                       sa.column('seq', sa.Integer()), sa.column('kind', sa.String()),
-                      sa.column('at', storage.models.UTCDateTime(timezone=True)),
+                      sa.column('at', _UTCDateTime()),
                       sa.column('actor_id', sa.Integer()), sa.column('actor_label', sa.String()),
                       sa.column('via', sa.String()), sa.column('data', JSON_TYPE),
                       sa.column('data_digest', sa.String()), sa.column('prev_hash', sa.String()),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models
 
 revision = '0009'
 down_revision = '0008'
@@ -21,12 +20,12 @@ def upgrade() -> None:
     op.create_table(
         'file_links',
         sa.Column('token_hash', sa.String(length=64), nullable=False),
-        sa.Column('filename', storage.models.EncryptedText(), nullable=False),
+        sa.Column('filename', sa.Text(), nullable=False),
         sa.Column('media_type', sa.String(length=100), nullable=False),
-        sa.Column('title', storage.models.EncryptedText(), nullable=False),
-        sa.Column('data', storage.models.EncryptedText(), nullable=False),
-        sa.Column('expires_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('title', sa.Text(), nullable=False),
+        sa.Column('data', sa.Text(), nullable=False),
+        sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_file_links')),
     )
     op.create_index(op.f('ix_file_links_expires_at'), 'file_links', ['expires_at'], unique=False)

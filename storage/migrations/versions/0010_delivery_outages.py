@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models
 
 revision = '0010'
 down_revision = '0009'
@@ -23,7 +22,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('failure', sa.String(length=16), nullable=True))
     with op.batch_alter_table('timers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('attempts', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('retry_at', storage.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('retry_at', sa.DateTime(timezone=True), nullable=True))
     # rows failed for good by the old eight-attempt limit: the transient ones are retried from now on
     op.execute("UPDATE outbox SET failure = CASE WHEN last_error LIKE 'Slack 5%' OR last_error LIKE 'HTTP 5%' "
                "OR last_error LIKE 'unreachable%' OR last_error = 'rate limited' OR last_error LIKE 'HTTP 429%' "
@@ -36,14 +35,14 @@ def upgrade() -> None:
         sa.Column('address', sa.String(length=200), nullable=False),
         sa.Column('target_kind', sa.String(length=8), nullable=False),
         sa.Column('person_id', sa.Integer(), nullable=True),
-        sa.Column('failing_since', storage.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column('last_failure_at', storage.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column('last_ok_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('failing_since', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('last_failure_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('last_ok_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('permanent', sa.Boolean(), nullable=False),
         sa.Column('reason', sa.String(length=100), nullable=False),
         sa.Column('outage', sa.Integer(), nullable=False),
         sa.Column('alerted_outage', sa.Integer(), nullable=False),
-        sa.Column('alerted_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('alerted_at', sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_delivery_addresses_person_id_people')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_addresses')),
         sa.UniqueConstraint('platform', 'address', name=op.f('uq_delivery_addresses_platform')),
