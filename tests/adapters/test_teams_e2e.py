@@ -25,6 +25,7 @@ from bot.clock import FixedClock
 from bot.scheduler import Sweeper
 from storage import repo
 from storage.models import PersonIdentity
+from tests.bot.test_scheduler import open_case
 from tests.conftest import LONDON
 
 pytestmark = pytest.mark.e2e
@@ -313,17 +314,7 @@ def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(t
     # bob is added to a team where the app is installed (he never messages the bot himself)
     teams.send(teams.activity("una", "conversationUpdate", conv="19:general@thread", channel="19:general@thread",
                               membersAdded=[{"id": "29:bob", "aadObjectId": AAD["bob"]}]))
-    with rt.factory() as s:
-        from bot.services import Ctx, NewCase, open_case
-
-        alice = repo.person_by_key("swindon", "alice", session=s)
-        csc = repo.agency_by_key("swindon", "social-care", session=s)
-        bob = repo.person_by_key("swindon", "bob", session=s)
-        open_case(Ctx(alice, "console", clock.now()), NewCase(
-            board_id="swindon", subject_kind="child", category="thresholds", what_happened="x", done_so_far="y",
-            outcome_sought="z", arose_on=clock.now().date(), responding_agency_id=csc.id,
-            responding_person_id=bob.id), session=s)
-        s.commit()
+    open_case(rt, "swindon", clock.now())  # alice raises it, naming bob
     # the Stage 1 deadline lapses: the practitioners, bob among them, are told managers were asked to act
     clock.set(dt.datetime(2026, 4, 9, 9, 30, tzinfo=LONDON))
     Sweeper(rt.factory, clock).fire_due()
@@ -389,16 +380,10 @@ def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(t
 
     rt, connector, teams, clock, server = teams_env
     with rt.factory() as s:
-        from bot.services import Ctx, NewCase, open_case
-
-        alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
         s.execute(delete(PersonIdentity).where(PersonIdentity.person_id == bob.id))
-        open_case(Ctx(alice, "console", clock.now()), NewCase(
-            board_id="swindon", subject_kind="child", category="thresholds", what_happened="x", done_so_far="y",
-            outcome_sought="z", arose_on=clock.now().date(), responding_agency_id=bob.agency_id,
-            responding_person_id=bob.id), session=s)
         s.commit()
+    open_case(rt, "swindon", clock.now())  # alice raises it, naming bob
     clock.set(dt.datetime(2026, 4, 9, 9, 30, tzinfo=LONDON))
     Sweeper(rt.factory, clock).fire_due()
     with rt.factory() as s:

@@ -31,7 +31,8 @@ from bot import conversation, notify, services
 from bot.clock import FixedClock
 from bot.scheduler import Sweeper
 from storage import repo
-from storage.models import OutboxMessage, PersonIdentity
+from storage.models import Case, OutboxMessage, PersonIdentity
+from tests.bot.test_scheduler import open_case
 from tests.adapters.test_teams_e2e import Loop
 from tests.conftest import LONDON
 
@@ -376,16 +377,7 @@ def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any)
 
     # a case between alice (police) and bob (social care); the stage 1 deadline passes unresolved
     with rt.factory() as s:
-        alice = repo.person_by_key("swindon", "alice", session=s)
-        bob = repo.person_by_key("swindon", "bob", session=s)
-        ctx = services.Ctx(actor=alice, via="console", now=bot.clock.now())
-        case = services.open_case(ctx, services.NewCase(
-            board_id="swindon", subject_kind="child", category="thresholds",
-            what_happened="CSC closed the referral after one visit", done_so_far="Phoned the duty social worker",
-            outcome_sought="Re-open the referral", arose_on=dt.date(2026, 4, 2), responding_agency_id=bob.agency_id,
-            responding_person_id=bob.id), session=s)
-        s.commit()
-        ref = case.ref
+        ref = s.get(Case, open_case(rt, "swindon", bot.clock.now())).ref
     bot.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
     Sweeper(rt.factory, bot.clock).fire_due()
     with rt.factory() as s:
@@ -426,6 +418,7 @@ def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any)
     shot("channel-card-acknowledged")
     with rt.factory() as s:
         case = repo.case_by_ref(ref, session=s)
+        assert case is not None and case.stage_number == 2  # the acknowledgement moved it on, as the card says
         sent = s.scalars(select(OutboxMessage).where(OutboxMessage.platform == "teams")).all()
         posted = [r for r in sent if r.target_kind == "channel" and r.update_of_id is None]
         updates = [r for r in sent if r.update_of_id is not None]
