@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -16,6 +16,7 @@ from bot.runtime import Runtime
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from bot.clock import Clock
     from bot.i18n import Translator
 
 app = typer.Typer(help="Parley: track professional-difference escalation protocols.", no_args_is_help=True,
@@ -186,6 +187,22 @@ def _transports() -> dict:
     return transports
 
 
+def _ops(rt: Runtime, clock: Clock, web_app: Any) -> None:
+    """/readyz and /metrics: on the chat server's app when there is one, else on PARLEY_OPS_PORT if set."""
+    import os
+
+    from adapters.ops_http import attach, ops_app, serve_in_background
+    from bot.admin.readiness import OPS_PORT_ENV, Metrics, Readiness
+
+    readiness, metrics = Readiness(rt.factory, rt.engine, clock), Metrics(rt.factory, clock)
+    if web_app is not None:
+        attach(web_app, readiness, metrics)
+        return
+    port = os.environ.get(OPS_PORT_ENV, "").strip()
+    if port:
+        serve_in_background(ops_app(readiness, metrics), int(port))
+
+
 def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports: dict) -> None:
     from bot import logs
     from bot.clock import SystemClock
@@ -198,7 +215,9 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
     if not rt.is_current():
         _fail("The database is not migrated: run `parley db upgrade` first.")
     _check_keys(rt)
-    SchedulerService(rt.factory, SystemClock(), transports, interval=interval, until_idle=until_idle).run()
+    clock = SystemClock()
+    _ops(rt, clock, None)
+    SchedulerService(rt.factory, clock, transports, interval=interval, until_idle=until_idle).run()
 
 
 IntervalOpt = Annotated[float, typer.Option("--interval", help="Seconds between sweeps")]
@@ -290,6 +309,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
                    "PARLEY_WEBHOOK_URL); "
                    "running the scheduler only: messages wait in the outbox until an adapter delivers them.",
                    err=True)
+    _ops(rt, clock, web_app)
     service = SchedulerService(rt.factory, clock, transports, interval=interval,
                                background=web_app is not None or socket is not None)
     if socket is not None:

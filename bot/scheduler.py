@@ -36,7 +36,7 @@ from bot.i18n import Translator, in_languages
 from bot.messages import Button, Message, Severity
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol, Side
-from storage import repo
+from storage import ops, repo
 from storage.db import writing
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
 
@@ -376,6 +376,9 @@ class SchedulerService:
             if fired or sent:
                 log.info("sweep: %d timers fired, %d messages sent", fired, sent)
             self._wake_for_next()
+            with self.sweeper.factory() as s:  # for /readyz and /metrics: some scheduler is sweeping
+                ops.beat(s, self.sweeper.clock.now())
+                s.commit()
         except Exception:
             log.exception("sweep failed")
         # Fix: only the platforms this process has a transport for count as unsent; waiting on messages for

@@ -1,0 +1,1 @@
+"""Running Parley for a board: readiness and metrics for operators."""
