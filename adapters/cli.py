@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from adapters.cli_directory import directory_app
 from bot.i18n import translator
 from bot.protocol_tools import ProtocolError, describe, load_board, timetable_rows
 from bot.runtime import Runtime
@@ -27,6 +28,7 @@ protocols_app = typer.Typer(help="Board protocol files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(protocols_app, name="protocols")
+app.add_typer(directory_app, name="directory")
 
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: DATABASE_URL or "
                                                            "sqlite:///parley.db)")]

@@ -1,0 +1,343 @@
+"""A board's directory from a spreadsheet and back: ``parley directory import / export / check``.
+
+The spreadsheet is a folder holding ``agencies.csv``, ``people.csv`` and ``channels.csv`` (``channels.csv`` may
+be left out), or one ``.xlsx`` workbook with sheets of those names; the columns are in docs/directory.md (more
+columns are allowed and ignored). Import is a sync keyed by agency key and e-mail address: it adds and changes,
+never removes; every problem is reported with its file, row and column, and nothing is written while any remains.
+``--dry-run`` reports what would change and changes nothing. Export writes the same format, so that importing
+an export changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import services
+from bot.i18n import available_languages
+from storage import directory, repo
+from storage.db import writing
+from storage.directory import AgencyRow, ChannelRow, Directory, PersonRow
+
+COLUMNS = {
+    "agencies": ("key", "name", "sector", "la_area", "safeguarding_lead_email"),
+    "people": ("email", "name", "title", "role", "agency", "line_manager_email", "language", "slack_user_id",
+               "teams_object_id"),
+    "channels": ("agency", "level", "platform", "address"),
+}
+REQUIRED_COLUMNS = {"agencies": ("key", "name", "sector"), "people": ("email", "name", "role"),
+                    "channels": ("agency", "level", "platform", "address")}
+ROLES = ("practitioner", "line_manager", "senior_manager", "director", "safeguarding_lead", "business_unit", "chair",
+         "admin")
+BOARD_ROLES = ("business_unit", "chair", "admin")  # people of the board, in no agency
+MANAGER_LEVELS = ("line_manager", "senior_manager", "director")
+BOARD_CHANNELS = ("business_unit", "chair")
+PLATFORMS = ("slack", "teams", "webhook", "console")
+KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+ENTRA_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    row: int  # as the spreadsheet numbers it: the header is row 1
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, row {self.row}, column {self.column}: {self.message}"
+
+
+@dataclass
+class Result:
+    changes: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    written: bool = False
+
+
+Rows = list[tuple[int, dict[str, str]]]
+
+
+# -- reading the spreadsheet ------------------------------------------------------------------------------------
+def read_tables(path: Path) -> tuple[dict[str, tuple[str, Rows]], list[Problem]]:
+    """Each sheet's (file name as reported, rows numbered as the spreadsheet numbers them)."""
+    tables: dict[str, tuple[str, Rows]] = {}
+    problems: list[Problem] = []
+    if path.is_dir():
+        for name in COLUMNS:
+            f = path / f"{name}.csv"
+            if not f.exists():
+                if name != "channels":
+                    problems.append(Problem(f.name, 0, "-", "the file is missing"))
+                continue
+            with f.open(newline="", encoding="utf-8-sig") as fh:
+                reader = csv.reader(fh)
+                tables[name] = (f.name, _rows(list(reader)))
+    elif path.suffix.lower() == ".xlsx" and path.exists():
+        from openpyxl import load_workbook  # only for a workbook
+
+        book = load_workbook(path, read_only=True, data_only=True)
+        for name in COLUMNS:
+            label = f"{path.name} [{name}]"
+            if name not in book.sheetnames:
+                if name != "channels":
+                    problems.append(Problem(label, 0, "-", "the sheet is missing"))
+                continue
+            values = [["" if v is None else str(v) for v in row] for row in book[name].iter_rows(values_only=True)]
+            tables[name] = (label, _rows(values))
+        book.close()
+    else:
+        problems.append(Problem(str(path), 0, "-", "give a folder of CSV files or an .xlsx workbook"))
+    for name, (label, rows) in tables.items():
+        header = rows[0][1] if rows else {}
+        for col in REQUIRED_COLUMNS[name]:
+            if col not in header:
+                problems.append(Problem(label, 1, col, "the column is missing"))
+    return tables, problems
+
+
+def _rows(values: list[list[str]]) -> Rows:
+    """Row 1 is the header (names trimmed and lower-cased); blank rows are skipped."""
+    if not values:
+        return []
+    header = [h.strip().lower() for h in values[0]]
+    out: Rows = [(1, {h: h for h in header if h})]
+    for n, row in enumerate(values[1:], start=2):
+        cells = {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header) if h}
+        if any(cells.values()):
+            out.append((n, cells))
+    return out
+
+
+# -- checking it -----------------------------------------------------------------------------------------------
+def parse(tables: dict[str, tuple[str, Rows]]) -> tuple[Directory, list[Problem]]:
+    problems: list[Problem] = []
+
+    def body(name: str) -> tuple[str, Rows]:
+        label, rows = tables.get(name, (f"{name}.csv", []))
+        return label, rows[1:]
+
+    a_label, a_rows = body("agencies")
+    p_label, p_rows = body("people")
+    c_label, c_rows = body("channels")
+    agencies: dict[str, tuple[int, dict[str, str]]] = {}
+    for n, r in a_rows:
+        key = r.get("key", "").lower()
+        if not KEY.match(key):
+            problems.append(Problem(a_label, n, "key", "a key is lower-case letters, digits and hyphens"))
+        elif key in agencies:
+            problems.append(Problem(a_label, n, "key", f"{key} is given twice (also row {agencies[key][0]})"))
+        else:
+            agencies[key] = (n, r)
+        for col in ("name", "sector"):
+            if not r.get(col):
+                problems.append(Problem(a_label, n, col, "required"))
+    people: dict[str, tuple[int, dict[str, str]]] = {}
+    languages = available_languages()
+    for n, r in p_rows:
+        email = r.get("email", "").lower()
+        if not EMAIL.match(email):
+            problems.append(Problem(p_label, n, "email", "not an e-mail address"))
+        elif email in people:
+            problems.append(Problem(p_label, n, "email", f"{email} is given twice (also row {people[email][0]})"))
+        else:
+            people[email] = (n, r)
+        if not r.get("name"):
+            problems.append(Problem(p_label, n, "name", "required"))
+        role, agency = r.get("role", ""), r.get("agency", "").lower()
+        if role not in ROLES:
+            problems.append(Problem(p_label, n, "role", f"{role or '(blank)'} is not a role: use one of "
+                                                        + ", ".join(ROLES)))
+        elif role in BOARD_ROLES and agency:
+            problems.append(Problem(p_label, n, "agency", f"a {role} person is the board's: leave agency blank"))
+        elif role not in BOARD_ROLES and not agency:
+            problems.append(Problem(p_label, n, "agency", f"a {role} belongs to an agency: give its key"))
+        if agency and agency not in agencies:
+            problems.append(Problem(p_label, n, "agency", f"no agency {agency} in agencies"))
+        if r.get("language") and r["language"].lower() not in languages:
+            problems.append(Problem(p_label, n, "language", f"use one of {', '.join(languages)}"))
+        if r.get("slack_user_id") and not SLACK_USER.match(r["slack_user_id"]):
+            problems.append(Problem(p_label, n, "slack_user_id", "a Slack user id looks like U012AB3CD"))
+        if r.get("teams_object_id") and not ENTRA_ID.match(r["teams_object_id"]):
+            problems.append(Problem(p_label, n, "teams_object_id", "an Entra object id is a GUID"))
+    for col in ("slack_user_id", "teams_object_id"):
+        problems += _twice(p_label, p_rows, col)
+    for email, (n, r) in people.items():
+        manager = r.get("line_manager_email", "").lower()
+        if manager and manager not in people:
+            problems.append(Problem(p_label, n, "line_manager_email", f"no person {manager} in people"))
+        elif manager == email:
+            problems.append(Problem(p_label, n, "line_manager_email", "a person cannot be their own line manager"))
+    problems += _cycles(p_label, people)
+    for key, (n, r) in agencies.items():
+        lead = r.get("safeguarding_lead_email", "").lower()
+        if lead and lead not in people:
+            problems.append(Problem(a_label, n, "safeguarding_lead_email", f"no person {lead} in people"))
+        elif lead and people[lead][1].get("agency", "").lower() != key:
+            problems.append(Problem(a_label, n, "safeguarding_lead_email", f"{lead} is not in agency {key}"))
+    seen: dict[tuple[str, str, str], int] = {}
+    for n, r in c_rows:
+        agency, level, platform = r.get("agency", "").lower(), r.get("level", ""), r.get("platform", "").lower()
+        if agency and agency not in agencies:
+            problems.append(Problem(c_label, n, "agency", f"no agency {agency} in agencies"))
+        if agency and level not in MANAGER_LEVELS:
+            problems.append(Problem(c_label, n, "level", "an agency's channel is for " + ", ".join(MANAGER_LEVELS)))
+        if not agency and level not in BOARD_CHANNELS:
+            problems.append(Problem(c_label, n, "level", "with no agency, the channel is the board's: "
+                                                         + " or ".join(BOARD_CHANNELS)))
+        if platform not in PLATFORMS:
+            problems.append(Problem(c_label, n, "platform", "use one of " + ", ".join(PLATFORMS)))
+        if not r.get("address"):
+            problems.append(Problem(c_label, n, "address", "required"))
+        if (agency, level, platform) in seen:
+            problems.append(Problem(c_label, n, "level", f"given twice (also row {seen[(agency, level, platform)]})"))
+        seen.setdefault((agency, level, platform), n)
+    d = Directory(
+        tuple(AgencyRow(k, r["name"], r["sector"], r.get("la_area", ""), r.get("safeguarding_lead_email", "").lower())
+              for k, (_, r) in agencies.items()),
+        tuple(PersonRow(e, r.get("name", ""), r.get("title", ""), r.get("role", ""), r.get("agency", "").lower(),
+                        r.get("line_manager_email", "").lower(), (r.get("language") or "en").lower(),
+                        r.get("slack_user_id", ""), r.get("teams_object_id", "")) for e, (_, r) in people.items()),
+        tuple(ChannelRow(r.get("agency", "").lower(), r.get("level", ""), r.get("platform", "").lower(),
+                         r.get("address", "")) for _, r in c_rows))
+    return d, problems
+
+
+def _twice(label: str, rows: Rows, col: str) -> list[Problem]:
+    first: dict[str, int] = {}
+    out = []
+    for n, r in rows:
+        v = r.get(col, "")
+        if v and v in first:
+            out.append(Problem(label, n, col, f"{v} is given twice (also row {first[v]})"))
+        first.setdefault(v, n)
+    return out
+
+
+def _cycles(label: str, people: dict[str, tuple[int, dict[str, str]]]) -> list[Problem]:
+    """Each person whose chain of line managers comes back to them."""
+    out = []
+    for email, (n, _) in people.items():
+        seen, at = {email}, people[email][1].get("line_manager_email", "").lower()
+        while at and at in people and at not in seen:
+            seen.add(at)
+            at = people[at][1].get("line_manager_email", "").lower()
+        if at == email and people[email][1].get("line_manager_email", "").lower() != email:
+            out.append(Problem(label, n, "line_manager_email", "the line managers go round in a circle back to "
+                                                               "this person"))
+    return out
+
+
+def _taken_identities(d: Directory, *, session: Session, label: str, rows: Rows) -> list[Problem]:
+    """A Slack or Teams account the file gives someone that belongs to another person already."""
+    row_of = {r.get("email", "").lower(): n for n, r in rows[1:]}
+    out = []
+    for p in d.people:
+        for platform, col, external in (("slack", "slack_user_id", p.slack_user_id),
+                                        ("teams", "teams_object_id", p.teams_object_id)):
+            owner = directory.identity_owner(platform, external, session=session) if external else None
+            if owner is not None and (owner.email or "").lower() != p.email:
+                out.append(Problem(label, row_of.get(p.email, 0), col, f"already linked to {owner.name}"))
+    return out
+
+
+# -- the commands ------------------------------------------------------------------------------------------------
+def import_directory(factory: sessionmaker[Session], board_id: str, path: Path, *, dry_run: bool = False,
+                     now: dt.datetime | None = None) -> Result:
+    tables, problems = read_tables(path)
+    d, more = parse(tables) if not problems else (Directory((), (), ()), [])
+    problems += more
+    with factory() as s:
+        if repo.get_board(board_id, session=s) is None:
+            problems.insert(0, Problem(str(path), 0, "-", f"there is no board {board_id}"))
+        if problems:
+            return Result(problems=problems)
+        label, rows = tables["people"]
+        problems = _taken_identities(d, session=s, label=label, rows=rows)
+        if problems:
+            return Result(problems=problems)
+        writing(s)
+        changes = directory.write(board_id, d, session=s)
+        if dry_run:
+            s.rollback()
+            return Result(changes=changes)
+        if changes:
+            repo.audit("directory_imported", session=s, at=now or dt.datetime.now(dt.timezone.utc), actor=None,
+                       actor_label="parley directory import", via="cli",
+                       data={"board": board_id, "changes": len(changes)})
+        s.commit()
+    return Result(changes=changes, written=True)
+
+
+def _records(d: Directory) -> dict[str, list[tuple[str, ...]]]:
+    return {"agencies": [(a.key, a.name, a.sector, a.la_area, a.safeguarding_lead_email) for a in d.agencies],
+            "people": [(p.email, p.name, p.title, p.role, p.agency, p.line_manager_email, p.language,
+                        p.slack_user_id, p.teams_object_id) for p in d.people],
+            "channels": [(c.agency, c.level, c.platform, c.address) for c in d.channels]}
+
+
+def export_directory(factory: sessionmaker[Session], board_id: str, fmt: str, out: Path) -> list[Path]:
+    """Write the board's directory as ``import`` reads it: three CSV files in the folder ``out``, or the workbook
+    ``out``. Returns the files written."""
+    with factory() as s:
+        if repo.get_board(board_id, session=s) is None:
+            raise ValueError(f"There is no board {board_id!r}.")
+        records = _records(directory.read(board_id, session=s))
+    if fmt == "csv":
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, rows in records.items():
+            f = out / f"{name}.csv"
+            with f.open("w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(COLUMNS[name])
+                w.writerows(rows)
+            written.append(f)
+        return written
+    if fmt == "xlsx":
+        from openpyxl import Workbook  # only for a workbook
+
+        book = Workbook()
+        book.remove(book.active)
+        for name, rows in records.items():
+            sheet = book.create_sheet(name)
+            sheet.append(list(COLUMNS[name]))
+            for row in rows:
+                sheet.append(list(row))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        book.save(out)
+        return [out]
+    raise ValueError(f"unknown format {fmt!r}: use csv or xlsx")
+
+
+def check_directory(factory: sessionmaker[Session], board_id: str) -> list[str]:
+    """What is missing before the board can go live: a manager channel (Slack, Teams or webhook) at each level
+    its protocol asks managers at, a business-unit channel, a safeguarding lead for each agency, and a Slack or
+    Teams account (or the webhook) for each person."""
+    with factory() as s:
+        if repo.get_board(board_id, session=s) is None:
+            raise ValueError(f"There is no board {board_id!r}.")
+        levels = {st.level.value for st in services.board_protocol(board_id, session=s).stages}
+        d = directory.read(board_id, session=s)
+        reachable = directory.reachable_people(board_id, session=s)
+    live = [c for c in d.channels if c.platform != "console"]
+    out = []
+    for a in d.agencies:
+        for level in [lv for lv in MANAGER_LEVELS if lv in levels]:
+            if not any(c.agency == a.key and c.level == level for c in live):
+                out.append(f"agency {a.key} has no {level.replace('_', ' ')} channel on Slack, Teams or the webhook")
+        if not a.safeguarding_lead_email:
+            out.append(f"agency {a.key} has no safeguarding lead")
+    if not any(c.agency == "" and c.level == "business_unit" for c in live):
+        out.append("the board has no business-unit channel on Slack, Teams or the webhook")
+    for p in d.people:
+        if p.email not in reachable:
+            out.append(f"{p.email} has no Slack or Teams account linked (nor the webhook)")
+    return out
