@@ -83,7 +83,7 @@ def test_export_gives_back_what_was_imported_as_csv_and_as_xlsx(bare, tmp_path) 
     assert import_directory(bare.factory, "swindon", tmp_path / "out").changes == []
 
 
-def test_the_demo_directory_round_trips_and_is_not_ready_for_go_live(runtime, tmp_path) -> None:  # noqa: ANN001
+def test_the_demo_directory_round_trips_and_is_not_ready_for_go_live(runtime, tmp_path) -> None:
     export_directory(runtime.factory, "swindon", "csv", tmp_path)
     assert import_directory(runtime.factory, "swindon", tmp_path).changes == []
     missing = check_directory(runtime.factory, "swindon")
@@ -151,7 +151,7 @@ def test_a_dry_run_reports_and_changes_nothing(bare, tmp_path) -> None:
         assert s.scalar(select(Person.title).where(Person.key == "alice-hughes")) == "Detective Constable"
 
 
-def test_a_slack_account_of_someone_else_is_refused(runtime, tmp_path) -> None:  # noqa: ANN001
+def test_a_slack_account_of_someone_else_is_refused(runtime, tmp_path) -> None:
     with runtime.factory() as s:  # the demo's bob already uses U01ALICE
         s.add(PersonIdentity(person_id=repo.person_by_key("swindon", "bob", session=s).id, platform="slack",
                              external_id="U01ALICE"))
@@ -161,7 +161,7 @@ def test_a_slack_account_of_someone_else_is_refused(runtime, tmp_path) -> None: 
         ("people.csv", 2, "slack_user_id", "already linked to Bob Evans")]
 
 
-def test_the_commands(bare, tmp_path, db_url) -> None:  # noqa: ANN001
+def test_the_commands(bare, tmp_path, db_url) -> None:
     runner = CliRunner()
     bad = runner.invoke(app, ["directory", "import", str(broken_copy(tmp_path)), "--board", "swindon", "--db", db_url])
     assert bad.exit_code == 1 and "people.csv, row 6, column role: safeguarding_officer is not a role" in bad.output
