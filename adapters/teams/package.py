@@ -1,8 +1,11 @@
-"""The Teams app package: ``manifest/teams/manifest.json`` (a template with ``{{MICROSOFT_APP_ID}}``) with the
-bot's Microsoft App ID filled in, checked against the official manifest schema, zipped with its two icons.
+"""The Teams app package: ``manifest/teams/manifest.json`` (a template with ``{{MICROSOFT_APP_ID}}``, the
+version, the developer's web, privacy and terms addresses and the domain as placeholders) filled in, checked
+against the official manifest schema, zipped with its two icons and its Welsh localisation (``cy.json``).
 
-Used by ``parley teams package --app-id GUID --out parley-teams.zip``; independent of the bot (standard
-library and jsonschema only), so it runs without a database or credentials.
+Used by ``parley teams package --app-id GUID --version 1.2.0 --website https://... --privacy-url ...
+--terms-url ... --domain ... --out parley-teams.zip`` (each option also read from the environment: see
+:class:`Options`), so no file is edited by hand; independent of the bot (standard library and jsonschema only),
+so it runs without a database or credentials.
 
 Schema notes (``../shared/schemas/README.md``): every Teams manifest schema declares draft-04 but pins
 ``manifestVersion`` with ``const`` (draft 6+; v1.27+ also use ``if``/``then``), so manifests are validated with
@@ -18,8 +21,10 @@ import os
 import re
 import struct
 import tempfile
+import urllib.parse
 import warnings
 import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +33,54 @@ PLACEHOLDER = "{{MICROSOFT_APP_ID}}"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 ICONS = {"color.png": (192, 192), "outline.png": (32, 32)}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same inputs give the same zip
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](-*[a-z0-9])*)(\.[a-z0-9](-*[a-z0-9])*)+$", re.IGNORECASE)
+EXAMPLE = "parley.example.org"  # the template's stand-in: refused under PARLEY_PRODUCTION
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a board fills in for its own package; each from its option, else its environment variable."""
+
+    version: str = "1.0.0"  # PARLEY_TEAMS_APP_VERSION: raise it for every upload Teams should take as an update
+    website: str = f"https://{EXAMPLE}"  # PARLEY_TEAMS_WEBSITE
+    privacy_url: str = ""  # PARLEY_TEAMS_PRIVACY_URL; default: the website's /privacy
+    terms_url: str = ""  # PARLEY_TEAMS_TERMS_URL; default: the website's /terms
+    domain: str = ""  # PARLEY_TEAMS_DOMAIN; default: PARLEY_PUBLIC_URL's host, else the website's
+
+    ENV = {"version": "PARLEY_TEAMS_APP_VERSION", "website": "PARLEY_TEAMS_WEBSITE",
+           "privacy_url": "PARLEY_TEAMS_PRIVACY_URL", "terms_url": "PARLEY_TEAMS_TERMS_URL",
+           "domain": "PARLEY_TEAMS_DOMAIN"}
+
+    @classmethod
+    def given(cls, env: dict[str, str] | None = None, **given: str | None) -> Options:
+        env = dict(os.environ) if env is None else env
+        values = {k: (given.get(k) or env.get(var, "")).strip() for k, var in cls.ENV.items()}
+        o = cls(**{k: v for k, v in values.items() if v})
+        website = o.website.rstrip("/")
+        public = urllib.parse.urlparse(env.get("PARLEY_PUBLIC_URL", "")).hostname
+        return replace(o, website=website, privacy_url=o.privacy_url or f"{website}/privacy",
+                       terms_url=o.terms_url or f"{website}/terms",
+                       domain=o.domain or public or urllib.parse.urlparse(website).hostname or "")
+
+    def check(self, production: bool = False) -> None:
+        if not SEMVER.fullmatch(self.version):
+            raise ValueError(f"the version must be like 1.2.0 (three numbers), not {self.version!r}")
+        for name in ("website", "privacy_url", "terms_url"):
+            url = urllib.parse.urlparse(getattr(self, name))
+            if url.scheme != "https" or not url.hostname:
+                raise ValueError(f"--{name.replace('_', '-')} must be an https:// address, not "
+                                 f"{getattr(self, name)!r}")
+        if not HOST.fullmatch(self.domain):
+            raise ValueError(f"--domain must be a host name such as parley.board.gov.uk (no https://), not "
+                             f"{self.domain!r}")
+        if production and any(EXAMPLE in v for v in (self.website, self.privacy_url, self.terms_url, self.domain)):
+            raise ValueError(f"PARLEY_PRODUCTION is set but the package would still name {EXAMPLE}: give "
+                             "--website, --privacy-url, --terms-url and --domain (or their environment variables)")
+
+    def placeholders(self) -> dict[str, str]:
+        return {"{{VERSION}}": self.version, "{{WEBSITE}}": self.website, "{{PRIVACY_URL}}": self.privacy_url,
+                "{{TERMS_URL}}": self.terms_url, "{{DOMAIN}}": self.domain}
 
 
 def schemas_dir() -> Path | None:
@@ -73,10 +126,12 @@ def check_app_id(app_id: str) -> str:
     return app_id
 
 
-def render_manifest(app_id: str, manifest_dir: Path = MANIFEST_DIR) -> dict:
-    """The manifest template with the app id filled in (not yet checked against the schema)."""
+def render_manifest(app_id: str, manifest_dir: Path = MANIFEST_DIR, options: Options | None = None) -> dict:
+    """The manifest template with the app id and the options filled in (not yet checked against the schema)."""
     app_id = check_app_id(app_id)
     text = (manifest_dir / "manifest.json").read_text("utf-8").replace(PLACEHOLDER, app_id)
+    for placeholder, value in (options or Options.given({})).placeholders().items():
+        text = text.replace(placeholder, json.dumps(value)[1:-1])
     if "{{" in text:
         raise ValueError(f"the manifest still has a placeholder: {text[text.index('{{'):][:40]}")
     return json.loads(text)
@@ -106,13 +161,51 @@ def check_manifest(manifest: dict, app_id: str) -> None:
         raise ValueError("the Teams manifest is not valid:\n  " + "\n  ".join(problems))
 
 
-def build_package(app_id: str, out: Path, *, manifest_dir: Path = MANIFEST_DIR) -> Path:
-    """Write the Teams app package (a zip of manifest.json, color.png and outline.png at its root) to ``out``
-    (a directory gets ``parley-teams.zip`` inside it) and return its path. Raises ValueError for an app id that
-    is not a GUID, a manifest that fails the schema, or icons of the wrong size."""
+LIMITS = {"name.short": 30, "name.full": 100, "description.short": 80, "description.full": 4000}
+
+
+def localisations(manifest: dict, manifest_dir: Path) -> dict[str, bytes]:
+    """The files ``localizationInfo`` names (Welsh: ``cy.json``), each checked: it exists, is JSON, keeps Teams'
+    length limits, and translates the names, the descriptions and every command of the manifest."""
+    out = {}
+    for lang in manifest.get("localizationInfo", {}).get("additionalLanguages", []):
+        path = manifest_dir / lang["file"]
+        if not path.is_file():
+            raise ValueError(f"the {lang['languageTag']} localisation {lang['file']} is missing")
+        strings = json.loads(path.read_text("utf-8"))
+        wanted = set(LIMITS)
+        for b, bot in enumerate(manifest.get("bots", [])):
+            for c, commands in enumerate(bot.get("commandLists", [])):
+                for n, _ in enumerate(commands.get("commands", [])):
+                    wanted |= {f"bots[{b}].commandLists[{c}].commands[{n}].{f}" for f in ("title", "description")}
+        missing = sorted(wanted - set(strings))
+        unknown = sorted(set(strings) - wanted - {"$schema"})
+        if missing or unknown:
+            raise ValueError(f"{lang['file']}: " + "; ".join(
+                ([f"not translated: {', '.join(missing)}"] if missing else [])
+                + ([f"not in the manifest: {', '.join(unknown)}"] if unknown else [])))
+        for key, limit in LIMITS.items():
+            if len(strings[key]) > limit:
+                raise ValueError(f"{lang['file']}: {key} is {len(strings[key])} characters; Teams allows {limit}")
+        out[lang["file"]] = (json.dumps(strings, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return out
+
+
+def build_package(app_id: str, out: Path, *, manifest_dir: Path = MANIFEST_DIR, options: Options | None = None,
+                  production: bool | None = None) -> Path:
+    """Write the Teams app package (a zip of manifest.json, color.png, outline.png and the localisation files at
+    its root) to ``out`` (a directory gets ``parley-teams.zip`` inside it) and return its path. Raises ValueError
+    for an app id that is not a GUID, options that are not valid (or still the template's under
+    PARLEY_PRODUCTION), a manifest that fails the schema, a localisation that is incomplete, or icons of the
+    wrong size."""
     app_id = check_app_id(app_id)
-    manifest = render_manifest(app_id, manifest_dir)
+    options = options or Options.given()
+    if production is None:
+        production = os.environ.get("PARLEY_PRODUCTION", "").lower() in ("1", "true", "yes")
+    options.check(production)
+    manifest = render_manifest(app_id, manifest_dir, options)
     check_manifest(manifest, app_id)
+    translated = localisations(manifest, manifest_dir)
     icons = {}
     for key, name in (("color", "color.png"), ("outline", "outline.png")):
         if manifest.get("icons", {}).get(key) != name:
@@ -126,7 +219,8 @@ def build_package(app_id: str, out: Path, *, manifest_dir: Path = MANIFEST_DIR) 
     if out.is_dir():
         out = out / "parley-teams.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = {"manifest.json": (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), **icons}
+    files = {"manifest.json": (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), **icons,
+             **translated}
     fd, tmp = tempfile.mkstemp(prefix=".parley-teams-", suffix=".zip", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:

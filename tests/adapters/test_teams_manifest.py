@@ -86,14 +86,18 @@ def test_manifest_targets_the_newest_schema_and_is_valid_with_a_guid() -> None:
     assert errors(manifest, path) == []
 
 
-def test_the_template_has_the_placeholder_for_the_app_id_only() -> None:
+def test_the_template_has_placeholders_for_the_app_id_and_the_boards_own_details_only() -> None:
     text = (MANIFEST_DIR / "manifest.json").read_text("utf-8")
-    assert text.count(PLACEHOLDER) == 2 and text.count("{{") == 2
+    assert text.count(PLACEHOLDER) == 2
+    assert sorted(re.findall(r"\{\{[A-Z_]+\}\}", text)) == sorted(
+        [PLACEHOLDER, PLACEHOLDER, "{{DOMAIN}}", "{{PRIVACY_URL}}", "{{TERMS_URL}}", "{{VERSION}}", "{{WEBSITE}}"])
     raw = template()
     assert raw["id"] == PLACEHOLDER and raw["bots"][0]["botId"] == PLACEHOLDER
-    # unfilled, the template fails exactly there (a GUID is required)
+    # unfilled, the template fails exactly at the app id and the three addresses (what the schema checks)
     problems = errors(raw, schema_path(raw["manifestVersion"]))
-    assert sorted(p.split(":")[0] for p in problems) == ["bots/0/botId", "id"], problems
+    assert sorted({p.split(":")[0] for p in problems}) == ["bots/0/botId", "developer/privacyUrl",
+                                                           "developer/termsOfUseUrl", "developer/websiteUrl", "id"], \
+        problems
 
 
 def test_the_schema_check_is_not_vacuous() -> None:
@@ -185,8 +189,9 @@ def test_build_package_writes_the_manifest_and_both_icons(tmp_path: Path) -> Non
     assert out == tmp_path / "dist" / "parley-teams.zip" and out.is_file()
     with zipfile.ZipFile(out) as zf:
         assert zf.testzip() is None
-        assert sorted(zf.namelist()) == ["color.png", "manifest.json", "outline.png"]  # all at the root
+        assert sorted(zf.namelist()) == ["color.png", "cy.json", "manifest.json", "outline.png"]  # at the root
         manifest = json.loads(zf.read("manifest.json"))
+        assert json.loads(zf.read("cy.json")) == json.loads((MANIFEST_DIR / "cy.json").read_text("utf-8"))
         assert zf.read("color.png") == (MANIFEST_DIR / "color.png").read_bytes()
         assert zf.read("outline.png") == (MANIFEST_DIR / "outline.png").read_bytes()
     assert manifest == render_manifest(APP_ID)
@@ -223,3 +228,82 @@ def test_build_package_refuses_an_invalid_manifest_or_wrong_icons(tmp_path: Path
     with pytest.raises(ValueError, match="color.png"):
         build_package(APP_ID, tmp_path / "b.zip", manifest_dir=folder)
     assert not (tmp_path / "a.zip").exists() and not (tmp_path / "b.zip").exists()
+
+
+def test_the_package_carries_the_boards_own_details_from_options_or_the_environment(tmp_path: Path) -> None:
+    from adapters.teams.package import Options
+
+    env = {"PARLEY_TEAMS_APP_VERSION": "2.3.4", "PARLEY_TEAMS_WEBSITE": "https://safeguarding.example.gov.uk/parley/",
+           "PARLEY_PUBLIC_URL": "https://parley.example.gov.uk/teams"}
+    options = Options.given(env, terms_url="https://safeguarding.example.gov.uk/terms-of-use")
+    assert options == Options(version="2.3.4", website="https://safeguarding.example.gov.uk/parley",
+                              privacy_url="https://safeguarding.example.gov.uk/parley/privacy",
+                              terms_url="https://safeguarding.example.gov.uk/terms-of-use",
+                              domain="parley.example.gov.uk")
+    out = build_package(APP_ID, tmp_path / "p.zip", options=options, production=True)
+    with zipfile.ZipFile(out) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["version"] == "2.3.4" and manifest["validDomains"] == ["parley.example.gov.uk"]
+    assert manifest["developer"] == {"name": "Parley", "websiteUrl": "https://safeguarding.example.gov.uk/parley",
+                                     "privacyUrl": "https://safeguarding.example.gov.uk/parley/privacy",
+                                     "termsOfUseUrl": "https://safeguarding.example.gov.uk/terms-of-use"}
+    assert manifest["localizationInfo"] == {"defaultLanguageTag": "en-gb",
+                                            "additionalLanguages": [{"languageTag": "cy", "file": "cy.json"}]}
+    assert errors(manifest, schema_path(manifest["manifestVersion"])) == []
+
+
+@pytest.mark.parametrize(("given", "refused"), [
+    ({"version": "2"}, "version"), ({"website": "http://board.example.gov.uk"}, "--website"),
+    ({"privacy_url": "board.example.gov.uk/privacy"}, "--privacy-url"), ({"domain": "https://x.gov.uk"}, "--domain"),
+])
+def test_options_that_teams_would_refuse_are_refused_first(tmp_path: Path, given: dict, refused: str) -> None:
+    from adapters.teams.package import Options
+
+    with pytest.raises(ValueError, match=refused):
+        build_package(APP_ID, tmp_path / "p.zip", options=Options.given({}, **given))
+    assert not (tmp_path / "p.zip").exists()
+
+
+def test_in_production_the_template_addresses_are_refused(tmp_path: Path) -> None:
+    from adapters.teams.package import Options
+
+    with pytest.raises(ValueError, match="PARLEY_PRODUCTION"):
+        build_package(APP_ID, tmp_path / "p.zip", options=Options.given({}), production=True)
+    assert build_package(APP_ID, tmp_path / "p.zip", options=Options.given({}), production=False).is_file()
+
+
+def test_the_welsh_localisation_translates_every_name_description_and_command(tmp_path: Path) -> None:
+    welsh = json.loads((MANIFEST_DIR / "cy.json").read_text("utf-8"))
+    manifest = template()
+    commands = [(b, c, n) for b, bot in enumerate(manifest["bots"]) for c, cl in enumerate(bot["commandLists"])
+                for n, _ in enumerate(cl["commands"])]
+    assert len(commands) == 5
+    for b, c, n in commands:
+        assert welsh[f"bots[{b}].commandLists[{c}].commands[{n}].description"]
+    # the Welsh command words are the ones the conversation understands
+    from bot.conversation import WELSH_WORDS
+
+    personal = [welsh[f"bots[0].commandLists[0].commands[{n}].title"] for n in range(4)]
+    assert [WELSH_WORDS[w] for w in personal] == [c["title"] for c in manifest["bots"][0]["commandLists"][0]["commands"]]
+    folder = _copy_manifest_dir(tmp_path)
+    del welsh["bots[0].commandLists[0].commands[1].description"]
+    (folder / "cy.json").write_text(json.dumps(welsh), "utf-8")
+    with pytest.raises(ValueError, match=r"not translated: bots\[0\]\.commandLists\[0\]\.commands\[1\]\.description"):
+        build_package(APP_ID, tmp_path / "c.zip", manifest_dir=folder)
+
+
+def test_the_command_takes_the_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    out = tmp_path / "p.zip"
+    result = CliRunner().invoke(app, ["teams", "package", "--app-id", APP_ID, "--out", str(out), "--version", "1.4.0",
+                                      "--website", "https://board.example.gov.uk", "--domain", "parley.board.gov.uk"])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert (manifest["version"], manifest["validDomains"], manifest["developer"]["termsOfUseUrl"]) == \
+        ("1.4.0", ["parley.board.gov.uk"], "https://board.example.gov.uk/terms")
+    bad = CliRunner().invoke(app, ["teams", "package", "--app-id", APP_ID, "--out", str(out), "--version", "one"])
+    assert bad.exit_code == 1 and "three numbers" in bad.output
