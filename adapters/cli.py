@@ -285,7 +285,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     teams_app = None
     if os.environ.get("MICROSOFT_APP_ID") or os.environ.get("PARLEY_TEAMS") == "local":
         from adapters.teams.files import from_environment
-        from adapters.teams.server import TeamsServer
+        from adapters.teams.server import TENANTS_ENV, TeamsServer
 
         # links to files (forms) are served by the Teams app: under /teams when it sits beside Slack's HTTP app
         files = from_environment(rt, clock, prefix="/teams" if web_app is not None else "")
@@ -294,7 +294,9 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
                 "PARLEY_PUBLIC_URL is not set: files other than charts cannot be offered on Teams cards")
         teams = TeamsServer(rt, clock, app_id=os.environ.get("MICROSOFT_APP_ID", ""),
                             app_password=os.environ.get("MICROSOFT_APP_PASSWORD", ""),
-                            tenant_id=os.environ.get("MICROSOFT_APP_TENANT_ID", ""), files=files)
+                            tenant_id=os.environ.get("MICROSOFT_APP_TENANT_ID", ""),
+                            tenant_ids=tuple(t.strip() for t in os.environ.get(TENANTS_ENV, "").split(",")),
+                            files=files)
         transports["teams"] = teams.transport
         teams_app = teams.web_app()
     if os.environ.get("PARLEY_TEAMS") == "local" and not os.environ.get("MICROSOFT_APP_ID") and \

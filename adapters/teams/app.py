@@ -49,8 +49,12 @@ def reference_data(activity: Activity) -> dict[str, Any]:
 
 
 class ParleyTeamsBot:
-    def __init__(self, runtime: Runtime, clock: Clock, files: FileLinks | None = None, tenant_id: str = ""):
-        self.tenant_id = tenant_id  # set: activities from any other Microsoft 365 tenant are refused
+    def __init__(self, runtime: Runtime, clock: Clock, files: FileLinks | None = None, tenant_id: str = "",
+                 tenant_ids: tuple[str, ...] = ()):
+        # set: activities from any other Microsoft 365 tenant are refused (the bot's own tenant, and those of
+        # MICROSOFT_APP_TENANT_IDS: the other organisations of the partnership)
+        self.tenant_id = tenant_id
+        self.tenant_ids = tuple(t for t in tenant_ids if t)
         self.rt = runtime
         self.clock = clock
         self.files = files  # files offered through a link on a card (adapters/teams/files.py)
@@ -123,7 +127,8 @@ class ParleyTeamsBot:
 
     async def on_turn(self, turn: TurnContext) -> None:
         act = turn.activity
-        if self.tenant_id and self._tenant(turn) != self.tenant_id:
+        allowed = {t for t in (self.tenant_id, *self.tenant_ids) if t}
+        if allowed and self._tenant(turn) not in allowed:
             # a replayed or forwarded activity from another organisation: refused, audited, nothing done
             log.warning("Teams activity from another tenant refused", extra={"platform": PLATFORM})
             self.rt.audit_refusal(PLATFORM, "other_tenant", {"tenant": str(self._tenant(turn))[:60]})

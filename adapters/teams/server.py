@@ -36,13 +36,14 @@ from bot.delivery import Deliverer
 from bot.runtime import Runtime
 
 log = logging.getLogger("parley.teams")
+TENANTS_ENV = "MICROSOFT_APP_TENANT_IDS"  # the partnership's other Microsoft 365 tenants, comma-separated
 INLINE = ("image/png", "application/pdf", "text/html")  # opened in the browser; anything else is downloaded
 
 
 class TeamsServer:
     def __init__(self, runtime: Runtime, clock: Clock, *, app_id: str = "", app_password: str = "",
-                 tenant_id: str = "", files: FileLinks | None = None, timeout: float | None = None,
-                 roster_interval: float | None = ROSTER_INTERVAL):
+                 tenant_id: str = "", tenant_ids: tuple[str, ...] = (), files: FileLinks | None = None,
+                 timeout: float | None = None, roster_interval: float | None = ROSTER_INTERVAL):
         config = SimpleNamespace(APP_ID=app_id, APP_PASSWORD=app_password,
                                  APP_TYPE="SingleTenant" if tenant_id else "MultiTenant", APP_TENANTID=tenant_id)
         self.app_id = app_id
@@ -53,7 +54,7 @@ class TeamsServer:
                                                           self.timeout))
         # files offered through links (kept in the database): PARLEY_PUBLIC_URL, PARLEY_FILE_LINK_DAYS unless given
         self.files = files if files is not None else file_links.from_environment(runtime, clock)
-        self.bot = ParleyTeamsBot(runtime, clock, self.files, tenant_id=tenant_id)
+        self.bot = ParleyTeamsBot(runtime, clock, self.files, tenant_id=tenant_id, tenant_ids=tenant_ids)
         self.transport = TeamsTransport(runtime, self.adapter, app_id, files=self.files, timeout=self.timeout)
         self.deliverer = Deliverer(runtime.factory, {"teams": self.transport}, clock, "teams-adapter")
 

@@ -286,3 +286,27 @@ def test_fuzzed_text_through_teams(teams_env) -> None:
         _check_nothing_lost(rt, "teams", cid, before)
 
     one()
+
+
+def test_teams_activities_from_the_partnerships_tenants_are_accepted_and_a_third_refused(teams_env) -> None:
+    """MICROSOFT_APP_TENANT_IDS: the other organisations of the partnership; anyone else is refused."""
+    rt, _connector, teams, _clock, server = teams_env
+    cid = open_case(rt, "swindon", NOW)
+    ref = _ref(rt, cid)
+    server.bot.tenant_id, server.bot.tenant_ids = "", ("tenant-police", "tenant-council")
+
+    def view_from(tenant: str) -> str:
+        act = teams.activity("alice", "invoke", name="adaptiveCard/action",
+                             value={"action": {"type": "Action.Execute", "verb": "case.view", "data": {"value": ref}}})
+        act["conversation"]["tenantId"] = tenant
+        act["channelData"]["tenant"]["id"] = tenant
+        code, body = teams.send(act)
+        assert code == 200
+        return body
+
+    assert ref in view_from("tenant-police") and ref in view_from("tenant-council")
+    refused = view_from("tenant-elsewhere")
+    assert "serves another organisation" in refused and ref not in refused
+    with rt.factory() as s:
+        assert [r.data for r in s.scalars(select(AuditEntry).where(AuditEntry.kind == "refused"))] == \
+            [{"reason": "other_tenant", "tenant": "tenant-elsewhere"}]
