@@ -17,7 +17,7 @@ from bot import directory, projection, services, views
 from bot.i18n import Translator, translator
 from storage import migrate, repo
 from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
-from storage.models import AgencyChannel, ConversationRef, utcnow
+from storage.models import ConversationRef, utcnow
 
 if TYPE_CHECKING:
     from bot.messages import Message
@@ -403,41 +403,6 @@ class Runtime:
             repo.audit("refused", session=s, at=utcnow(), actor=None, via=platform,
                        data={"reason": reason, **(data or {})})
             s.commit()
-
-    def register_channel(self, person_id: int, platform: str, channel: str, agency_text: str,
-                         level: str = "line_manager") -> str:
-        """Record ``channel`` as an agency's manager channel on a platform (an admin command in that channel)."""
-        from bot import permissions
-        from bot.i18n import translator
-        from bot.services import PermissionDenied, ServiceError
-
-        with self.factory() as s:
-            person = repo.get_person(person_id, session=s)
-            assert person is not None
-            T = translator(person.language)
-            if not permissions.allowed(person, permissions.Act.REGISTER_CHANNEL, session=s):
-                repo.audit("refused", session=s, at=utcnow(), actor=person, via=platform,
-                           data={"action": "register_channel", "channel": channel[:200]})
-                s.commit()
-                raise PermissionDenied(T("Only an administrator or the business unit can register channels."))
-            needle = agency_text.strip().lower()
-            agencies = list(repo.agencies(person.board_id, session=s))
-            matches = [a for a in agencies if needle and (needle == a.key or needle in a.name.lower())]
-            if len(matches) != 1:
-                raise ServiceError(T("I couldn't find a single agency called {name}. Agencies: {names}",
-                                     name=agency_text[:60], names=", ".join(a.name for a in agencies)))
-            agency = matches[0]
-            row = s.scalar(select(AgencyChannel).where(AgencyChannel.agency_id == agency.id,
-                                                       AgencyChannel.level == level,
-                                                       AgencyChannel.platform == platform))
-            if row is None:
-                s.add(AgencyChannel(agency_id=agency.id, level=level, platform=platform, address=channel))
-            else:
-                row.address = channel
-            repo.audit("channel_registered", session=s, at=utcnow(), actor=person, via=platform,
-                       data={"agency": agency.key, "level": level, "platform": platform})
-            s.commit()
-            return agency.name
 
     def export_log(self, board_id: str, out: Path, fmt: str, start: dt.date | None, end: dt.date | None) -> Path:
         from bot import reports

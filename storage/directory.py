@@ -148,7 +148,7 @@ def write(board_id: str, d: Directory, *, session: Session) -> list[str]:
             a.safeguarding_lead_id = lead
             done.append(f"changed agency {ar.key}: safeguarding lead")
     for cr in d.channels:
-        done += _channel(board_id, cr, agencies, session=session)
+        done += set_channel(board_id, cr, agencies, session=session)
     session.flush()
     return done
 
@@ -172,7 +172,8 @@ def _link(person: Person, platform: str, external_id: str, *, session: Session) 
     return True
 
 
-def _channel(board_id: str, row: ChannelRow, agencies: dict[str, Agency], *, session: Session) -> list[str]:
+def set_channel(board_id: str, row: ChannelRow, agencies: dict[str, Agency], *, session: Session) -> list[str]:
+    """Make ``row`` the board's channel for its agency (or the board) and level on its platform."""
     where = f"{row.agency or 'board'} {row.level} on {row.platform}"
     if row.agency:
         agency = agencies[row.agency]

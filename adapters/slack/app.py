@@ -34,6 +34,7 @@ from adapters.slack.blocks import (
     truncate,
 )
 from adapters.slack.transport import SlackTransport, post_message
+from bot.admin import channels
 from bot.clock import Clock
 from bot.conversation import Conversation
 from bot.delivery import Deliverer
@@ -292,12 +293,33 @@ class SlackAdapter:
             m = self._not_linked(user)
             respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
             return
+        registration = channels.parse(text)
+        if registration is not None:
+            channel = body.get("channel_id") or ""
+            respond(response_type="ephemeral", text=self._register_channel(person, channel, registration))
+            return
         reply = self.conversation.handle(person.id, text)
         with_files = [m for m in reply.to_speaker if m.attachments]  # an ephemeral answer cannot carry files
         for m in reply.to_speaker:
             if not m.attachments:
                 respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
         self._deliver(user, person, Reply(to_speaker=with_files, queued=reply.queued))
+
+    def _register_channel(self, person: PersonInfo, channel: str, registration: channels.Registration) -> str:
+        """``/parley register …`` typed in a channel: Parley must be in it to post there later."""
+        T = translator(person.language)
+        if not channel or channel.startswith("D"):
+            return T("Type this in the channel you want to register.")
+        try:
+            member = bool(self.client.conversations_info(channel=channel)["channel"].get("is_member"))
+        except SlackApiError:
+            member = False  # a private channel Parley is not in: Slack will not even show it
+        if not member:
+            return T("Invite Parley to this channel first (/invite @Parley), then register it.")
+        try:
+            return channels.register(self.rt.factory, person.id, PLATFORM, channel, registration, self.clock.now())
+        except ServiceError as exc:
+            return exc.message
 
     def _shortcut(self, body: dict) -> None:
         user = body["user"]["id"]

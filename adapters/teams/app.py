@@ -27,6 +27,7 @@ from botbuilder.schema import (Activity, ActivityTypes, AdaptiveCardInvokeRespon
 from adapters.teams import cards
 from adapters.teams.files import FileLinks
 from adapters.teams.transport import top_level
+from bot.admin import channels
 from bot.clock import Clock
 from bot.conversation import Conversation
 from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
@@ -38,9 +39,6 @@ from bot.services import ServiceError
 log = logging.getLogger("parley.teams")
 PLATFORM = "teams"
 MENTION = re.compile(r"<at>.*?</at>", re.S)
-REGISTER = re.compile(r"^\s*register\s+(line managers|managers|senior managers|directors)\s+for\s+(.+)$", re.I)
-LEVELS = {"managers": "line_manager", "line managers": "line_manager", "senior managers": "senior_manager",
-          "directors": "director"}
 CARD = "application/vnd.microsoft.card.adaptive"
 
 
@@ -198,21 +196,19 @@ class ParleyTeamsBot:
         if person is None:
             await turn.send_activity(MessageFactory.text(not_linked_text()))
             return
-        m = REGISTER.match(text)
-        if m:
+        registration = channels.parse(text)
+        if registration is not None:
             channel = (act.channel_data or {}).get("channel", {}).get("id") if isinstance(act.channel_data, dict) \
                 else None
             if not channel:
                 await turn.send_activity(MessageFactory.text(translator(person.language)(
-                    "Type this in the manager channel you want to register.")))
+                    "Type this in the channel you want to register.")))
                 return
             try:
-                name = self.rt.register_channel(person.id, PLATFORM, channel, m.group(2), LEVELS[m.group(1).lower()])
-                await turn.send_activity(MessageFactory.text(translator(person.language)(
-                    "This channel is now where {agency}'s {level} get escalation prompts.", agency=name,
-                    level=m.group(1).lower())))
+                done = channels.register(self.rt.factory, person.id, PLATFORM, channel, registration, self.clock.now())
             except ServiceError as exc:
-                await turn.send_activity(MessageFactory.text(exc.message))
+                done = exc.message
+            await turn.send_activity(MessageFactory.text(done))
             return
         if text.lower() in ("new", "raise", "start"):
             await turn.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(

@@ -46,6 +46,9 @@ class MockSlack:
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.emails = emails or {}
         self.names = names or {}
+        # conversations.info: channel id -> whether the bot is in it; a channel not listed is one Slack will not
+        # show the bot (private, or unknown): channel_not_found, as Slack answers
+        self.channels: dict[str, bool] = {}
         self.socket_url: str | None = None
         self.fail_next: dict[str, tuple[int, dict[str, str]]] = {}  # method -> (status, headers), once
         self.failing: dict[str, list[tuple[int, dict[str, str]]]] = {}  # method -> answers still to give
@@ -191,6 +194,12 @@ class MockSlack:
                 view = dict(args.get("view") or {})
                 view.update(id=f"V{next(self._views)}", hash=f"h{next(self._views)}")
                 return 200, {"ok": True, "view": view}, {}
+            if method == "conversations.info":
+                channel = str(args.get("channel"))
+                if channel not in self.channels:
+                    return 200, {"ok": False, "error": "channel_not_found"}, {}
+                return 200, {"ok": True, "channel": {"id": channel, "is_channel": True,
+                                                     "is_member": self.channels[channel]}}, {}
             if method == "users.info":
                 user = args.get("user")
                 found = {"id": user, "real_name": self.names.get(user, f"User {user}"),

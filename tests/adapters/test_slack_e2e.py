@@ -86,10 +86,11 @@ class Slack:
         headers.update(kw.get("extra", {}))
         return self.server.post(body, ctype, headers)
 
-    def command(self, user: str, text: str, **kw: Any) -> tuple[int, str, float]:
+    def command(self, user: str, text: str, channel: str | None = None, **kw: Any) -> tuple[int, str, float]:
         body = urllib.parse.urlencode({"token": "x", "team_id": "T1", "user_id": user, "command": "/parley",
                                        "text": text, "response_url": self.response_url,
-                                       "trigger_id": f"trig-{time.monotonic_ns()}", "channel_id": "D" + user})
+                                       "trigger_id": f"trig-{time.monotonic_ns()}",
+                                       "channel_id": channel or "D" + user})
         return self._send(body, "application/x-www-form-urlencoded", **kw)
 
     def interact(self, payload: dict[str, Any], **kw: Any) -> tuple[int, str, float]:

@@ -137,12 +137,22 @@ def test_registering_a_channel_is_for_the_business_unit_and_admins(runtime) -> N
 
     with runtime.factory() as s:
         ids = {k: repo.person_by_key("swindon", k, session=s).id for k in ("alice", "sam", "una", "zed")}
+    import datetime as dt
+
+    from bot.admin import channels
+
+    police = channels.parse("register managers police")
+    now = dt.datetime(2026, 4, 2, 9, tzinfo=dt.timezone.utc)
+
+    def register(key: str, channel: str) -> str:
+        return channels.register(runtime.factory, ids[key], "slack", channel, police, now)
+
     for key in ("alice", "sam"):
         with pytest.raises(PermissionDenied, match="Only an administrator or the business unit"):
-            runtime.register_channel(ids[key], "slack", "C0POLICE", "police")
+            register(key, "C0POLICE")
     with runtime.factory() as s:
         refusals = s.scalars(select(AuditEntry).where(AuditEntry.kind == "refused")).all()
         assert [(r.actor_id, r.data["action"]) for r in refusals] == [(ids["alice"], "register_channel"),
                                                                       (ids["sam"], "register_channel")]
-    assert "Wiltshire Police" in runtime.register_channel(ids["una"], "slack", "C0POLICE", "police")
-    assert "Wiltshire Police" in runtime.register_channel(ids["zed"], "slack", "C0POLICE2", "police")
+    assert "Wiltshire Police" in register("una", "C0POLICE")
+    assert "Wiltshire Police" in register("zed", "C0POLICE2")
