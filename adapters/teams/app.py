@@ -88,6 +88,9 @@ class ParleyTeamsBot:
     def remember(self, turn: TurnContext) -> None:
         act = turn.activity
         data = reference_data(act)
+        # the activity's own id changes every turn and a proactive message needs none: without it an unchanged
+        # reference is recognised and not written again (two database writes a turn otherwise)
+        data.pop("activityId", None)
         tenant = self._tenant(turn)
         if tenant:
             data["tenantId"] = tenant  # not kept by botbuilder's reference; needed to create a 1:1 chat later

@@ -405,3 +405,27 @@ def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(t
         assert repo.person_by_identity("teams", AAD["bob"], session=s).key == "bob"
         row = s.get(OutboxMessage, waiting[0].id)
         assert (row.platform, row.address, row.state) == ("teams", AAD["bob"], "sent")
+
+
+def test_an_unchanged_conversation_reference_is_not_written_again(teams_env) -> None:
+    """Each turn used to rewrite the person's and the member's references (their activity id always differs)."""
+    rt, connector, teams, _clock, server = teams_env
+    writes: list[tuple[str, str]] = []
+    save = rt.save_ref
+
+    def counting(platform: str, kind: str, key: str, data: dict) -> None:
+        writes.append((kind, key))
+        save(platform, kind, key, data)
+
+    rt.save_ref = counting
+    teams.send(teams.activity("alice", text="help"))
+    first = list(writes)
+    assert ("person", AAD["alice"]) in first
+    teams.send(teams.activity("alice", text="list"))
+    teams.send(teams.activity("alice", text="help"))
+    assert writes == first  # nothing new to store on the next turns
+    with rt.factory() as s:
+        from storage.models import ConversationRef
+
+        stored = s.scalars(select(ConversationRef).where(ConversationRef.key == AAD["alice"])).all()
+        assert stored and all("activityId" not in r.data for r in stored)
