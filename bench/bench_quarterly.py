@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_quarterly.py [--cases 100000] [--templates 400] [--board cardiff-and-vale]
                                               [--year 2026] [--quarter 2] [--repeat 5] [--seed 7] [--no-postgres]
 
-Building the database: ``--templates`` cases of one board are driven through bot.services, opened at times
+Building the database: ``--templates`` cases of one board are driven through bot.cases.services, opened at times
 spread evenly over the four quarters of ``--year``, each taking a random but protocol-allowed path (raising with
 a manager, contacts, steps done, outcomes resolved or not, on time or late, some recorded with an earlier date,
 escalations to exceptional stages, bypasses, protective dates, closures, policy-gap referrals, and some left
@@ -37,9 +37,10 @@ from sqlalchemy import event, func, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
-from bot import projection, reports, services
+from bot.cases import projection, services
+from bot.reporting import reports
 from bot.runtime import Runtime
-from bot.services import Ctx, NewCase, ServiceError
+from bot.cases.services import Ctx, NewCase, ServiceError
 from protocol.engine import Action, Status
 from storage import repo
 from storage.models import Case, CaseEvent, CaseStageResult

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_sweep.py [--sizes 10000,1000000] [--due 200] [--repeat 3] [--no-postgres]
 
-Each size gets a fresh database holding the same work: the same cases, opened through bot.services about
+Each size gets a fresh database holding the same work: the same cases, opened through bot.cases.services about
 two months before a fixed "now" (so about ``--due`` of their timers are due: escalations, overdue and duty
 reminders, and nudges for deadlines gone, which the sweep drops), plus enough filler timers, due between
 a month and three years later, to bring the pending rows to the size. The filler is bulk-inserted with
@@ -39,11 +39,11 @@ from sqlalchemy import delete, event, func, select, text, update
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
-from bot import services
-from bot.clock import FixedClock
+from bot.cases import services
+from bot.core.clock import FixedClock
 from bot.runtime import Runtime
-from bot.scheduler import Sweeper
-from bot.services import Ctx, NewCase
+from bot.escalation.scheduler import Sweeper
+from bot.cases.services import Ctx, NewCase
 from storage import repo
 from storage.models import CaseEvent, EscalationPrompt, OutboxMessage, Timer
 

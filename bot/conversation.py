@@ -18,11 +18,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import documents, escalation, notify, records, services, views
-from bot.clock import Clock
-from bot.i18n import N_, Translator, translator
-from bot.messages import Button, Choice, Message, Outbound, Prompt, PromptKind, Reply, Severity
-from bot.services import Ctx, ServiceError
+from bot.cases import services
+from bot.core import views
+from bot.escalation import escalation
+from bot.notify import notify
+from bot.records import documents, records
+from bot.core.clock import Clock
+from bot.core.i18n import N_, Translator, translator
+from bot.core.messages import Button, Choice, Message, Outbound, Prompt, PromptKind, Reply, Severity
+from bot.cases.services import Ctx, ServiceError
 from protocol.engine import Action, Status
 from protocol.spec import FormField, Protocol, StepKind
 from storage import repo
@@ -573,7 +577,7 @@ def _finish_intake(t: Turn) -> Reply:
 def case_news(t: Turn, case: Case, event: notify.Event, headline: Callable[[Translator, frozenset[notify.To]], str],
               *, st: Any = None, before: str | None = None, extra: Callable[[Translator], list[str]] | None = None,
               skip: Collection[int] = ()) -> list[Outbound]:
-    """Tell everyone the notification table names for ``event`` (bot/notify.py) about a change to the case: in
+    """Tell everyone the notification table names for ``event`` (bot/notify/notify.py) about a change to the case: in
     each one's own language, the headline for their role, then the case as it is now. ``before`` is the stage
     the case was at when it moved, so that stage's people hear too."""
     proto = services.protocol_for(case, session=t.session)

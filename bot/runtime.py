@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import directory, projection, services, views
-from bot.i18n import Translator, translator
+from bot.admin import directory
+from bot.cases import projection, services
+from bot.core import views
+from bot.core.i18n import Translator, translator
 from storage import migrate, repo
 from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, ConversationRef, utcnow
 
 if TYPE_CHECKING:
-    from bot.messages import Message
+    from bot.core.messages import Message
     from protocol.calendar import WorkingCalendar
     from storage.models import Person
 
@@ -183,7 +185,7 @@ class Runtime:
         """The newest message delivered to a channel of this board (the console's scroll-back)."""
         from sqlalchemy import select
 
-        from bot.messages import message_from_data
+        from bot.core.messages import message_from_data
         from storage.models import OutboxMessage
 
         with self.factory() as s:
@@ -206,7 +208,7 @@ class Runtime:
         is called only then, e.g. Slack users.info), linked on first use. On that first link the platform's
         ``locale`` (e.g. Teams' ``cy-GB``; a string, or a function asked after ``email_lookup``) sets the person's
         language, unless they have chosen one already."""
-        from bot import inbound
+        from bot.delivery import inbound
 
         with self.factory() as s:
             p = inbound.person_for(platform, external_id, None, session=s)
@@ -221,7 +223,7 @@ class Runtime:
 
 
     def link(self, linker_id: int, platform: str, external_id: str, person_key: str) -> PersonInfo:
-        from bot import inbound
+        from bot.delivery import inbound
 
         with self.factory() as s:
             linker = repo.get_person(linker_id, session=s)
@@ -231,7 +233,7 @@ class Runtime:
             return self._info(p, s)
 
     def first_time(self, platform: str, key: str, now: dt.datetime, window_seconds: float | None = None) -> bool:
-        from bot import inbound
+        from bot.delivery import inbound
 
         with self.factory() as s:
             new = inbound.first_time(platform, key, now, session=s,
@@ -245,7 +247,7 @@ class Runtime:
         were queued (none when the person has no address)."""
         from dataclasses import replace
 
-        from bot import outbox
+        from bot.delivery import outbox
 
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
@@ -260,7 +262,7 @@ class Runtime:
     def forget(self, platform: str, key: str) -> None:
         """Undo ``first_time`` for work that did not go through (refused, or failed), so a retry is not taken
         for a duplicate: a key is kept only for work that committed."""
-        from bot import inbound
+        from bot.delivery import inbound
 
         with self.factory() as s:
             inbound.forget(platform, key, session=s)
@@ -272,7 +274,7 @@ class Runtime:
 
     def case_list(self, person_id: int, now: dt.datetime) -> Message | None:
         """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
-        from bot.i18n import translator
+        from bot.core.i18n import translator
 
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
@@ -283,7 +285,7 @@ class Runtime:
 
     def case_headline(self, ref: str, language: str = "en") -> str | None:
         """'REF · raising agency → responding agency · stage' (channel-safe), for naming a case on a form."""
-        from bot.i18n import translator
+        from bot.core.i18n import translator
 
         with self.factory() as s:
             case = repo.case_by_ref(ref, session=s)
@@ -293,7 +295,7 @@ class Runtime:
 
     def home_messages(self, person_id: int, now: dt.datetime) -> list[Message]:
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
-        from bot.i18n import translator
+        from bot.core.i18n import translator
 
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
@@ -350,7 +352,7 @@ class Runtime:
     def link_members(self, platform: str, members: list[tuple[str, list[str]]]) -> int:
         """Link platform users seen in a roster, (external id, e-mail addresses), to the directory people with
         those addresses, as a first message would; returns how many were newly linked."""
-        from bot import inbound
+        from bot.delivery import inbound
 
         linked = 0
         with self.factory() as s:
@@ -407,9 +409,9 @@ class Runtime:
     def register_channel(self, person_id: int, platform: str, channel: str, agency_text: str,
                          level: str = "line_manager") -> str:
         """Record ``channel`` as an agency's manager channel on a platform (an admin command in that channel)."""
-        from bot import permissions
-        from bot.i18n import translator
-        from bot.services import PermissionDenied, ServiceError
+        from bot.cases import permissions
+        from bot.core.i18n import translator
+        from bot.cases.services import PermissionDenied, ServiceError
 
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
@@ -440,7 +442,7 @@ class Runtime:
             return agency.name
 
     def export_log(self, board_id: str, out: Path, fmt: str, start: dt.date | None, end: dt.date | None) -> Path:
-        from bot import reports
+        from bot.reporting import reports
 
         with self.factory() as s:
             rows = reports.log_rows(board_id, session=s, start=start, end=end)
@@ -450,7 +452,7 @@ class Runtime:
     def render_form(self, ref: str, form_id: str, fmt: str, now: dt.datetime | None = None) -> bytes:
         """A case's form as PDF or HTML, with the subject details (the CLI is run by an administrator of the
         database, who is entitled to the whole record)."""
-        from bot import documents
+        from bot.records import documents
 
         T = translator()
         now = now or dt.datetime.now(dt.timezone.utc)
@@ -472,7 +474,7 @@ class Runtime:
         raise ValueError(f"unknown format {fmt!r}: use html or pdf")
 
     def export_quarterly(self, board_id: str, quarter: str, out: Path, fmt: str) -> Path:
-        from bot import reports
+        from bot.reporting import reports
 
         with self.factory() as s:
             label, tables = reports.quarterly(board_id, quarter, session=s)

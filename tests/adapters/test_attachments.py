@@ -29,10 +29,10 @@ from adapters.slack.transport import SlackTransport
 from adapters.teams import cards
 from adapters.teams.files import FileLinks, Link
 from adapters.teams.server import TeamsServer
-from bot import outbox
-from bot.clock import FixedClock
-from bot.delivery import Deliverer, DeliveryError
-from bot.messages import Attachment, Message, message_from_data, message_to_data
+from bot.delivery import outbox
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer, DeliveryError
+from bot.core.messages import Attachment, Message, message_from_data, message_to_data
 from storage import repo
 from bot.runtime import Runtime
 from storage.models import FileLink, OutboxMessage, PersonIdentity
@@ -244,8 +244,8 @@ def test_teams_image_too_big_for_a_card_is_shown_from_its_link() -> None:
 
 
 def test_teams_card_for_the_real_digest_fits_with_its_chart_inline(sqlite_runtime) -> None:
-    from bot import digests
-    from bot.i18n import translator
+    from bot.reporting import digests
+    from bot.core.i18n import translator
     from tests.bot.test_digests import NOW as DIGEST_NOW
     from tests.bot.test_digests import build_cases
 

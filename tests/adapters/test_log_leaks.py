@@ -12,8 +12,8 @@ import time
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot import forms as forms_module
-from bot import logs
+from bot.forms import forms as forms_module
+from bot.core import logs
 from tests.adapters.test_slack_races import _intake_view
 from tests.adapters.test_slack_e2e import USERS, slack_env
 from tests.adapters.test_teams_e2e import teams_env

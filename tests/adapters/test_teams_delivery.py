@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from adapters.teams.server import TeamsServer
-from bot import outbox
-from bot.clock import FixedClock
-from bot.messages import Message
-from bot.scheduler import Sweeper
+from bot.delivery import outbox
+from bot.core.clock import FixedClock
+from bot.core.messages import Message
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import ConversationRef, OutboxMessage, PersonIdentity
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
@@ -240,7 +240,7 @@ def test_escalation_posts_are_top_level_and_updated_in_place(env) -> None:
         teams.send(teams.activity("una", conv=f"{channel};messageid=1", channel=channel,
                                   text=f"<at>Parley</at> register managers for {agency}"))
     with rt.factory() as s:
-        from bot.services import Ctx, NewCase, open_case
+        from bot.cases.services import Ctx, NewCase, open_case
 
         alice = repo.person_by_key("swindon", "alice", session=s)
         csc = repo.agency_by_key("swindon", "social-care", session=s)

@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from bot import audit, services
-from bot.services import Ctx, NewCase, PermissionDenied
+from bot.admin import audit
+from bot.cases import services
+from bot.cases.services import Ctx, NewCase, PermissionDenied
 from storage import repo
 from storage.db import keep_after_rollback
 from tests.conftest import LONDON

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from bot import services
+from bot.cases import services
 from storage import chain, repo
 from tests.bot.test_conversation import INTAKE_SWINDON
 from tests.conftest import LONDON, Chat, texts

@@ -9,10 +9,11 @@ from html import escape
 
 import pytest
 
-from bot import documents, services
-from bot.i18n import translator
-from bot.messages import Severity
-from bot.services import Ctx, ServiceError
+from bot.cases import services
+from bot.records import documents
+from bot.core.i18n import translator
+from bot.core.messages import Severity
+from bot.cases.services import Ctx, ServiceError
 from protocol.engine import Status
 from storage import repo
 from tests.bot.test_documents import _at, _cv_case_at_stage_2, _field, _filled, _open, person
@@ -190,7 +191,7 @@ MEETING = ["yesterday", "Alice Hughes; Bob Evans; Mia Roberts", "Whether the thr
 
 
 def _record(runtime, ref: str):
-    from bot import records
+    from bot.records import records
 
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
@@ -199,7 +200,7 @@ def _record(runtime, ref: str):
 
 
 def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runtime, clock) -> None:
-    from bot import records
+    from bot.records import records
 
     chat = Chat(runtime, clock)
     ref = _open(runtime, "swindon", clock.now())
@@ -220,7 +221,7 @@ def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runt
 
 
 def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock) -> None:
-    from bot import records
+    from bot.records import records
 
     chat = Chat(runtime, clock)
     ref = _open(runtime, "swindon", clock.now())
@@ -243,7 +244,7 @@ def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock)
 
 
 def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) -> None:
-    from bot import records
+    from bot.records import records
 
     board = "mid-and-west-wales"
     with runtime.factory() as s:
@@ -277,7 +278,7 @@ def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) 
 def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -> None:
     import csv
 
-    from bot import reports
+    from bot.reporting import reports
 
     t0 = dt.datetime(2026, 4, 2, 10, 0, tzinfo=dt.timezone.utc)  # Thu 2 Apr 2026, 11:00 in London
     ref = _open(runtime, "swindon", t0, arose_on=dt.date(2026, 4, 2), what_happened="Referral closed")
@@ -308,7 +309,7 @@ def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -
 
 
 def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime) -> None:
-    from bot import reports
+    from bot.reporting import reports
 
     t0 = dt.datetime(2026, 4, 2, 10, 0, tzinfo=dt.timezone.utc)
     ref = _open(runtime, "wolverhampton", t0, what_happened="Referral closed", category="threshold")
@@ -326,7 +327,7 @@ def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime
 def test_CUX23_quarterly_csv_starts_with_its_header_row(runtime, tmp_path) -> None:
     import csv
 
-    from bot import reports
+    from bot.reporting import reports
 
     _open(runtime, "mid-and-west-wales", dt.datetime(2026, 7, 2, 10, 0, tzinfo=dt.timezone.utc))
     with runtime.factory() as s:

@@ -14,12 +14,13 @@ from matplotlib.text import Text
 from PIL import Image
 from sqlalchemy import select
 
-from bot import charts, digests, services
-from bot.clock import FixedClock
-from bot.i18n import translator
-from bot.messages import message_from_data
-from bot.scheduler import Sweeper
-from bot.services import Ctx
+from bot.cases import services
+from bot.reporting import charts, digests
+from bot.core.clock import FixedClock
+from bot.core.i18n import translator
+from bot.core.messages import message_from_data
+from bot.escalation.scheduler import Sweeper
+from bot.cases.services import Ctx
 from protocol.spec import AnchorKind
 from storage import repo, subjects
 from storage.models import Case, OutboxMessage, Timer

@@ -12,10 +12,11 @@ from html import escape
 import pytest
 from pypdf import PdfReader
 
-from bot import documents, services
-from bot.i18n import translator
-from bot.messages import Severity
-from bot.services import Ctx, NewCase
+from bot.cases import services
+from bot.records import documents
+from bot.core.i18n import translator
+from bot.core.messages import Severity
+from bot.cases.services import Ctx, NewCase
 from storage import repo, subjects
 from tests.conftest import LONDON, Chat, texts
 

@@ -6,12 +6,13 @@ import io
 import json
 import logging
 
-from bot import logs, outbox
-from bot.messages import Message
+from bot.core import logs
+from bot.delivery import outbox
+from bot.core.messages import Message
 from storage import repo
-from bot.clock import FixedClock
-from bot.delivery import Deliverer
-from bot.scheduler import Sweeper
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer
+from bot.escalation.scheduler import Sweeper
 from tests.bot.test_scheduler import at, open_case
 
 SECRETS = ("Jamie Zebedee", "2015-02-01", "01/02/2015", "1 Feb 2015", "7 Quarry Lane", "SECRET-BODY-TEXT")

@@ -1,4 +1,4 @@
-"""The written permission matrix (docs/permissions.md, generated from bot/permissions.py) is what the services
+"""The written permission matrix (docs/permissions.md, generated from bot/cases/permissions.py) is what the services
 enforce: every action x every role, through the services and through the channel-neutral conversation (the
 Slack and Teams adapters call the same conversation; tests/adapters press buttons through them)."""
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import permissions, services
-from bot.messages import Severity
-from bot.permissions import ACTION_NAMES, MATRIX, Act, Role
-from bot.services import Ctx, PermissionDenied
+from bot.cases import permissions, services
+from bot.core.messages import Severity
+from bot.cases.permissions import ACTION_NAMES, MATRIX, Act, Role
+from bot.cases.services import Ctx, PermissionDenied
 from storage import repo
 from storage.db import keep_after_rollback
 from storage.models import Person

@@ -1,4 +1,4 @@
-"""The case projection (bot.projection) and the quarterly data set counted from it.
+"""The case projection (bot.cases.projection) and the quarterly data set counted from it.
 
 The oracle is the quarterly report as it was before the projection: a loop over the board's cases replaying the
 engine for each (``quarterly_by_replay`` below, kept verbatim). Cases of varied shapes are driven through the
@@ -20,10 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from bot import projection, reports, services, views
-from bot.i18n import translator
+from bot.cases import projection, services
+from bot.core import views
+from bot.reporting import reports
+from bot.core.i18n import translator
 from bot.runtime import Runtime
-from bot.services import Ctx, NewCase, ServiceError
+from bot.cases.services import Ctx, NewCase, ServiceError
 from protocol.engine import Action, evaluate
 from storage import migrate, repo
 from storage.models import Case, CaseStageResult

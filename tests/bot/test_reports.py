@@ -10,8 +10,9 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from bot import reports, services
-from bot.services import Ctx, NewCase
+from bot.cases import services
+from bot.reporting import reports
+from bot.cases.services import Ctx, NewCase
 from storage import repo
 from tests.conftest import LONDON
 

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import escalation, services
-from bot.clock import FixedClock
-from bot.delivery import Deliverer, DeliveryError, Outgoing
-from bot.scheduler import Sweeper
-from bot.services import Ctx, NewCase, PermissionDenied
+from bot.cases import services
+from bot.escalation import escalation
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer, DeliveryError, Outgoing
+from bot.escalation.scheduler import Sweeper
+from bot.cases.services import Ctx, NewCase, PermissionDenied
 from storage import repo
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
 
@@ -121,7 +122,7 @@ def test_christmas_deadline_and_hold_until_working_hours(sqlite_runtime) -> None
     assert t[("escalation", "internal-discussion")] == [at(2026, 12, 30)]
     # a nudge configured for 02:00 (or falling on a bank holiday) waits for 09:00 on the next working day
     from protocol.spec import Nudge
-    from bot.timers import plan_case
+    from bot.cases.timers import plan_case
 
     with sqlite_runtime.factory() as s:
         case = s.get(Case, cid)
@@ -384,7 +385,7 @@ def test_delivery_retries_with_backoff_without_blocking_others(sqlite_runtime) -
     clock.set(clock.now() + dt.timedelta(seconds=31))
     d.deliver()
     assert {r.idempotency_key: r.state for r in _outbox(rt)}[rows[0].idempotency_key] == "sent"
-    # the permanent failure told the business unit, once (bot.outages); everything else arrived once
+    # the permanent failure told the business unit, once (bot.delivery.outages); everything else arrived once
     alerts = [k for k in transport.sent if k.startswith("delivery-alert:")]
     assert len(alerts) == 1 and alerts[0].endswith(":cconsole:#business-unit")
     assert len(transport.sent) == len(set(transport.sent)) == len(rows) - 1 + 1

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from bot import directory, services
-from bot.services import Ctx, NewCase, PermissionDenied, ServiceError
+from bot.admin import directory
+from bot.cases import services
+from bot.cases.services import Ctx, NewCase, PermissionDenied, ServiceError
 from protocol import loader
 from storage import repo
 from tests.conftest import LONDON

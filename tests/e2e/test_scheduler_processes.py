@@ -9,7 +9,7 @@
 * A delivery batch that outlives its lease (in process, on a fake clock): the rows another replica
   reclaimed meanwhile are not sent a second time by the first.
 
-The cases are opened through ``bot.services.open_case`` about two months before the real current time,
+The cases are opened through ``bot.cases.services.open_case`` about two months before the real current time,
 so every stage deadline has long passed: escalations, overdue and duty reminders are due, and the
 nudges for deadlines already gone are dropped (cancelled) by the sweep.
 """
@@ -32,13 +32,13 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from adapters.webhook import WebhookTransport
-from bot import outbox as outbox_rows
-from bot import services
-from bot.clock import FixedClock
-from bot.delivery import Deliverer, Outgoing
-from bot.messages import Message
+from bot.delivery import outbox as outbox_rows
+from bot.cases import services
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer, Outgoing
+from bot.core.messages import Message
 from bot.runtime import Runtime
-from bot.services import Ctx, NewCase
+from bot.cases.services import Ctx, NewCase
 from storage import repo
 from storage.models import (
     Agency,
@@ -297,7 +297,7 @@ def test_killed_mid_delivery_then_restarted_delivers_everything_exactly_once(
         with rt.factory() as s:
             renotify_before = set(s.scalars(select(Timer.key).where(Timer.kind == "renotify",
                                                                     Timer.state == "pending")))
-            # The killed worker's leases (bot.delivery.LEASE, 60 s) would expire by themselves; expire them
+            # The killed worker's leases (bot.delivery.delivery.LEASE, 60 s) would expire by themselves; expire them
             # now instead of waiting a minute. The restarted worker then reclaims those rows and asks the
             # endpoint (find_sent) before sending any of them again.
             s.execute(update(OutboxMessage).where(OutboxMessage.state == "sending")

@@ -27,9 +27,11 @@ from sqlalchemy import select
 from aiohttp import web
 
 from adapters.teams.server import TeamsServer
-from bot import conversation, notify, services
-from bot.clock import FixedClock
-from bot.scheduler import Sweeper
+from bot import conversation
+from bot.cases import services
+from bot.notify import notify
+from bot.core.clock import FixedClock
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import OutboxMessage, PersonIdentity
 from tests.adapters.test_teams_e2e import Loop
@@ -296,7 +298,7 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
     # reference stored when the playground installed the app (outbox -> TeamsServer.deliverer -> Teams transport)
     with rt.factory() as s:
         bob = repo.person_by_key("swindon", "bob", session=s)
-        ctx = services.Ctx(actor=bob, via="teams", now=bot.clock.now())
+        ctx = services.Ctx(actor=bob, via="teams", now=bot.core.clock.now())
         case2 = services.open_case(ctx, services.NewCase(
             board_id="swindon", subject_kind="child", category="information-sharing",
             what_happened="Police did not share the incident log", done_so_far="Emailed twice",
@@ -331,8 +333,8 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
     shot("outcome-form-in-place")
 
     # time passes: past the Stage 1 deadline (Wed 8 Apr 2026 17:00) the scheduler's messages reach alice too
-    bot.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
-    Sweeper(rt.factory, bot.clock).fire_due()
+    bot.core.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
+    Sweeper(rt.factory, bot.core.clock).fire_due()
     before = cards(page).count()
     assert bot.server.deliverer.deliver() == 2  # alice's two notes; the managers' channels are not Teams ones
     overdue = cards(page, "has passed with no outcome recorded, so the managers have been asked")
@@ -378,7 +380,7 @@ def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any)
     with rt.factory() as s:
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
-        ctx = services.Ctx(actor=alice, via="console", now=bot.clock.now())
+        ctx = services.Ctx(actor=alice, via="console", now=bot.core.clock.now())
         case = services.open_case(ctx, services.NewCase(
             board_id="swindon", subject_kind="child", category="thresholds",
             what_happened="CSC closed the referral after one visit", done_so_far="Phoned the duty social worker",
@@ -386,8 +388,8 @@ def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any)
             responding_person_id=bob.id), session=s)
         s.commit()
         ref = case.ref
-    bot.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
-    Sweeper(rt.factory, bot.clock).fire_due()
+    bot.core.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
+    Sweeper(rt.factory, bot.core.clock).fire_due()
     with rt.factory() as s:
         rows = s.scalars(select(OutboxMessage).where(OutboxMessage.platform == "teams")).all()
         # one Teams message: the prompt to Wiltshire Police's managers, in the channel just registered (the

@@ -1,0 +1,1 @@
+"""Administration: the demo directory, doctor, retention, data keys, the audit chain and protocol tools."""
