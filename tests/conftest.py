@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from bot.core.clock import FixedClock
-from bot.conversation import Conversation
+from bot.conversation.router import Conversation
 from bot.runtime import Runtime
 from storage import repo
 

@@ -35,7 +35,7 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.transport import SlackTransport, post_message
 from bot.core.clock import Clock
-from bot.conversation import Conversation
+from bot.conversation.router import Conversation
 from bot.delivery.delivery import Deliverer
 from bot.escalation.escalation import ACK
 from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms

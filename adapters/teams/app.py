@@ -28,7 +28,7 @@ from adapters.teams import cards
 from adapters.teams.files import FileLinks
 from adapters.teams.transport import top_level
 from bot.core.clock import Clock
-from bot.conversation import Conversation
+from bot.conversation.router import Conversation
 from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.core.i18n import translator
 from bot.core.messages import Button, Form, Message, Reply, Severity

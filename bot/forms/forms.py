@@ -13,12 +13,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import conversation as conv
 from bot.cases import services
+from bot.cases.services import Ctx, ServiceError
+from bot.conversation.engine import EXACT, Invalid, Step, Stop, Turn, parse_yes_no
+from bot.conversation.flows.common import flag_questions, person_choices
+from bot.conversation.registry import FLOWS
 from bot.core.clock import Clock
 from bot.core.i18n import Translator
 from bot.core.messages import Choice, FieldKind, Form, FormField, Message, PromptKind, Reply, Severity
-from bot.cases.services import Ctx, ServiceError
 from protocol.spec import Protocol
 from storage import repo
 from storage.db import keep_after_rollback, writing
@@ -139,8 +141,8 @@ class Forms:
             ctx = self._ctx(s, person_id)
             case = services.find_case(ref, ctx, session=s)
             services.require_may_act(ctx, case, "record_outcome", session=s)
-            turn = conv.Turn(ctx.T, ctx, s, {"ref": case.ref}, [])
-            return outcome_form(ctx.T, case.ref, conv._flag_questions(turn, None, True),
+            turn = Turn(ctx.T, ctx, s, {"ref": case.ref}, [])
+            return outcome_form(ctx.T, case.ref, flag_questions(turn, None, True),
                                 preset="resolved" if rest[:1] == ["resolved"] else None)
 
     def submit_risk(self, person_id: int, values: dict[str, str]) -> FormResult:
@@ -148,10 +150,10 @@ class Forms:
         with self.factory() as s:
             writing(s)
             ctx = self._ctx(s, person_id)
-            turn = conv.Turn(ctx.T, ctx, s, {}, [])
+            turn = Turn(ctx.T, ctx, s, {}, [])
             try:
-                conv.FLOWS["intake"].steps[0].answer(turn, values.get("risk", ""))
-            except conv.Invalid as exc:
+                FLOWS["intake"].steps[0].answer(turn, values.get("risk", ""))
+            except Invalid as exc:
                 return FormResult(errors={"risk": str(exc)})
             s.commit()
         intro = next((n for n in turn.notes if n.severity is Severity.URGENT), None)
@@ -168,7 +170,7 @@ class Forms:
             writing(s)  # one writer at a time on SQLite: fifty intakes at once get fifty references
             ctx = self._ctx(s, person_id)
             data: dict[str, Any] = _decode_risk(context) if flow == "intake" else {"ref": context}
-            turn = conv.Turn(ctx.T, ctx, s, data, [])
+            turn = Turn(ctx.T, ctx, s, data, [])
             # a text longer than the form allows (a forged or scripted submission) is refused at its own field,
             # with the form's own limit, before anything else
             errors: dict[str, str] = {
@@ -184,10 +186,10 @@ class Forms:
                     self._check_outcome(turn, values, errors)
                 if errors:
                     return FormResult(errors=errors)
-                reply = conv.FLOWS[flow].finish(turn)
+                reply = FLOWS[flow].finish(turn)
                 s.commit()
                 return FormResult(reply=reply)
-            except conv.Stop as stop:
+            except Stop as stop:
                 first = stop.messages[0].text if stop.messages else ctx.T("This process can't start yet.")
                 return FormResult(errors={"pre0": first})
             except ServiceError as exc:
@@ -197,15 +199,15 @@ class Forms:
                 return FormResult(errors={"": exc.message})
 
     @staticmethod
-    def _run(turn: conv.Turn, step: conv.Step, raw: str, errors: dict[str, str]) -> None:
+    def _run(turn: Turn, step: Step, raw: str, errors: dict[str, str]) -> None:
         try:
             step.answer(turn, raw)
-        except conv.Invalid as exc:
+        except Invalid as exc:
             errors[step.name] = str(exc)
 
-    def _check_intake(self, turn: conv.Turn, values: dict[str, str], errors: dict[str, str]) -> None:
+    def _check_intake(self, turn: Turn, values: dict[str, str], errors: dict[str, str]) -> None:
         T = turn.T
-        for step in conv.FLOWS["intake"].steps:
+        for step in FLOWS["intake"].steps:
             if step.name in ("risk", "confirm"):
                 continue
             if errors and step.name in ("person", "person_name") and "agency" in errors:
@@ -217,7 +219,7 @@ class Forms:
             if step.name == "person":
                 if not raw:
                     raw = "other"
-                elif raw not in {c.value for c in conv._person_choices(turn)}:
+                elif raw not in {c.value for c in person_choices(turn)}:
                     agency = repo.get_agency(turn.data["agency"], session=turn.session)
                     errors["person"] = T("That person is not listed in {agency}. Choose the agency they work for, "
                                          "or leave this empty and type their name.", agency=agency.name if agency
@@ -231,28 +233,28 @@ class Forms:
                                          else T("Please fill this in."))
                     continue
             if asked.prompt is not None and asked.prompt.kind is PromptKind.CHOICE and raw != "other":
-                raw = conv.EXACT + raw  # a submitted value, not a position in the list
+                raw = EXACT + raw  # a submitted value, not a position in the list
             self._run(turn, step, raw, errors)
 
-    def _check_outcome(self, turn: conv.Turn, values: dict[str, str], errors: dict[str, str]) -> None:
-        steps = {s.name: s for s in conv.FLOWS["record_outcome"].steps}
+    def _check_outcome(self, turn: Turn, values: dict[str, str], errors: dict[str, str]) -> None:
+        steps = {s.name: s for s in FLOWS["record_outcome"].steps}
         for name in ("resolved", "text"):
             raw = (values.get(name) or "").strip()
             if not raw:
                 errors[name] = turn.T("Please fill this in.")
                 continue
-            self._run(turn, steps[name], conv.EXACT + raw if name == "resolved" else raw, errors)
+            self._run(turn, steps[name], EXACT + raw if name == "resolved" else raw, errors)
         if errors or turn.data.get("resolved") != "resolved":
             return
         flags = {}
-        for name, _title in conv._flag_questions(turn, None, True):
+        for name, _title in flag_questions(turn, None, True):
             raw = (values.get(f"flag:{name}") or "").strip()
             if not raw:
                 errors[f"flag:{name}"] = turn.T("Please answer yes or no.")
                 continue
             try:
-                flags[name] = conv.parse_yes_no(raw, turn.T)
-            except conv.Invalid as exc:
+                flags[name] = parse_yes_no(raw, turn.T)
+            except Invalid as exc:
                 errors[f"flag:{name}"] = str(exc)
         turn.data["flags"] = flags
 

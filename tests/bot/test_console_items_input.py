@@ -13,7 +13,7 @@ import time
 
 from adapters.console.app import ConsoleApp
 from bot.cases import services
-from bot.conversation import MIN_DESCRIPTION
+from bot.conversation.engine import MIN_DESCRIPTION
 from bot.core.messages import PromptKind, Severity
 from bot.cases.services import Ctx
 from storage import repo

@@ -34,7 +34,7 @@ def test_every_service_action_is_in_the_matrix() -> None:
     import re
 
     used = set()
-    for path in (ROOT / "bot").glob("*.py"):
+    for path in (ROOT / "bot").rglob("*.py"):
         used |= set(re.findall(r'require_may_act\(\w+, \w+, "(\w+)"', path.read_text("utf-8")))
     assert used and used <= set(ACTION_NAMES), used - set(ACTION_NAMES)
     assert set(ACTION_NAMES.values()) | permissions.BOARD_WIDE | {Act.VIEW_SUBJECT} == set(Act)  # via may_act

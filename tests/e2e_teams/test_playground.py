@@ -27,7 +27,8 @@ from sqlalchemy import select
 from aiohttp import web
 
 from adapters.teams.server import TeamsServer
-from bot import conversation
+from bot.conversation.engine import Turn
+from bot.conversation.flows.common import case_news
 from bot.cases import services
 from bot.notify import notify
 from bot.core.clock import FixedClock
@@ -298,16 +299,16 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
     # reference stored when the playground installed the app (outbox -> TeamsServer.deliverer -> Teams transport)
     with rt.factory() as s:
         bob = repo.person_by_key("swindon", "bob", session=s)
-        ctx = services.Ctx(actor=bob, via="teams", now=bot.core.clock.now())
+        ctx = services.Ctx(actor=bob, via="teams", now=bot.clock.now())
         case2 = services.open_case(ctx, services.NewCase(
             board_id="swindon", subject_kind="child", category="information-sharing",
             what_happened="Police did not share the incident log", done_so_far="Emailed twice",
             outcome_sought="Share the log", arose_on=dt.date(2026, 4, 2), responding_agency_id=alice.agency_id,
             responding_person_id=alice.id), session=s)
         assert case2.ref == "SWN-2026-0002"
-        dms = conversation.case_news(conversation.Turn(ctx.T, ctx, s, {}, []), case2, notify.Event.CASE_OPENED,
-                                     lambda T, _roles: T("{name} has raised a professional disagreement with you.",
-                                                         name=bob.name))
+        dms = case_news(Turn(ctx.T, ctx, s, {}, []), case2, notify.Event.CASE_OPENED,
+                         lambda T, _roles: T("{name} has raised a professional disagreement with you.",
+                                             name=bob.name))
         assert alice.id in [o.to.person_id for o in dms]
         rows = s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case2.id,
                                                      OutboxMessage.platform == "teams")).all()
@@ -333,8 +334,8 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
     shot("outcome-form-in-place")
 
     # time passes: past the Stage 1 deadline (Wed 8 Apr 2026 17:00) the scheduler's messages reach alice too
-    bot.core.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
-    Sweeper(rt.factory, bot.core.clock).fire_due()
+    bot.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
+    Sweeper(rt.factory, bot.clock).fire_due()
     before = cards(page).count()
     assert bot.server.deliverer.deliver() == 2  # alice's two notes; the managers' channels are not Teams ones
     overdue = cards(page, "has passed with no outcome recorded, so the managers have been asked")
@@ -380,7 +381,7 @@ def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any)
     with rt.factory() as s:
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
-        ctx = services.Ctx(actor=alice, via="console", now=bot.core.clock.now())
+        ctx = services.Ctx(actor=alice, via="console", now=bot.clock.now())
         case = services.open_case(ctx, services.NewCase(
             board_id="swindon", subject_kind="child", category="thresholds",
             what_happened="CSC closed the referral after one visit", done_so_far="Phoned the duty social worker",
@@ -388,8 +389,8 @@ def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any)
             responding_person_id=bob.id), session=s)
         s.commit()
         ref = case.ref
-    bot.core.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
-    Sweeper(rt.factory, bot.core.clock).fire_due()
+    bot.clock.set(dt.datetime(2026, 4, 9, 9, 15, tzinfo=LONDON))
+    Sweeper(rt.factory, bot.clock).fire_due()
     with rt.factory() as s:
         rows = s.scalars(select(OutboxMessage).where(OutboxMessage.platform == "teams")).all()
         # one Teams message: the prompt to Wiltshire Police's managers, in the channel just registered (the

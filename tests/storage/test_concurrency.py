@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.core.clock import FixedClock
-from bot.conversation import Conversation
+from bot.conversation.router import Conversation
 from bot.forms.forms import INTAKE_FORM, Forms
 from bot.escalation.scheduler import Sweeper
 from storage import repo
