@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 from bot.conversation.engine import Flow
-from bot.conversation.flows import (
-                                    bypass,
-                                    close,
-                                    complete_step,
-                                    contact,
-                                    counterpart,
-                                    escalate_exceptional,
-                                    extend,
-                                    form_part,
-                                    intake,
-                                    outcome,
-                                    protective_date,
-                                    record,
-                                    record_changes,
-                                    urgent_notice,
-                                    written_outcome,
-)
+from bot.conversation.flows import (bypass, close, complete_step, contact, counterpart, escalate_exceptional, extend,
+                                    form_part, intake, outcome, protective_date, record, record_changes, urgent_notice,
+                                    written_outcome)
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     intake.FLOW,

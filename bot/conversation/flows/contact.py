@@ -6,20 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.cases import services
-from bot.conversation.engine import (
-    SKIP_WORDS,
-    Flow,
-    Invalid,
-    Step,
-    Turn,
-    ask_choice,
-    ask_date,
-    ask_text,
-    clean_answer,
-    parse_date,
-    past_date_hint,
-    pick,
-)
+from bot.conversation.engine import (SKIP_WORDS, Flow, Invalid, Step, Turn, ask_choice, ask_date, ask_text,
+                                     clean_answer, parse_date, past_date_hint, pick)
 from bot.conversation.flows.common import case_news, step_choices
 from bot.core import views
 from bot.core.i18n import Translator

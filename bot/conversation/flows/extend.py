@@ -7,19 +7,8 @@ import datetime as dt
 from typing import Any
 
 from bot.cases import services
-from bot.conversation.engine import (
-    Flow,
-    Invalid,
-    Step,
-    Turn,
-    ask_choice,
-    ask_date,
-    clip,
-    coming_date_hint,
-    numeric_date,
-    parse_date,
-    pick,
-)
+from bot.conversation.engine import (Flow, Invalid, Step, Turn, ask_choice, ask_date, clip, coming_date_hint,
+                                     numeric_date, parse_date, pick)
 from bot.conversation.flows.common import case_news, case_state, reason_step
 from bot.core import views
 from bot.core.i18n import Translator

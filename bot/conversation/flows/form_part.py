@@ -13,25 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.cases import services
-from bot.conversation.engine import (
-    SAME,
-    SKIP,
-    SKIP_WORDS,
-    Flow,
-    Invalid,
-    Step,
-    Turn,
-    ask_date,
-    ask_text,
-    clip,
-    join_hints,
-    parse_date,
-    parse_yes_no,
-    past_date_hint,
-    pick,
-    required_text,
-    yes_no_prompt,
-)
+from bot.conversation.engine import (SAME, SKIP, SKIP_WORDS, Flow, Invalid, Step, Turn, ask_date, ask_text, clip,
+                                     join_hints, parse_date, parse_yes_no, past_date_hint, pick, required_text,
+                                     yes_no_prompt)
 from bot.conversation.flows.common import case_news
 from bot.conversation.flows.record import confirm_choices
 from bot.core import views

@@ -9,28 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.cases import services
-from bot.conversation.engine import (
-    MIN_ANSWER,
-    MIN_DESCRIPTION,
-    SKIP,
-    Flow,
-    Invalid,
-    Step,
-    Stop,
-    Turn,
-    ask_choice,
-    ask_date,
-    ask_text,
-    clean_answer,
-    clip,
-    coming_date_hint,
-    parse_date,
-    parse_yes_no,
-    past_date_hint,
-    pick,
-    required_text,
-    yes_no_prompt,
-)
+from bot.conversation.engine import (MIN_ANSWER, MIN_DESCRIPTION, SKIP, Flow, Invalid, Step, Stop, Turn, ask_choice,
+                                     ask_date, ask_text, clean_answer, clip, coming_date_hint, parse_date, parse_yes_no,
+                                     past_date_hint, pick, required_text, yes_no_prompt)
 from bot.conversation.flows.common import case_news
 from bot.conversation.flows.counterpart import counterpart_steps
 from bot.core import views

@@ -8,25 +8,9 @@ import datetime as dt
 from typing import Any
 
 from bot.cases import services
-from bot.conversation.engine import (
-    SAME,
-    SKIP,
-    Flow,
-    Invalid,
-    Step,
-    Turn,
-    ask_choice,
-    ask_date,
-    ask_text,
-    clean_answer,
-    clip,
-    join_hints,
-    parse_date,
-    past_date_hint,
-    pick,
-    require_answer,
-    required_text,
-)
+from bot.conversation.engine import (SAME, SKIP, Flow, Invalid, Step, Turn, ask_choice, ask_date, ask_text,
+                                     clean_answer, clip, join_hints, parse_date, past_date_hint, pick, require_answer,
+                                     required_text)
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, Message, Outbound, Prompt, PromptKind, Reply
 from bot.notify import notify
