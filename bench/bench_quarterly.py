@@ -40,10 +40,14 @@ from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
 from bot.cases import projection, services
 from bot.reporting import reports
 from bot.runtime import Runtime
-from bot.cases.services import Ctx, NewCase, ServiceError
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
+from bot.cases.errors import ServiceError
 from protocol.engine import Action, Status
 from storage import repo
 from storage.models import Case, CaseEvent, CaseStageResult
+from bot.cases import protocols
+from bot.cases import opening
 
 LONDON = ZoneInfo("Europe/London")
 PAIRS = (("alice", "bob"), ("ed", "hana"), ("hana", "alice"), ("bob", "ed"), ("alice", "hana"), ("ed", "bob"))
@@ -53,14 +57,14 @@ CHUNK = 2_000  # template copies per insert batch
 
 # -- templates: real cases driven through the services ---------------------------------------------------------
 def drive_template(s, board: str, start: dt.datetime, rng: random.Random) -> Case:
-    proto = services.board_protocol(board, session=s)
+    proto = protocols.board_protocol(board, session=s)
     cal = proto.calendar()
     raiser, responder = rng.choice(PAIRS)
     actor = repo.person_by_key(board, raiser, session=s)
     other = repo.person_by_key(board, responder, session=s)
     una = repo.person_by_key(board, "una", session=s)
     bypass = rng.choice(proto.bypass.reasons).id if proto.bypass and rng.random() < 0.04 else None
-    case = services.open_case(Ctx(actor, "console", start), NewCase(
+    case = opening.open_case(Ctx(actor, "console", start), NewCase(
         board_id=board, subject_kind="child" if "children" in proto.scope else "adult",
         category=rng.choice(proto.categories).id, what_happened="Disagreement about a referral",
         done_so_far="Discussed", outcome_sought="Agreement", arose_on=cal.local_date(start),

@@ -20,6 +20,8 @@ from bot.core.i18n import Translator, translator
 from storage import migrate, repo
 from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, ConversationRef, utcnow
+from bot.cases import errors
+from bot.cases import protocols
 
 if TYPE_CHECKING:
     from bot.core.messages import Message
@@ -129,7 +131,7 @@ class Runtime:
 
     def calendar(self, board_id: str) -> WorkingCalendar:
         with self.factory() as s:
-            return services.board_protocol(board_id, session=s).calendar()
+            return protocols.board_protocol(board_id, session=s).calendar()
 
     def _info(self, p: Person, s: Session) -> PersonInfo:
         ag = repo.get_agency(p.agency_id, session=s) if p.agency_id else None
@@ -291,7 +293,7 @@ class Runtime:
             case = repo.case_by_ref(ref, session=s)
             if case is None:
                 return None
-            return views.case_headline(translator(language), case, services.protocol_for(case, session=s), session=s)
+            return views.case_headline(translator(language), case, protocols.protocol_for(case, session=s), session=s)
 
     def home_messages(self, person_id: int, now: dt.datetime) -> list[Message]:
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
@@ -411,7 +413,7 @@ class Runtime:
         """Record ``channel`` as an agency's manager channel on a platform (an admin command in that channel)."""
         from bot.cases import permissions
         from bot.core.i18n import translator
-        from bot.cases.services import PermissionDenied, ServiceError
+        from bot.cases.errors import PermissionDenied, ServiceError
 
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
@@ -462,7 +464,7 @@ class Runtime:
                 raise ValueError(f"There is no case {ref!r}.")
             try:  # the forms the case has reached, by the same rule as `form REF` in the chat
                 form = documents.reached_form(T, case, form_id, session=s, now=now)
-            except services.ServiceError as exc:
+            except errors.ServiceError as exc:
                 if keep_after_rollback(exc, s):  # the refusal's audit entry
                     s.commit()
                 raise ValueError(exc.message) from None
@@ -487,7 +489,7 @@ class Runtime:
         with self.factory() as s:
             for case in repo.cases_for_board(board_id, session=s):
                 st = services.state_of(case, now, session=s)
-                proto = services.protocol_for(case, session=s)
+                proto = protocols.protocol_for(case, session=s)
                 short = views.agenda(st).next_short(T, proto)
                 nxt = " \u2014 " + T("next: {line}", line=short) if short else ""
                 flag = "\u26a0 " + T("OVERDUE") + " " if views.overdue_items(st) else ""
@@ -505,7 +507,7 @@ class Runtime:
         with self.factory() as s:
             for case in repo.cases_for_board(board_id, session=s, statuses=["open", "awaiting_decision"]):
                 st = services.state_of(case, now, session=s)
-                proto = services.protocol_for(case, session=s)
+                proto = protocols.protocol_for(case, session=s)
                 out.extend((f"{case.ref}|{i.step.id}|{i.due_at.isoformat() if i.due_at else ''}",
                             f"{case.ref}: {views.deadline_line(T, i, proto)}") for i in views.overdue_items(st))
         return out

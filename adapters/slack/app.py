@@ -42,7 +42,7 @@ from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.core.i18n import translator
 from bot.core.messages import Form, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
-from bot.cases.services import ServiceError
+from bot.cases.errors import ServiceError
 
 log = logging.getLogger("parley.slack")
 PLATFORM = "slack"

@@ -25,6 +25,7 @@ from bot.core import views
 from bot.core.i18n import translator
 from storage import chain, checkpoints, repo
 from storage.models import AuditEntry, Case, EscalationPrompt
+from bot.cases import protocols
 
 
 # -- verify ---------------------------------------------------------------------------------------------------
@@ -74,7 +75,7 @@ def trail(factory: sessionmaker[Session], ref: str) -> dict[str, Any]:
         case = repo.case_by_ref(ref, session=s)
         if case is None:
             raise LookupError(f"There is no case {ref.strip()!r}.")
-        proto = services.protocol_for(case, session=s)
+        proto = protocols.protocol_for(case, session=s)
         events = list(repo.events_for(case.id, session=s))
         problems = chain.verify_events(case.id, events, case.event_chain_head)
         prompt_ids = set(s.scalars(select(EscalationPrompt.id).where(EscalationPrompt.case_id == case.id)))

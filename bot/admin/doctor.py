@@ -23,6 +23,7 @@ from protocol.spec import LEVEL_ORDER, Level, Protocol
 from storage import crypto, migrate, protection, repo
 from storage.db import make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, BoardChannel
+from bot.cases import protocols
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 TEAMS_VARS = ("MICROSOFT_APP_ID", "MICROSOFT_APP_PASSWORD", "MICROSOFT_APP_TENANT_ID")
@@ -239,7 +240,6 @@ def delivery_checks(factory: sessionmaker[Session]) -> list[Check]:
 
 
 def _channel_checks(factory: sessionmaker[Session], platforms: list[str]) -> list[Check]:
-    from bot.cases import services
 
     out: list[Check] = []
     with factory() as s:
@@ -247,7 +247,7 @@ def _channel_checks(factory: sessionmaker[Session], platforms: list[str]) -> lis
         if not boards:
             return [Check(False, "directory", "no board is loaded: run `parley db upgrade`")]
         for board in boards:
-            levels = required_levels(services.board_protocol(board.id, session=s))
+            levels = required_levels(protocols.board_protocol(board.id, session=s))
             agencies = list(repo.agencies(board.id, session=s))
             have = {(c.agency_id, c.level, c.platform) for c in s.scalars(
                 select(AgencyChannel).where(AgencyChannel.agency_id.in_([a.id for a in agencies])))}

@@ -32,6 +32,7 @@ from bot.cases import services
 from protocol.engine import Status
 from storage import chain, protection, repo
 from storage.models import Case, CaseEvent
+from bot.cases import protocols
 
 MARKER = "[erased under the retention policy on {date}]"
 CASE_TEXT_FIELDS = ("what_happened", "done_so_far", "outcome_sought", "responding_person_name")
@@ -113,12 +114,12 @@ def _ended_on(case: Case, now: dt.datetime, *, session: Session) -> dt.date | No
     if moment is None:
         return None
     if isinstance(moment, dt.datetime):
-        return services.protocol_for(case, session=session).calendar().local_date(moment)
+        return protocols.protocol_for(case, session=session).calendar().local_date(moment)
     return moment
 
 
 def plan(board_id: str, now: dt.datetime, *, session: Session) -> BoardPlan:
-    proto = services.board_protocol(board_id, session=session)
+    proto = protocols.board_protocol(board_id, session=session)
     years = proto.retention.closed_case_years
     today = proto.calendar().local_date(now)
     result = BoardPlan(board_id, proto.name, years, today, today - relativedelta(years=years))

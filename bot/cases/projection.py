@@ -205,7 +205,7 @@ def rebuild(session: Session, *, cases: Sequence[Case] | None = None, board_id: 
             check: bool = False) -> RebuildReport:
     """Replay every case (or ``cases``; or a board's) and compare its stored projection with the replay; unless
     ``check``, store the replay where they differ (no commit). The report lists what was wrong, per case."""
-    from bot.cases.services import protocol_for
+    from bot.cases.protocols import protocol_for
 
     if cases is None:
         q = select(Case).order_by(Case.id)

@@ -19,6 +19,7 @@ from bot.core.messages import Choice, Message, Prompt, PromptKind, Reply
 from protocol.engine import Action
 from protocol.spec import Protocol
 from storage.models import Case
+from bot.cases import protocols
 
 
 class Invalid(Exception):
@@ -168,7 +169,7 @@ class Turn:
     notes: list[Message]
 
     def proto(self) -> Protocol:
-        return services.board_protocol(self.ctx.actor.board_id, session=self.session)
+        return protocols.board_protocol(self.ctx.actor.board_id, session=self.session)
 
     def case(self) -> Case:
         return services.find_case(self.data["ref"], self.ctx, session=self.session)

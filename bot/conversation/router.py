@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import services
-from bot.cases.services import Ctx, ServiceError
+from bot.cases.services import Ctx
+from bot.cases.errors import ServiceError
 from bot.conversation.engine import EXACT, KEPT, SAME, Invalid, Stop, TooLong, Turn
 from bot.conversation.flows.form_part import form_message
 from bot.conversation.flows.record import sign_record
@@ -29,6 +30,7 @@ from protocol.engine import Status
 from storage import repo
 from storage.db import keep_after_rollback, writing
 from storage.models import Case
+from bot.cases import protocols
 
 # typed commands for the case actions (the same flows as the buttons): "outcome SWN-2026-0001"
 ACTION_WORDS = {
@@ -393,7 +395,7 @@ class Conversation:
 
 def why_not(T: Translator, case: Case, st: Any, *, session: Session) -> str:
     """Why an action can't be taken on a case now, and what can (C-UX8)."""
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     stage = views.stage_title(T, proto, case.stage_id)
     if st.status is Status.CLOSED:
         return T("That isn't possible on {ref}: the case is closed.", ref=case.ref)

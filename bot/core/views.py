@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
-from bot.cases.services import agency_name, protocol_for, status_label
+from bot.cases.services import agency_name, status_label
+from bot.cases.protocols import protocol_for
 from protocol.engine import Action, AnchorInfo, CaseState, Item, Status
 from protocol.spec import AnchorKind, Duration, Level, Protocol, Side, StepKind, Unit
 from storage import repo

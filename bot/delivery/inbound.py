@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.cases.services import PermissionDenied, ServiceError
+from bot.cases.errors import PermissionDenied, ServiceError
 from bot.delivery import outbox
 from bot.core.i18n import translator
 from storage import repo

@@ -35,6 +35,7 @@ from bot.delivery import outbox
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Message, Severity
 from storage.models import BoardChannel, Case, DeliveryAddress, OutboxMessage, Person, PersonIdentity
+from bot.cases import protocols
 
 log = logging.getLogger("parley.delivery")
 KIND = "delivery_alert"  # the message kind of an alert (an alert that cannot be delivered raises no alert)
@@ -183,9 +184,8 @@ def _alert(s: Session, subject: DeliveryAddress, now: dt.datetime, *, platform_d
 
 def _alert_board(s: Session, board: str, subject: DeliveryAddress, rows: list[OutboxMessage], now: dt.datetime, *,
                  platform_down: bool) -> None:
-    from bot.cases import services
 
-    proto = services.board_protocol(board, session=s)
+    proto = protocols.board_protocol(board, session=s)
     refs = {}
     for cid in {r.case_id for r in rows if r.case_id}:
         case = s.get(Case, cid)

@@ -19,11 +19,13 @@ from bot.delivery import outbox
 from bot.notify import notify
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Button, Message, Severity
-from bot.cases.services import Ctx, PermissionDenied, ServiceError
+from bot.cases.services import Ctx
+from bot.cases.errors import PermissionDenied, ServiceError
 from protocol.engine import CaseState, Item, Status
 from protocol.spec import LEVEL_ORDER, Level, Protocol, Stage
 from storage import repo
 from storage.models import Case, EscalationPrompt, OutboxMessage, Person
+from bot.cases import protocols
 
 ACK = "esc.ack"
 
@@ -182,7 +184,7 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                                record=services.refusal_audit(ctx, {"action": "acknowledge", "prompt": prompt_id,
                                                                    "reason": "other board"}))
     services.require_may_act(ctx, case, "acknowledge", session=session)
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     if not may_acknowledge(ctx.actor, prompt):
         record = services.refusal_event(ctx, case, {
             "action": "acknowledge", "prompt": prompt.id, "reason": "prompt_for_other_managers",

@@ -44,6 +44,7 @@ from protocol.spec import Protocol, Side
 from storage import repo
 from storage.db import writing
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
+from bot.cases import protocols
 
 log = logging.getLogger("parley.scheduler")
 LATE_AFTER = dt.timedelta(hours=1)  # a reminder this much after its planned time says it is late
@@ -94,7 +95,7 @@ class Sweeper:
             with self.factory() as s:
                 case = s.get(Case, cid)
                 assert case is not None
-                proto = services.protocol_for(case, session=s)
+                proto = protocols.protocol_for(case, session=s)
                 st = evaluate(proto, services.engine_events(case, session=s), now)
                 case.stage_token = timers.stage_token(st)
                 timers.reconcile(case, st, proto, now, session=s)
@@ -109,7 +110,7 @@ class Sweeper:
         with self.factory() as s:
             boards = list(repo.all_boards(session=s))
             for board in boards:
-                proto = services.board_protocol(board.id, session=s)
+                proto = protocols.board_protocol(board.id, session=s)
                 tz = ZoneInfo(proto.timezone)
                 jobs = [("digest", proto.schedule.digest_cron)]
                 if proto.reporting.cadence == "quarterly":
@@ -173,7 +174,7 @@ class Sweeper:
             raise Skip("case not found")
         if case.stage_token != t.token:
             raise Skip("the case has moved on since this timer was set")
-        proto = services.protocol_for(case, session=s)
+        proto = protocols.protocol_for(case, session=s)
         return case, proto, evaluate(proto, services.engine_events(case, session=s), t.fired_at or self.clock.now())
 
     @staticmethod
@@ -322,7 +323,7 @@ class Sweeper:
     def _board_post(self, s: Session, t: Timer, now: dt.datetime, build: Callable[..., Message],
                     event: notify.Event) -> None:
         """A board's digest or quarterly data set, to its business-unit channels (bot.notify.notify's table)."""
-        langs = services.board_protocol(t.board_id, session=s).channel_languages
+        langs = protocols.board_protocol(t.board_id, session=s).channel_languages
         # as of when it was due (a digest that fires late, after an outage or a jump of the console's clock, still
         # reports its own week)
         msg = replace(in_languages(langs, lambda T: build(T, t.board_id, t.due_at, session=s)), kind=event.value)

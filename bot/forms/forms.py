@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import services
-from bot.cases.services import Ctx, ServiceError
+from bot.cases.services import Ctx
+from bot.cases.errors import ServiceError
 from bot.conversation.engine import EXACT, Invalid, Step, Stop, Turn, parse_yes_no
 from bot.conversation.flows.common import flag_questions, person_choices
 from bot.conversation.registry import FLOWS
@@ -24,6 +25,7 @@ from bot.core.messages import Choice, FieldKind, Form, FormField, Message, Promp
 from protocol.spec import Protocol
 from storage import repo
 from storage.db import keep_after_rollback, writing
+from bot.cases import protocols
 
 RISK_FORM = "form.risk"
 INTAKE_FORM = "form.intake"
@@ -128,7 +130,7 @@ class Forms:
     def intake(self, person_id: int, *, risk_intro: Message | None = None, prefill_what: str | None = None) -> Form:
         with self.factory() as s:
             ctx = self._ctx(s, person_id)
-            proto = services.board_protocol(ctx.actor.board_id, session=s)
+            proto = protocols.board_protocol(ctx.actor.board_id, session=s)
             agencies = [(a.id, a.name) for a in repo.agencies(ctx.actor.board_id, session=s)
                         if a.id != ctx.actor.agency_id]
             return intake_form(ctx.T, proto, agencies, risk_intro=risk_intro, prefill_what=prefill_what)

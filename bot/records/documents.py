@@ -28,11 +28,13 @@ from bot.records import records
 from bot.cases.permissions import Role
 from bot.core.i18n import N_, Translator, translator
 from bot.core.messages import Attachment
-from bot.cases.services import MANAGER_ROLES, Ctx, ServiceError
+from bot.cases.services import MANAGER_ROLES, Ctx
+from bot.cases.errors import ServiceError
 from protocol.engine import Action, Status
 from protocol.spec import Form, FormField, FormPart, Protocol
 from storage import repo, subjects
 from storage.models import Case, Person
+from bot.cases import protocols
 
 YES_NO = {"yes": "Yes", "no": "No"}
 COMPLETERS = {  # a part's "by" in words
@@ -85,7 +87,7 @@ class FilledForm:
 # -- which forms, who completes -----------------------------------------------------------------------
 def forms_for(case: Case, *, session: Session, now: dt.datetime) -> list[Form]:
     """The board's forms this case has reached (a form tied to a stage applies once that stage is entered)."""
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     reached = {v.stage.id for v in services.state_of(case, now, session=session).visits}
     return [f for f in proto.forms if f.stage is None or f.stage in reached]
 
@@ -97,7 +99,7 @@ def form_of(ctx: Ctx, case: Case, form_id: str, *, session: Session) -> Form:
 def reached_form(T: Translator, case: Case, form_id: str, *, session: Session, now: dt.datetime) -> Form:
     """The board's form ``form_id`` if the case has reached it (:func:`forms_for`: the one rule for the chat and
     the command line); otherwise a ServiceError that names the forms the case has reached."""
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     for f in proto.forms:
         if f.id == form_id:
             reached = forms_for(case, session=session, now=now)
@@ -211,7 +213,7 @@ class _Sources:
     def __init__(self, T: Translator, case: Case, form: Form, *, session: Session, now: dt.datetime,
                  with_subject_details: bool):
         self.T, self.case, self.form, self.session, self.now = T, case, form, session, now
-        self.proto: Protocol = services.protocol_for(case, session=session)
+        self.proto: Protocol = protocols.protocol_for(case, session=session)
         self.state = services.state_of(case, now, session=session)
         self.subject = subjects.get_subject(case.id, session=session) if with_subject_details else None
         self.record = _standing_record(case, session=session)

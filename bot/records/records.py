@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 from bot.cases import services
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
-from bot.cases.services import Ctx, ServiceError
+from bot.cases.services import Ctx
+from bot.cases.errors import ServiceError
 from protocol.spec import Protocol, Record
 from storage import repo
 from storage.models import Case, Person
+from bot.cases import protocols
 
 GENERIC = "discussion"  # a meeting/discussion record any board may keep
 GENERIC_TITLE = N_("Record of a meeting or discussion")
@@ -106,7 +108,7 @@ def signer_ids(case: Case, signers: tuple[str, ...]) -> dict[str, int | None]:
 def record_kinds(T: Translator, case: Case, *, session: Session, now: dt.datetime) -> list[tuple[str, str]]:
     """(id, title) of the records this case can keep: the protocol's records for the stages it has reached,
     then the general meeting/discussion record."""
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     st = services.state_of(case, now, session=session)
     reached = {v.stage.id for v in st.visits}
     out = [(r.id, T.local(r)) for s in proto.stages if s.id in reached for r in s.records]
@@ -174,7 +176,7 @@ def draft(ctx: Ctx, case: Case, *, values: dict[str, str], kind: str = GENERIC, 
     services.require_may_act(ctx, case, "write_record", session=session)
     fields = _clean_fields(ctx, values)
     day = dt.date.fromisoformat(fields["date"])
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     if day > proto.calendar().local_date(ctx.now):
         raise ServiceError(ctx.T("A meeting record can't be dated in the future."))
     existing = records_of(case, session=session)
@@ -331,7 +333,7 @@ def record_message(T: Translator, case: Case, rec: CaseRecord, *, session: Sessi
                    viewer_id: int | None = None, intro: str | None = None) -> Message:
     """One version of a record (the latest by default), with its signatures and the record's history.
     Sent privately: a record's free text can name the child or adult."""
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     tz = proto.calendar().tz
     ver = rec.versions[(version or rec.latest.version) - 1]
     # a reader who may not see the subject details (e.g. another manager in one of the agencies) sees the record
@@ -394,7 +396,7 @@ def record_message(T: Translator, case: Case, rec: CaseRecord, *, session: Sessi
 
 def records_list(T: Translator, case: Case, *, session: Session) -> Message:
     recs = records_of(case, session=session)
-    proto = services.protocol_for(case, session=session)
+    proto = protocols.protocol_for(case, session=session)
     lines = []
     for rec in recs:
         if rec.latest.locked_at is not None:

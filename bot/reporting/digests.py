@@ -34,6 +34,7 @@ from bot.core.messages import Attachment, Message
 from protocol.engine import CaseState, StageVisit, Status
 from protocol.spec import AnchorKind, Duration, Protocol, Stage, Step, Unit
 from storage import repo
+from bot.cases import protocols
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -108,7 +109,7 @@ class WeeklyFigures:
 
 def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: Session) -> WeeklyFigures:
     """What the weekly digest reports, computed from each case's state as the engine derives it."""
-    proto = services.board_protocol(board_id, session=session)
+    proto = protocols.board_protocol(board_id, session=session)
     cal = proto.calendar()
     today = cal.local_date(now)
     week_ago = now - dt.timedelta(days=7)
@@ -121,7 +122,7 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
     new = resolved = closed = 0
     for case in repo.cases_for_board(board_id, session=session):
         st = services.state_of(case, now, session=session)
-        case_proto = services.protocol_for(case, session=session)
+        case_proto = protocols.protocol_for(case, session=session)
         if case.opened_at >= week_ago:
             new += 1
         if st.status is Status.RESOLVED and st.resolved_at is not None:
@@ -238,7 +239,7 @@ def quarterly_summary(T: Translator, board_id: str, now: dt.datetime, *, session
     no case is named). The same tables as `parley report quarterly`."""
     from bot.reporting import reports
 
-    proto = services.board_protocol(board_id, session=session)
+    proto = protocols.board_protocol(board_id, session=session)
     year, number, _first, _last = quarter_of(proto.calendar().local_date(now), proto.reporting.quarter_numbering)
     label, tables = reports.quarterly(board_id, f"{year}Q{number}", session=session, now=now, T=T)
     lines = []

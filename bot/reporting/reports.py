@@ -35,6 +35,7 @@ from protocol.engine import CaseState, Status
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Agency, Case, CaseStageResult, ProtocolSnapshot
+from bot.cases import protocols
 
 LOG_COLUMNS = (N_("Date Raised"), N_("Name of person/Case Ref"), N_("LA Area (Cardiff/Vale)"),
                N_("Name of agency raising concern"), N_("Summary of concern and Themes identified"),
@@ -55,7 +56,7 @@ CASE_REF = N_("Case reference")
 
 def _layout(board_id: str, *, session: Session) -> str:
     """'cv' (Cardiff & Vale's case log), 'stages' (a log a stage, Swindon's) or 'generic'."""
-    columns = services.board_protocol(board_id, session=session).reporting.log_columns
+    columns = protocols.board_protocol(board_id, session=session).reporting.log_columns
     if tuple(columns) == LOG_COLUMNS:
         return "cv"
     if tuple(columns) == STAGE_LOG_COLUMNS:
@@ -84,7 +85,7 @@ def log_rows(board_id: str, *, session: Session, start: dt.date | None = None, e
     (inclusive), oldest first: one row a case, or one row a stage for a stage log."""
     T = translator()
     now = now or dt.datetime.now(dt.timezone.utc)
-    proto = services.board_protocol(board_id, session=session)
+    proto = protocols.board_protocol(board_id, session=session)
     cal = proto.calendar()
     layout = _layout(board_id, session=session)
     areas = _has_areas(board_id, session=session)
@@ -239,7 +240,7 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
     language (English by default; a Welsh board's channel post has a Welsh copy)."""
     del now  # the data set depends on the recorded events only
     T = T or translator()
-    proto = services.board_protocol(board_id, session=session)
+    proto = protocols.board_protocol(board_id, session=session)
     cal = proto.calendar()
     year, number = parse_quarter(quarter)
     first, last = quarter_dates(year, number, proto.reporting.quarter_numbering)
@@ -259,13 +260,13 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
     agency_ids = {r[2] for r in per_case} | {r[3] for r in per_case if r[3] is not None}
     names = dict(session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(agency_ids))).all()) \
         if agency_ids else {}
-    protocols: dict[int, Protocol] = {}
+    by_snapshot: dict[int, Protocol] = {}
     for snapshot_id, category, raising, responding, la_area, top, status, bypass, policy_gap, _, n in per_case:
-        if snapshot_id not in protocols:
+        if snapshot_id not in by_snapshot:
             snap = session.get(ProtocolSnapshot, snapshot_id)
             assert snap is not None
-            protocols[snapshot_id] = services.protocol_for_snapshot(snap)
-        tables["Category / theme"][views._category(protocols[snapshot_id], category, T)] += n
+            by_snapshot[snapshot_id] = protocols.protocol_for_snapshot(snap)
+        tables["Category / theme"][views._category(by_snapshot[snapshot_id], category, T)] += n
         tables["Raising agency"][names.get(raising, "?")] += n
         tables["Responding agency"][names.get(responding, "?") if responding is not None else "?"] += n
         tables["Local authority area"][la_area or T("Not recorded")] += n

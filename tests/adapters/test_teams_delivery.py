@@ -240,7 +240,8 @@ def test_escalation_posts_are_top_level_and_updated_in_place(env) -> None:
         teams.send(teams.activity("una", conv=f"{channel};messageid=1", channel=channel,
                                   text=f"<at>Parley</at> register managers for {agency}"))
     with rt.factory() as s:
-        from bot.cases.services import Ctx, NewCase, open_case
+        from bot.cases.services import Ctx
+        from bot.cases.opening import NewCase, open_case
 
         alice = repo.person_by_key("swindon", "alice", session=s)
         csc = repo.agency_by_key("swindon", "social-care", session=s)

@@ -314,7 +314,8 @@ def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(t
     teams.send(teams.activity("una", "conversationUpdate", conv="19:general@thread", channel="19:general@thread",
                               membersAdded=[{"id": "29:bob", "aadObjectId": AAD["bob"]}]))
     with rt.factory() as s:
-        from bot.cases.services import Ctx, NewCase, open_case
+        from bot.cases.services import Ctx
+        from bot.cases.opening import NewCase, open_case
 
         alice = repo.person_by_key("swindon", "alice", session=s)
         csc = repo.agency_by_key("swindon", "social-care", session=s)
@@ -389,7 +390,8 @@ def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(t
 
     rt, connector, teams, clock, server = teams_env
     with rt.factory() as s:
-        from bot.cases.services import Ctx, NewCase, open_case
+        from bot.cases.services import Ctx
+        from bot.cases.opening import NewCase, open_case
 
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)

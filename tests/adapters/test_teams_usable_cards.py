@@ -44,7 +44,8 @@ def _walk(items: list) -> list[dict]:
 
 
 def _open_cases(rt, clock, n: int) -> None:
-    from bot.cases.services import Ctx, NewCase, open_case
+    from bot.cases.services import Ctx
+    from bot.cases.opening import NewCase, open_case
 
     with rt.factory() as s:
         alice = repo.person_by_key("swindon", "alice", session=s)

@@ -16,9 +16,12 @@ from bot.cases import services
 from bot.records import documents
 from bot.core.i18n import translator
 from bot.core.messages import Severity
-from bot.cases.services import Ctx, NewCase
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import repo, subjects
 from tests.conftest import LONDON, Chat, texts
+from bot.cases import protocols
+from bot.cases import opening
 
 T = translator()
 
@@ -41,7 +44,7 @@ def _open(runtime, board: str, when: dt.datetime, *, unresolved_at: dt.datetime 
         fields = dict(board_id=board, subject_kind="child", category="thresholds", what_happened="x",
                       done_so_far="y", outcome_sought="z", arose_on=dt.date(2026, 4, 1),
                       responding_agency_id=bob.agency_id, responding_person_id=bob.id)
-        case = services.open_case(Ctx(alice, "console", when), NewCase(**{**fields, **over}), session=s)
+        case = opening.open_case(Ctx(alice, "console", when), NewCase(**{**fields, **over}), session=s)
         if unresolved_at is not None:
             services.record_outcome(Ctx(alice, "console", unresolved_at), case, resolved=False, text="No agreement",
                                     session=s)
@@ -64,7 +67,7 @@ def _field(filled: documents.FilledForm, part: str, label: str) -> documents.Fil
 def _filled(runtime, ref: str, form: str, now: dt.datetime, *, entitled: bool = True) -> documents.FilledForm:
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
-        spec = next(f for f in services.protocol_for(case, session=s).forms if f.id == form)
+        spec = next(f for f in protocols.protocol_for(case, session=s).forms if f.id == form)
         return documents.fill(T, case, spec, session=s, now=now, with_subject_details=entitled)
 
 

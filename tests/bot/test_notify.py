@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.cases import services
 from bot.notify import notify
 from protocol.spec import Level
 from storage import repo
+from bot.cases import protocols
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_stage_people_come_from_the_protocol_levels(sqlite_runtime) -> None:
     """Swindon: Stage 3 (line managers, both sides) is Sam and Mia; Stage 4 (directors) is Cara and Dora, found up
     each practitioner's line; Stage 1 (the raising side's line manager) is Sam only; Stage 2 nobody."""
     with sqlite_runtime.factory() as s:
-        proto = services.board_protocol("swindon", session=s)
+        proto = protocols.board_protocol("swindon", session=s)
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
 

@@ -11,7 +11,8 @@ import pytest
 from bot.cases import permissions, services
 from bot.core.messages import Severity
 from bot.cases.permissions import ACTION_NAMES, MATRIX, Act, Role
-from bot.cases.services import Ctx, PermissionDenied
+from bot.cases.services import Ctx
+from bot.cases.errors import PermissionDenied
 from storage import repo
 from storage.db import keep_after_rollback
 from storage.models import Person

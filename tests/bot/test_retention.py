@@ -13,10 +13,12 @@ from sqlalchemy import func, select, text
 from bot.admin import audit, retention
 from bot.cases import services
 from bot.reporting import reports
-from bot.cases.services import Ctx, NewCase
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import chain, protection, repo
 from storage.models import AuditEntry, Case, CaseEvent, OutboxMessage
 from tests.conftest import LONDON
+from bot.cases import opening
 
 RUN = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)  # Swindon keeps 6 years: cut-off 2 Apr 2020
 MARK = "[erased under the retention policy on 2026-04-02]"
@@ -37,7 +39,7 @@ def _open(s, opened: str, **over) -> Case:
                responding_agency_id=csc.id, responding_person_id=bob.id, subject_name="Kezia Marchbanks",
                subject_dob=dt.date(2014, 6, 3), subject_address="14 Quarry Lane")
     new.update(over)
-    return services.open_case(Ctx(alice, "console", at(opened)), NewCase(**new), session=s)
+    return opening.open_case(Ctx(alice, "console", at(opened)), NewCase(**new), session=s)
 
 
 def _resolve(s, case: Case, day: str) -> None:

@@ -38,7 +38,8 @@ from bot.core.clock import FixedClock
 from bot.delivery.delivery import Deliverer, Outgoing
 from bot.core.messages import Message
 from bot.runtime import Runtime
-from bot.cases.services import Ctx, NewCase
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import repo
 from storage.models import (
     Agency,
@@ -54,6 +55,8 @@ from storage.models import (
 )
 from tests.conftest import make_runtime
 from tests.e2e.webhook_server import WebhookServer
+from bot.cases import protocols
+from bot.cases import opening
 
 pytestmark = pytest.mark.e2e
 
@@ -102,8 +105,8 @@ def open_cases(rt: Runtime, n: int, first: int = 0) -> None:
         with rt.factory() as s:
             actor = repo.person_by_key(board, raising, session=s)
             other = repo.person_by_key(board, responding, session=s)
-            proto = services.board_protocol(board, session=s)
-            services.open_case(Ctx(actor, "console", now), NewCase(
+            proto = protocols.board_protocol(board, session=s)
+            opening.open_case(Ctx(actor, "console", now), NewCase(
                 board_id=board, subject_kind="child", category=proto.categories[i % len(proto.categories)].id,
                 what_happened=f"Disagreement {i}", done_so_far="Discussed", outcome_sought="Agreement",
                 arose_on=now.date(), responding_agency_id=other.agency_id, responding_person_id=other.id),
@@ -232,7 +235,7 @@ def expected_lapses(rt: Runtime) -> collections.Counter[tuple[str, str]]:
     out: collections.Counter[tuple[str, str]] = collections.Counter()
     with rt.factory() as s:
         for case in s.scalars(select(Case)):
-            proto = services.protocol_for(case, session=s)
+            proto = protocols.protocol_for(case, session=s)
             st = evaluate(proto, services.engine_events(case, session=s), now)
             lapsed = [i for i in st.items if i.step.stage_deadline and i.overdue and i.stage is st.stage]
             if not lapsed or st.stage is None:

@@ -37,6 +37,7 @@ from storage import repo
 from storage.models import OutboxMessage, PersonIdentity
 from tests.adapters.test_teams_e2e import Loop
 from tests.conftest import LONDON
+from bot.cases import opening
 
 pytestmark = pytest.mark.playground
 
@@ -300,7 +301,7 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
     with rt.factory() as s:
         bob = repo.person_by_key("swindon", "bob", session=s)
         ctx = services.Ctx(actor=bob, via="teams", now=bot.clock.now())
-        case2 = services.open_case(ctx, services.NewCase(
+        case2 = opening.open_case(ctx, opening.NewCase(
             board_id="swindon", subject_kind="child", category="information-sharing",
             what_happened="Police did not share the incident log", done_so_far="Emailed twice",
             outcome_sought="Share the log", arose_on=dt.date(2026, 4, 2), responding_agency_id=alice.agency_id,
@@ -382,7 +383,7 @@ def test_escalation_card_in_a_team_channel(bot: Bot, playground: str, page: Any)
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
         ctx = services.Ctx(actor=alice, via="console", now=bot.clock.now())
-        case = services.open_case(ctx, services.NewCase(
+        case = opening.open_case(ctx, opening.NewCase(
             board_id="swindon", subject_kind="child", category="thresholds",
             what_happened="CSC closed the referral after one visit", done_so_far="Phoned the duty social worker",
             outcome_sought="Re-open the referral", arose_on=dt.date(2026, 4, 2), responding_agency_id=bob.agency_id,

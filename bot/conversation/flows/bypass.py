@@ -11,11 +11,12 @@ from bot.core.i18n import Translator
 from bot.core.messages import Choice, Reply
 from bot.notify import notify
 from protocol.engine import Action
+from bot.cases import protocols
 
 
 def _bypass_steps() -> list[Step]:
     def choices(t: Turn) -> list[Choice]:
-        bp = services.protocol_for(t.case(), session=t.session).bypass
+        bp = protocols.protocol_for(t.case(), session=t.session).bypass
         return [Choice(r.id, t.T.local(r, "text")) for r in bp.reasons] if bp else []
 
     return [
@@ -32,7 +33,7 @@ def _finish_bypass(t: Turn) -> Reply:
     before = case.stage_id
     st = services.bypass_to_stage(t.ctx, case, reason_id=t.data["why"], details=t.data.get("details", ""),
                                   session=t.session)
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T(
         "Moved straight to {stage}.", stage=views.stage_title(t.T, proto, case.stage_id))))
     reason = next((r for r in proto.bypass.reasons if r.id == t.data["why"]), None) if proto.bypass else None

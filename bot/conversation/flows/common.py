@@ -16,6 +16,7 @@ from bot.core.messages import Choice, Message, Outbound
 from bot.notify import notify
 from storage import repo
 from storage.models import Case
+from bot.cases import protocols
 
 
 def _raising_agency_id(t: Turn) -> int | None:
@@ -41,7 +42,7 @@ def case_news(t: Turn, case: Case, event: notify.Event, headline: Callable[[Tran
     """Tell everyone the notification table names for ``event`` (bot/notify/notify.py) about a change to the case: in
     each one's own language, the headline for their role, then the case as it is now. ``before`` is the stage
     the case was at when it moved, so that stage's people hear too."""
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     st = st if st is not None else services.state_of(case, t.ctx.now, session=t.session)
     stage_ids = [sid for sid in dict.fromkeys([before, case.stage_id]) if sid]
 
@@ -72,7 +73,7 @@ def step_choices(t: Turn, include_none: bool) -> list[Choice]:
 
 def flag_questions(t: Turn, step_id: str | None, resolution: bool) -> list[tuple[str, str]]:
     """Flags the protocol conditions later steps on: (flag name, the step they would switch on)."""
-    p = services.protocol_for(t.case(), session=t.session)
+    p = protocols.protocol_for(t.case(), session=t.session)
     out = []
     for _, st in p.all_steps():
         if not (st.when or "").startswith("flag:"):

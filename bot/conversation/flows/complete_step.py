@@ -13,6 +13,7 @@ from bot.core import views
 from bot.core.messages import Message, Reply
 from bot.notify import notify
 from protocol.engine import Action
+from bot.cases import protocols
 
 
 def _complete_steps() -> list[Step]:
@@ -37,7 +38,7 @@ def _finish_complete(t: Turn) -> Reply:
     st = services.complete_step(t.ctx, case, t.data["step"], on=dt.date.fromisoformat(t.data["on"]),
                                 flags=t.data.get("flags"), session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Step recorded as done.")))
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     step = proto.step(t.data["step"])
     forms = forms_started_by(t, case, t.data["step"])  # whoever is sent a form by it hears of the step there
     reply.told(case_news(t, case, notify.Event.STEP_DONE, lambda T, _r: T(

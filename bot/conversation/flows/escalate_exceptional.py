@@ -10,13 +10,14 @@ from bot.core import views
 from bot.core.messages import Reply
 from bot.notify import notify
 from protocol.engine import Action
+from bot.cases import protocols
 
 
 def _finish_escalate(t: Turn) -> Reply:
     case = t.case()
     before = case.stage_id
     st = services.escalate(t.ctx, case, reason=t.data["reason"], session=t.session)
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T(
         "Escalated to {stage}.", stage=views.stage_title(t.T, proto, case.stage_id))))
     return reply.told(case_news(t, case, notify.Event.ESCALATED, lambda T, _r: T(

@@ -15,6 +15,7 @@ from bot.core.i18n import Translator
 from bot.core.messages import Choice, Message, Reply
 from bot.notify import notify
 from protocol.engine import Action
+from bot.cases import protocols
 
 
 def _extend_steps() -> list[Step]:
@@ -25,7 +26,7 @@ def _extend_steps() -> list[Step]:
     def deadline(t: Turn) -> tuple[Any, dt.date | None]:
         """The case's calendar and the chosen step's current deadline (its local date)."""
         case, st = case_state(t)
-        cal = services.protocol_for(case, session=t.session).calendar()
+        cal = protocols.protocol_for(case, session=t.session).calendar()
         item = next((i for i in st.items if i.step.id == t.data.get("step") and i.due_at), None)
         return cal, cal.local_date(item.due_at) if item else None
 
@@ -66,7 +67,7 @@ def _finish_extend(t: Turn) -> Reply:
     st = services.extend_step(t.ctx, case, t.data["step"], until=dt.date.fromisoformat(t.data["until"]),
                               reason=t.data["reason"], session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Extension recorded.")))
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     step = proto.step(t.data["step"])
     new = next((i.due_at for i in st.items if i.step.id == step.id), None)
     tz = proto.calendar().tz

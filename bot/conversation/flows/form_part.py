@@ -26,13 +26,14 @@ from bot.records import documents
 from protocol.engine import Status
 from protocol.spec import FormField
 from storage.models import Case
+from bot.cases import protocols
 
 
 def forms_started_by(t: Turn, case: Case, step_id: str) -> Reply:
     """A step that starts a form part's clock (CV: the Business Unit sends the form to the responding agency)
     sends the form to the people who complete that part."""
     reply = Reply()
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     for form in documents.forms_for(case, session=t.session, now=t.ctx.now):
         for part in form.parts:
             if not part.due_step:
@@ -175,7 +176,7 @@ def send_form(t: Turn, case: Case, form_id: str, event: notify.Event, aud: notif
     """The form by direct message to the people the notification table names for ``event`` (with the subject
     details when they are entitled to them); ``intro`` gives each one's opening line (a message id) by role."""
     form = documents.form_of(t.ctx, case, form_id, session=t.session)
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
 
     def build(T: Translator, person: Any, roles: frozenset[notify.To]) -> Message:
         entitled = services.may_act(person, case, session=t.session)
@@ -197,7 +198,7 @@ def _finish_form(t: Turn) -> Reply:
     reply = Reply().say(form_message(t.T, case, filled, viewer=t.ctx.actor, session=t.session,
                                      intro=t.T("Recorded: {part}.", part=t.T.local(part))))  # a completer is entitled
     idx = form.parts.index(part)
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     if idx + 1 < len(form.parts):
         nxt = form.parts[idx + 1]
         waits = nxt.due_step and proto.step(nxt.due_step).anchor.kind.value == "step"

@@ -20,6 +20,7 @@ from bot.core.messages import Choice, Message, Prompt, PromptKind, Reply, Severi
 from bot.notify import notify
 from protocol.spec import Protocol
 from storage import repo
+from bot.cases import opening
 
 
 # ---- intake ---------------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def _intake_steps() -> list[Step]:
 
 def _finish_intake(t: Turn) -> Reply:
     d = t.data
-    new = services.NewCase(
+    new = opening.NewCase(
         board_id=t.ctx.actor.board_id,
         subject_kind=d["kind"],
         category=d["category"],
@@ -270,7 +271,7 @@ def _finish_intake(t: Turn) -> Reply:
         subject_name=d.get("subject_name", ""),
         subject_dob=dt.date.fromisoformat(d["subject_dob"]) if d.get("subject_dob") else None,
     )
-    case = services.open_case(t.ctx, new, session=t.session)
+    case = opening.open_case(t.ctx, new, session=t.session)
     st = services.state_of(case, t.ctx.now, session=t.session)
     reply = Reply()
     reply.say(views.case_view(t.T, case, st, session=t.session,

@@ -11,6 +11,7 @@ from bot.core.i18n import Translator
 from bot.core.messages import Choice, Reply
 from bot.notify import notify
 from protocol.engine import Action, Status
+from bot.cases import protocols
 
 
 def _outcome_steps() -> list[Step]:
@@ -36,7 +37,7 @@ def _finish_outcome(t: Turn) -> Reply:
     resolved = t.data["resolved"] == "resolved"
     st = services.record_outcome(t.ctx, case, resolved=resolved, text=t.data["text"],
                                  flags=t.data.get("flags"), session=t.session)
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     if resolved:
         intro = t.T("Outcome recorded: resolved.")
     elif st.status is Status.OPEN and case.stage_id != before:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.cases import services
 from bot.conversation.engine import (SAME, SKIP, Flow, Invalid, Step, Turn, ask_choice, ask_date, ask_text,
                                      clean_answer, clip, join_hints, parse_date, past_date_hint, pick, require_answer,
                                      required_text)
@@ -16,6 +15,7 @@ from bot.core.messages import Choice, Message, Outbound, Prompt, PromptKind, Rep
 from bot.notify import notify
 from bot.records import records
 from storage.models import Case
+from bot.cases import protocols
 
 
 # ---- meeting/discussion records signed by both parties (MWW-N5, WOL-9) -------------------------
@@ -113,7 +113,7 @@ def record_to_signers(t: Turn, case: Case, rec: records.CaseRecord, event: notif
                        ) -> list[Outbound]:
     """The record by direct message to the people the notification table names for ``event`` (its signatories,
     and its drafter for a signature or a request for changes), other than the actor: the record is private."""
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     aud = notify.Audience(signatories=tuple(pid for pid in records.signer_ids(case, rec.signers).values() if pid),
                           drafter=rec.latest.drafted_by_id)
 

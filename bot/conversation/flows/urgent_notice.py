@@ -13,12 +13,13 @@ from bot.core.i18n import Translator
 from bot.core.messages import Button, Message, Reply, Severity
 from bot.notify import notify
 from protocol.engine import Action
+from bot.cases import protocols
 
 
 def _finish_urgent(t: Turn) -> Reply:
     case = t.case()
     st = services.urgent_notice(t.ctx, case, details=t.data["reason"], session=t.session)
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Urgent notice sent.")))
     notice = proto.urgent_notice
     assert notice is not None

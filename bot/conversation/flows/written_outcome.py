@@ -9,6 +9,7 @@ from bot.conversation.flows.common import reason_step
 from bot.core import views
 from bot.core.messages import Message, Reply, Severity
 from bot.notify import notify
+from bot.cases import protocols
 
 
 def _finish_written_outcome(t: Turn) -> Reply:
@@ -16,7 +17,7 @@ def _finish_written_outcome(t: Turn) -> Reply:
     further = "" if t.data.get("reason", "").strip().lower() in SKIP else t.data.get("reason", "")
     st, letter = services.send_written_outcome(t.ctx, case, further=further, session=t.session)
     reply = Reply().say(views.case_view(t.T, case, st, session=t.session, intro=t.T("Written outcome sent.")))
-    proto = services.protocol_for(case, session=t.session)
+    proto = protocols.protocol_for(case, session=t.session)
     return reply.told(notify.tell(
         notify.Event.WRITTEN_OUTCOME, case, proto,
         lambda T, _p, _r: Message(letter, title=T("Written outcome"), case_ref=case.ref, severity=Severity.SUCCESS),
