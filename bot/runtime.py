@@ -22,6 +22,7 @@ from storage.db import keep_after_rollback, make_engine, resolve_url, session_fa
 from storage.models import AgencyChannel, ConversationRef, utcnow
 from bot.cases import errors
 from bot.cases import protocols
+from bot.records import render
 
 if TYPE_CHECKING:
     from bot.core.messages import Message
@@ -470,9 +471,9 @@ class Runtime:
                 raise ValueError(exc.message) from None
             filled = documents.fill(T, case, form, session=s, now=now, with_subject_details=True)
         if fmt == "pdf":
-            return documents.render_pdf(T, filled)
+            return render.render_pdf(T, filled)
         if fmt == "html":
-            return documents.render_html(T, filled).encode("utf-8")
+            return render.render_html(T, filled).encode("utf-8")
         raise ValueError(f"unknown format {fmt!r}: use html or pdf")
 
     def export_quarterly(self, board_id: str, quarter: str, out: Path, fmt: str) -> Path:

@@ -21,11 +21,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import services
-from bot.core import views
 from bot.core.i18n import translator
 from storage import chain, checkpoints, repo
 from storage.models import AuditEntry, Case, EscalationPrompt
 from bot.cases import protocols
+from bot.core import history
 
 
 # -- verify ---------------------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def trail(factory: sessionmaker[Session], ref: str) -> dict[str, Any]:
             "exported_at": _iso(dt.datetime.now(dt.timezone.utc)),
             "events": [{
                 "seq": e.seq, "at": _iso(e.at), "who": e.actor_label, "who_id": e.actor_id, "via": e.via,
-                "kind": e.kind, "what": views.event_summary(T, e.kind, dict(e.data or {}), proto),
+                "kind": e.kind, "what": history.event_summary(T, e.kind, dict(e.data or {}), proto),
                 "data": e.data, "hash": e.hash,
             } for e in events],
             "audit_entries": [{

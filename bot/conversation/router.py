@@ -31,6 +31,7 @@ from storage import repo
 from storage.db import keep_after_rollback, writing
 from storage.models import Case
 from bot.cases import protocols
+from bot.core.history import contact_log, timeline
 
 # typed commands for the case actions (the same flows as the buttons): "outcome SWN-2026-0001"
 ACTION_WORDS = {
@@ -159,9 +160,9 @@ class Conversation:
             case = services.find_case(parts[1], ctx, session=session)
             services.require_may_act(ctx, case, "view", session=session)
             if len(parts) >= 3 and parts[2].lower() in ("timeline", "hanes"):
-                return Reply().say(views.timeline(T, case, session=session))
+                return Reply().say(timeline(T, case, session=session))
             if len(parts) >= 3 and parts[2].lower() == "log":
-                return Reply().say(views.contact_log(T, case, session=session))
+                return Reply().say(contact_log(T, case, session=session))
             return Reply().say(views.case_view(T, case, services.state_of(case, ctx.now, session=session),
                                                session=session))
         if cmd in ("acknowledge", "ack") and len(parts) >= 2:

@@ -19,6 +19,7 @@ from protocol.engine import Status
 from storage import repo
 from tests.bot.test_documents import _at, _cv_case_at_stage_2, _field, _filled, _open, person
 from tests.conftest import Chat, texts
+from bot.records import render
 
 T = translator()
 
@@ -163,7 +164,7 @@ def test_CUX19_cv_part_a_names_the_raiser_even_when_their_manager_completes_it(r
     assert filled.parts[0].completed_by == "Sam Patel"
     assert _field(filled, "part-a", "Name of person raising concern").value == "Alice Hughes"
     assert _field(filled, "part-a", "Organisation").value == "South Wales Police"
-    html = documents.render_html(T, filled)
+    html = render.render_html(T, filled)
     assert "<dt>Name of person raising concern</dt><dd>Alice Hughes</dd>" in html
 
 
@@ -183,7 +184,7 @@ def test_CUX19_swindon_open_form_names_the_agency_seeking_a_solution(runtime, cl
     # who will complete it is not known until someone does
     assert _field(filled, "form", "Name, role and contact details of agency representative seeking a solution"
                   ).value == ""
-    assert "<dt>Name of the agency seeking a solution</dt><dd>Wiltshire Police</dd>" in documents.render_html(T, filled)
+    assert "<dt>Name of the agency seeking a solution</dt><dd>Wiltshire Police</dd>" in render.render_html(T, filled)
 
 
 # -- C17 and C-README2: who a record is sent to, and who signs it ------------------------------------------

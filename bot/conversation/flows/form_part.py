@@ -27,6 +27,7 @@ from protocol.engine import Status
 from protocol.spec import FormField
 from storage.models import Case
 from bot.cases import protocols
+from bot.records import render
 
 
 def forms_started_by(t: Turn, case: Case, step_id: str) -> Reply:
@@ -168,7 +169,7 @@ def form_message(T: Translator, case: Case, filled: documents.FilledForm, *, int
                                   None if part.done else "primary"))
     return Message("\n".join(lines), title=T("{form} — {ref}", form=T.local(filled.spec), ref=case.ref),
                    case_ref=case.ref, private=True, buttons=tuple(buttons),
-                   attachments=documents.attachments(T, filled))
+                   attachments=render.attachments(T, filled))
 
 
 def send_form(t: Turn, case: Case, form_id: str, event: notify.Event, aud: notify.Audience,
