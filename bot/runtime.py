@@ -23,6 +23,20 @@ from storage.models import AgencyChannel, ConversationRef, utcnow
 from bot.cases import errors
 from bot.cases import protocols
 from bot.records import render
+from bot.delivery import addressing
+import base64
+import logging
+import time
+from bot.cases import permissions
+from bot.cases.errors import PermissionDenied, ServiceError
+from bot.core.messages import message_from_data
+from bot.delivery import inbound
+from bot.records import documents
+from bot.reporting import reports
+from dataclasses import replace
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from storage.models import Case, OutboxMessage
 
 if TYPE_CHECKING:
     from bot.core.messages import Message
@@ -52,12 +66,6 @@ class Runtime:
         one log line an attempt (the error's type only: never its text, which can carry SQL parameters), so that
         `parley serve` and `parley scheduler` wait for a database that starts after them or restarts instead of
         exiting. Returns the number of attempts."""
-        import logging
-        import time
-
-        from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError
-
         log = logging.getLogger("parley.startup")
         attempt = 0
         while True:
@@ -86,8 +94,6 @@ class Runtime:
                   batch: int = 500) -> projection.RebuildReport:
         """Compare every case's stored projection (or a board's; or only the stale ones) with a replay of its
         events and, unless ``check``, repair the ones that differ; committed in batches of ``batch`` cases."""
-        from storage.models import Case
-
         with self.factory() as s:
             if only_stale:
                 ids = [c.id for c in projection.stale(s, board_id=board_id)]
@@ -186,11 +192,6 @@ class Runtime:
 
     def last_channel_post(self, board_id: str, channel: str) -> Message | None:
         """The newest message delivered to a channel of this board (the console's scroll-back)."""
-        from sqlalchemy import select
-
-        from bot.core.messages import message_from_data
-        from storage.models import OutboxMessage
-
         with self.factory() as s:
             row = s.scalars(select(OutboxMessage).where(
                 OutboxMessage.board_id == board_id, OutboxMessage.target_kind == "channel",
@@ -211,8 +212,6 @@ class Runtime:
         is called only then, e.g. Slack users.info), linked on first use. On that first link the platform's
         ``locale`` (e.g. Teams' ``cy-GB``; a string, or a function asked after ``email_lookup``) sets the person's
         language, unless they have chosen one already."""
-        from bot.delivery import inbound
-
         with self.factory() as s:
             p = inbound.person_for(platform, external_id, None, session=s)
             if p is None and email_lookup is not None:
@@ -226,8 +225,6 @@ class Runtime:
 
 
     def link(self, linker_id: int, platform: str, external_id: str, person_key: str) -> PersonInfo:
-        from bot.delivery import inbound
-
         with self.factory() as s:
             linker = repo.get_person(linker_id, session=s)
             assert linker is not None
@@ -236,8 +233,6 @@ class Runtime:
             return self._info(p, s)
 
     def first_time(self, platform: str, key: str, now: dt.datetime, window_seconds: float | None = None) -> bool:
-        from bot.delivery import inbound
-
         with self.factory() as s:
             new = inbound.first_time(platform, key, now, session=s,
                                      window=dt.timedelta(seconds=window_seconds) if window_seconds else None)
@@ -248,16 +243,12 @@ class Runtime:
         """The speaker's own replies, written to the outbox (delivered and retried like every other message) for an
         adapter whose replies are not part of the platform's request (Slack's direct messages). Returns how many
         were queued (none when the person has no address)."""
-        from dataclasses import replace
-
-        from bot.delivery import outbox
-
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             queued = 0
             for i, m in enumerate(messages):
-                if person is not None and outbox.queue_to_person(person, replace(m, kind=m.kind or "reply"), session=s,
-                                                                 key=f"{key}:{i}", now=now) is not None:
+                if person is not None and addressing.queue_to_person(person, replace(m, kind=m.kind or "reply"),
+                                                                     session=s, key=f"{key}:{i}", now=now) is not None:
                     queued += 1
             s.commit()
             return queued
@@ -265,8 +256,6 @@ class Runtime:
     def forget(self, platform: str, key: str) -> None:
         """Undo ``first_time`` for work that did not go through (refused, or failed), so a retry is not taken
         for a duplicate: a key is kept only for work that committed."""
-        from bot.delivery import inbound
-
         with self.factory() as s:
             inbound.forget(platform, key, session=s)
             s.commit()
@@ -277,8 +266,6 @@ class Runtime:
 
     def case_list(self, person_id: int, now: dt.datetime) -> Message | None:
         """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
-        from bot.core.i18n import translator
-
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             if person is None:
@@ -288,8 +275,6 @@ class Runtime:
 
     def case_headline(self, ref: str, language: str = "en") -> str | None:
         """'REF · raising agency → responding agency · stage' (channel-safe), for naming a case on a form."""
-        from bot.core.i18n import translator
-
         with self.factory() as s:
             case = repo.case_by_ref(ref, session=s)
             if case is None:
@@ -298,8 +283,6 @@ class Runtime:
 
     def home_messages(self, person_id: int, now: dt.datetime) -> list[Message]:
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
-        from bot.core.i18n import translator
-
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             if person is None:
@@ -355,8 +338,6 @@ class Runtime:
     def link_members(self, platform: str, members: list[tuple[str, list[str]]]) -> int:
         """Link platform users seen in a roster, (external id, e-mail addresses), to the directory people with
         those addresses, as a first message would; returns how many were newly linked."""
-        from bot.delivery import inbound
-
         linked = 0
         with self.factory() as s:
             for external_id, emails in members:
@@ -386,8 +367,6 @@ class Runtime:
 
     def get_file(self, token: str, now: dt.datetime) -> tuple[str, str, str, dt.datetime, bytes] | None:
         """(filename, media type, title, expiry, bytes) behind a link's token, or None (unknown or expired)."""
-        import base64
-
         with self.factory() as s:
             row = repo.get_file_link(token, now, session=s)
             s.commit()
@@ -412,10 +391,6 @@ class Runtime:
     def register_channel(self, person_id: int, platform: str, channel: str, agency_text: str,
                          level: str = "line_manager") -> str:
         """Record ``channel`` as an agency's manager channel on a platform (an admin command in that channel)."""
-        from bot.cases import permissions
-        from bot.core.i18n import translator
-        from bot.cases.errors import PermissionDenied, ServiceError
-
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             assert person is not None
@@ -445,8 +420,6 @@ class Runtime:
             return agency.name
 
     def export_log(self, board_id: str, out: Path, fmt: str, start: dt.date | None, end: dt.date | None) -> Path:
-        from bot.reporting import reports
-
         with self.factory() as s:
             rows = reports.log_rows(board_id, session=s, start=start, end=end)
             header = reports.log_header(board_id, session=s)
@@ -455,8 +428,6 @@ class Runtime:
     def render_form(self, ref: str, form_id: str, fmt: str, now: dt.datetime | None = None) -> bytes:
         """A case's form as PDF or HTML, with the subject details (the CLI is run by an administrator of the
         database, who is entitled to the whole record)."""
-        from bot.records import documents
-
         T = translator()
         now = now or dt.datetime.now(dt.timezone.utc)
         with self.factory() as s:
@@ -477,8 +448,6 @@ class Runtime:
         raise ValueError(f"unknown format {fmt!r}: use html or pdf")
 
     def export_quarterly(self, board_id: str, quarter: str, out: Path, fmt: str) -> Path:
-        from bot.reporting import reports
-
         with self.factory() as s:
             label, tables = reports.quarterly(board_id, quarter, session=s)
             s.commit()  # keep any case projection the report had to rebuild first

@@ -24,6 +24,7 @@ from storage import crypto, migrate, protection, repo
 from storage.db import make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, BoardChannel
 from bot.cases import protocols
+from bot.delivery import outages, outbox
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 TEAMS_VARS = ("MICROSOFT_APP_ID", "MICROSOFT_APP_PASSWORD", "MICROSOFT_APP_TENANT_ID")
@@ -216,8 +217,6 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
 
 
 def delivery_checks(factory: sessionmaker[Session]) -> list[Check]:
-    from bot.delivery import outages, outbox
-
     with factory() as s:
         found = outages.unreachable(s)
     if not found:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.core.i18n import N_, Translator
 from storage import repo
 from storage.models import Case, Person
+from bot.core.i18n import translator
 
 MANAGER_ROLES = {"line_manager", "senior_manager", "director", "safeguarding_lead"}
 
@@ -178,8 +179,6 @@ def who_may(T: Translator, act: Act) -> str:
 
 def matrix_markdown() -> str:
     """docs/permissions.md: the matrix as a table (generated; a test checks the file matches)."""
-    from bot.core.i18n import translator
-
     T = translator("en")
     roles = [r for r in Role]
     lines = ["# Who may do what", "",

@@ -32,6 +32,7 @@ from protocol.engine import CaseState, Event, Status, evaluate
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Case, CaseStageResult
+from bot.cases.protocols import protocol_for
 
 # Bump when the rules below change: every case written by older rules is then rebuilt (see ``stale``).
 PROJECTION_VERSION = 2  # 2: a stage whose deadline step was done before it ended is judged by that step
@@ -205,8 +206,6 @@ def rebuild(session: Session, *, cases: Sequence[Case] | None = None, board_id: 
             check: bool = False) -> RebuildReport:
     """Replay every case (or ``cases``; or a board's) and compare its stored projection with the replay; unless
     ``check``, store the replay where they differ (no commit). The report lists what was wrong, per case."""
-    from bot.cases.protocols import protocol_for
-
     if cases is None:
         q = select(Case).order_by(Case.id)
         if board_id:

@@ -12,6 +12,8 @@ from protocol.spec import Protocol
 from storage import repo
 from storage.models import Case
 from bot.core.views import contact_method, stage_title, step_title_of
+from bot.cases import permissions
+from bot.records.records import GENERIC, GENERIC_TITLE
 
 
 def timeline(T: Translator, case: Case, *, session: Session) -> Message:
@@ -102,8 +104,6 @@ def _flag_step_title(T: Translator, proto: Protocol, name: object) -> str | None
 def _refusal(T: Translator, data: dict) -> str:
     """A refused request, with its reason as far as the stored event tells it: the request, and the person's roles
     on the case when they were refused (bot.cases.services.require_may_act stores both)."""
-    from bot.cases import permissions
-
     action = data.get("action")
     act = permissions.ACTION_NAMES.get(str(action))
     what = T(act.value) if act else str(action or "?").replace("_", " ")
@@ -226,8 +226,6 @@ def _form_part_titles(T: Translator, proto: Protocol, data: dict) -> dict[str, s
 
 def _record_title(T: Translator, proto: Protocol, data: dict) -> str:
     """A drafted record's title in the reader's language (see bot.records.records.record_title)."""
-    from bot.records.records import GENERIC, GENERIC_TITLE
-
     for s in proto.stages:
         for r in s.records:
             if r.id == data.get("kind"):

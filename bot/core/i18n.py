@@ -29,6 +29,11 @@ from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+import ast
+import string
+from bot.core.messages import Button, Field
+from dataclasses import replace
+from protocol.spec import localized
 
 if TYPE_CHECKING:
     from bot.core.messages import Message
@@ -76,8 +81,6 @@ class Translator:
     def local(self, obj: object, attr: str = "title") -> str:
         """Protocol text in this language: ``obj.<attr>_cy`` for a Welsh reader when the protocol gives it,
         otherwise the English ``obj.<attr>`` (``T.local(stage)``, ``T.local(risk, "text")``)."""
-        from protocol.spec import localized
-
         return localized(obj, attr, self.language)
 
     def plural(self, singular: str, plural: str, n: int, **kwargs: Any) -> str:
@@ -107,9 +110,6 @@ def in_languages(languages: Sequence[str], build: Callable[[Translator], Message
     language's text (after the first, headed by its own title), fields and button labels as "Cymraeg |
     English", and each copy's attachments (a chart drawn in each language). One language: ``build``'s
     message unchanged."""
-    from dataclasses import replace
-
-    from bot.core.messages import Button, Field
 
     langs = list(dict.fromkeys(lang for lang in languages if lang)) or [DEFAULT_LANGUAGE]
     copies = [build(translator(lang)) for lang in langs]
@@ -167,8 +167,6 @@ def extract_messages(root: Path | None = None) -> dict[str, list[tuple[str, int]
 
 def _direct_calls(path: Path) -> list[tuple[str, int]]:
     """``translator(lang)("...")``: a translator called at once, which babel's keyword extraction can't see."""
-    import ast
-
     out = []
     for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Call) and node.args
@@ -181,8 +179,6 @@ def _direct_calls(path: Path) -> list[tuple[str, int]]:
 def missing_translations(language: str, root: Path | None = None) -> list[str]:
     """The message ids used in the code that ``language``'s catalogue has no translation for (absent, empty
     or fuzzy), or whose translation drops or adds a ``{placeholder}``. Empty means the catalogue is complete."""
-    import string
-
     def fields(text: str) -> set[str]:
         return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
 

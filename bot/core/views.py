@@ -19,6 +19,7 @@ from protocol.engine import Action, AnchorInfo, CaseState, Item, Status
 from protocol.spec import AnchorKind, Duration, Level, Protocol, Side, StepKind, Unit
 from storage import repo
 from storage.models import Case
+from bot.cases.services import state_of
 
 LEVEL_LABELS = {
     Level.PRACTITIONER: N_("practitioners"),
@@ -414,8 +415,6 @@ def _person_label(person_id: int | None, agency_id: int | None, name: str | None
 
 
 def case_list(T: Translator, cases: list[Case], now: dt.datetime, *, session: Session) -> Message:
-    from bot.cases.services import state_of
-
     if not cases:
         return Message(T("You have no open cases. Type 'new' to raise a concern."))
     rows = []

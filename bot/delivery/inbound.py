@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.cases.errors import PermissionDenied, ServiceError
-from bot.delivery import outbox
 from bot.core.i18n import translator
 from storage import repo
 from storage.models import InboundKey, Person, PersonIdentity
+from bot.delivery import addressing
+from bot.core.i18n import available_languages
 
 LINKERS = {"admin", "business_unit"}
 
@@ -38,7 +39,7 @@ def person_for(platform: str, external_id: str, email: str | None, *, session: S
     except IntegrityError:
         # two first requests from one person at once both found no identity: the second finds the first's
         return repo.person_by_identity(platform, external_id, session=session)
-    outbox.readdress(matches[0], session=session)  # what could not reach them before goes there now
+    addressing.readdress(matches[0], session=session)  # what could not reach them before goes there now
     return matches[0]
 
 
@@ -46,8 +47,6 @@ def language_from_locale(person: Person, locale: str | None, platform: str, now:
                          session: Session) -> bool:
     """Default a newly linked person's language from their platform's locale ("cy", "cy-GB" -> Welsh), unless
     they already chose one with the language command; recorded in the audit trail. True if it changed."""
-    from bot.core.i18n import available_languages
-
     wanted = (locale or "").replace("_", "-").split("-")[0].lower()
     if not wanted or wanted == person.language or wanted not in available_languages():
         return False
@@ -75,7 +74,7 @@ def link(linker: Person, platform: str, external_id: str, person_key: str, *, se
     repo.audit("identity_linked", session=session, at=dt.datetime.now(dt.timezone.utc), actor=linker,
                via=platform, data={"person": person.key, "platform": platform})
     session.flush()
-    outbox.readdress(person, session=session)  # what could not reach them before goes there now
+    addressing.readdress(person, session=session)  # what could not reach them before goes there now
     return person
 
 

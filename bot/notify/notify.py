@@ -27,6 +27,7 @@ from protocol.engine import Item
 from protocol.spec import Level, Protocol, Side, Stage, StepKind
 from storage import repo
 from storage.models import Case, Person
+from bot.delivery import addressing
 
 
 class Event(StrEnum):
@@ -390,7 +391,7 @@ def tell(event: Event, case: Case, proto: Protocol, build: Build, *, session: Se
     told = Told(people=people, channels=channels)
     for person, roles in people:
         msg = replace(build(translator(person.language), person, roles), kind=event.value)
-        row = outbox.queue_to_person(person, msg, session=session, key=f"{key}:{event.value}", now=now, case=case,
+        row = addressing.queue_to_person(person, msg, session=session, key=f"{key}:{event.value}", now=now, case=case,
                                      timer_id=timer_id, prompt_id=prompt_id)
         if row is not None and row.platform != outbox.UNREACHABLE:  # (else kept, and the business unit told)
             told.queued.append(Outbound(Address.person(person.id), msg))

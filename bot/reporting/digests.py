@@ -35,6 +35,7 @@ from protocol.engine import CaseState, StageVisit, Status
 from protocol.spec import AnchorKind, Duration, Protocol, Stage, Step, Unit
 from storage import repo
 from bot.cases import protocols
+from bot.reporting import reports
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -237,8 +238,6 @@ def quarter_of(day: dt.date, numbering: str) -> tuple[int, int, dt.date, dt.date
 def quarterly_summary(T: Translator, board_id: str, now: dt.datetime, *, session: Session) -> Message:
     """The quarterly data set for the quarter just ended, as posted to the business-unit channel (counts only:
     no case is named). The same tables as `parley report quarterly`."""
-    from bot.reporting import reports
-
     proto = protocols.board_protocol(board_id, session=session)
     year, number, _first, _last = quarter_of(proto.calendar().local_date(now), proto.reporting.quarter_numbering)
     label, tables = reports.quarterly(board_id, f"{year}Q{number}", session=session, now=now, T=T)

@@ -36,6 +36,7 @@ from protocol.spec import Protocol
 from storage import repo
 from storage.models import Agency, Case, CaseStageResult, ProtocolSnapshot
 from bot.cases import protocols
+from html import escape
 
 LOG_COLUMNS = (N_("Date Raised"), N_("Name of person/Case Ref"), N_("LA Area (Cardiff/Vale)"),
                N_("Name of agency raising concern"), N_("Summary of concern and Themes identified"),
@@ -299,8 +300,6 @@ def write_quarterly(label: str, tables: list[tuple[str, list[tuple[str, int]]]],
             blocks += [[], [name, "Count"], *([row, n] for row, n in rows)]
         return _write_table(blocks, fmt, out, "Quarterly")
     if fmt == "html":
-        from html import escape
-
         parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(label)}</title></head>",
                  f"<body><h1>{escape(label)}</h1>"]
         for name, rows in tables:

@@ -39,6 +39,7 @@ from storage.models import FileLink, OutboxMessage, PersonIdentity
 from tests.adapters.slack_mock import MockSlack
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
 from tests.conftest import LONDON
+from bot.delivery import addressing
 
 # the plumbing is tested with a synthetic PDF posted to channels; the product never posts a form to a channel
 pytestmark = pytest.mark.synthetic_channel_files
@@ -86,7 +87,7 @@ def _queue_person(rt, key: str, m: Message, identity: tuple[str, str] | None = N
         if identity is not None:
             s.add(PersonIdentity(person_id=person.id, platform=identity[0], external_id=identity[1]))
             s.flush()
-        assert outbox.queue_to_person(person, m, session=s, key="test:dm", now=NOW) is not None
+        assert addressing.queue_to_person(person, m, session=s, key="test:dm", now=NOW) is not None
         s.commit()
 
 

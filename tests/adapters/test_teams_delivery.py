@@ -23,6 +23,7 @@ from storage import repo
 from storage.models import ConversationRef, OutboxMessage, PersonIdentity
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
 from tests.conftest import LONDON
+from bot.delivery import addressing
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 1.5  # seconds: stands in for PARLEY_TEAMS_TIMEOUT (30 s) so the slow cases stay quick
@@ -51,7 +52,7 @@ def env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock,
 def _dm(rt, clock: FixedClock, who: str, key: str) -> int:
     with rt.factory() as s:
         person = repo.person_by_key("swindon", who, session=s)
-        row = outbox.queue_to_person(person, Message("Something to know", title="A note"), session=s, key=key,
+        row = addressing.queue_to_person(person, Message("Something to know", title="A note"), session=s, key=key,
                                      now=clock.now())
         assert row is not None and row.platform == "teams"
         s.commit()
