@@ -4,39 +4,31 @@ an adapter needs, each in its own unit of work. Adapters import this, never stor
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.admin import directory
-from bot.cases import projection, services
+from bot.cases import errors, permissions, projection, protocols, services
+from bot.cases.errors import PermissionDenied, ServiceError
 from bot.core import views
 from bot.core.i18n import Translator, translator
+from bot.core.messages import message_from_data
+from bot.delivery import addressing, inbound
+from bot.records import documents, render
+from bot.reporting import reports
 from storage import migrate, repo
 from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
-from storage.models import AgencyChannel, ConversationRef, utcnow
-from bot.cases import errors
-from bot.cases import protocols
-from bot.records import render
-from bot.delivery import addressing
-import base64
-import logging
-import time
-from bot.cases import permissions
-from bot.cases.errors import PermissionDenied, ServiceError
-from bot.core.messages import message_from_data
-from bot.delivery import inbound
-from bot.records import documents
-from bot.reporting import reports
-from dataclasses import replace
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from storage.models import Case, OutboxMessage
+from storage.models import AgencyChannel, Case, ConversationRef, OutboxMessage, utcnow
 
 if TYPE_CHECKING:
     from bot.core.messages import Message

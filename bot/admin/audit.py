@@ -20,12 +20,11 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cases import services
+from bot.cases import protocols, services
+from bot.core import history
 from bot.core.i18n import translator
 from storage import chain, checkpoints, repo
 from storage.models import AuditEntry, Case, EscalationPrompt
-from bot.cases import protocols
-from bot.core import history
 
 
 # -- verify ---------------------------------------------------------------------------------------------------

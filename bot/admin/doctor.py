@@ -19,12 +19,12 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cases import protocols
+from bot.delivery import outages, outbox
 from protocol.spec import LEVEL_ORDER, Level, Protocol
 from storage import crypto, migrate, protection, repo
 from storage.db import make_engine, resolve_url, session_factory
 from storage.models import AgencyChannel, BoardChannel
-from bot.cases import protocols
-from bot.delivery import outages, outbox
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 TEAMS_VARS = ("MICROSOFT_APP_ID", "MICROSOFT_APP_PASSWORD", "MICROSOFT_APP_TENANT_ID")

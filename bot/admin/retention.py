@@ -28,11 +28,10 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cases import services
+from bot.cases import protocols, services
 from protocol.engine import Status
 from storage import chain, protection, repo
 from storage.models import Case, CaseEvent
-from bot.cases import protocols
 
 MARKER = "[erased under the retention policy on {date}]"
 CASE_TEXT_FIELDS = ("what_happened", "done_so_far", "outcome_sought", "responding_person_name")

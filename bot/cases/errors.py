@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from sqlalchemy.orm import Session
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+
 from sqlalchemy.orm import Session
-from protocol.engine import Status
-from storage import repo, subjects
-from storage.models import Case, Person
+
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.protocols import board_protocol
 from bot.cases.services import Ctx, check_date, clean_short, clean_text, refresh
+from protocol.engine import Status
+from storage import repo, subjects
+from storage.models import Case, Person
 
 
 @dataclass

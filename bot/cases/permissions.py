@@ -14,10 +14,9 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from bot.core.i18n import N_, Translator
+from bot.core.i18n import N_, Translator, translator
 from storage import repo
 from storage.models import Case, Person
-from bot.core.i18n import translator
 
 MANAGER_ROLES = {"line_manager", "senior_manager", "director", "safeguarding_lead"}
 

@@ -28,11 +28,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.cases import timers
+from bot.cases.protocols import protocol_for
 from protocol.engine import CaseState, Event, Status, evaluate
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Case, CaseStageResult
-from bot.cases.protocols import protocol_for
 
 # Bump when the rules below change: every case written by older rules is then rebuilt (see ``stale``).
 PROJECTION_VERSION = 2  # 2: a stage whose deadline step was done before it ended is judged by that step

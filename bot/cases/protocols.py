@@ -5,13 +5,13 @@ current protocol.
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
+
+from bot.cases.errors import ServiceError
 from bot.core.i18n import translator
 from protocol import loader
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Case, ProtocolSnapshot
-from bot.cases.errors import ServiceError
-
 
 # -- protocol and state -----------------------------------------------------------------------
 # keyed by the snapshot's id *and* digest: ids are only unique within one database, and a process (the test suite,

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.cases import permissions, projection, timers
+from bot.cases.errors import PermissionDenied, ServiceError
+from bot.cases.protocols import protocol_for
 from bot.core.i18n import Translator, available_languages, translator
 from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
 from storage import chain, repo, subjects
 from storage.models import Agency, Case, Person
-from bot.cases.errors import PermissionDenied, ServiceError
-from bot.cases.protocols import protocol_for
 
 MAX_TEXT = 4000
 MAX_SHORT = 200

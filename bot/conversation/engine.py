@@ -12,14 +12,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.cases.services import Ctx
 from bot.core.i18n import Translator
 from bot.core.messages import Choice, Message, Prompt, PromptKind, Reply
 from protocol.engine import Action
 from protocol.spec import Protocol
 from storage.models import Case
-from bot.cases import protocols
 
 
 class Invalid(Exception):

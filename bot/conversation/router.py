@@ -13,15 +13,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cases import services
-from bot.cases.services import Ctx
+from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
+from bot.cases.services import Ctx
 from bot.conversation.engine import EXACT, KEPT, SAME, Invalid, Stop, TooLong, Turn
 from bot.conversation.flows.form_part import form_message
 from bot.conversation.flows.record import sign_record
 from bot.conversation.registry import FLOWS
 from bot.core import views
 from bot.core.clock import Clock
+from bot.core.history import contact_log, timeline
 from bot.core.i18n import N_, Translator, translator
 from bot.core.messages import Button, Message, Reply, Severity
 from bot.escalation import escalation
@@ -30,8 +31,6 @@ from protocol.engine import Status
 from storage import repo
 from storage.db import keep_after_rollback, writing
 from storage.models import Case
-from bot.cases import protocols
-from bot.core.history import contact_log, timeline
 
 # typed commands for the case actions (the same flows as the buttons): "outcome SWN-2026-0001"
 ACTION_WORDS = {

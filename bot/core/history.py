@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import datetime as dt
+
 from sqlalchemy.orm import Session
+
+from bot.cases import permissions
+from bot.cases.protocols import protocol_for
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Message
-from bot.cases.protocols import protocol_for
+from bot.core.views import contact_method, stage_title, step_title_of
+from bot.records.records import GENERIC, GENERIC_TITLE
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Case
-from bot.core.views import contact_method, stage_title, step_title_of
-from bot.cases import permissions
-from bot.records.records import GENERIC, GENERIC_TITLE
 
 
 def timeline(T: Translator, case: Case, *, session: Session) -> Message:

@@ -17,9 +17,12 @@ file itself (``title_cy``): ``T.local(stage)`` picks it. A board's channel posts
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import io
+import string
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +32,8 @@ from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-import ast
-import string
+
 from bot.core.messages import Button, Field
-from dataclasses import replace
 from protocol.spec import localized
 
 if TYPE_CHECKING:

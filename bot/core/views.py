@@ -11,15 +11,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.cases.protocols import protocol_for
+from bot.cases.services import agency_name, state_of, status_label
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
-from bot.cases.services import agency_name, status_label
-from bot.cases.protocols import protocol_for
 from protocol.engine import Action, AnchorInfo, CaseState, Item, Status
 from protocol.spec import AnchorKind, Duration, Level, Protocol, Side, StepKind, Unit
 from storage import repo
 from storage.models import Case
-from bot.cases.services import state_of
 
 LEVEL_LABELS = {
     Level.PRACTITIONER: N_("practitioners"),

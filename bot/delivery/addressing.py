@@ -5,12 +5,14 @@ hears of) until they are linked, when the rows still worth delivering move to th
 from __future__ import annotations
 
 import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
 from bot.core.messages import Message
-from storage.models import Case, OutboxMessage, Person
-from bot.delivery.outbox import NO_ADDRESS, UNREACHABLE, person_address, queue, unreachable_address
 from bot.delivery import outages
+from bot.delivery.outbox import NO_ADDRESS, UNREACHABLE, person_address, queue, unreachable_address
+from storage.models import Case, OutboxMessage, Person
 
 
 def queue_to_person(person: Person, message: Message, *, session: Session, key: str, now: dt.datetime,

@@ -31,9 +31,9 @@ from typing import Protocol as TypingProtocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.delivery import outages
 from bot.core.clock import Clock
 from bot.core.messages import Message, message_from_data
+from bot.delivery import outages
 from bot.delivery.outages import Policy
 from storage.db import writing
 from storage.models import Case, OutboxMessage

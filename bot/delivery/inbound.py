@@ -17,11 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.cases.errors import PermissionDenied, ServiceError
-from bot.core.i18n import translator
+from bot.core.i18n import available_languages, translator
+from bot.delivery import addressing
 from storage import repo
 from storage.models import InboundKey, Person, PersonIdentity
-from bot.delivery import addressing
-from bot.core.i18n import available_languages
 
 LINKERS = {"admin", "business_unit"}
 

@@ -31,11 +31,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.delivery import outbox
+from bot.cases import protocols
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Message, Severity
+from bot.delivery import outbox
 from storage.models import BoardChannel, Case, DeliveryAddress, OutboxMessage, Person, PersonIdentity
-from bot.cases import protocols
 
 log = logging.getLogger("parley.delivery")
 KIND = "delivery_alert"  # the message kind of an alert (an alert that cannot be delivered raises no alert)

@@ -13,19 +13,18 @@ from dataclasses import replace
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.cases import permissions, services
+from bot.cases import permissions, protocols, services
+from bot.cases.errors import PermissionDenied, ServiceError
+from bot.cases.services import Ctx
 from bot.core import views
-from bot.delivery import outbox
-from bot.notify import notify
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Button, Message, Severity
-from bot.cases.services import Ctx
-from bot.cases.errors import PermissionDenied, ServiceError
+from bot.delivery import outbox
+from bot.notify import notify
 from protocol.engine import CaseState, Item, Status
 from protocol.spec import LEVEL_ORDER, Level, Protocol, Stage
 from storage import repo
 from storage.models import Case, EscalationPrompt, OutboxMessage, Person
-from bot.cases import protocols
 
 ACK = "esc.ack"
 

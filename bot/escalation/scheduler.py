@@ -29,22 +29,21 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cases import services, timers
+from bot.cases import protocols, services, timers
 from bot.core import views
+from bot.core.clock import Clock
+from bot.core.i18n import Translator, in_languages
+from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
+from bot.delivery.delivery import Deliverer, Transport
 from bot.escalation import escalation
 from bot.notify import notify
 from bot.reporting import digests
-from bot.core.clock import Clock
-from bot.delivery.delivery import Deliverer, Transport
-from bot.core.i18n import Translator, in_languages
-from bot.core.messages import Button, Message, Severity
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol, Side
 from storage import repo
 from storage.db import writing
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
-from bot.cases import protocols
 
 log = logging.getLogger("parley.scheduler")
 LATE_AFTER = dt.timedelta(hours=1)  # a reminder this much after its planned time says it is late

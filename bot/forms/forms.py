@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cases import services
-from bot.cases.services import Ctx
+from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
+from bot.cases.services import Ctx
 from bot.conversation.engine import EXACT, Invalid, Step, Stop, Turn, parse_yes_no
 from bot.conversation.flows.common import flag_questions, person_choices
 from bot.conversation.registry import FLOWS
@@ -25,7 +25,6 @@ from bot.core.messages import Choice, FieldKind, Form, FormField, Message, Promp
 from protocol.spec import Protocol
 from storage import repo
 from storage.db import keep_after_rollback, writing
-from bot.cases import protocols
 
 RISK_FORM = "form.risk"
 INTAKE_FORM = "form.intake"

@@ -20,19 +20,17 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from bot.cases import permissions, services
-from bot.core import views
-from bot.records import records
-from bot.cases.permissions import Role
-from bot.core.i18n import N_, Translator, translator
-from bot.cases.services import MANAGER_ROLES, Ctx
+from bot.cases import permissions, protocols, services
 from bot.cases.errors import ServiceError
+from bot.cases.permissions import Role
+from bot.cases.services import MANAGER_ROLES, Ctx
+from bot.core import history, views
+from bot.core.i18n import N_, Translator, translator
+from bot.records import records
 from protocol.engine import Action, Status
 from protocol.spec import Form, FormField, FormPart, Protocol
 from storage import repo, subjects
 from storage.models import Case, Person
-from bot.cases import protocols
-from bot.core import history
 
 YES_NO = {"yes": "Yes", "no": "No"}
 COMPLETERS = {  # a part's "by" in words

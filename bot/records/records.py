@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from bot.cases import services
+from bot.cases import protocols, services
+from bot.cases.errors import ServiceError
+from bot.cases.services import Ctx
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
-from bot.cases.services import Ctx
-from bot.cases.errors import ServiceError
 from protocol.spec import Protocol, Record
 from storage import repo
 from storage.models import Case, Person
-from bot.cases import protocols
 
 GENERIC = "discussion"  # a meeting/discussion record any board may keep
 GENERIC_TITLE = N_("Record of a meeting or discussion")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+
+from bot.core import history
 from bot.core.i18n import Translator
 from bot.core.messages import Attachment
-from bot.core import history
 from bot.records.documents import FilledForm
 
 

@@ -26,16 +26,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.core import views
-from bot.reporting import charts
 from bot.core.i18n import Translator
 from bot.core.messages import Attachment, Message
+from bot.reporting import charts, reports
 from protocol.engine import CaseState, StageVisit, Status
 from protocol.spec import AnchorKind, Duration, Protocol, Stage, Step, Unit
 from storage import repo
-from bot.cases import protocols
-from bot.reporting import reports
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,12 +22,13 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
+from html import escape
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.cases import projection, services
+from bot.cases import projection, protocols, services
 from bot.core import views
 from bot.core.i18n import N_, Translator, translator
 from protocol.calendar import WorkingCalendar
@@ -35,8 +36,6 @@ from protocol.engine import CaseState, Status
 from protocol.spec import Protocol
 from storage import repo
 from storage.models import Agency, Case, CaseStageResult, ProtocolSnapshot
-from bot.cases import protocols
-from html import escape
 
 LOG_COLUMNS = (N_("Date Raised"), N_("Name of person/Case Ref"), N_("LA Area (Cardiff/Vale)"),
                N_("Name of agency raising concern"), N_("Summary of concern and Themes identified"),

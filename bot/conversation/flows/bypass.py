@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import SKIP, Flow, Step, Turn, ask_choice, ask_text, clean_answer, clip, pick
 from bot.conversation.flows.common import case_news
 from bot.core import views
@@ -11,7 +11,6 @@ from bot.core.i18n import Translator
 from bot.core.messages import Choice, Reply
 from bot.notify import notify
 from protocol.engine import Action
-from bot.cases import protocols
 
 
 def _bypass_steps() -> list[Step]:

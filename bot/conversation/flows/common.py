@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable, Collection
 from typing import Any
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import Step, Turn, ask_text, parse_yes_no, require_answer, yes_no_prompt
 from bot.core import views
 from bot.core.i18n import Translator
@@ -16,7 +16,6 @@ from bot.core.messages import Choice, Message, Outbound
 from bot.notify import notify
 from storage import repo
 from storage.models import Case
-from bot.cases import protocols
 
 
 def _raising_agency_id(t: Turn) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import Flow, Invalid, Step, Turn, ask_choice, ask_date, parse_date, past_date_hint, pick
 from bot.conversation.flows.common import case_news, flags_step, step_choices
 from bot.conversation.flows.form_part import forms_started_by
@@ -13,7 +13,6 @@ from bot.core import views
 from bot.core.messages import Message, Reply
 from bot.notify import notify
 from protocol.engine import Action
-from bot.cases import protocols
 
 
 def _complete_steps() -> list[Step]:

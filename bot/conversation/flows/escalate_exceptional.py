@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import Flow, Turn, clip
 from bot.conversation.flows.common import case_news, reason_step
 from bot.core import views
 from bot.core.messages import Reply
 from bot.notify import notify
 from protocol.engine import Action
-from bot.cases import protocols
 
 
 def _finish_escalate(t: Turn) -> Reply:

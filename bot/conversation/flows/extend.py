@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import (Flow, Invalid, Step, Turn, ask_choice, ask_date, clip, coming_date_hint,
                                      numeric_date, parse_date, pick)
 from bot.conversation.flows.common import case_news, case_state, reason_step
@@ -15,7 +15,6 @@ from bot.core.i18n import Translator
 from bot.core.messages import Choice, Message, Reply
 from bot.notify import notify
 from protocol.engine import Action
-from bot.cases import protocols
 
 
 def _extend_steps() -> list[Step]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import (SAME, SKIP, SKIP_WORDS, Flow, Invalid, Step, Turn, ask_date, ask_text, clip,
                                      join_hints, parse_date, parse_yes_no, past_date_hint, pick, required_text,
                                      yes_no_prompt)
@@ -22,12 +22,10 @@ from bot.core import views
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Message, Outbound, Prompt, PromptKind, Reply
 from bot.notify import notify
-from bot.records import documents
+from bot.records import documents, render
 from protocol.engine import Status
 from protocol.spec import FormField
 from storage.models import Case
-from bot.cases import protocols
-from bot.records import render
 
 
 def forms_started_by(t: Turn, case: Case, step_id: str) -> Reply:

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from bot.cases import services
+from bot.cases import opening, services
 from bot.conversation.engine import (MIN_ANSWER, MIN_DESCRIPTION, SKIP, Flow, Invalid, Step, Stop, Turn, ask_choice,
                                      ask_date, ask_text, clean_answer, clip, coming_date_hint, parse_date, parse_yes_no,
                                      past_date_hint, pick, required_text, yes_no_prompt)
@@ -20,7 +20,6 @@ from bot.core.messages import Choice, Message, Prompt, PromptKind, Reply, Severi
 from bot.notify import notify
 from protocol.spec import Protocol
 from storage import repo
-from bot.cases import opening
 
 
 # ---- intake ---------------------------------------------------------------------------------

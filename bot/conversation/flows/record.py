@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bot.cases import protocols
 from bot.conversation.engine import (SAME, SKIP, Flow, Invalid, Step, Turn, ask_choice, ask_date, ask_text,
                                      clean_answer, clip, join_hints, parse_date, past_date_hint, pick, require_answer,
                                      required_text)
@@ -15,7 +16,6 @@ from bot.core.messages import Choice, Message, Outbound, Prompt, PromptKind, Rep
 from bot.notify import notify
 from bot.records import records
 from storage.models import Case
-from bot.cases import protocols
 
 
 # ---- meeting/discussion records signed by both parties (MWW-N5, WOL-9) -------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import Flow, Turn, clip
 from bot.conversation.flows.common import reason_step
 from bot.core import views
@@ -13,7 +13,6 @@ from bot.core.i18n import Translator
 from bot.core.messages import Button, Message, Reply, Severity
 from bot.notify import notify
 from protocol.engine import Action
-from bot.cases import protocols
 
 
 def _finish_urgent(t: Turn) -> Reply:

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from bot.cases import services
+from bot.cases import protocols, services
 from bot.conversation.engine import SKIP, Flow, Turn
 from bot.conversation.flows.common import reason_step
 from bot.core import views
 from bot.core.messages import Message, Reply, Severity
 from bot.notify import notify
-from bot.cases import protocols
 
 
 def _finish_written_outcome(t: Turn) -> Reply:
