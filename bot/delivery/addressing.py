@@ -10,34 +10,34 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.messages import Message
-from bot.delivery import outages
-from bot.delivery.outbox import NO_ADDRESS, UNREACHABLE, person_address, queue, unreachable_address
+from bot.delivery import outages, outbox
 from storage.models import Case, OutboxMessage, Person
 
 
 def queue_to_person(person: Person, message: Message, *, session: Session, key: str, now: dt.datetime,
                     case: Case | None = None, timer_id: int | None = None, prompt_id: int | None = None
                     ) -> OutboxMessage | None:
-    addr = person_address(person, session=session)
+    addr = outbox.person_address(person, session=session)
     if addr is None:
         return _unreachable(person, message, session=session, key=key, now=now, case=case, timer_id=timer_id,
                             prompt_id=prompt_id)
     platform, external = addr
-    return queue(session=session, key=f"{key}:p{person.id}", platform=platform, target_kind="person",
-                 address=external, person_id=person.id, message=message, now=now, case=case, timer_id=timer_id,
-                 prompt_id=prompt_id)
+    return outbox.queue(session=session, key=f"{key}:p{person.id}", platform=platform, target_kind="person",
+                        address=external, person_id=person.id, message=message, now=now, case=case,
+                        timer_id=timer_id, prompt_id=prompt_id)
 
 
 def _unreachable(person: Person, message: Message, *, session: Session, key: str, now: dt.datetime,
                  case: Case | None, timer_id: int | None, prompt_id: int | None) -> OutboxMessage | None:
     """A message for someone with no address: written all the same (failed, for good until they are linked),
     and the business unit told which reference and which person, once per outage."""
-    row = queue(session=session, key=f"{key}:p{person.id}", platform=UNREACHABLE, target_kind="person",
-                address=unreachable_address(person.id), person_id=person.id, message=message, now=now, case=case,
-                timer_id=timer_id, prompt_id=prompt_id, board_id=person.board_id)
+    row = outbox.queue(session=session, key=f"{key}:p{person.id}", platform=outbox.UNREACHABLE,
+                       target_kind="person", address=outbox.unreachable_address(person.id), person_id=person.id,
+                       message=message, now=now, case=case, timer_id=timer_id, prompt_id=prompt_id,
+                       board_id=person.board_id)
     if row is None:
         return None
-    row.state, row.failure, row.last_error = "failed", "permanent", NO_ADDRESS
+    row.state, row.failure, row.last_error = "failed", "permanent", outbox.NO_ADDRESS
     outages.note_failure(session, row, reason="no linked account", permanent=True, now=now,
                          policy=outages.Policy.from_env())
     return row
@@ -46,13 +46,13 @@ def _unreachable(person: Person, message: Message, *, session: Session, key: str
 def readdress(person: Person, *, session: Session, now: dt.datetime | None = None) -> int:
     """``person`` has just been linked to a platform: the messages that could not reach them go there now (those
     of cases still open, or younger than the retry period). Returns how many."""
-    addr = person_address(person, session=session)
+    addr = outbox.person_address(person, session=session)
     if addr is None:
         return 0
     platform, external = addr
     policy = outages.Policy.from_env()
     moved = 0
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.platform == UNREACHABLE,
+    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.platform == outbox.UNREACHABLE,
                                                            OutboxMessage.person_id == person.id,
                                                            OutboxMessage.state == "failed")
                                .order_by(OutboxMessage.id)):
@@ -63,6 +63,6 @@ def readdress(person: Person, *, session: Session, now: dt.datetime | None = Non
         row.platform, row.address, row.state, row.failure, row.last_error = platform, external, "pending", None, None
         row.attempts, row.next_attempt_at = 0, row.created_at  # due at once, on whatever clock delivers it
         moved += 1
-    outages.note_success(session, UNREACHABLE, unreachable_address(person.id),
+    outages.note_success(session, outbox.UNREACHABLE, outbox.unreachable_address(person.id),
                          now or dt.datetime.now(dt.timezone.utc))  # their outage is over
     return moved

@@ -9,7 +9,7 @@
 * A delivery batch that outlives its lease (in process, on a fake clock): the rows another replica
   reclaimed meanwhile are not sent a second time by the first.
 
-The cases are opened through ``bot.cases.services.open_case`` about two months before the real current time,
+The cases are opened through ``bot.cases.opening.open_case`` about two months before the real current time,
 so every stage deadline has long passed: escalations, overdue and duty reminders are due, and the
 nudges for deadlines already gone are dropped (cancelled) by the sweep.
 """
