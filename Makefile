@@ -44,17 +44,17 @@ bench: $(STAMP)
 
 # Re-extract user-facing strings into the message catalogues (English; Welsh when present).
 messages: $(STAMP)
-	$(BIN)/python -c "from bot.i18n import available_languages, update_catalogue; [print(update_catalogue(l)) for l in available_languages()]"
+	$(BIN)/python -c "from bot.core.i18n import available_languages, update_catalogue; [print(update_catalogue(l)) for l in available_languages()]"
 
-# Regenerate docs/permissions.md from the permission matrix in bot/permissions.py (a test checks they agree).
+# Regenerate docs/permissions.md from the permission matrix in bot/cases/permissions.py (a test checks they agree).
 .PHONY: permissions-doc
 permissions-doc: $(STAMP)
-	$(BIN)/python -c "from bot.permissions import matrix_markdown; open('docs/permissions.md', 'w').write(matrix_markdown())"
+	$(BIN)/python -c "from bot.cases.permissions import matrix_markdown; open('docs/permissions.md', 'w').write(matrix_markdown())"
 
-# Regenerate docs/notifications.md from the notification table in bot/notify.py (a test checks they agree).
+# Regenerate docs/notifications.md from the notification table in bot/notify/notify.py (a test checks they agree).
 .PHONY: notifications-doc
 notifications-doc: $(STAMP)
-	$(BIN)/python -c "from bot.notify import table_markdown; open('docs/notifications.md', 'w').write(table_markdown())"
+	$(BIN)/python -c "from bot.notify.notify import table_markdown; open('docs/notifications.md', 'w').write(table_markdown())"
 
 # Refresh constraints.txt from the current venv after changing dependency ranges.
 lock: $(STAMP)

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from adapters.cli_directory import directory_app
-from bot.i18n import translator
-from bot.protocol_tools import ProtocolError, describe, load_board, timetable_rows
+from bot.admin.protocol_tools import ProtocolError, describe, load_board, timetable_rows
+from bot.core.i18n import translator
 from bot.runtime import Runtime
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bot.clock import Clock
-    from bot.i18n import Translator
+    from bot.core.clock import Clock
+    from bot.core.i18n import Translator
 
 app = typer.Typer(help="Parley: track professional-difference escalation protocols.", no_args_is_help=True,
                   add_completion=False)
@@ -41,7 +41,7 @@ def _fail(message: str) -> None:
 
 def _key_notice(rt: Runtime) -> None:
     """With the development key: the full warning once per database, then a one-line reminder (on stderr)."""
-    from bot.datakeys import DataKeyError, development_notice
+    from bot.admin.datakeys import DataKeyError, development_notice
 
     try:
         line = development_notice(rt.factory)
@@ -54,7 +54,7 @@ def _key_notice(rt: Runtime) -> None:
 
 def _check_keys(rt: Runtime) -> None:
     """Refuse to start (serve, scheduler, console) when the keys cannot read what is stored."""
-    from bot.datakeys import DataKeyError, check_startup
+    from bot.admin.datakeys import DataKeyError, check_startup
 
     try:
         check_startup(rt.factory)
@@ -183,7 +183,7 @@ def _transports() -> dict:
     if os.environ.get("PARLEY_WEBHOOK_URL"):
         from adapters.webhook import WebhookTransport
 
-        from bot.outages import send_timeout
+        from bot.delivery.outages import send_timeout
 
         transports["webhook"] = WebhookTransport(os.environ["PARLEY_WEBHOOK_URL"], timeout=send_timeout())
     return transports
@@ -206,9 +206,9 @@ def _ops(rt: Runtime, clock: Clock, web_app: Any) -> None:
 
 
 def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports: dict) -> None:
-    from bot import logs
-    from bot.clock import SystemClock
-    from bot.scheduler import SchedulerService
+    from bot.core import logs
+    from bot.core.clock import SystemClock
+    from bot.escalation.scheduler import SchedulerService
 
     logs.configure()
     rt = Runtime(db)
@@ -245,7 +245,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     and MICROSOFT_APP_TENANT_ID (POST /api/messages on --port, or /teams/api/messages beside Slack over HTTP);
     PARLEY_TEAMS=local accepts unauthenticated local traffic (Agents Playground), never with PARLEY_PRODUCTION.
     PARLEY_PUBLIC_URL (the public https address of this server) lets Teams cards link to files such as forms."""
-    from bot.datakeys import DataKeyError, require_real_keys
+    from bot.admin.datakeys import DataKeyError, require_real_keys
 
     try:
         require_real_keys()  # never serve real people with the development key
@@ -254,9 +254,9 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     import logging
     import os
 
-    from bot import logs
-    from bot.clock import SystemClock
-    from bot.scheduler import SchedulerService
+    from bot.core import logs
+    from bot.core.clock import SystemClock
+    from bot.escalation.scheduler import SchedulerService
 
     logs.configure()
     rt = Runtime(db)
@@ -553,7 +553,7 @@ def _migrated(db: str | None) -> Runtime:
 @keys_app.command("generate")
 def keys_generate() -> None:
     """Print a new data key: put it first in PARLEY_DATA_KEYS (comma-separated, newest first)."""
-    from bot import datakeys
+    from bot.admin import datakeys
 
     typer.echo(datakeys.generate())
 
@@ -562,7 +562,7 @@ def keys_generate() -> None:
 def keys_rotate(db: DbOpt = None) -> None:
     """Re-encrypt all personal data with the newest key in PARLEY_DATA_KEYS (all or nothing); then the older keys
     can be removed from the list."""
-    from bot import datakeys
+    from bot.admin import datakeys
 
     rt = _migrated(db)
     try:
@@ -596,7 +596,7 @@ ExpectOpt = Annotated[Optional[str], typer.Option(
 def audit_verify(board: BoardOpt = None, db: DbOpt = None, expect: ExpectOpt = None) -> None:
     """Recompute the hash chain of every case's event history and check it against the signed checkpoints: report
     each changed, inserted or deleted event, case, audit entry or reference (exit 1 if any)."""
-    from bot import audit
+    from bot.admin import audit
 
     rt = _migrated(db)
     _known_board(rt, board)
@@ -631,7 +631,7 @@ def audit_export(ref: Annotated[str, typer.Argument(help="Case reference, e.g. S
     order, and the audit entries about the case such as refusals."""
     from pathlib import Path
 
-    from bot import audit
+    from bot.admin import audit
 
     if fmt not in ("json", "csv"):
         _fail("--format must be json or csv")
@@ -661,8 +661,8 @@ def retention_apply(dry_run: Annotated[bool, typer.Option("--dry-run", help="Lis
     """Anonymise the resolved and closed cases whose resolution or closure is older than their board's retention
     period (protocol `retention.closed_case_years`): subject details and identifying free text erased, statistics
     kept, the anonymisation recorded in the case's history and the audit log."""
-    from bot import retention
-    from bot.clock import SystemClock
+    from bot.admin import retention
+    from bot.core.clock import SystemClock
 
     rt = _migrated(db)
     _known_board(rt, board)
@@ -694,7 +694,7 @@ app.add_typer(doctor_app, name="doctor")
 def doctor(db: DbOpt = None) -> None:
     """Check the configuration and say what is missing, one line a check, OK or PROBLEM (exit 1 on any PROBLEM).
     Secrets are reported as present or absent, never printed."""
-    from bot import doctor as checks
+    from bot.admin import doctor as checks
 
     results = checks.run(db)
     for c in results:

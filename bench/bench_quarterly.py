@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_quarterly.py [--cases 100000] [--templates 400] [--board cardiff-and-vale]
                                               [--year 2026] [--quarter 2] [--repeat 5] [--seed 7] [--no-postgres]
 
-Building the database: ``--templates`` cases of one board are driven through bot.services, opened at times
+Building the database: ``--templates`` cases of one board are driven through bot.cases.services, opened at times
 spread evenly over the four quarters of ``--year``, each taking a random but protocol-allowed path (raising with
 a manager, contacts, steps done, outcomes resolved or not, on time or late, some recorded with an earlier date,
 escalations to exceptional stages, bypasses, protective dates, closures, policy-gap referrals, and some left
@@ -37,12 +37,17 @@ from sqlalchemy import event, func, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
-from bot import projection, reports, services
+from bot.cases import projection, services
+from bot.reporting import reports
 from bot.runtime import Runtime
-from bot.services import Ctx, NewCase, ServiceError
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
+from bot.cases.errors import ServiceError
 from protocol.engine import Action, Status
 from storage import repo
 from storage.models import Case, CaseEvent, CaseStageResult
+from bot.cases import protocols
+from bot.cases import opening
 
 LONDON = ZoneInfo("Europe/London")
 PAIRS = (("alice", "bob"), ("ed", "hana"), ("hana", "alice"), ("bob", "ed"), ("alice", "hana"), ("ed", "bob"))
@@ -52,14 +57,14 @@ CHUNK = 2_000  # template copies per insert batch
 
 # -- templates: real cases driven through the services ---------------------------------------------------------
 def drive_template(s, board: str, start: dt.datetime, rng: random.Random) -> Case:
-    proto = services.board_protocol(board, session=s)
+    proto = protocols.board_protocol(board, session=s)
     cal = proto.calendar()
     raiser, responder = rng.choice(PAIRS)
     actor = repo.person_by_key(board, raiser, session=s)
     other = repo.person_by_key(board, responder, session=s)
     una = repo.person_by_key(board, "una", session=s)
     bypass = rng.choice(proto.bypass.reasons).id if proto.bypass and rng.random() < 0.04 else None
-    case = services.open_case(Ctx(actor, "console", start), NewCase(
+    case = opening.open_case(Ctx(actor, "console", start), NewCase(
         board_id=board, subject_kind="child" if "children" in proto.scope else "adult",
         category=rng.choice(proto.categories).id, what_happened="Disagreement about a referral",
         done_so_far="Discussed", outcome_sought="Agreement", arose_on=cal.local_date(start),

@@ -20,7 +20,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from adapters.slack.server import build_adapter, http_app
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
 from bot.runtime import Runtime
 from tests.adapters.slack_mock import MockSlack, sign
 from tests.adapters.test_slack_e2e import Server

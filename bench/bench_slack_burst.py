@@ -23,7 +23,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from adapters.slack.server import build_adapter, http_app
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
 from bot.runtime import Runtime
 from storage import repo
 from storage.models import PersonIdentity

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_sweep.py [--sizes 10000,1000000] [--due 200] [--repeat 3] [--no-postgres]
 
-Each size gets a fresh database holding the same work: the same cases, opened through bot.services about
+Each size gets a fresh database holding the same work: the same cases, opened through bot.cases.services about
 two months before a fixed "now" (so about ``--due`` of their timers are due: escalations, overdue and duty
 reminders, and nudges for deadlines gone, which the sweep drops), plus enough filler timers, due between
 a month and three years later, to bring the pending rows to the size. The filler is bulk-inserted with
@@ -39,13 +39,15 @@ from sqlalchemy import delete, event, func, select, text, update
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
-from bot import services
-from bot.clock import FixedClock
+from bot.core.clock import FixedClock
 from bot.runtime import Runtime
-from bot.scheduler import Sweeper
-from bot.services import Ctx, NewCase
+from bot.escalation.scheduler import Sweeper
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import repo
 from storage.models import CaseEvent, EscalationPrompt, OutboxMessage, Timer
+from bot.cases import protocols
+from bot.cases import opening
 
 LONDON = ZoneInfo("Europe/London")
 BOARDS = ("swindon", "wolverhampton", "cardiff-and-vale", "mid-and-west-wales")
@@ -67,8 +69,8 @@ def open_cases(rt: Runtime, now: dt.datetime, due: int) -> int:
             with rt.factory() as s:
                 actor = repo.person_by_key(board, raising, session=s)
                 other = repo.person_by_key(board, responding, session=s)
-                proto = services.board_protocol(board, session=s)
-                services.open_case(Ctx(actor, "console", at), NewCase(
+                proto = protocols.board_protocol(board, session=s)
+                opening.open_case(Ctx(actor, "console", at), NewCase(
                     board_id=board, subject_kind="child", category=proto.categories[0].id,
                     what_happened=f"Disagreement {i}", done_so_far="Discussed", outcome_sought="Agreement",
                     arose_on=at.date(), responding_agency_id=other.agency_id, responding_person_id=other.id),

@@ -25,7 +25,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity, ActivityTypes, AdaptiveCardInvokeResponse, InvokeResponse
 
 from adapters.teams.server import TeamsServer
-from bot.clock import FixedClock
+from bot.core.clock import FixedClock
 from bot.runtime import Runtime
 from storage.models import PersonIdentity
 from tests.adapters.test_teams_e2e import Loop, Teams

@@ -4,23 +4,33 @@ an adapter needs, each in its own unit of work. Adapters import this, never stor
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import directory, projection, services, views
-from bot.i18n import Translator, translator
+from bot.admin import directory
+from bot.cases import errors, projection, protocols, services
+from bot.core import views
+from bot.core.i18n import Translator, translator
+from bot.core.messages import message_from_data
+from bot.delivery import addressing, inbound
+from bot.records import documents, render
+from bot.reporting import reports
 from storage import migrate, repo
 from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
-from storage.models import ConversationRef, utcnow
+from storage.models import Case, ConversationRef, OutboxMessage, utcnow
 
 if TYPE_CHECKING:
-    from bot.messages import Message
+    from bot.core.messages import Message
     from protocol.calendar import WorkingCalendar
     from storage.models import Person
 
@@ -47,12 +57,6 @@ class Runtime:
         one log line an attempt (the error's type only: never its text, which can carry SQL parameters), so that
         `parley serve` and `parley scheduler` wait for a database that starts after them or restarts instead of
         exiting. Returns the number of attempts."""
-        import logging
-        import time
-
-        from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError
-
         log = logging.getLogger("parley.startup")
         attempt = 0
         while True:
@@ -81,8 +85,6 @@ class Runtime:
                   batch: int = 500) -> projection.RebuildReport:
         """Compare every case's stored projection (or a board's; or only the stale ones) with a replay of its
         events and, unless ``check``, repair the ones that differ; committed in batches of ``batch`` cases."""
-        from storage.models import Case
-
         with self.factory() as s:
             if only_stale:
                 ids = [c.id for c in projection.stale(s, board_id=board_id)]
@@ -127,7 +129,7 @@ class Runtime:
 
     def calendar(self, board_id: str) -> WorkingCalendar:
         with self.factory() as s:
-            return services.board_protocol(board_id, session=s).calendar()
+            return protocols.board_protocol(board_id, session=s).calendar()
 
     def _info(self, p: Person, s: Session) -> PersonInfo:
         ag = repo.get_agency(p.agency_id, session=s) if p.agency_id else None
@@ -181,11 +183,6 @@ class Runtime:
 
     def last_channel_post(self, board_id: str, channel: str) -> Message | None:
         """The newest message delivered to a channel of this board (the console's scroll-back)."""
-        from sqlalchemy import select
-
-        from bot.messages import message_from_data
-        from storage.models import OutboxMessage
-
         with self.factory() as s:
             row = s.scalars(select(OutboxMessage).where(
                 OutboxMessage.board_id == board_id, OutboxMessage.target_kind == "channel",
@@ -206,8 +203,6 @@ class Runtime:
         is called only then, e.g. Slack users.info), linked on first use. On that first link the platform's
         ``locale`` (e.g. Teams' ``cy-GB``; a string, or a function asked after ``email_lookup``) sets the person's
         language, unless they have chosen one already."""
-        from bot import inbound
-
         with self.factory() as s:
             p = inbound.person_for(platform, external_id, None, session=s)
             if p is None and email_lookup is not None:
@@ -221,8 +216,6 @@ class Runtime:
 
 
     def link(self, linker_id: int, platform: str, external_id: str, person_key: str) -> PersonInfo:
-        from bot import inbound
-
         with self.factory() as s:
             linker = repo.get_person(linker_id, session=s)
             assert linker is not None
@@ -231,8 +224,6 @@ class Runtime:
             return self._info(p, s)
 
     def first_time(self, platform: str, key: str, now: dt.datetime, window_seconds: float | None = None) -> bool:
-        from bot import inbound
-
         with self.factory() as s:
             new = inbound.first_time(platform, key, now, session=s,
                                      window=dt.timedelta(seconds=window_seconds) if window_seconds else None)
@@ -243,16 +234,12 @@ class Runtime:
         """The speaker's own replies, written to the outbox (delivered and retried like every other message) for an
         adapter whose replies are not part of the platform's request (Slack's direct messages). Returns how many
         were queued (none when the person has no address)."""
-        from dataclasses import replace
-
-        from bot import outbox
-
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             queued = 0
             for i, m in enumerate(messages):
-                if person is not None and outbox.queue_to_person(person, replace(m, kind=m.kind or "reply"), session=s,
-                                                                 key=f"{key}:{i}", now=now) is not None:
+                if person is not None and addressing.queue_to_person(person, replace(m, kind=m.kind or "reply"),
+                                                                     session=s, key=f"{key}:{i}", now=now) is not None:
                     queued += 1
             s.commit()
             return queued
@@ -260,8 +247,6 @@ class Runtime:
     def forget(self, platform: str, key: str) -> None:
         """Undo ``first_time`` for work that did not go through (refused, or failed), so a retry is not taken
         for a duplicate: a key is kept only for work that committed."""
-        from bot import inbound
-
         with self.factory() as s:
             inbound.forget(platform, key, session=s)
             s.commit()
@@ -272,8 +257,6 @@ class Runtime:
 
     def case_list(self, person_id: int, now: dt.datetime) -> Message | None:
         """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
-        from bot.i18n import translator
-
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             if person is None:
@@ -283,18 +266,14 @@ class Runtime:
 
     def case_headline(self, ref: str, language: str = "en") -> str | None:
         """'REF · raising agency → responding agency · stage' (channel-safe), for naming a case on a form."""
-        from bot.i18n import translator
-
         with self.factory() as s:
             case = repo.case_by_ref(ref, session=s)
             if case is None:
                 return None
-            return views.case_headline(translator(language), case, services.protocol_for(case, session=s), session=s)
+            return views.case_headline(translator(language), case, protocols.protocol_for(case, session=s), session=s)
 
     def home_messages(self, person_id: int, now: dt.datetime) -> list[Message]:
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
-        from bot.i18n import translator
-
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             if person is None:
@@ -350,8 +329,6 @@ class Runtime:
     def link_members(self, platform: str, members: list[tuple[str, list[str]]]) -> int:
         """Link platform users seen in a roster, (external id, e-mail addresses), to the directory people with
         those addresses, as a first message would; returns how many were newly linked."""
-        from bot import inbound
-
         linked = 0
         with self.factory() as s:
             for external_id, emails in members:
@@ -381,8 +358,6 @@ class Runtime:
 
     def get_file(self, token: str, now: dt.datetime) -> tuple[str, str, str, dt.datetime, bytes] | None:
         """(filename, media type, title, expiry, bytes) behind a link's token, or None (unknown or expired)."""
-        import base64
-
         with self.factory() as s:
             row = repo.get_file_link(token, now, session=s)
             s.commit()
@@ -405,8 +380,6 @@ class Runtime:
             s.commit()
 
     def export_log(self, board_id: str, out: Path, fmt: str, start: dt.date | None, end: dt.date | None) -> Path:
-        from bot import reports
-
         with self.factory() as s:
             rows = reports.log_rows(board_id, session=s, start=start, end=end)
             header = reports.log_header(board_id, session=s)
@@ -415,8 +388,6 @@ class Runtime:
     def render_form(self, ref: str, form_id: str, fmt: str, now: dt.datetime | None = None) -> bytes:
         """A case's form as PDF or HTML, with the subject details (the CLI is run by an administrator of the
         database, who is entitled to the whole record)."""
-        from bot import documents
-
         T = translator()
         now = now or dt.datetime.now(dt.timezone.utc)
         with self.factory() as s:
@@ -425,20 +396,18 @@ class Runtime:
                 raise ValueError(f"There is no case {ref!r}.")
             try:  # the forms the case has reached, by the same rule as `form REF` in the chat
                 form = documents.reached_form(T, case, form_id, session=s, now=now)
-            except services.ServiceError as exc:
+            except errors.ServiceError as exc:
                 if keep_after_rollback(exc, s):  # the refusal's audit entry
                     s.commit()
                 raise ValueError(exc.message) from None
             filled = documents.fill(T, case, form, session=s, now=now, with_subject_details=True)
         if fmt == "pdf":
-            return documents.render_pdf(T, filled)
+            return render.render_pdf(T, filled)
         if fmt == "html":
-            return documents.render_html(T, filled).encode("utf-8")
+            return render.render_html(T, filled).encode("utf-8")
         raise ValueError(f"unknown format {fmt!r}: use html or pdf")
 
     def export_quarterly(self, board_id: str, quarter: str, out: Path, fmt: str) -> Path:
-        from bot import reports
-
         with self.factory() as s:
             label, tables = reports.quarterly(board_id, quarter, session=s)
             s.commit()  # keep any case projection the report had to rebuild first
@@ -450,7 +419,7 @@ class Runtime:
         with self.factory() as s:
             for case in repo.cases_for_board(board_id, session=s):
                 st = services.state_of(case, now, session=s)
-                proto = services.protocol_for(case, session=s)
+                proto = protocols.protocol_for(case, session=s)
                 short = views.agenda(st).next_short(T, proto)
                 nxt = " \u2014 " + T("next: {line}", line=short) if short else ""
                 flag = "\u26a0 " + T("OVERDUE") + " " if views.overdue_items(st) else ""
@@ -468,7 +437,7 @@ class Runtime:
         with self.factory() as s:
             for case in repo.cases_for_board(board_id, session=s, statuses=["open", "awaiting_decision"]):
                 st = services.state_of(case, now, session=s)
-                proto = services.protocol_for(case, session=s)
+                proto = protocols.protocol_for(case, session=s)
                 out.extend((f"{case.ref}|{i.step.id}|{i.due_at.isoformat() if i.due_at else ''}",
                             f"{case.ref}: {views.deadline_line(T, i, proto)}") for i in views.overdue_items(st))
         return out

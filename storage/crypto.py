@@ -109,7 +109,7 @@ def _warn_development(path: Path, created: bool) -> None:
 
 def quiet_development_warning() -> None:
     """Leave the development-key banner out in this process: the caller has already said it in one line (the
-    banner is shown in full once per database, see bot.datakeys.development_notice)."""
+    banner is shown in full once per database, see bot.admin.datakeys.development_notice)."""
     _warned.add(str(dev_key_path()))
 
 

@@ -65,7 +65,7 @@ def writing(session: Session) -> Session:
 
 
 def keep_after_rollback(exc: BaseException, session: Session) -> bool:
-    """Write what an exception says must outlive its unit of work (a refusal's audit entry: bot.services'
+    """Write what an exception says must outlive its unit of work (a refusal's audit entry: bot.cases.services'
     ``ServiceError.record``), after the rollback that undid everything else. The owner of the session commits it:
     a service never commits its caller's session. True when there was something to keep."""
     record = getattr(exc, "record", None)

@@ -205,7 +205,7 @@ class Case(Base):
     # changes whenever the case moves (a stage entered, ended, resolved or closed): a timer set with
     # an older token can never fire
     stage_token: Mapped[int] = mapped_column(Integer, default=0)
-    # the report projection (bot/projection.py), from the same replay: the highest stage number the case reached,
+    # the report projection (bot/cases/projection.py), from the same replay: the highest stage number the case reached,
     # whether it went straight to a higher stage (bypass), whether a policy-gap referral was flagged; with the
     # rows of ``case_stage_results``. ``projection_version`` says which version of the projection rules wrote
     # them: 0 (a case from before the projection existed) or an older version means "rebuild from the events".
@@ -226,7 +226,7 @@ class Case(Base):
 class CaseStageResult(Base):
     """One stage a case has been at (projection): how and when it was entered, how and when it ended, and the
     stage's deadline as it stood when it ended, with whether it ended on time. Written with the case's other
-    projection columns by ``bot.services.refresh`` from the event history, never edited on its own."""
+    projection columns by ``bot.cases.services.refresh`` from the event history, never edited on its own."""
 
     __tablename__ = "case_stage_results"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)

@@ -14,8 +14,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bot.clock import FixedClock
-from bot.conversation import Conversation
+from bot.core.clock import FixedClock
+from bot.conversation.router import Conversation
 from bot.runtime import Runtime
 from storage import repo
 

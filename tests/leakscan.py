@@ -4,7 +4,7 @@ a direct message to a person) is recorded, and the test fails if any subject det
 personal data a form asked for) appears in it, or if a form (PDF/HTML) is attached to it.
 
 Channel-bound messages are caught where every one passes through: the outbox's ``queue`` for a channel target
-(everything bot.notify sends: the conversation's notices, the scheduler's prompts, digests and reports), and the
+(everything bot.notify.notify sends: the conversation's notices, the scheduler's prompts, digests and reports), and the
 Teams adapter's answers inside a channel conversation. Subject details are caught as they are written, by
 SQLAlchemy mapper events on ``SubjectDetails`` (plain values, before any encryption at rest).
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import event
 
-from bot import outbox
-from bot.messages import Message
+from bot.delivery import outbox
+from bot.core.messages import Message
 from storage.models import SubjectDetails
 
 FORM_TYPES = ("application/pdf", "text/html")
@@ -70,7 +70,7 @@ def channel_leak_scan(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRe
     event.listen(SubjectDetails, "before_insert", on_write)
     event.listen(SubjectDetails, "before_update", on_write)
 
-    # every message to anyone other than the speaker goes through the outbox (bot.notify): channel posts are
+    # every message to anyone other than the speaker goes through the outbox (bot.notify.notify): channel posts are
     # scanned as they are queued
     queue = outbox.queue
 

@@ -121,8 +121,9 @@ def test_adapters_never_touch_storage_or_compute_deadlines() -> None:
 
 
 def test_channel_facing_code_never_loads_subject_details() -> None:
-    """Only the intake service writes subject details and only the forms module (which withholds them from
-    readers not entitled to them) reads them; views, digests, reports, runtime and adapters never do."""
+    """Only the intake service (bot/cases/opening.py) writes subject details, and only the case service's
+    withholder and the forms module (which withhold them from readers not entitled to them) read them; views,
+    digests, reports, runtime and adapters never do."""
     users = {p for p, names in {**imports_of("bot"), **imports_of("adapters")}.items()
              if "subjects" in (ROOT / p).read_text("utf-8")}
-    assert users <= {"bot/services.py", "bot/documents.py"}, users
+    assert users <= {"bot/cases/opening.py", "bot/cases/services.py", "bot/records/documents.py"}, users

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.messages import Attachment, Field, Message
+from bot.core.messages import Attachment, Field, Message
 from storage.models import SubjectDetails
 from tests.leakscan import Scan
 

@@ -22,12 +22,12 @@ from typing import TextIO
 
 from adapters.console.render import Option, files_dir, render
 from adapters.console.transport import ConsoleTransport
-from bot.clock import CLOCK_KEY, ClockSyntaxError, SimulatedClock, move
-from bot.conversation import Conversation, help_message
-from bot.delivery import Deliverer
-from bot.scheduler import Sweeper
-from bot.i18n import N_, translator
-from bot.messages import Reply
+from bot.core.clock import CLOCK_KEY, ClockSyntaxError, SimulatedClock, move
+from bot.conversation.router import Conversation, help_message
+from bot.delivery.delivery import Deliverer
+from bot.escalation.scheduler import Sweeper
+from bot.core.i18n import N_, translator
+from bot.core.messages import Reply
 from bot.runtime import PersonInfo, Runtime
 
 PLATFORM = "console"

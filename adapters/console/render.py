@@ -1,4 +1,4 @@
-"""Render bot.messages objects as terminal text. Buttons and choices become numbered options; a message's files
+"""Render bot.core.messages objects as terminal text. Buttons and choices become numbered options; a message's files
 (a digest's chart, a form) are saved in the console's files folder and their paths printed."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.i18n import Translator, translator
-from bot.messages import Attachment, Message, Severity
+from bot.core.i18n import Translator, translator
+from bot.core.messages import Attachment, Message, Severity
 
 DEFAULT_FILES_DIR = "parley-files"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

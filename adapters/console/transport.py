@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters.console.render import Option, render
-from bot.delivery import Outgoing
-from bot.i18n import translator
+from bot.delivery.delivery import Outgoing
+from bot.core.i18n import translator
 from bot.runtime import Runtime
 
 

@@ -35,15 +35,15 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.transport import SlackTransport, post_message
 from bot.admin import channels
-from bot.clock import Clock
-from bot.conversation import Conversation
-from bot.delivery import Deliverer
-from bot.escalation import ACK
-from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
-from bot.i18n import translator
-from bot.messages import Form, Message, Reply, Severity
+from bot.core.clock import Clock
+from bot.conversation.router import Conversation
+from bot.delivery.delivery import Deliverer
+from bot.escalation.escalation import ACK
+from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
+from bot.core.i18n import translator
+from bot.core.messages import Form, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
-from bot.services import ServiceError
+from bot.cases.errors import ServiceError
 
 log = logging.getLogger("parley.slack")
 PLATFORM = "slack"
@@ -117,7 +117,7 @@ class SlackAdapter:
 
     def _deliver(self, user_id: str, person: PersonInfo | None, reply: Reply) -> None:
         """The speaker's messages as DMs, and what the reply queued for other people and channels, delivered by
-        the outbox (bot.delivery: retried until it arrives); those people's App Homes refreshed."""
+        the outbox (bot.delivery.delivery: retried until it arrives); those people's App Homes refreshed."""
         if person is not None:
             self._to_speaker(person, reply.to_speaker)
         else:

@@ -1,4 +1,4 @@
-"""Block Kit rendering of the channel-neutral message model (bot.messages) for Slack.
+"""Block Kit rendering of the channel-neutral message model (bot.core.messages) for Slack.
 
 Everything here is built with slack_sdk's typed builders (``slack_sdk.models.blocks`` / ``.views``) and
 returned as plain dicts (``.to_dict()``), ready for ``chat.postMessage``, ``views.open`` / ``views.publish``.
@@ -58,8 +58,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.i18n import Translator, translator
-from bot.messages import (
+from bot.core.i18n import Translator, translator
+from bot.core.messages import (
     SEVERITY_EMOJI,
     Button,
     Field,

@@ -15,8 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
 from adapters.slack.app import SlackAdapter
-from bot.clock import Clock
-from bot.outages import send_timeout
+from bot.core.clock import Clock
+from bot.delivery.outages import send_timeout
 from bot.runtime import Runtime
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ Posts are paced to about one a second per channel; 429s (with Retry-After), 5xx,
 ``timeout``: PARLEY_SEND_TIMEOUT, 10 s by default) and an unreachable Slack become retryable DeliveryErrors and go
 back to the outbox, so one slow channel never holds up another. HTTP 403/404 and the errors that say an address
 cannot be reached (channel_not_found, is_archived, not_in_channel, user_not_found, account_inactive,
-cannot_dm_bot ...) are permanent: the row fails and the business unit is told (bot.outages).
+cannot_dm_bot ...) are permanent: the row fails and the business unit is told (bot.delivery.outages).
 
 Attachments (a digest's chart, a form's PDF) are uploaded with ``files_upload_v2`` into the message's thread
 (``thread_ts`` = the message), right after the message is posted, so each file stays with the message it
@@ -28,8 +28,8 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
 from adapters.slack.blocks import fallback_text, message_blocks
-from bot.delivery import Deferred, DeliveryError, Outgoing
-from bot.messages import Attachment, Message
+from bot.delivery.delivery import Deferred, DeliveryError, Outgoing
+from bot.core.messages import Attachment, Message
 
 METADATA_TYPE = "parley_outbox"
 PACE_SECONDS = 1.0

@@ -28,13 +28,13 @@ from adapters.teams import cards
 from adapters.teams.files import FileLinks
 from adapters.teams.transport import top_level
 from bot.admin import channels
-from bot.clock import Clock
-from bot.conversation import Conversation
-from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
-from bot.i18n import translator
-from bot.messages import Button, Form, Message, Reply, Severity
+from bot.core.clock import Clock
+from bot.conversation.router import Conversation
+from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
+from bot.core.i18n import translator
+from bot.core.messages import Button, Form, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
-from bot.services import ServiceError
+from bot.cases.errors import ServiceError
 
 log = logging.getLogger("parley.teams")
 PLATFORM = "teams"

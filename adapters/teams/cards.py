@@ -1,4 +1,4 @@
-"""Adaptive Cards 1.5 rendering of the channel-neutral message model (bot.messages) for Microsoft Teams.
+"""Adaptive Cards 1.5 rendering of the channel-neutral message model (bot.core.messages) for Microsoft Teams.
 
 Cards are plain dicts (no card library): :func:`message_card` for a message, :func:`form_card` for a form,
 :func:`attachment` wraps either as a Bot Framework attachment (``CardFactory.adaptive_card``). Teams renders
@@ -51,8 +51,8 @@ from zoneinfo import ZoneInfo
 
 from adapters.teams.files import Link
 from adapters.teams.package import schemas_dir
-from bot.i18n import Translator, translator
-from bot.messages import (
+from bot.core.i18n import Translator, translator
+from bot.core.messages import (
     SEVERITY_EMOJI,
     Attachment,
     Field,

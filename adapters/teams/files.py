@@ -19,8 +19,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.clock import Clock
-from bot.messages import Attachment
+from bot.core.clock import Clock
+from bot.core.messages import Attachment
 
 log = logging.getLogger("parley.teams.files")
 DEFAULT_TTL = dt.timedelta(days=7)

@@ -31,8 +31,8 @@ from adapters.teams.files import FileLinks
 from adapters.teams.roster import INTERVAL as ROSTER_INTERVAL
 from adapters.teams.roster import Roster
 from adapters.teams.transport import TeamsTransport
-from bot.clock import Clock
-from bot.delivery import Deliverer
+from bot.core.clock import Clock
+from bot.delivery.delivery import Deliverer
 from bot.runtime import Runtime
 
 log = logging.getLogger("parley.teams")

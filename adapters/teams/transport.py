@@ -37,7 +37,7 @@ from botbuilder.schema import Activity, ChannelAccount, ConversationParameters, 
 from adapters.teams import cards
 from adapters.teams.connector import proactive, timeout_from_environment
 from adapters.teams.files import FileLinks
-from bot.delivery import DeliveryError, Outgoing
+from bot.delivery.delivery import DeliveryError, Outgoing
 from bot.runtime import Runtime
 
 PERMANENT = {400: "Teams refused the message as malformed (HTTP 400)",

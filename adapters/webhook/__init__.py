@@ -16,8 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from bot.delivery import DeliveryError, Outgoing
-from bot.messages import message_to_data
+from bot.delivery.delivery import DeliveryError, Outgoing
+from bot.core.messages import message_to_data
 
 
 def _seconds(value: str | None) -> float | None:

@@ -1,1 +1,2 @@
-"""Running Parley for a board: readiness and metrics for operators."""
+"""Administration: the directory (demo and spreadsheet), channels registered from chat, doctor, readiness and
+metrics, retention, data keys, the audit chain and protocol tools."""

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import permissions
-from bot.i18n import translator
-from bot.services import Ctx, PermissionDenied, ServiceError, refusal_audit
+from bot.cases import permissions
+from bot.cases.errors import PermissionDenied, ServiceError
+from bot.cases.services import Ctx, refusal_audit
+from bot.core.i18n import translator
 from storage import directory, repo
 from storage.directory import ChannelRow
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import services
-from bot.i18n import available_languages
+from bot.cases import protocols
+from bot.core.i18n import available_languages
 from storage import directory, repo
 from storage.db import writing
 from storage.directory import AgencyRow, ChannelRow, Directory, PersonRow
@@ -324,7 +324,7 @@ def check_directory(factory: sessionmaker[Session], board_id: str) -> list[str]:
     with factory() as s:
         if repo.get_board(board_id, session=s) is None:
             raise ValueError(f"There is no board {board_id!r}.")
-        levels = {st.level.value for st in services.board_protocol(board_id, session=s).stages}
+        levels = {st.level.value for st in protocols.board_protocol(board_id, session=s).stages}
         d = directory.read(board_id, session=s)
         reachable = directory.reachable_people(board_id, session=s)
     live = [c for c in d.channels if c.platform != "console"]

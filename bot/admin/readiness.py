@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from storage import crypto, migrate, ops, protection
 
 SWEEP_ENV = "PARLEY_READY_SWEEP_SECONDS"

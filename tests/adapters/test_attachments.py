@@ -29,16 +29,17 @@ from adapters.slack.transport import SlackTransport
 from adapters.teams import cards
 from adapters.teams.files import FileLinks, Link
 from adapters.teams.server import TeamsServer
-from bot import outbox
-from bot.clock import FixedClock
-from bot.delivery import Deliverer, DeliveryError
-from bot.messages import Attachment, Message, message_from_data, message_to_data
+from bot.delivery import outbox
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer, DeliveryError
+from bot.core.messages import Attachment, Message, message_from_data, message_to_data
 from storage import repo
 from bot.runtime import Runtime
 from storage.models import FileLink, OutboxMessage, PersonIdentity
 from tests.adapters.slack_mock import MockSlack
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
 from tests.conftest import LONDON
+from bot.delivery import addressing
 
 # the plumbing is tested with a synthetic PDF posted to channels; the product never posts a form to a channel
 pytestmark = pytest.mark.synthetic_channel_files
@@ -86,7 +87,7 @@ def _queue_person(rt, key: str, m: Message, identity: tuple[str, str] | None = N
         if identity is not None:
             s.add(PersonIdentity(person_id=person.id, platform=identity[0], external_id=identity[1]))
             s.flush()
-        assert outbox.queue_to_person(person, m, session=s, key="test:dm", now=NOW) is not None
+        assert addressing.queue_to_person(person, m, session=s, key="test:dm", now=NOW) is not None
         s.commit()
 
 
@@ -244,8 +245,8 @@ def test_teams_image_too_big_for_a_card_is_shown_from_its_link() -> None:
 
 
 def test_teams_card_for_the_real_digest_fits_with_its_chart_inline(sqlite_runtime) -> None:
-    from bot import digests
-    from bot.i18n import translator
+    from bot.reporting import digests
+    from bot.core.i18n import translator
     from tests.bot.test_digests import NOW as DIGEST_NOW
     from tests.bot.test_digests import build_cases
 

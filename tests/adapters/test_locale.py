@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.i18n import translator
+from bot.core.i18n import translator
 from storage import repo
 from tests.adapters.test_slack_e2e import slack_env  # noqa: F401 - fixture
 

@@ -12,8 +12,8 @@ import time
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot import forms as forms_module
-from bot import logs
+from bot.forms import forms as forms_module
+from bot.core import logs
 from tests.adapters.test_slack_races import _intake_view
 from tests.adapters.test_slack_e2e import USERS, slack_env
 from tests.adapters.test_teams_e2e import teams_env
@@ -79,7 +79,7 @@ def test_a_database_error_during_a_teams_message_logs_no_typed_text(teams_env, m
                                                                      captured) -> None:
     """Teams: a message typed to the bot meets a database error (with the text among its SQL parameters); the
     log says what failed, by type, and never what was typed."""
-    from bot import conversation as conversation_module
+    from bot.conversation import router as conversation_module
 
     _rt, _connector, teams, _clock, _server = teams_env
 

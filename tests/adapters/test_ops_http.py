@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from adapters.ops_http import attach, ops_app
 from bot.admin.readiness import Metrics, Readiness
-from bot.clock import FixedClock
-from bot.scheduler import SchedulerService, Sweeper
+from bot.core.clock import FixedClock
+from bot.escalation.scheduler import SchedulerService, Sweeper
 from storage import ops
 from storage.db import make_engine, session_factory
 from tests.adapters.test_teams_e2e import Loop

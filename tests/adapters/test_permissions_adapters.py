@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bot.permissions import ACTION_NAMES, MATRIX, Role
+from bot.cases.permissions import ACTION_NAMES, MATRIX, Role
 from storage import repo
 from storage.models import Case, Person, PersonIdentity
 from tests.adapters.test_slack_e2e import slack_env  # noqa: F401 - fixture

@@ -22,9 +22,9 @@ from adapters.slack.blocks import (
     message_blocks,
     modal_view,
 )
-from bot.clock import FixedClock
-from bot.forms import INTAKE_FORM, Forms
-from bot.messages import (
+from bot.core.clock import FixedClock
+from bot.forms.forms import INTAKE_FORM, Forms
+from bot.core.messages import (
     Button,
     Choice,
     Field,
@@ -37,7 +37,7 @@ from bot.messages import (
     Severity,
     message_from_data,
 )
-from bot.scheduler import Sweeper
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import OutboxMessage
 from tests.bot.test_conversation import INTAKE_SWINDON

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from adapters.slack.server import web_client
 from adapters.slack.transport import SlackTransport
-from bot import doctor
-from bot.delivery import Deliverer, DeliveryError, Outgoing
-from bot.outages import Policy
+from bot.admin import doctor
+from bot.delivery.delivery import Deliverer, DeliveryError, Outgoing
+from bot.delivery.outages import Policy
 from storage.models import OutboxMessage
 from tests.adapters.slack_mock import MockSlack
 from tests.journeys import test_console_items_notify, test_wolverhampton_journey

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from adapters.slack.blocks import check_limits
 from adapters.slack.server import build_adapter, http_app
-from bot.clock import FixedClock
-from bot.scheduler import Sweeper
+from bot.core.clock import FixedClock
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import AgencyChannel, EscalationPrompt, PersonIdentity
 from tests.adapters.slack_mock import MockSlack, sign

@@ -10,7 +10,7 @@ import urllib.parse
 
 from sqlalchemy import func, select
 
-from bot import forms as forms_module
+from bot.forms import forms as forms_module
 from storage import repo
 from storage.models import InboundKey
 from tests.adapters.slack_mock import sign

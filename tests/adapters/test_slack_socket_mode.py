@@ -16,8 +16,8 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from adapters.slack.server import build_adapter, socket_mode_handler
-from bot.clock import FixedClock
-from bot.scheduler import Sweeper
+from bot.core.clock import FixedClock
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import AgencyChannel, PersonIdentity
 from tests.adapters.slack_mock import MockSlack

@@ -31,10 +31,10 @@ from adapters.teams.cards import (
     validate,
     verb_of,
 )
-from bot.clock import FixedClock
-from bot.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
-from bot.i18n import translator
-from bot.messages import (
+from bot.core.clock import FixedClock
+from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
+from bot.core.i18n import translator
+from bot.core.messages import (
     Button,
     Choice,
     Field,
@@ -47,7 +47,7 @@ from bot.messages import (
     Severity,
     message_from_data,
 )
-from bot.scheduler import Sweeper
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import Case, OutboxMessage
 from tests.bot.test_conversation import INTAKE_SWINDON

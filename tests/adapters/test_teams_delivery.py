@@ -15,14 +15,15 @@ import pytest
 from sqlalchemy import select
 
 from adapters.teams.server import TeamsServer
-from bot import outbox
-from bot.clock import FixedClock
-from bot.messages import Message
-from bot.scheduler import Sweeper
+from bot.delivery import outbox
+from bot.core.clock import FixedClock
+from bot.core.messages import Message
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import ConversationRef, OutboxMessage, PersonIdentity
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
 from tests.conftest import LONDON
+from bot.delivery import addressing
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 1.5  # seconds: stands in for PARLEY_TEAMS_TIMEOUT (30 s) so the slow cases stay quick
@@ -51,7 +52,7 @@ def env(sqlite_runtime) -> Iterator[tuple[Any, FakeConnector, Teams, FixedClock,
 def _dm(rt, clock: FixedClock, who: str, key: str) -> int:
     with rt.factory() as s:
         person = repo.person_by_key("swindon", who, session=s)
-        row = outbox.queue_to_person(person, Message("Something to know", title="A note"), session=s, key=key,
+        row = addressing.queue_to_person(person, Message("Something to know", title="A note"), session=s, key=key,
                                      now=clock.now())
         assert row is not None and row.platform == "teams"
         s.commit()
@@ -240,7 +241,8 @@ def test_escalation_posts_are_top_level_and_updated_in_place(env) -> None:
         teams.send(teams.activity("una", conv=f"{channel};messageid=1", channel=channel,
                                   text=f"<at>Parley</at> register managers for {agency}"))
     with rt.factory() as s:
-        from bot.services import Ctx, NewCase, open_case
+        from bot.cases.services import Ctx
+        from bot.cases.opening import NewCase, open_case
 
         alice = repo.person_by_key("swindon", "alice", session=s)
         csc = repo.agency_by_key("swindon", "social-care", session=s)

@@ -21,8 +21,8 @@ from sqlalchemy import delete, select
 
 from adapters.teams.cards import validate
 from adapters.teams.server import TeamsServer
-from bot.clock import FixedClock
-from bot.scheduler import Sweeper
+from bot.core.clock import FixedClock
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import PersonIdentity
 from tests.bot.test_scheduler import open_case
@@ -327,7 +327,7 @@ def test_someone_who_never_messaged_the_bot_is_reached_through_the_team_roster(t
 def test_teams_throttling_and_refusals_become_outbox_retries_or_failures(sqlite_runtime) -> None:
     """HTTP 429 from Teams is retried with backoff through the outbox; a 403 is final; 5xx is retried."""
     from adapters.teams.transport import TeamsTransport
-    from bot.delivery import DeliveryError
+    from bot.delivery.delivery import DeliveryError
 
     class Boom(Exception):
         def __init__(self, status: int) -> None:
@@ -375,7 +375,7 @@ def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(t
     """Bob is in the directory with no account linked: the lapse notice for him is kept and the business unit told;
     when he installs the app (a conversationUpdate, no message) he is linked by his e-mail address and the
     notice reaches his personal chat, once."""
-    from bot import outbox
+    from bot.delivery import outbox
     from storage.models import OutboxMessage
 
     rt, connector, teams, clock, server = teams_env

@@ -281,7 +281,7 @@ def test_the_welsh_localisation_translates_every_name_description_and_command(tm
     for b, c, n in commands:
         assert welsh[f"bots[{b}].commandLists[{c}].commands[{n}].description"]
     # the Welsh command words are the ones the conversation understands
-    from bot.conversation import WELSH_WORDS
+    from bot.conversation.router import WELSH_WORDS
 
     personal = [welsh[f"bots[0].commandLists[0].commands[{n}].title"] for n in range(4)]
     assert [WELSH_WORDS[w] for w in personal] == [c["title"] for c in manifest["bots"][0]["commandLists"][0]["commands"]]

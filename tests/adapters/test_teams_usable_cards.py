@@ -10,7 +10,7 @@ import json
 import pytest
 
 from adapters.teams.cards import CARD_MAX_BYTES, card_size, message_card, short_label, validate
-from bot.messages import Button, Message, Severity
+from bot.core.messages import Button, Message, Severity
 from storage import repo
 from storage.models import Person
 from tests.adapters.test_teams_delivery import env  # noqa: F401 - the fixture
@@ -44,7 +44,8 @@ def _walk(items: list) -> list[dict]:
 
 
 def _open_cases(rt, clock, n: int) -> None:
-    from bot.services import Ctx, NewCase, open_case
+    from bot.cases.services import Ctx
+    from bot.cases.opening import NewCase, open_case
 
     with rt.factory() as s:
         alice = repo.person_by_key("swindon", "alice", session=s)

@@ -10,11 +10,15 @@ import json
 
 import pytest
 
-from bot import audit, services
-from bot.services import Ctx, NewCase, PermissionDenied
+from bot.admin import audit
+from bot.cases import services
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
+from bot.cases.errors import PermissionDenied
 from storage import repo
 from storage.db import keep_after_rollback
 from tests.conftest import LONDON
+from bot.cases import opening
 
 NOW = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)
 
@@ -24,7 +28,7 @@ def _case_with_history(rt) -> str:
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
         csc = repo.agency_by_key("swindon", "social-care", session=s)
-        case = services.open_case(Ctx(alice, "console", NOW), NewCase(
+        case = opening.open_case(Ctx(alice, "console", NOW), NewCase(
             board_id="swindon", subject_kind="child", category="thresholds", what_happened="Closed too early",
             done_so_far="Phoned", outcome_sought="Reopen", arose_on=NOW.date(), responding_agency_id=csc.id,
             responding_person_id=bob.id, subject_name="Kezia Marchbanks", subject_address="14 Quarry Lane"),

@@ -8,10 +8,11 @@ import datetime as dt
 
 import pytest
 
-from bot import services
+from bot.cases import services
 from storage import chain, repo
 from tests.bot.test_conversation import INTAKE_SWINDON
 from tests.conftest import LONDON, Chat, texts
+from bot.cases import errors
 
 LONE = "\ud800"
 
@@ -34,7 +35,7 @@ def test_a_lone_surrogate_in_a_button_value_gets_a_clear_message(chat: Chat) -> 
 
 
 def test_clean_text_refuses_it_and_storage_refuses_it_before_the_database(runtime) -> None:
-    with pytest.raises(services.ServiceError, match="broken character"):
+    with pytest.raises(errors.ServiceError, match="broken character"):
         services.clean_text(f"what happened {LONE}")
     assert services.clean_text("emoji 🙂 fine") == "emoji 🙂 fine"  # a whole surrogate pair is a character
     at = dt.datetime(2026, 4, 2, 9, tzinfo=LONDON)

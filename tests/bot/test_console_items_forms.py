@@ -9,14 +9,17 @@ from html import escape
 
 import pytest
 
-from bot import documents, services
-from bot.i18n import translator
-from bot.messages import Severity
-from bot.services import Ctx, ServiceError
+from bot.cases import services
+from bot.records import documents
+from bot.core.i18n import translator
+from bot.core.messages import Severity
+from bot.cases.services import Ctx
+from bot.cases.errors import ServiceError
 from protocol.engine import Status
 from storage import repo
 from tests.bot.test_documents import _at, _cv_case_at_stage_2, _field, _filled, _open, person
 from tests.conftest import Chat, texts
+from bot.records import render
 
 T = translator()
 
@@ -161,7 +164,7 @@ def test_CUX19_cv_part_a_names_the_raiser_even_when_their_manager_completes_it(r
     assert filled.parts[0].completed_by == "Sam Patel"
     assert _field(filled, "part-a", "Name of person raising concern").value == "Alice Hughes"
     assert _field(filled, "part-a", "Organisation").value == "South Wales Police"
-    html = documents.render_html(T, filled)
+    html = render.render_html(T, filled)
     assert "<dt>Name of person raising concern</dt><dd>Alice Hughes</dd>" in html
 
 
@@ -181,7 +184,7 @@ def test_CUX19_swindon_open_form_names_the_agency_seeking_a_solution(runtime, cl
     # who will complete it is not known until someone does
     assert _field(filled, "form", "Name, role and contact details of agency representative seeking a solution"
                   ).value == ""
-    assert "<dt>Name of the agency seeking a solution</dt><dd>Wiltshire Police</dd>" in documents.render_html(T, filled)
+    assert "<dt>Name of the agency seeking a solution</dt><dd>Wiltshire Police</dd>" in render.render_html(T, filled)
 
 
 # -- C17 and C-README2: who a record is sent to, and who signs it ------------------------------------------
@@ -190,7 +193,7 @@ MEETING = ["yesterday", "Alice Hughes; Bob Evans; Mia Roberts", "Whether the thr
 
 
 def _record(runtime, ref: str):
-    from bot import records
+    from bot.records import records
 
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
@@ -199,7 +202,7 @@ def _record(runtime, ref: str):
 
 
 def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runtime, clock) -> None:
-    from bot import records
+    from bot.records import records
 
     chat = Chat(runtime, clock)
     ref = _open(runtime, "swindon", clock.now())
@@ -220,7 +223,7 @@ def test_C17_a_record_drafted_by_a_manager_goes_to_both_parties_and_says_so(runt
 
 
 def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock) -> None:
-    from bot import records
+    from bot.records import records
 
     chat = Chat(runtime, clock)
     ref = _open(runtime, "swindon", clock.now())
@@ -243,7 +246,7 @@ def test_C17_a_record_drafted_by_a_party_goes_to_the_other_party(runtime, clock)
 
 
 def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) -> None:
-    from bot import records
+    from bot.records import records
 
     board = "mid-and-west-wales"
     with runtime.factory() as s:
@@ -277,7 +280,7 @@ def test_C17_counterpart_not_in_the_directory_nobody_is_sent_it(runtime, clock) 
 def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -> None:
     import csv
 
-    from bot import reports
+    from bot.reporting import reports
 
     t0 = dt.datetime(2026, 4, 2, 10, 0, tzinfo=dt.timezone.utc)  # Thu 2 Apr 2026, 11:00 in London
     ref = _open(runtime, "swindon", t0, arose_on=dt.date(2026, 4, 2), what_happened="Referral closed")
@@ -308,7 +311,7 @@ def test_C25_swindon_log_is_a_stage_log_in_swindons_columns(runtime, tmp_path) -
 
 
 def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime) -> None:
-    from bot import reports
+    from bot.reporting import reports
 
     t0 = dt.datetime(2026, 4, 2, 10, 0, tzinfo=dt.timezone.utc)
     ref = _open(runtime, "wolverhampton", t0, what_happened="Referral closed", category="threshold")
@@ -326,7 +329,7 @@ def test_C25_a_board_without_log_columns_or_areas_has_no_empty_la_column(runtime
 def test_CUX23_quarterly_csv_starts_with_its_header_row(runtime, tmp_path) -> None:
     import csv
 
-    from bot import reports
+    from bot.reporting import reports
 
     _open(runtime, "mid-and-west-wales", dt.datetime(2026, 7, 2, 10, 0, tzinfo=dt.timezone.utc))
     with runtime.factory() as s:

@@ -12,10 +12,10 @@ import re
 import time
 
 from adapters.console.app import ConsoleApp
-from bot import services
-from bot.conversation import MIN_DESCRIPTION
-from bot.messages import PromptKind, Severity
-from bot.services import Ctx
+from bot.cases import services
+from bot.conversation.engine import MIN_DESCRIPTION
+from bot.core.messages import PromptKind, Severity
+from bot.cases.services import Ctx
 from storage import repo
 from storage.models import Case
 from tests.adapters.test_slack_e2e import slack_env  # noqa: F401 - fixture

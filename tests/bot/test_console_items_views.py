@@ -15,10 +15,10 @@ import io
 from sqlalchemy import select
 
 from adapters.console.app import ConsoleApp
-from bot import digests
-from bot.i18n import translator
-from bot.messages import Severity
-from bot.scheduler import Sweeper
+from bot.reporting import digests
+from bot.core.i18n import translator
+from bot.core.messages import Severity
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import Case, EscalationPrompt
 from tests.bot.test_conversation import open_swindon_case

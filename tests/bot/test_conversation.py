@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.conversation import Conversation
-from bot.messages import Severity
+from bot.conversation.router import Conversation
+from bot.core.messages import Severity
 from storage import repo, subjects
 from tests.conftest import LONDON, Chat, texts
 

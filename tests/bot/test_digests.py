@@ -14,16 +14,18 @@ from matplotlib.text import Text
 from PIL import Image
 from sqlalchemy import select
 
-from bot import charts, digests, services
-from bot.clock import FixedClock
-from bot.i18n import translator
-from bot.messages import message_from_data
-from bot.scheduler import Sweeper
-from bot.services import Ctx
+from bot.cases import services
+from bot.reporting import charts, digests
+from bot.core.clock import FixedClock
+from bot.core.i18n import translator
+from bot.core.messages import message_from_data
+from bot.escalation.scheduler import Sweeper
+from bot.cases.services import Ctx
 from protocol.spec import AnchorKind
 from storage import repo, subjects
 from storage.models import Case, OutboxMessage, Timer
 from tests.bot.test_scheduler import at, open_case
+from bot.cases import protocols
 
 BOARD = "cardiff-and-vale"
 NOW = at(2026, 5, 18, 9)  # Monday 18 May 2026, 09:00: when the digest is posted
@@ -136,14 +138,14 @@ def test_stage_timescales_of_the_seed_protocols(sqlite_runtime) -> None:
     }
     with sqlite_runtime.factory() as s:
         for board, days in expected.items():
-            proto = services.board_protocol(board, session=s)
+            proto = protocols.board_protocol(board, session=s)
             found = [digests.stage_timescale(proto, st) for st in proto.stages]
             assert [t.working_days if t else None for t in found] == days, board
-        wol = services.board_protocol("wolverhampton", session=s)
+        wol = protocols.board_protocol("wolverhampton", session=s)
         third = digests.stage_timescale(wol, wol.stages[2])
         assert digests.timescale_phrase(T, third) == "24 hours, then 2 working days"
         assert digests.stage_timescale(wol, wol.stages[0]).root is AnchorKind.DISAGREEMENT
-        swn = services.board_protocol("swindon", session=s)
+        swn = protocols.board_protocol("swindon", session=s)
         assert digests.stage_timescale(swn, swn.stages[5]) is None
         assert digests.timescale_phrase(T, None) == "no timescale"
 

@@ -8,7 +8,7 @@ import os
 import pytest
 from cryptography.fernet import Fernet
 
-from bot import doctor
+from bot.admin import doctor
 from protocol import loader
 from storage import migrate, repo, subjects
 from storage.models import AgencyChannel, BoardChannel, Case

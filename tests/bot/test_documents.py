@@ -12,12 +12,17 @@ from html import escape
 import pytest
 from pypdf import PdfReader
 
-from bot import documents, services
-from bot.i18n import translator
-from bot.messages import Severity
-from bot.services import Ctx, NewCase
+from bot.cases import services
+from bot.records import documents
+from bot.core.i18n import translator
+from bot.core.messages import Severity
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import repo, subjects
 from tests.conftest import LONDON, Chat, texts
+from bot.cases import protocols
+from bot.cases import opening
+from bot.records import render
 
 T = translator()
 
@@ -40,7 +45,7 @@ def _open(runtime, board: str, when: dt.datetime, *, unresolved_at: dt.datetime 
         fields = dict(board_id=board, subject_kind="child", category="thresholds", what_happened="x",
                       done_so_far="y", outcome_sought="z", arose_on=dt.date(2026, 4, 1),
                       responding_agency_id=bob.agency_id, responding_person_id=bob.id)
-        case = services.open_case(Ctx(alice, "console", when), NewCase(**{**fields, **over}), session=s)
+        case = opening.open_case(Ctx(alice, "console", when), NewCase(**{**fields, **over}), session=s)
         if unresolved_at is not None:
             services.record_outcome(Ctx(alice, "console", unresolved_at), case, resolved=False, text="No agreement",
                                     session=s)
@@ -63,7 +68,7 @@ def _field(filled: documents.FilledForm, part: str, label: str) -> documents.Fil
 def _filled(runtime, ref: str, form: str, now: dt.datetime, *, entitled: bool = True) -> documents.FilledForm:
     with runtime.factory() as s:
         case = repo.case_by_ref(ref, session=s)
-        spec = next(f for f in services.protocol_for(case, session=s).forms if f.id == form)
+        spec = next(f for f in protocols.protocol_for(case, session=s).forms if f.id == form)
         return documents.fill(T, case, spec, session=s, now=now, with_subject_details=entitled)
 
 
@@ -156,13 +161,13 @@ def test_cv_appendix_1_parts_a_b_c_completed_in_chat_by_the_right_people(runtime
     assert [(p.completed_by, p.via) for p in filled.parts] == [("Alice Hughes", "console"), ("Bob Evans", "console"),
                                                                ("Una Wright", "console")]
     # the PDF renders, and its text layer carries the fields
-    pdf = _pdf_text(documents.render_pdf(T, filled))
+    pdf = _pdf_text(render.render_pdf(T, filled))
     for value in ("Jamie Doe", "1 High Street, Cardiff", "We will complete an assessment by 30 April.", ref,
                   "Part C: to be completed by the Safeguarding Business Unit"):
         assert value in pdf
     # a reader not entitled to subject details gets the form without them
     outsider = _filled(runtime, ref, "appendix-1", clock.now(), entitled=False)
-    html = documents.render_html(T, outsider)
+    html = render.render_html(T, outsider)
     assert "Jamie Doe" not in html and "Sam Doe" not in html and "High Street" not in html and "2015" not in html
     assert "Withheld" in html
 
@@ -171,7 +176,7 @@ def test_open_parts_are_shown_as_open_with_their_deadline(runtime, clock) -> Non
     ref = _cv_case_at_stage_2(runtime)
     filled = _filled(runtime, ref, "appendix-1", _at(4, 9, 10))
     assert [p.done for p in filled.parts] == [False, False, False]
-    html = documents.render_html(T, filled)
+    html = render.render_html(T, filled)
     assert "Still open: Part A" in html
     assert "Not yet completed: to be completed by the agency raising the concern." in html
     # the open Part A already shows what Parley fills from the case
@@ -215,7 +220,7 @@ def test_cv_appendix_3_from_the_signed_stage_1_record(runtime, clock) -> None:
     with runtime.factory() as s:
         st = services.state_of(repo.case_by_ref(ref, session=s), clock.now(), session=s)
         assert "stage-1-record-to-bu" in {i.step.id for i in st.done}  # CV-8: submitted to the Business Unit
-    assert "Jamie Doe" not in documents.render_html(T, filled)
+    assert "Jamie Doe" not in render.render_html(T, filled)
 
 
 def test_swindon_appendix_1_with_the_stage_contact_table(runtime, clock) -> None:
@@ -254,9 +259,9 @@ def test_swindon_appendix_1_with_the_stage_contact_table(runtime, clock) -> None
     assert table[0] == ["Stage 1", "2026-04-02", "Bob Evans, Social Worker", "Phone call", "Still disagree"]
     assert [r[0] for r in table[1:]] == ["Stage 1", "Stage 2", "Stage 3", "Stage 4"]
     assert table[1][4] == "not resolved, moved on: no 1"
-    html = documents.render_html(T, filled)
+    html = render.render_html(T, filled)
     assert "<th scope='col'>Who was contacted</th>" in html
-    pdf = _pdf_text(documents.render_pdf(T, filled))
+    pdf = _pdf_text(render.render_pdf(T, filled))
     assert "Bob Evans, Social Worker" in pdf and "Still disagree" in pdf
     with runtime.factory() as s:
         st = services.state_of(repo.case_by_ref(ref, session=s), clock.now(), session=s)
@@ -326,4 +331,4 @@ def test_forms_read_in_welsh_for_a_welsh_speaker(runtime, clock) -> None:
     assert "Enw'r Plentyn/Oedolyn sy'n Wynebu Risg" in pdf or "Enw’r Plentyn/Oedolyn sy’n Wynebu Risg" in pdf
     english = _filled(runtime, ref, "appendix-1", clock.now())
     assert _field(english, "part-a", "Contact number").value == "01234 567890"
-    assert "<dt>Contact number</dt>" in documents.render_html(T, english)
+    assert "<dt>Contact number</dt>" in render.render_html(T, english)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.forms import INTAKE_FORM, OUTCOME_FORM, Forms
-from bot.messages import FieldKind, Severity
+from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, Forms
+from bot.core.messages import FieldKind, Severity
 from storage import repo
 from tests.conftest import Chat
 

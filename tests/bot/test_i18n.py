@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALE_DIR, Translator, available_languages, extract_messages, missing_translations
+from bot.core.i18n import LOCALE_DIR, Translator, available_languages, extract_messages, missing_translations
 
 
 def _catalogue(lang: str):
@@ -94,7 +94,7 @@ def test_make_messages_keeps_the_welsh_and_adds_new_strings_untranslated(tmp_pat
     the code no longer uses."""
     import shutil
 
-    from bot import i18n
+    from bot.core import i18n
 
     locale = tmp_path / "locale"
     shutil.copytree(LOCALE_DIR, locale)

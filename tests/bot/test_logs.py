@@ -6,13 +6,14 @@ import io
 import json
 import logging
 
-from bot import logs, outbox
-from bot.messages import Message
+from bot.core import logs
+from bot.core.messages import Message
 from storage import repo
-from bot.clock import FixedClock
-from bot.delivery import Deliverer
-from bot.scheduler import Sweeper
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer
+from bot.escalation.scheduler import Sweeper
 from tests.bot.test_scheduler import at, open_case
+from bot.delivery import addressing
 
 SECRETS = ("Jamie Zebedee", "2015-02-01", "01/02/2015", "1 Feb 2015", "7 Quarry Lane", "SECRET-BODY-TEXT")
 
@@ -38,7 +39,7 @@ def test_a_whole_case_at_debug_level_logs_no_subject_detail_or_body(sqlite_runti
         clock = FixedClock(at(2026, 4, 9, 9, 0))
         with rt.factory() as s:  # a direct message to a party carries the concern and the child's name
             bob = repo.person_by_key("swindon", "bob", session=s)
-            outbox.queue_to_person(bob, Message("Concern: SECRET-BODY-TEXT about Jamie Zebedee, 7 Quarry Lane"),
+            addressing.queue_to_person(bob, Message("Concern: SECRET-BODY-TEXT about Jamie Zebedee, 7 Quarry Lane"),
                                    session=s, key="dm-1", now=clock.now())
             s.commit()
         assert Sweeper(rt.factory, clock).fire_due() > 0  # escalation prompts queued

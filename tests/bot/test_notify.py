@@ -1,13 +1,14 @@
-"""The notification table (bot/notify.py) and its documentation; what each role means, checked on the demo
+"""The notification table (bot/notify/notify.py) and its documentation; what each role means, checked on the demo
 directory by hand (the journeys in tests/journeys/ check whole cases)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bot import notify, services
+from bot.notify import notify
 from protocol.spec import Level
 from storage import repo
+from bot.cases import protocols
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def test_stage_people_come_from_the_protocol_levels(sqlite_runtime) -> None:
     """Swindon: Stage 3 (line managers, both sides) is Sam and Mia; Stage 4 (directors) is Cara and Dora, found up
     each practitioner's line; Stage 1 (the raising side's line manager) is Sam only; Stage 2 nobody."""
     with sqlite_runtime.factory() as s:
-        proto = services.board_protocol("swindon", session=s)
+        proto = protocols.board_protocol("swindon", session=s)
         alice = repo.person_by_key("swindon", "alice", session=s)
         bob = repo.person_by_key("swindon", "bob", session=s)
 
@@ -60,7 +61,7 @@ def test_stage_people_come_from_the_protocol_levels(sqlite_runtime) -> None:
 def test_a_queued_message_keeps_its_question() -> None:
     """A reply that goes through the outbox (Slack's replies to the speaker) keeps its question and choices, so
     they still come as buttons."""
-    from bot.messages import Choice, Message, Prompt, PromptKind, message_from_data, message_to_data
+    from bot.core.messages import Choice, Message, Prompt, PromptKind, message_from_data, message_to_data
 
     m = Message("Which agency is the other professional in?", kind="reply", prompt=Prompt(
         "agency", PromptKind.CHOICE, (Choice("7", "Wiltshire Police"), Choice("9", "Swindon Schools")), False,

@@ -1,4 +1,4 @@
-"""The written permission matrix (docs/permissions.md, generated from bot/permissions.py) is what the services
+"""The written permission matrix (docs/permissions.md, generated from bot/cases/permissions.py) is what the services
 enforce: every action x every role, through the services and through the channel-neutral conversation (the
 Slack and Teams adapters call the same conversation; tests/adapters press buttons through them)."""
 
@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import permissions, services
-from bot.messages import Severity
-from bot.permissions import ACTION_NAMES, MATRIX, Act, Role
-from bot.services import Ctx, PermissionDenied
+from bot.cases import permissions, services
+from bot.core.messages import Severity
+from bot.cases.permissions import ACTION_NAMES, MATRIX, Act, Role
+from bot.cases.services import Ctx
+from bot.cases.errors import PermissionDenied
 from storage import repo
 from storage.db import keep_after_rollback
 from storage.models import Person
@@ -34,7 +35,7 @@ def test_every_service_action_is_in_the_matrix() -> None:
     import re
 
     used = set()
-    for path in (ROOT / "bot").glob("*.py"):
+    for path in (ROOT / "bot").rglob("*.py"):
         used |= set(re.findall(r'require_may_act\(\w+, \w+, "(\w+)"', path.read_text("utf-8")))
     assert used and used <= set(ACTION_NAMES), used - set(ACTION_NAMES)
     assert set(ACTION_NAMES.values()) | permissions.BOARD_WIDE | {Act.VIEW_SUBJECT} == set(Act)  # via may_act

@@ -1,4 +1,4 @@
-"""The case projection (bot.projection) and the quarterly data set counted from it.
+"""The case projection (bot.cases.projection) and the quarterly data set counted from it.
 
 The oracle is the quarterly report as it was before the projection: a loop over the board's cases replaying the
 engine for each (``quarterly_by_replay`` below, kept verbatim). Cases of varied shapes are driven through the
@@ -20,14 +20,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from bot import projection, reports, services, views
-from bot.i18n import translator
+from bot.cases import projection, services
+from bot.core import views
+from bot.reporting import reports
+from bot.core.i18n import translator
 from bot.runtime import Runtime
-from bot.services import Ctx, NewCase, ServiceError
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
+from bot.cases.errors import ServiceError
 from protocol.engine import Action, evaluate
 from storage import migrate, repo
 from storage.models import Case, CaseStageResult
 from tests.conftest import LONDON, make_runtime
+from bot.cases import protocols
+from bot.cases import opening
 
 BOARDS = ("swindon", "wolverhampton", "cardiff-and-vale", "mid-and-west-wales")
 PAIRS = (("alice", "bob"), ("ed", "hana"), ("hana", "alice"), ("bob", "ed"))
@@ -57,7 +63,7 @@ def _stage_timeliness(proto, events) -> list[tuple[int, bool]]:
 
 def quarterly_by_replay(board_id: str, quarter: str, *, session, now: dt.datetime):
     T = translator()
-    proto = services.board_protocol(board_id, session=session)
+    proto = protocols.board_protocol(board_id, session=session)
     cal = proto.calendar()
     year, number = reports.parse_quarter(quarter)
     first, last = reports.quarter_dates(year, number, proto.reporting.quarter_numbering)
@@ -65,7 +71,7 @@ def quarterly_by_replay(board_id: str, quarter: str, *, session, now: dt.datetim
     for case in repo.cases_for_board(board_id, session=session):
         if not first <= cal.local_date(case.opened_at) <= last:
             continue
-        cproto = services.protocol_for(case, session=session)
+        cproto = protocols.protocol_for(case, session=session)
         events = services.engine_events(case, session=session)
         st_ = services.state_of(case, now, session=session)
         tables["Category / theme"][views._category(cproto, case.category)] += 1
@@ -88,7 +94,7 @@ def quarterly_by_replay(board_id: str, quarter: str, *, session, now: dt.datetim
 
 
 def quarter_of(board: str, moment: dt.datetime, *, session) -> str:
-    proto = services.board_protocol(board, session=session)
+    proto = protocols.board_protocol(board, session=session)
     day = proto.calendar().local_date(moment)
     for year in (day.year - 1, day.year):
         for q in (1, 2, 3, 4):
@@ -108,7 +114,7 @@ def assert_stage_rows_match_replay(s, case: Case) -> None:
     rows = s.scalars(select(CaseStageResult).where(CaseStageResult.case_id == case.id)
                      .order_by(CaseStageResult.visit)).all()
     judged = [(r.stage_number, r.on_time) for r in rows if r.on_time is not None]
-    assert judged == _stage_timeliness(services.protocol_for(case, session=s), services.engine_events(case, session=s))
+    assert judged == _stage_timeliness(protocols.protocol_for(case, session=s), services.engine_events(case, session=s))
 
 
 # -- driving cases of varied shapes through the services ------------------------------------------------------------
@@ -120,14 +126,14 @@ def person(s, board: str, key: str):
 
 def drive_case(s, data, board: str, start: dt.datetime) -> Case:
     """Open a case at ``start`` and take up to ten actions the engine allows, at drawn times after it."""
-    proto = services.board_protocol(board, session=s)
+    proto = protocols.board_protocol(board, session=s)
     cal = proto.calendar()
     raiser, responder = data.draw(st.sampled_from(PAIRS))
     actor, other, una = person(s, board, raiser), person(s, board, responder), person(s, board, "una")
     bypass = None
     if proto.bypass is not None and data.draw(st.integers(0, 5)) == 0:
         bypass = data.draw(st.sampled_from([r.id for r in proto.bypass.reasons]))
-    case = services.open_case(Ctx(actor, "console", start), NewCase(
+    case = opening.open_case(Ctx(actor, "console", start), NewCase(
         board_id=board, subject_kind="child" if "children" in proto.scope else "adult",
         category=data.draw(st.sampled_from([c.id for c in proto.categories])), what_happened="x",
         done_so_far="", outcome_sought="", arose_on=cal.local_date(start) - dt.timedelta(days=data.draw(
@@ -221,7 +227,7 @@ def _at(m: int, d: int, h: int = 15, minute: int = 0) -> dt.datetime:
 
 def _open_cv(s, who: str, responder: str, when: dt.datetime) -> Case:
     actor, other = person(s, "cardiff-and-vale", who), person(s, "cardiff-and-vale", responder)
-    return services.open_case(Ctx(actor, "console", when), NewCase(
+    return opening.open_case(Ctx(actor, "console", when), NewCase(
         board_id="cardiff-and-vale", subject_kind="adult", category="thresholds", what_happened="x",
         done_so_far="x", outcome_sought="y", arose_on=when.date(), responding_agency_id=other.agency_id,
         responding_person_id=other.id), session=s)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot import records
-from bot.messages import Severity
+from bot.records import records
+from bot.core.messages import Severity
 from storage import repo
 from tests.bot.test_conversation import open_swindon_case
 from tests.conftest import LONDON, Chat, texts

@@ -10,16 +10,19 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from bot import reports, services
-from bot.services import Ctx, NewCase
+from bot.cases import services
+from bot.reporting import reports
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import repo
 from tests.conftest import LONDON
+from bot.cases import opening
 
 
 def _open(s, who: str, responder: str, when: dt.datetime, what: str):
     actor = repo.person_by_key("cardiff-and-vale", who, session=s)
     other = repo.person_by_key("cardiff-and-vale", responder, session=s)
-    return services.open_case(Ctx(actor, "console", when), NewCase(
+    return opening.open_case(Ctx(actor, "console", when), NewCase(
         board_id="cardiff-and-vale", subject_kind="adult", category="thresholds", what_happened=what,
         done_so_far="x", outcome_sought="y", arose_on=when.date(), responding_agency_id=other.agency_id,
         responding_person_id=other.id, subject_name="Jamie Doe"), session=s)

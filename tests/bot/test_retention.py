@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from bot import audit, reports, retention, services
-from bot.services import Ctx, NewCase
+from bot.admin import audit, retention
+from bot.cases import services
+from bot.reporting import reports
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import chain, protection, repo
 from storage.models import AuditEntry, Case, CaseEvent, OutboxMessage
 from tests.conftest import LONDON
+from bot.cases import opening
 
 RUN = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)  # Swindon keeps 6 years: cut-off 2 Apr 2020
 MARK = "[erased under the retention policy on 2026-04-02]"
@@ -35,7 +39,7 @@ def _open(s, opened: str, **over) -> Case:
                responding_agency_id=csc.id, responding_person_id=bob.id, subject_name="Kezia Marchbanks",
                subject_dob=dt.date(2014, 6, 3), subject_address="14 Quarry Lane")
     new.update(over)
-    return services.open_case(Ctx(alice, "console", at(opened)), NewCase(**new), session=s)
+    return opening.open_case(Ctx(alice, "console", at(opened)), NewCase(**new), session=s)
 
 
 def _resolve(s, case: Case, day: str) -> None:
@@ -164,7 +168,7 @@ def test_apply_anonymises_only_cases_past_the_period_and_keeps_the_statistics(ru
 
 
 def test_the_period_comes_from_the_boards_current_protocol(runtime, cases) -> None:
-    from bot import directory
+    from bot.admin import directory
     from protocol import loader
 
     with runtime.factory() as s:
@@ -196,4 +200,4 @@ def test_every_kind_of_event_is_classified_for_retention() -> None:
     kinds = {m for p in (ROOT / "bot").rglob("*.py") for m in pattern.findall(p.read_text("utf-8"))}
     assert len(kinds) > 15
     unclassified = kinds - set(retention.EVENT_FREE_TEXT) - retention.NO_FREE_TEXT
-    assert not unclassified, f"add these to bot/retention.py EVENT_FREE_TEXT or NO_FREE_TEXT: {unclassified}"
+    assert not unclassified, f"add these to bot/admin/retention.py EVENT_FREE_TEXT or NO_FREE_TEXT: {unclassified}"

@@ -9,13 +9,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import escalation, services
-from bot.clock import FixedClock
-from bot.delivery import Deliverer, DeliveryError, Outgoing
-from bot.scheduler import Sweeper
-from bot.services import Ctx, NewCase, PermissionDenied
+from bot.cases import services
+from bot.escalation import escalation
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer, DeliveryError, Outgoing
+from bot.escalation.scheduler import Sweeper
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
+from bot.cases.errors import PermissionDenied
 from storage import repo
 from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
+from bot.cases import protocols
+from bot.cases import opening
 
 L = ZoneInfo("Europe/London")
 
@@ -29,12 +34,12 @@ def open_case(rt, board: str, now: dt.datetime, **over) -> int:
         alice = repo.person_by_key(board, "alice", session=s)
         csc = repo.agency_by_key(board, "social-care", session=s)
         bob = repo.person_by_key(board, "bob", session=s)
-        proto = services.board_protocol(board, session=s)
+        proto = protocols.board_protocol(board, session=s)
         base = dict(board_id=board, subject_kind="child", category=proto.categories[0].id, what_happened="x",
                     done_so_far="y", outcome_sought="z", arose_on=now.date(), responding_agency_id=csc.id,
                     responding_person_id=bob.id)
         base.update(over)
-        case = services.open_case(Ctx(alice, "console", now), NewCase(**base), session=s)
+        case = opening.open_case(Ctx(alice, "console", now), NewCase(**base), session=s)
         s.commit()
         return case.id
 
@@ -121,11 +126,11 @@ def test_christmas_deadline_and_hold_until_working_hours(sqlite_runtime) -> None
     assert t[("escalation", "internal-discussion")] == [at(2026, 12, 30)]
     # a nudge configured for 02:00 (or falling on a bank holiday) waits for 09:00 on the next working day
     from protocol.spec import Nudge
-    from bot.timers import plan_case
+    from bot.cases.timers import plan_case
 
     with sqlite_runtime.factory() as s:
         case = s.get(Case, cid)
-        proto = services.protocol_for(case, session=s)
+        proto = protocols.protocol_for(case, session=s)
         proto2 = type(proto)(**{**proto.__dict__, "schedule": type(proto.schedule)(
             nudges=(Nudge(2, dt.time(2, 0)),))})
         st = services.state_of(case, at(2026, 12, 23, 11), session=s)
@@ -384,7 +389,7 @@ def test_delivery_retries_with_backoff_without_blocking_others(sqlite_runtime) -
     clock.set(clock.now() + dt.timedelta(seconds=31))
     d.deliver()
     assert {r.idempotency_key: r.state for r in _outbox(rt)}[rows[0].idempotency_key] == "sent"
-    # the permanent failure told the business unit, once (bot.outages); everything else arrived once
+    # the permanent failure told the business unit, once (bot.delivery.outages); everything else arrived once
     alerts = [k for k in transport.sent if k.startswith("delivery-alert:")]
     assert len(alerts) == 1 and alerts[0].endswith(":cconsole:#business-unit")
     assert len(transport.sent) == len(set(transport.sent)) == len(rows) - 1 + 1

@@ -6,11 +6,15 @@ import datetime as dt
 
 import pytest
 
-from bot import directory, services
-from bot.services import Ctx, NewCase, PermissionDenied, ServiceError
+from bot.admin import directory
+from bot.cases import services
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
+from bot.cases.errors import PermissionDenied, ServiceError
 from protocol import loader
 from storage import repo
 from tests.conftest import LONDON
+from bot.cases import opening
 
 NOW = dt.datetime(2026, 4, 2, 10, 0, tzinfo=LONDON)
 
@@ -42,7 +46,7 @@ def new_case(s, board: str = "swindon", **over) -> NewCase:
 def test_open_case_refuses_bad_input_with_a_clear_message(runtime, over, message) -> None:
     with runtime.factory() as s:
         with pytest.raises(ServiceError, match=message):
-            services.open_case(ctx(s, "alice"), new_case(s, **over), session=s)
+            opening.open_case(ctx(s, "alice"), new_case(s, **over), session=s)
         s.rollback()
         assert repo.cases_for_board("swindon", session=s) == []
 
@@ -51,13 +55,13 @@ def test_same_agency_disagreement_is_refused(runtime) -> None:
     with runtime.factory() as s:
         police = repo.agency_by_key("swindon", "police", session=s)
         with pytest.raises(ServiceError, match="between agencies"):
-            services.open_case(ctx(s, "alice"), new_case(s, responding_agency_id=police.id,
+            opening.open_case(ctx(s, "alice"), new_case(s, responding_agency_id=police.id,
                                                          responding_person_id=None), session=s)
 
 
 def test_text_is_cleaned_of_control_and_bidi_characters(runtime) -> None:
     with runtime.factory() as s:
-        case = services.open_case(ctx(s, "alice"), new_case(
+        case = opening.open_case(ctx(s, "alice"), new_case(
             s, what_happened="Closed\u202e early\x07 <!channel>", responding_person_id=None,
             responding_person_name="  Dr\u200b Who  "), session=s)
         assert case.what_happened == "Closed early <!channel>"
@@ -66,7 +70,7 @@ def test_text_is_cleaned_of_control_and_bidi_characters(runtime) -> None:
 
 def test_open_case_appends_events_and_projection(runtime) -> None:
     with runtime.factory() as s:
-        case = services.open_case(ctx(s, "alice"), new_case(s, subject_name="Jamie Doe"), session=s)
+        case = opening.open_case(ctx(s, "alice"), new_case(s, subject_name="Jamie Doe"), session=s)
         s.commit()
         kinds = [e.kind for e in repo.events_for(case.id, session=s)]
         assert kinds == ["immediate_risk_answered", "opened", "counterpart_named", "subject_details_recorded"]
@@ -77,7 +81,7 @@ def test_open_case_appends_events_and_projection(runtime) -> None:
 
 def test_unresolved_outcome_moves_stage_and_bumps_version(runtime) -> None:
     with runtime.factory() as s:
-        case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
+        case = opening.open_case(ctx(s, "alice"), new_case(s), session=s)
         v = case.version
         later = dt.datetime(2026, 4, 8, 16, tzinfo=LONDON)
         st = services.record_outcome(ctx(s, "alice", now=later), case, resolved=False, text="No agreement", session=s)
@@ -88,7 +92,7 @@ def test_unresolved_outcome_moves_stage_and_bumps_version(runtime) -> None:
 
 def test_permission_refused_for_someone_else_and_other_boards(runtime) -> None:
     with runtime.factory() as s:
-        case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
+        case = opening.open_case(ctx(s, "alice"), new_case(s), session=s)
         s.commit()
         with pytest.raises(PermissionDenied):
             services.record_outcome(ctx(s, "ed"), case, resolved=True, text="x", session=s)
@@ -100,7 +104,7 @@ def test_permission_refused_for_someone_else_and_other_boards(runtime) -> None:
 
 def test_future_contact_date_refused(runtime) -> None:
     with runtime.factory() as s:
-        case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
+        case = opening.open_case(ctx(s, "alice"), new_case(s), session=s)
         with pytest.raises(ServiceError, match="future"):
             services.record_contact(ctx(s, "alice"), case, on=dt.date(2026, 4, 9), who="Bob", how="phone",
                                     outcome="", session=s)
@@ -108,7 +112,7 @@ def test_future_contact_date_refused(runtime) -> None:
 
 def test_illegal_transition_is_a_clear_message(runtime) -> None:
     with runtime.factory() as s:
-        case = services.open_case(ctx(s, "alice"), new_case(s), session=s)
+        case = opening.open_case(ctx(s, "alice"), new_case(s), session=s)
         services.close_case(ctx(s, "alice"), case, reason="Withdrawn", session=s)
         with pytest.raises(ServiceError, match="isn't possible"):
             services.record_outcome(ctx(s, "alice"), case, resolved=True, text="x", session=s)
@@ -117,7 +121,7 @@ def test_illegal_transition_is_a_clear_message(runtime) -> None:
 def test_case_keeps_its_protocol_snapshot_when_the_yaml_changes(runtime) -> None:
     """Editing a board's protocol never moves the deadlines of cases already open."""
     with runtime.factory() as s:
-        old = services.open_case(ctx(s, "alice"), new_case(s), session=s)
+        old = opening.open_case(ctx(s, "alice"), new_case(s), session=s)
         s.commit()
         data = loader.load_board("swindon").raw
         data = {**data, "version": "edited",
@@ -125,7 +129,7 @@ def test_case_keeps_its_protocol_snapshot_when_the_yaml_changes(runtime) -> None
                            *data["stages"][1:]]}
         directory.sync_protocol(loader.load_data(data, source="edited"), session=s)
         s.commit()
-        new = services.open_case(ctx(s, "alice"), new_case(s), session=s)
+        new = opening.open_case(ctx(s, "alice"), new_case(s), session=s)
         s.commit()
         old_due = services.state_of(old, NOW, session=s).next_deadline.due_at
         new_due = services.state_of(new, NOW, session=s).next_deadline.due_at
@@ -136,7 +140,7 @@ def test_case_keeps_its_protocol_snapshot_when_the_yaml_changes(runtime) -> None
 def test_bypass_records_reason_and_goes_to_stage_3(runtime) -> None:
     """CV-15: direct escalation to Stage 3, with the reason recorded."""
     with runtime.factory() as s:
-        case = services.open_case(ctx(s, "alice", "cardiff-and-vale"), new_case(s, "cardiff-and-vale"), session=s)
+        case = opening.open_case(ctx(s, "alice", "cardiff-and-vale"), new_case(s, "cardiff-and-vale"), session=s)
         with pytest.raises(ServiceError, match="protocol's reasons"):
             services.bypass_to_stage(ctx(s, "alice", "cardiff-and-vale"), case, reason_id="bored", session=s)
         st = services.bypass_to_stage(ctx(s, "alice", "cardiff-and-vale"), case, reason_id="death-serious-harm",

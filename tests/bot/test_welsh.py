@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import escalation, services
-from bot.clock import FixedClock
-from bot.i18n import Translator, extract_messages, in_languages
-from bot.messages import Attachment, Button, Field, Message, Severity
-from bot.scheduler import Sweeper
-from bot.services import Ctx
+from bot.cases import services
+from bot.escalation import escalation
+from bot.core.clock import FixedClock
+from bot.core.i18n import Translator, extract_messages, in_languages
+from bot.core.messages import Attachment, Button, Field, Message, Severity
+from bot.escalation.scheduler import Sweeper
+from bot.cases.services import Ctx
 from protocol.loader import load_board
 from storage import repo
 from storage.models import EscalationPrompt, OutboxMessage
@@ -347,7 +348,7 @@ def test_in_languages_joins_the_copies_welsh_first() -> None:
 
 def test_every_action_a_refusal_names_is_translated() -> None:
     """A refusal names the action ("Sorry, you can't {action} on {ref}"): each is in the catalogues, in Welsh."""
-    from bot.permissions import ACT_WORDS, Act
+    from bot.cases.permissions import ACT_WORDS, Act
 
     assert set(ACT_WORDS) == {a.value for a in Act}
     assert {a.value for a in Act} <= set(extract_messages())
@@ -359,7 +360,7 @@ def test_every_action_a_refusal_names_is_translated() -> None:
 def test_the_intake_form_for_slack_and_teams_reads_in_welsh() -> None:
     """The form a Slack modal or a Teams card shows: Parley's questions and the protocol's own text in Welsh
     (Cardiff and Vale: its precondition, categories and name)."""
-    from bot.forms import intake_form
+    from bot.forms.forms import intake_form
 
     form = intake_form(Translator("cy"), load_board("cardiff-and-vale"), [(1, "South Wales Police")])
     fields = {f.id: f for f in form.fields}

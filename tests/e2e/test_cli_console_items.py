@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import services
-from bot.services import Ctx
+from bot.cases import services
+from bot.cases.services import Ctx
 from storage import repo
 from tests.bot.test_documents import _cv_case_at_stage_2, _open, person
 

@@ -9,7 +9,7 @@
 * A delivery batch that outlives its lease (in process, on a fake clock): the rows another replica
   reclaimed meanwhile are not sent a second time by the first.
 
-The cases are opened through ``bot.services.open_case`` about two months before the real current time,
+The cases are opened through ``bot.cases.opening.open_case`` about two months before the real current time,
 so every stage deadline has long passed: escalations, overdue and duty reminders are due, and the
 nudges for deadlines already gone are dropped (cancelled) by the sweep.
 """
@@ -32,13 +32,14 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from adapters.webhook import WebhookTransport
-from bot import outbox as outbox_rows
-from bot import services
-from bot.clock import FixedClock
-from bot.delivery import Deliverer, Outgoing
-from bot.messages import Message
+from bot.delivery import outbox as outbox_rows
+from bot.cases import services
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer, Outgoing
+from bot.core.messages import Message
 from bot.runtime import Runtime
-from bot.services import Ctx, NewCase
+from bot.cases.services import Ctx
+from bot.cases.opening import NewCase
 from storage import repo
 from storage.models import (
     Agency,
@@ -54,6 +55,8 @@ from storage.models import (
 )
 from tests.conftest import make_runtime
 from tests.e2e.webhook_server import WebhookServer
+from bot.cases import protocols
+from bot.cases import opening
 
 pytestmark = pytest.mark.e2e
 
@@ -102,8 +105,8 @@ def open_cases(rt: Runtime, n: int, first: int = 0) -> None:
         with rt.factory() as s:
             actor = repo.person_by_key(board, raising, session=s)
             other = repo.person_by_key(board, responding, session=s)
-            proto = services.board_protocol(board, session=s)
-            services.open_case(Ctx(actor, "console", now), NewCase(
+            proto = protocols.board_protocol(board, session=s)
+            opening.open_case(Ctx(actor, "console", now), NewCase(
                 board_id=board, subject_kind="child", category=proto.categories[i % len(proto.categories)].id,
                 what_happened=f"Disagreement {i}", done_so_far="Discussed", outcome_sought="Agreement",
                 arose_on=now.date(), responding_agency_id=other.agency_id, responding_person_id=other.id),
@@ -232,7 +235,7 @@ def expected_lapses(rt: Runtime) -> collections.Counter[tuple[str, str]]:
     out: collections.Counter[tuple[str, str]] = collections.Counter()
     with rt.factory() as s:
         for case in s.scalars(select(Case)):
-            proto = services.protocol_for(case, session=s)
+            proto = protocols.protocol_for(case, session=s)
             st = evaluate(proto, services.engine_events(case, session=s), now)
             lapsed = [i for i in st.items if i.step.stage_deadline and i.overdue and i.stage is st.stage]
             if not lapsed or st.stage is None:
@@ -297,7 +300,7 @@ def test_killed_mid_delivery_then_restarted_delivers_everything_exactly_once(
         with rt.factory() as s:
             renotify_before = set(s.scalars(select(Timer.key).where(Timer.kind == "renotify",
                                                                     Timer.state == "pending")))
-            # The killed worker's leases (bot.delivery.LEASE, 60 s) would expire by themselves; expire them
+            # The killed worker's leases (bot.delivery.delivery.LEASE, 60 s) would expire by themselves; expire them
             # now instead of waiting a minute. The restarted worker then reclaims those rows and asks the
             # endpoint (find_sent) before sending any of them again.
             s.execute(update(OutboxMessage).where(OutboxMessage.state == "sending")

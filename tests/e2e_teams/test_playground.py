@@ -27,14 +27,18 @@ from sqlalchemy import select
 from aiohttp import web
 
 from adapters.teams.server import TeamsServer
-from bot import conversation, notify, services
-from bot.clock import FixedClock
-from bot.scheduler import Sweeper
+from bot.conversation.engine import Turn
+from bot.conversation.flows.common import case_news
+from bot.cases import services
+from bot.notify import notify
+from bot.core.clock import FixedClock
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import Case, OutboxMessage, PersonIdentity
 from tests.bot.test_scheduler import open_case
 from tests.adapters.test_teams_e2e import Loop
 from tests.conftest import LONDON
+from bot.cases import opening
 
 pytestmark = pytest.mark.playground
 
@@ -298,15 +302,15 @@ def test_parley_in_the_agents_playground(bot: Bot, playground: str, page: Any) -
     with rt.factory() as s:
         bob = repo.person_by_key("swindon", "bob", session=s)
         ctx = services.Ctx(actor=bob, via="teams", now=bot.clock.now())
-        case2 = services.open_case(ctx, services.NewCase(
+        case2 = opening.open_case(ctx, opening.NewCase(
             board_id="swindon", subject_kind="child", category="information-sharing",
             what_happened="Police did not share the incident log", done_so_far="Emailed twice",
             outcome_sought="Share the log", arose_on=dt.date(2026, 4, 2), responding_agency_id=alice.agency_id,
             responding_person_id=alice.id), session=s)
         assert case2.ref == "SWN-2026-0002"
-        dms = conversation.case_news(conversation.Turn(ctx.T, ctx, s, {}, []), case2, notify.Event.CASE_OPENED,
-                                     lambda T, _roles: T("{name} has raised a professional disagreement with you.",
-                                                         name=bob.name))
+        dms = case_news(Turn(ctx.T, ctx, s, {}, []), case2, notify.Event.CASE_OPENED,
+                         lambda T, _roles: T("{name} has raised a professional disagreement with you.",
+                                             name=bob.name))
         assert alice.id in [o.to.person_id for o in dms]
         rows = s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case2.id,
                                                      OutboxMessage.platform == "teams")).all()

@@ -2,7 +2,7 @@
 the scheduler on a simulated clock and the outbox, delivered to a recording transport.
 
 After every action and every clock move a test states, by hand, who should have received what (person keys
-and channel names, each with the kind of message: bot.notify's event names) and :meth:`Journey.expect` checks
+and channel names, each with the kind of message: bot.notify.notify's event names) and :meth:`Journey.expect` checks
 that exactly those arrived: nobody missing, nobody extra, nobody twice. The expectation is written in the test
 from the protocol and docs/notifications.md, never read back from the code under test.
 """
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from bot.clock import FixedClock
-from bot.delivery import Deliverer, Outgoing
-from bot.messages import Message, Reply
+from bot.core.clock import FixedClock
+from bot.delivery.delivery import Deliverer, Outgoing
+from bot.core.messages import Message, Reply
 from bot.runtime import Runtime
-from bot.scheduler import Sweeper
+from bot.escalation.scheduler import Sweeper
 from sqlalchemy import select
 
 from storage import repo

@@ -1,5 +1,5 @@
 """The findings about who is told what (../shared/findings/console-journeys.md), one test each, named after the
-item. Each failed before the notification model (bot/notify.py) and passes now. Expected recipients are worked
+item. Each failed before the notification model (bot/notify/notify.py) and passes now. Expected recipients are worked
 out by hand from the protocol and docs/notifications.md.
 """
 

@@ -4,7 +4,7 @@ run with the platform down for a while, then back.
 The expected deliveries are the journey's own hand-written expectations, added up over the whole journey (during
 an outage what a step sends arrives later, so the step-by-step check becomes one check at the end): every message
 they name must arrive exactly once, nothing else may arrive, except the business unit's one alert about the outage
-(bot.outages), which must arrive exactly once when the outage lasted longer than the alert threshold and never
+(bot.delivery.outages), which must arrive exactly once when the outage lasted longer than the alert threshold and never
 otherwise. The Deliverer is run every simulated minute, as the scheduler's interval sweep would.
 """
 
@@ -16,9 +16,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from bot.delivery import Deliverer, DeliveryError, Outgoing
-from bot.messages import message_from_data
-from bot.outages import Policy
+from bot.delivery.delivery import Deliverer, DeliveryError, Outgoing
+from bot.core.messages import message_from_data
+from bot.delivery.outages import Policy
 from storage.models import OutboxMessage
 from tests.journeys.harness import Got, Journey, Recorder, at
 from tests.journeys.test_swindon_journey import swindon_whole_case

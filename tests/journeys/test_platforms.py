@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from adapters.slack.blocks import message_blocks
 from adapters.teams.cards import message_card
-from bot.messages import Message
+from bot.core.messages import Message
 from tests.adapters.test_slack_blocks import assert_safe
 from tests.adapters.test_teams_cards import assert_card
 from tests.journeys.harness import Journey, at

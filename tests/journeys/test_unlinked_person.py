@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from bot import doctor, inbound, outbox
+from bot.admin import doctor
+from bot.delivery import inbound, outbox
 from storage import repo
 from storage.models import OutboxMessage, PersonIdentity
 from tests.journeys.harness import Journey, at
@@ -62,6 +63,6 @@ def test_an_unlinked_counterpart_is_reported_then_reached_once_linked(runtime) -
 
 
 def doctor_lines(s) -> list[str]:
-    from bot import outages
+    from bot.delivery import outages
 
     return [f"{u.platform} {u.recipient} {' '.join(u.cases)} {u.reason}" for u in outages.unreachable(s)]

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import text
 
-from bot import audit
+from bot.admin import audit
 from storage import chain, checkpoints, migrate, repo, signing
 from storage.models import Case
 from tests.conftest import LONDON

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.clock import FixedClock
-from bot.conversation import Conversation
-from bot.forms import INTAKE_FORM, Forms
-from bot.scheduler import Sweeper
+from bot.core.clock import FixedClock
+from bot.conversation.router import Conversation
+from bot.forms.forms import INTAKE_FORM, Forms
+from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import Case, CaseEvent, EscalationPrompt, PersonIdentity
 from tests.bot.test_scheduler import at, open_case

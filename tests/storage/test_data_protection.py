@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from bot import datakeys
+from bot.admin import datakeys
 from storage import chain, crypto, migrate, protection, repo, subjects
 from storage.db import make_engine
 from storage.models import Case
@@ -333,7 +333,7 @@ def test_two_writers_on_one_case_both_land_in_order(runtime, clock) -> None:
     chain still verifies."""
     from sqlalchemy import event as sa_event
 
-    from bot import audit as audit_mod
+    from bot.admin import audit as audit_mod
     from tests.bot.test_scheduler import open_case
 
     cid = open_case(runtime, "swindon", clock.now())
@@ -380,7 +380,7 @@ def test_rotation_re_encrypts_the_files_behind_teams_links(runtime, monkeypatch)
     assert runtime.get_file("tok", AT) == ("SWN-2026-0001-appendix-1.pdf", "application/pdf", f"Form for {NAME}",
                                            expires, b"%PDF form")
     # and the history still verifies with only the new key (rotation wrote a full checkpoint signed with it)
-    from bot import audit
+    from bot.admin import audit
 
     result = audit.verify(runtime.factory)
     assert result.ok and "signed with a retired key" in result.notes[0], result.problems

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import inspect
 
-from bot import directory
+from bot.admin import directory
 from protocol import loader
 from storage import migrate, repo, subjects
 from storage.models import Case, CaseEvent

@@ -1,0 +1,1 @@
+"""Cases: the case service (open, act, refuse), the projection, timers and the permission matrix."""

@@ -1,0 +1,226 @@
+"""The case projection: what lists, timers and reports read without replaying a case's events.
+
+The event history is the source of truth; the engine derives a case's state from it. The projection stores
+what the rest of Parley reads often: on ``cases`` the status, stage, protective date, next deadline and stage
+token, and for the quarterly data set the highest stage reached, whether a bypass was used and whether a
+policy-gap referral was flagged; in ``case_stage_results`` one row for each stage the case has been at: how and
+when it was entered, how and when it ended, and the stage's deadline *as it stood when the stage ended* with
+whether the stage ended by it (the history replayed up to the event that ended the stage, as the protocol
+judged it at that moment).
+
+``write`` is called by ``bot.cases.services.refresh`` in the same transaction as every event. ``rebuild`` recomputes
+it from the events (``parley db reproject``; ``parley db upgrade`` rebuilds the cases whose projection is
+missing or was written by older rules, and so does the quarterly report for the cases it counts), and with
+``check=True`` only reports the cases whose stored projection differs from a full replay.
+
+Moments: a stage entered or ended on a date without a time (an outcome recorded with an earlier date) is stored
+as that day's close of business in the case's protocol, which is how its timeliness is judged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.cases import timers
+from bot.cases.protocols import protocol_for
+from protocol.engine import CaseState, Event, Status, evaluate
+from protocol.spec import Protocol
+from storage import repo
+from storage.models import Case, CaseStageResult
+
+# Bump when the rules below change: every case written by older rules is then rebuilt (see ``stale``).
+PROJECTION_VERSION = 2  # 2: a stage whose deadline step was done before it ended is judged by that step
+# the events that end the stage a case is at (when it is at one)
+STAGE_ENDING = ("outcome", "bypassed", "closed")
+STAGE_FIELDS = ("stage_id", "stage_number", "how_entered", "entered_at", "ended_at", "ended_how", "ended_seq",
+                "due_at", "on_time")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    visit: int
+    stage_id: str
+    stage_number: int
+    how_entered: str
+    entered_at: dt.datetime
+    ended_at: dt.datetime | None
+    ended_how: str | None
+    ended_seq: int | None
+    due_at: dt.datetime | None
+    on_time: bool | None
+
+
+@dataclass(frozen=True)
+class Projection:
+    columns: dict[str, Any]
+    stages: tuple[StageResult, ...] = field(default_factory=tuple)
+
+
+def _moment(proto: Protocol, value: dt.datetime | dt.date) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else proto.calendar().close_of_business(value)
+
+
+def _judge(proto: Protocol, before: CaseState, ended: dt.datetime | dt.date) -> tuple[dt.datetime | None, bool | None]:
+    """The stage's deadline as it stood when the stage ended, and whether it was met: by the stage ending in time
+    while its deadline step was still open, or by the deadline step itself having been done in time (a step
+    marked done, then the outcome recorded later, met its deadline when the step was done)."""
+    open_item = before.stage_deadline
+    if open_item is not None:
+        due = open_item.due_at
+        return due, (None if due is None else _moment(proto, ended) <= due)
+    done = next((i for i in before.done if i.step.stage_deadline and i.stage is not None and before.stage is not None
+                 and i.stage.id == before.stage.id and i.done_at is not None), None)
+    if done is None or done.due_at is None:
+        return None, None
+    return done.due_at, _moment(proto, done.done_at) <= done.due_at
+
+
+def stage_results(proto: Protocol, events: Sequence[Event], seqs: Sequence[int], state: CaseState
+                  ) -> tuple[StageResult, ...]:
+    """Each stage visit of ``state`` (the replay of all of ``events``), judged at the event that ended it.
+
+    For every stage-ending event the history before it is replayed (at that event's time), so the deadline is
+    the one the case had then, extensions and protective caps included. A case closed while it waited for a
+    decision on an exceptional stage had no stage running: that close ends nothing."""
+    judged: dict[int, tuple[int, dt.datetime | None, bool | None]] = {}
+    for k, ev in enumerate(events):
+        if ev.kind not in STAGE_ENDING:
+            continue
+        before = evaluate(proto, events[:k], ev.at)
+        if before.status is not Status.OPEN or before.stage is None:
+            continue
+        due, on_time = _judge(proto, before, ev.effective)
+        judged[len(before.visits)] = (seqs[k], due, on_time)
+    out = []
+    for n, v in enumerate(state.visits, start=1):
+        seq, due, on_time = judged.get(n, (None, None, None)) if v.completed_at is not None else (None, None, None)
+        out.append(StageResult(
+            visit=n, stage_id=v.stage.id, stage_number=v.stage.number, how_entered=v.how,
+            entered_at=_moment(proto, v.entered_at),
+            ended_at=_moment(proto, v.completed_at) if v.completed_at is not None else None,
+            ended_how=v.outcome if v.completed_at is not None else None,
+            ended_seq=seq, due_at=due, on_time=on_time))
+    return tuple(out)
+
+
+def compute(proto: Protocol, events: Sequence[Event], seqs: Sequence[int], state: CaseState) -> Projection:
+    """The whole projection of a case from its events (``state``: the engine's replay of all of them)."""
+    nd = state.next_deadline
+    return Projection(
+        columns={
+            "status": state.status.value,
+            "stage_id": state.stage.id if state.stage else None,
+            "stage_number": state.stage.number if state.stage else None,
+            "protective_date": state.protective_date,
+            "next_due_at": nd.due_at if nd else None,
+            "stage_token": timers.stage_token(state),
+            "highest_stage": max((v.stage.number for v in state.visits), default=0),
+            "bypass_used": any(v.how == "bypass" for v in state.visits),
+            "policy_gap": bool(state.flags.get("policy_gap")),
+            "projection_version": PROJECTION_VERSION,
+        },
+        stages=stage_results(proto, events, seqs, state),
+    )
+
+
+def history(case: Case, *, session: Session) -> tuple[list[Event], list[int]]:
+    rows = repo.events_for(case.id, session=session)
+    return [Event(e.kind, e.at, e.data) for e in rows], [e.seq for e in rows]
+
+
+def stored_stages(case: Case, *, session: Session) -> list[CaseStageResult]:
+    return list(session.scalars(select(CaseStageResult).where(CaseStageResult.case_id == case.id)
+                                .order_by(CaseStageResult.visit)))
+
+
+def differences(case: Case, proj: Projection, *, session: Session) -> list[str]:
+    """What the stored projection of ``case`` gets wrong, in words (empty when it is right)."""
+    out = [f"{name}: stored {getattr(case, name)!r}, replay {value!r}"
+           for name, value in proj.columns.items() if getattr(case, name) != value]
+    have = {r.visit: r for r in stored_stages(case, session=session)}
+    for want in proj.stages:
+        row = have.pop(want.visit, None)
+        if row is None:
+            out.append(f"stage visit {want.visit}: missing")
+            continue
+        out.extend(f"stage visit {want.visit} {name}: stored {getattr(row, name)!r}, replay {getattr(want, name)!r}"
+                   for name in STAGE_FIELDS if getattr(row, name) != getattr(want, name))
+    out.extend(f"stage visit {n}: not in the replay" for n in sorted(have))
+    return out
+
+
+def write(case: Case, proj: Projection, *, session: Session) -> bool:
+    """Store ``proj`` as the case's projection (no commit). Returns whether anything changed."""
+    changed = False
+    for name, value in proj.columns.items():
+        if getattr(case, name) != value:
+            setattr(case, name, value)
+            changed = True
+    have = {r.visit: r for r in stored_stages(case, session=session)}
+    for want in proj.stages:
+        row = have.pop(want.visit, None)
+        if row is None:
+            session.add(CaseStageResult(case_id=case.id, visit=want.visit,
+                                        **{name: getattr(want, name) for name in STAGE_FIELDS}))
+            changed = True
+            continue
+        for name in STAGE_FIELDS:
+            if getattr(row, name) != getattr(want, name):
+                setattr(row, name, getattr(want, name))
+                changed = True
+    for row in have.values():
+        session.delete(row)
+        changed = True
+    session.flush()
+    return changed
+
+
+def project(case: Case, *, session: Session, proto: Protocol) -> Projection:
+    """Replay the case's events and compute its projection (nothing is written)."""
+    events, seqs = history(case, session=session)
+    state = evaluate(proto, events, dt.datetime.now(dt.timezone.utc))
+    return compute(proto, events, seqs, state)
+
+
+@dataclass
+class RebuildReport:
+    checked: int = 0
+    wrong: dict[str, list[str]] = field(default_factory=dict)  # case reference -> what was wrong
+
+
+def stale(session: Session, *, board_id: str | None = None) -> list[Case]:
+    """Cases whose projection is missing (from before the projection existed) or written by older rules."""
+    q = select(Case).where(or_(Case.projection_version != PROJECTION_VERSION, Case.highest_stage.is_(None)))
+    if board_id:
+        q = q.where(Case.board_id == board_id)
+    return list(session.scalars(q.order_by(Case.id)))
+
+
+def rebuild(session: Session, *, cases: Sequence[Case] | None = None, board_id: str | None = None,
+            check: bool = False) -> RebuildReport:
+    """Replay every case (or ``cases``; or a board's) and compare its stored projection with the replay; unless
+    ``check``, store the replay where they differ (no commit). The report lists what was wrong, per case."""
+    if cases is None:
+        q = select(Case).order_by(Case.id)
+        if board_id:
+            q = q.where(Case.board_id == board_id)
+        cases = list(session.scalars(q))
+    report = RebuildReport()
+    for case in cases:
+        proj = project(case, session=session, proto=protocol_for(case, session=session))
+        report.checked += 1
+        wrong = differences(case, proj, session=session)
+        if wrong:
+            report.wrong[case.ref] = wrong
+            if not check:
+                write(case, proj, session=session)
+                case.version = (case.version or 0) + 1
+    if not check:
+        session.flush()
+    return report

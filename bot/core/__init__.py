@@ -1,0 +1,1 @@
+"""Shared, channel-neutral pieces: the message model, translations, clock, logs and case views."""

@@ -1,0 +1,1 @@
+"""Escalation: escalation prompts in managers' channels and the scheduler (the Sweeper) that drives timers."""

@@ -1,0 +1,1 @@
+"""Forms: the modal forms (risk, intake, outcome) checked by the conversation's own steps."""
