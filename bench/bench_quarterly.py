@@ -40,7 +40,7 @@ from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
 from bot import projection, reports, services
 from bot.runtime import Runtime
 from bot.services import Ctx, NewCase, ServiceError
-from protocol.engine import Action, Status
+from protocol.state import Action, Status
 from storage import repo
 from storage.models import Case, CaseEvent, CaseStageResult
 

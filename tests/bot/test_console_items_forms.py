@@ -13,7 +13,7 @@ from bot import documents, services
 from bot.i18n import translator
 from bot.messages import Severity
 from bot.services import Ctx, ServiceError
-from protocol.engine import Status
+from protocol.state import Status
 from storage import repo
 from tests.bot.test_documents import _at, _cv_case_at_stage_2, _field, _filled, _open, person
 from tests.conftest import Chat, texts

@@ -20,7 +20,7 @@ from bot.i18n import translator
 from bot.messages import message_from_data
 from bot.scheduler import Sweeper
 from bot.services import Ctx
-from protocol.spec import AnchorKind
+from protocol.timescales import AnchorKind
 from storage import repo, subjects
 from storage.models import Case, OutboxMessage, Timer
 from tests.bot.test_scheduler import at, open_case

@@ -24,7 +24,8 @@ from bot import projection, reports, services, views
 from bot.i18n import translator
 from bot.runtime import Runtime
 from bot.services import Ctx, NewCase, ServiceError
-from protocol.engine import Action, evaluate
+from protocol.engine import evaluate
+from protocol.state import Action
 from storage import migrate, repo
 from storage.models import Case, CaseStageResult
 from tests.conftest import LONDON, make_runtime
