@@ -23,16 +23,9 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack.blocks import (
-    action_of,
-    errors_response,
-    fallback_text,
-    form_values,
-    home_view,
-    message_blocks,
-    modal_view,
-    truncate,
-)
+from adapters.slack.block_text import action_of, truncate
+from adapters.slack.blocks import fallback_text, home_view, message_blocks
+from adapters.slack.modals import errors_response, form_values, modal_view
 from adapters.slack.transport import SlackTransport, post_message
 from bot.clock import Clock
 from bot.conversation import Conversation

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import func, select, text
 
 from adapters.console.app import ConsoleApp
-from adapters.slack.blocks import check_limits as slack_limits
+from adapters.slack.block_checks import check_limits as slack_limits
 from adapters.slack.server import web_client
 from adapters.slack.transport import SlackTransport
 from adapters.teams import card_checks, card_parts, cards

@@ -10,18 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from adapters.slack.blocks import (
-    ELLIPSIS,
-    action_of,
-    check_limits,
-    errors_response,
-    escape,
-    fallback_text,
-    form_values,
-    home_view,
-    message_blocks,
-    modal_view,
-)
+from adapters.slack.block_checks import check_limits
+from adapters.slack.block_text import ELLIPSIS, action_of, escape
+from adapters.slack.blocks import fallback_text, home_view, message_blocks
+from adapters.slack.modals import errors_response, form_values, modal_view
 from bot.clock import FixedClock
 from bot.forms import INTAKE_FORM, Forms
 from bot.messages import (
