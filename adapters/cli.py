@@ -9,13 +9,23 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from adapters.cli_admin import audit_app, doctor_app, keys_app, retention_app
+from adapters.cli_common import (
+    DbOpt,
+    check_keys,
+    fail,
+    key_notice,
+    out_path,
+    runtime_for,
+    wait_for_database,
+    write_private,
+)
 from adapters.cli_directory import directory_app
 from bot.admin.protocol_tools import ProtocolError, describe, load_board, timetable_rows
 from bot.core.i18n import translator
 from bot.runtime import Runtime
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
     from bot.core.clock import Clock
     from bot.core.i18n import Translator
@@ -29,82 +39,17 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(directory_app, name="directory")
-
-DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: DATABASE_URL or "
-                                                           "sqlite:///parley.db)")]
-
-
-def _fail(message: str) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(1)
-
-
-def _key_notice(rt: Runtime) -> None:
-    """With the development key: the full warning once per database, then a one-line reminder (on stderr)."""
-    from bot.admin.datakeys import DataKeyError, development_notice
-
-    try:
-        line = development_notice(rt.factory)
-    except DataKeyError as exc:
-        _fail(str(exc))
-        return
-    if line:
-        typer.echo(line, err=True)
-
-
-def _check_keys(rt: Runtime) -> None:
-    """Refuse to start (serve, scheduler, console) when the keys cannot read what is stored."""
-    from bot.admin.datakeys import DataKeyError, check_startup
-
-    try:
-        check_startup(rt.factory)
-    except DataKeyError as exc:
-        _fail(str(exc))
-
-
-def _runtime(db: str | None) -> Runtime:
-    rt = Runtime(db)
-    _key_notice(rt)
-    return rt
-
-
-def _wait_for_database(rt: Runtime) -> None:
-    """Wait for the database at start-up instead of exiting (bot.runtime.Runtime.wait_for_database)."""
-    rt.wait_for_database()
-
-
-def _out_path(out: str | None, name: str) -> Path:
-    """Where a command writes its file: --out, or else the files folder (PARLEY_FILES_DIR, default
-    ./parley-files, which is gitignored), never the current folder."""
-    from pathlib import Path
-
-    from adapters.console.render import files_dir
-
-    if out:
-        return Path(out)
-    folder = files_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / name
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read (0600): a form carries the subject details."""
-    import os
-
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # also when the file was already there
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
+app.add_typer(doctor_app, name="doctor")
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None) -> None:
     """Apply migrations and load the boards' protocols."""
     rt = Runtime(db)
     rt.upgrade()
-    _key_notice(rt)
+    key_notice(rt)
     boards = rt.sync_protocols()
     typer.echo(f"Database is up to date ({rt.url.split('://')[0]}); boards: {', '.join(boards)}")
 
@@ -117,12 +62,12 @@ def db_reproject(board: Annotated[Optional[str], typer.Option("--board", help="O
     """Rebuild the case projection (status, stage, next deadline, and what the quarterly data set counts: highest
     stage, bypass, policy-gap referral, each stage's result against its deadline) from the event history, the
     source of truth. Cases whose stored projection already matches a replay are left as they are."""
-    rt = _runtime(db)
+    rt = runtime_for(db)
     if not rt.is_current():
-        _fail("The database is not migrated: run `parley db upgrade` first.")
+        fail("The database is not migrated: run `parley db upgrade` first.")
         return
     if board is not None and board not in rt.board_ids():
-        _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
+        fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
     report = rt.reproject(board, check=check)
     for ref, wrong in sorted(report.wrong.items()):
@@ -143,7 +88,7 @@ def db_reproject(board: Annotated[Optional[str], typer.Option("--board", help="O
 @demo_app.command("load")
 def demo_load(db: DbOpt = None) -> None:
     """Load the demo directory (agencies, people, channels) for every seed board."""
-    rt = _runtime(db)
+    rt = runtime_for(db)
     if not rt.is_current():
         rt.upgrade()
     counts = rt.load_demo()
@@ -162,8 +107,8 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
     rt = Runtime(db)
     if not rt.is_current():
         rt.upgrade()
-    _key_notice(rt)  # says loudly, once for this database, when it falls back to the development key
-    _check_keys(rt)  # and refuses a key that cannot read what is stored, before writing anything with it
+    key_notice(rt)  # says loudly, once for this database, when it falls back to the development key
+    check_keys(rt)  # and refuses a key that cannot read what is stored, before writing anything with it
     if not rt.board_ids() or not rt.people(board or rt.board_ids()[0]):
         rt.load_demo()
     start = None
@@ -171,7 +116,7 @@ def console(board: Annotated[Optional[str], typer.Option("--board", help="Board 
         try:
             start = rt.parse_local_time(board or rt.board_ids()[0], clock)
         except ValueError:
-            _fail(f"--clock must look like 2026-04-02 10:00, not {clock!r}")
+            fail(f"--clock must look like 2026-04-02 10:00, not {clock!r}")
     ConsoleApp(rt, board, start=start).run()
 
 
@@ -212,11 +157,11 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
 
     logs.configure()
     rt = Runtime(db)
-    _wait_for_database(rt)
-    _key_notice(rt)
+    wait_for_database(rt)
+    key_notice(rt)
     if not rt.is_current():
-        _fail("The database is not migrated: run `parley db upgrade` first.")
-    _check_keys(rt)
+        fail("The database is not migrated: run `parley db upgrade` first.")
+    check_keys(rt)
     clock = SystemClock()
     _ops(rt, clock, None)
     SchedulerService(rt.factory, clock, transports, interval=interval, until_idle=until_idle).run()
@@ -250,7 +195,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     try:
         require_real_keys()  # never serve real people with the development key
     except DataKeyError as exc:
-        _fail(f"parley serve needs a real data key: {exc}")
+        fail(f"parley serve needs a real data key: {exc}")
     import logging
     import os
 
@@ -260,11 +205,11 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
 
     logs.configure()
     rt = Runtime(db)
-    _wait_for_database(rt)
-    _key_notice(rt)
+    wait_for_database(rt)
+    key_notice(rt)
     if not rt.is_current():
-        _fail("The database is not migrated: run `parley db upgrade` first.")
-    _check_keys(rt)
+        fail("The database is not migrated: run `parley db upgrade` first.")
+    check_keys(rt)
     clock = SystemClock()
     transports = _transports()
     web_app = None
@@ -275,7 +220,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         secret = os.environ.get("SLACK_SIGNING_SECRET", "")
         app_token = os.environ.get("SLACK_APP_TOKEN")
         if not secret and not app_token:
-            _fail("SLACK_SIGNING_SECRET is needed to check Slack's requests (or set SLACK_APP_TOKEN for Socket Mode).")
+            fail("SLACK_SIGNING_SECRET is needed to check Slack's requests (or set SLACK_APP_TOKEN for Socket Mode).")
         slack = build_adapter(rt, clock, token=os.environ["SLACK_BOT_TOKEN"], signing_secret=secret or "unused")
         transports["slack"] = slack.transport
         if app_token:
@@ -301,7 +246,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         teams_app = teams.web_app()
     if os.environ.get("PARLEY_TEAMS") == "local" and not os.environ.get("MICROSOFT_APP_ID") and \
             os.environ.get("PARLEY_PRODUCTION", "").lower() in ("1", "true", "yes"):
-        _fail("PARLEY_PRODUCTION is set but MICROSOFT_APP_ID is not: refusing to accept unauthenticated Teams "
+        fail("PARLEY_PRODUCTION is set but MICROSOFT_APP_ID is not: refusing to accept unauthenticated Teams "
               "traffic (PARLEY_TEAMS=local is for the emulator and Agents Playground only).")
     if teams_app is not None:
         if web_app is None:
@@ -343,20 +288,20 @@ def export_log(board: Annotated[str, typer.Option("--board", help="Board id")],
     row a stage), as CSV or XLSX; without --out, into PARLEY_FILES_DIR (default ./parley-files)."""
     import os
 
-    rt = _runtime(db)
+    rt = runtime_for(db)
     try:
         start = dt.date.fromisoformat(date_from) if date_from else None
         end = dt.date.fromisoformat(date_to) if date_to else None
     except ValueError:
-        _fail("--from and --to must be dates like 2026-04-01")
+        fail("--from and --to must be dates like 2026-04-01")
         return
     if fmt not in ("csv", "xlsx"):
-        _fail("--format must be csv or xlsx")
+        fail("--format must be csv or xlsx")
         return
     if board not in rt.board_ids():
-        _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
+        fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
-    path = rt.export_log(board, _out_path(out, f"{board}-log.{fmt}"), fmt, start, end)
+    path = rt.export_log(board, out_path(out, f"{board}-log.{fmt}"), fmt, start, end)
     os.chmod(path, 0o600)  # the summaries are free text
     typer.echo(f"Wrote {path.resolve()}")
 
@@ -370,16 +315,16 @@ def form(ref: Annotated[str, typer.Argument(help="Case reference, e.g. CV-2026-0
     """A protocol's form filled from the case (with the subject details: keep the file safe; it is written for
     its owner only); only a form the case has reached; without --out, into PARLEY_FILES_DIR."""
     if fmt not in ("pdf", "html"):
-        _fail("--format must be pdf or html")
+        fail("--format must be pdf or html")
         return
-    rt = _runtime(db)
+    rt = runtime_for(db)
     try:
         data = rt.render_form(ref, form_id, fmt)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
-    path = _out_path(out, f"{ref}-{form_id}.{fmt}")
-    _write_private(path, data)
+    path = out_path(out, f"{ref}-{form_id}.{fmt}")
+    write_private(path, data)
     typer.echo(f"Wrote {path.resolve()}")
 
 
@@ -396,16 +341,16 @@ def report_quarterly(board: Annotated[str, typer.Option("--board", help="Board i
     """The quarterly data set: counts by theme, agencies, area, stage reached, status, timeliness, bypasses
     and policy-gap referrals for the cases raised in the quarter; without --out, into PARLEY_FILES_DIR."""
     if fmt not in ("html", "csv", "xlsx"):
-        _fail("--format must be html, csv or xlsx")
+        fail("--format must be html, csv or xlsx")
         return
-    rt = _runtime(db)
+    rt = runtime_for(db)
     if board not in rt.board_ids():
-        _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
+        fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
         return
     try:
-        path = rt.export_quarterly(board, quarter, _out_path(out, f"{board}-{quarter.strip().upper()}.{fmt}"), fmt)
+        path = rt.export_quarterly(board, quarter, out_path(out, f"{board}-{quarter.strip().upper()}.{fmt}"), fmt)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"Wrote {path.resolve()}")
 
@@ -445,7 +390,7 @@ def teams_package(app_id: Annotated[str, typer.Option("--app-id", envvar="MICROS
                                 domain=domain)
         path = build_package(app_id, Path(out), options=options)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     typer.echo(f"Wrote {path} (version {options.version}, {options.domain})")
 
@@ -456,7 +401,7 @@ def protocols_check(file: Annotated[str, typer.Argument(help="A board YAML file 
     try:
         proto = load_board(file)
     except ProtocolError as exc:
-        _fail(f"Not valid:\n{exc}")
+        fail(f"Not valid:\n{exc}")
         return
     for line in describe(proto):
         typer.echo(line)
@@ -482,19 +427,19 @@ def timetable(board: Annotated[str, typer.Argument(help="Board id or path to a Y
         day0 = dt.datetime.fromisoformat(start) if "T" in start or " " in start.strip() \
             else dt.date.fromisoformat(start)
     except ValueError:
-        _fail(f"--start must be a date like 2026-04-02 or a date-time like 2026-04-02T14:30, not {start!r}")
+        fail(f"--start must be a date like 2026-04-02 or a date-time like 2026-04-02T14:30, not {start!r}")
         return
     cap: dt.date | None = None
     if protective is not None:
         try:
             cap = dt.date.fromisoformat(protective)
         except ValueError:
-            _fail(f"--protective must be a date like 2026-04-14, not {protective!r}")
+            fail(f"--protective must be a date like 2026-04-14, not {protective!r}")
             return
     try:
         proto = load_board(board)
     except ProtocolError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     rows = timetable_rows(proto, day0, if_resolved, protective=cap)
     if as_json:
@@ -539,173 +484,6 @@ def _due_text(T: Translator, iso: str) -> str:
 
 
 # -- data protection (docs/data-protection.md): the data keys, the event history, retention, configuration ---
-keys_app = typer.Typer(help="The keys that encrypt personal data at rest (PARLEY_DATA_KEYS).", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-
-
-def _migrated(db: str | None) -> Runtime:
-    rt = _runtime(db)
-    if not rt.is_current():
-        _fail("The database is not migrated: run `parley db upgrade` first.")
-    return rt
-
-
-@keys_app.command("generate")
-def keys_generate() -> None:
-    """Print a new data key: put it first in PARLEY_DATA_KEYS (comma-separated, newest first)."""
-    from bot.admin import datakeys
-
-    typer.echo(datakeys.generate())
-
-
-@keys_app.command("rotate")
-def keys_rotate(db: DbOpt = None) -> None:
-    """Re-encrypt all personal data with the newest key in PARLEY_DATA_KEYS (all or nothing); then the older keys
-    can be removed from the list."""
-    from bot.admin import datakeys
-
-    rt = _migrated(db)
-    try:
-        result = datakeys.rotate(rt.factory)
-    except datakeys.DataKeyError as exc:
-        _fail(str(exc))
-        return
-    typer.echo(f"Re-encrypted {result.rows} subject-details row(s) and {result.files} file(s) behind Teams links "
-               f"with the newest key of {result.source.describe()}, and wrote a full audit checkpoint signed with the "
-               "newest audit key.")
-    if len(result.source.keys) > 1:
-        typer.echo("Every row now uses the first key: the others can be removed from PARLEY_DATA_KEYS.")
-
-
-audit_app = typer.Typer(help="The event history: check its hash chain, export a case's trail.", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
-BoardOpt = Annotated[Optional[str], typer.Option("--board", help="Only this board's cases")]
-
-
-def _known_board(rt: Runtime, board: str | None) -> None:
-    if board is not None and board not in rt.board_ids():
-        _fail(f"Unknown board {board!r}. Known boards: {', '.join(rt.board_ids())}")
-
-
-ExpectOpt = Annotated[Optional[str], typer.Option(
-    "--expect", help="A fingerprint kept from an earlier run (SEQ:MAC): check that checkpoint is still there, "
-                     "unchanged, with the history carrying on from it")]
-
-
-@audit_app.command("verify")
-def audit_verify(board: BoardOpt = None, db: DbOpt = None, expect: ExpectOpt = None) -> None:
-    """Recompute the hash chain of every case's event history and check it against the signed checkpoints: report
-    each changed, inserted or deleted event, case, audit entry or reference (exit 1 if any)."""
-    from bot.admin import audit
-
-    rt = _migrated(db)
-    _known_board(rt, board)
-    try:
-        result = audit.verify(rt.factory, board, expect)
-    except ValueError as exc:
-        _fail(str(exc))
-        return
-    for line in result.problems:
-        typer.echo(line)
-    scope = f" of {board}" if board else ""
-    if result.problems:
-        typer.echo(f"The event history{scope} has been tampered with: {len(result.problems)} problem(s) in "
-                   f"{result.cases} cases ({result.events} events).")
-        raise typer.Exit(1)
-    for note in result.notes:
-        typer.echo(f"Note: {note}")
-    typer.echo(f"The event history{scope} is intact: {result.cases} cases, {result.events} events, "
-               f"{result.checkpoints} signed checkpoints.")
-    when = f", {result.latest_at:%Y-%m-%d %H:%M} UTC" if result.latest_at else ""
-    typer.echo(f"Fingerprint: {result.fingerprint} (the latest signed checkpoint{when}). Keep it elsewhere; next "
-               "time run `parley audit verify --expect` with it: a later fingerprint is expected, the one you "
-               "kept must still be there.")
-
-
-@audit_app.command("export")
-def audit_export(ref: Annotated[str, typer.Argument(help="Case reference, e.g. SWN-2026-0001")],
-                 fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
-                 out: Annotated[Optional[str], typer.Option("--out", help="File to write (default: print it)")] = None,
-                 db: DbOpt = None) -> None:
-    """A case's full trail for a subject access request or an inspection: every event (who, when, via, what) in
-    order, and the audit entries about the case such as refusals."""
-    from pathlib import Path
-
-    from bot.admin import audit
-
-    if fmt not in ("json", "csv"):
-        _fail("--format must be json or csv")
-    rt = _migrated(db)
-    try:
-        text, data = audit.export(rt.factory, ref, fmt, Path(out) if out else None)
-    except LookupError as exc:
-        _fail(str(exc.args[0]))
-        return
-    if text is not None:
-        typer.echo(text, nl=False)
-        return
-    note = "" if data["chain"]["verified"] else " WARNING: its hash chain does not verify (see `parley audit verify`)."
-    typer.echo(f"Wrote {out}: {len(data['events'])} events and {len(data['audit_entries'])} audit entries of "
-               f"{data['case']['ref']}.{note}")
-
-
-retention_app = typer.Typer(help="The retention policy: anonymise old resolved and closed cases.",
-                            no_args_is_help=True)
-app.add_typer(retention_app, name="retention")
-
-
-@retention_app.command("apply")
-def retention_apply(dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be anonymised; "
-                                                          "change nothing")] = False,
-                    board: BoardOpt = None, db: DbOpt = None) -> None:
-    """Anonymise the resolved and closed cases whose resolution or closure is older than their board's retention
-    period (protocol `retention.closed_case_years`): subject details and identifying free text erased, statistics
-    kept, the anonymisation recorded in the case's history and the audit log."""
-    from bot.admin import retention
-    from bot.core.clock import SystemClock
-
-    rt = _migrated(db)
-    _known_board(rt, board)
-    runs = retention.apply(rt.factory, SystemClock().now(), board_id=board, dry_run=dry_run)
-    verb, total = ("would erase", "would be anonymised") if dry_run else ("erased", "anonymised")
-    count = 0
-    for run in runs:
-        p = run.plan
-        typer.echo(f"{p.board_name} ({p.board_id}): kept {p.years} years after resolution or closure, so cases "
-                   f"resolved or closed before {p.cutoff.isoformat()} are anonymised.")
-        for due, a in zip(p.due, run.done):
-            parts = ["the subject details" if a.subject_details else "no subject details (none stored)"]
-            if a.case_fields:
-                parts.append(f"{', '.join(a.case_fields)}")
-            parts.append(f"the free text of {a.events} event(s) and {a.messages} sent message(s)")
-            typer.echo(f"  {a.ref} ({due.status} on {due.ended_on.isoformat()}): {verb} {'; '.join(parts)}")
-        typer.echo(f"  {len(p.due)} case(s) {total}; {p.within} resolved or closed case(s) still within the period; "
-                   f"{p.already} anonymised before.")
-        count += len(p.due)
-    if dry_run:
-        typer.echo(f"Dry run: nothing was changed ({count} case(s) would be anonymised).")
-
-
-doctor_app = typer.Typer(help="Check the configuration.", invoke_without_command=True)
-app.add_typer(doctor_app, name="doctor")
-
-
-@doctor_app.callback()
-def doctor(db: DbOpt = None) -> None:
-    """Check the configuration and say what is missing, one line a check, OK or PROBLEM (exit 1 on any PROBLEM).
-    Secrets are reported as present or absent, never printed."""
-    from bot.admin import doctor as checks
-
-    results = checks.run(db)
-    for c in results:
-        typer.echo(c.line())
-    note = checks.trying_out_note(results)
-    if note:
-        typer.echo(note)
-    if not all(c.ok for c in results):
-        raise typer.Exit(1)
-
-
 def main() -> None:
     try:
         app()

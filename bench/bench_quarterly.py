@@ -43,7 +43,7 @@ from bot.runtime import Runtime
 from bot.cases.services import Ctx
 from bot.cases.opening import NewCase
 from bot.cases.errors import ServiceError
-from protocol.engine import Action, Status
+from protocol.state import Action, Status
 from storage import repo
 from storage.models import Case, CaseEvent, CaseStageResult
 from bot.cases import protocols

@@ -17,311 +17,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from typing import Any
 
 from protocol.calendar import WorkingCalendar
-from protocol.spec import AnchorKind, Duration, Protocol, Stage, Step, StepKind, Unit
+from protocol.replay import Replay
+from protocol.spec import Protocol, Stage, Step, StepKind
+from protocol.state import Moment
+from protocol.timescales import AnchorKind, Duration, Unit
 
-Moment = dt.datetime | dt.date
-
-ENGINE_EVENTS = {
-    "opened",
-    "step_done",
-    "contact",
-    "outcome",
-    "escalated",
-    "bypassed",
-    "protective_date",
-    "flag",
-    "extended",
-    "closed",
-}
+# kept importable from protocol.engine for bot/ (issue #16); new code imports them from protocol.state
+from protocol.state import Action as Action
+from protocol.state import AnchorInfo as AnchorInfo
+from protocol.state import CaseState as CaseState
+from protocol.state import Event as Event
+from protocol.state import Item as Item
+from protocol.state import StageVisit as StageVisit
+from protocol.state import Status as Status
+from protocol.state import TransitionError as TransitionError
 
 
-class Status(StrEnum):
-    OPEN = "open"
-    AWAITING_DECISION = "awaiting_decision"  # a stage ended unresolved; the next stage is exceptional
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-class Action(StrEnum):
-    RECORD_CONTACT = "record_contact"
-    COMPLETE_STEP = "complete_step"
-    RECORD_OUTCOME = "record_outcome"
-    ESCALATE_EXCEPTIONAL = "escalate_exceptional"
-    BYPASS = "bypass"
-    SET_PROTECTIVE_DATE = "set_protective_date"
-    EXTEND = "extend"
-    URGENT_NOTICE = "urgent_notice"
-    CLOSE = "close"
-
-
-class TransitionError(ValueError):
-    """An event that the protocol does not allow in the case's current state."""
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str
-    at: dt.datetime  # when it was recorded (timezone-aware)
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def effective(self) -> Moment:
-        """When it happened: ``data['on']`` (an ISO date or datetime) if given, else ``at``."""
-        return parse_moment(self.data.get("on")) or self.at
-
-
-def parse_moment(value: Any) -> Moment | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError("times must carry a timezone")
-        return value
-    if isinstance(value, dt.date):
-        return value
-    text = str(value)
-    if "T" in text or " " in text.strip():
-        moment = dt.datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            raise ValueError(f"{text!r}: times must carry a timezone")
-        return moment
-    return dt.date.fromisoformat(text)
-
-
-@dataclass
-class StageVisit:
-    stage: Stage
-    entered_at: Moment
-    how: str  # start | escalation | decision | bypass
-    reason: str | None = None
-    completed_at: Moment | None = None
-    outcome: str | None = None  # resolved | unresolved | bypassed
-
-
-@dataclass(frozen=True)
-class AnchorInfo:
-    kind: AnchorKind
-    at: Moment
-    stage_number: int | None = None  # for stage_start / previous_stage_completed
-    step_title: str | None = None  # for step anchors
-
-
-@dataclass(frozen=True)
-class Item:
-    """One applicable step: a deadline, a duty with no timescale, or a milestone."""
-
-    step: Step
-    stage: Stage | None
-    anchor: AnchorInfo | None  # None: its anchor has not happened yet
-    due_at: dt.datetime | None
-    nominal_due_at: dt.datetime | None  # before any protective cap or extension
-    capped: bool = False
-    extended_reason: str | None = None
-    done_at: Moment | None = None
-    overdue: bool = False
-    meeting_missing: bool = False
-    # the timescale that gave ``due_at``: the step's own, or for a "whichever is sooner/later" rule the one of
-    # its two alternatives that applied (None while there is no date)
-    due_rule: Duration | None = None
-
-    @property
-    def open(self) -> bool:
-        return self.done_at is None
-
-
-@dataclass(frozen=True)
-class CaseState:
-    status: Status
-    stage: Stage | None
-    visits: tuple[StageVisit, ...]
-    items: tuple[Item, ...]  # open items, soonest first (no-deadline items last)
-    done: tuple[Item, ...]
-    allowed: tuple[Action, ...]
-    escalation_due: bool
-    awaiting_stage: Stage | None
-    arose_on: dt.date | None
-    raised_at: dt.datetime | None
-    protective_date: dt.date | None
-    resolved_at: Moment | None
-    closed_at: Moment | None
-    flags: Mapping[str, Any]
-    # the sub-step of the resolving stage at which agreement was reached (see ``resolution_step``)
-    resolved_step: str | None = None
-
-    @property
-    def overdue(self) -> tuple[Item, ...]:
-        return tuple(i for i in self.items if i.overdue)
-
-    @property
-    def next_deadline(self) -> Item | None:
-        dated = [i for i in self.items if i.due_at is not None and i.step.kind is not StepKind.MILESTONE]
-        return dated[0] if dated else None
-
-    @property
-    def stage_deadline(self) -> Item | None:
-        return next((i for i in self.items if i.step.stage_deadline), None)
-
-    def completable(self) -> tuple[Item, ...]:
-        return tuple(
-            i
-            for i in self.items
-            if i.step.kind is not StepKind.MILESTONE and not i.step.standing and i.anchor is not None
-        )
-
-
-# --------------------------------------------------------------------------------------------
-class _Replay:
-    def __init__(self, protocol: Protocol):
-        self.p = protocol
-        self.status: Status | None = None
-        self.arose_on: dt.date | None = None
-        self.raised_at: dt.datetime | None = None
-        self.protective_date: dt.date | None = None
-        self.visits: list[StageVisit] = []
-        self.done: dict[str, Moment] = {}
-        self.extensions: dict[str, tuple[dt.date, str]] = {}
-        self.flags: dict[str, Any] = {}
-        self.resolved_at: Moment | None = None
-        self.closed_at: Moment | None = None
-        self.awaiting: Stage | None = None
-        self.resolved_stage: Stage | None = None
-        self.resolved_step: str | None = None
-
-    @property
-    def current(self) -> StageVisit | None:
-        return self.visits[-1] if self.visits else None
-
-    def _require(self, ok: bool, msg: str) -> None:
-        if not ok:
-            raise TransitionError(msg)
-
-    def _step(self, step_id: Any) -> Step:
-        # An event naming a step this protocol does not have is an illegal event (TransitionError),
-        # not a programming error: it used to escape as a bare KeyError from Protocol.step().
-        try:
-            return self.p.step(str(step_id))
-        except KeyError:
-            raise TransitionError(f"this protocol has no step {step_id!r}") from None
-
-    def _enter(self, stage: Stage, at: Moment, how: str, reason: str | None = None) -> None:
-        self.visits.append(StageVisit(stage, at, how, reason))
-        self.status = Status.OPEN
-        self.awaiting = None
-
-    def apply(self, ev: Event) -> None:
-        k, d = ev.kind, ev.data
-        if k not in ENGINE_EVENTS:
-            return
-        if k == "opened":
-            self._require(self.status is None, "the case is already open")
-            self.raised_at = ev.at
-            arose = parse_moment(d.get("arose_on"))
-            self.arose_on = arose if isinstance(arose, dt.date) and not isinstance(arose, dt.datetime) else (
-                arose.date() if isinstance(arose, dt.datetime) else self.p.calendar().local_date(ev.at)
-            )
-            pd = parse_moment(d.get("protective_date"))
-            self.protective_date = pd if isinstance(pd, dt.date) and not isinstance(pd, dt.datetime) else None
-            if d.get("bypass_to"):
-                self._require(self.p.bypass is not None and self.p.bypass.to == d["bypass_to"],
-                              "this protocol has no bypass to that stage")
-                # CV-15: a bypass is always recorded with its reason, as the 'bypassed' event requires;
-                # opening straight at the bypass stage used to accept no reason at all.
-                self._require(bool(d.get("bypass_reason")), "a bypass needs a recorded reason")
-                self._enter(self.p.stage(d["bypass_to"]), ev.at, "bypass", d.get("bypass_reason"))
-            else:
-                self._enter(self.p.first_stage(), ev.at, "start")
-            return
-        self._require(self.status is not None, "the case has not been opened")
-        if k in ("step_done", "contact"):
-            step_id = d.get("step")
-            if step_id:
-                self._step(step_id)  # TransitionError for an unknown step
-                self._require(step_id not in self.done, f"step {step_id!r} is already recorded as done")
-                self.done[step_id] = ev.effective
-            return
-        if k == "flag":
-            self.flags[str(d["name"])] = d.get("value", True)
-            return
-        if k == "protective_date":
-            self._require(self.status in (Status.OPEN, Status.AWAITING_DECISION), "the case is not open")
-            pd = parse_moment(d.get("date"))
-            self.protective_date = pd if isinstance(pd, dt.date) and not isinstance(pd, dt.datetime) else None
-            return
-        if k == "extended":
-            self._require(self._step(d.get("step")).extendable, "that step cannot be extended")
-            self.extensions[d["step"]] = (dt.date.fromisoformat(str(d["until"])), str(d.get("reason", "")))
-            return
-        if k == "closed":
-            self._require(self.status in (Status.OPEN, Status.AWAITING_DECISION), "the case is not open")
-            self.status = Status.CLOSED
-            self.closed_at = ev.effective
-            if self.current and self.current.completed_at is None:
-                self.current.completed_at = ev.effective
-                self.current.outcome = "closed"
-            return
-        if k == "outcome":
-            self._require(self.status is Status.OPEN, "there is no stage in progress to record an outcome for")
-            cur = self.current
-            assert cur is not None
-            cur.completed_at = ev.effective
-            if d.get("resolved"):
-                cur.outcome = "resolved"
-                self.status = Status.RESOLVED
-                self.resolved_at = ev.effective
-                self.resolved_stage = cur.stage
-                self.resolved_step = resolution_step(cur.stage, self.done, d.get("at_step"))
-                for name, value in (d.get("flags") or {}).items():
-                    self.flags[str(name)] = value
-                return
-            cur.outcome = "unresolved"
-            nxt = self.p.next_stage(cur.stage.id)
-            if nxt is None:
-                self.status = Status.CLOSED
-                self.closed_at = ev.effective
-            elif nxt.exceptional:
-                self.status = Status.AWAITING_DECISION
-                self.awaiting = nxt
-            else:
-                self._enter(nxt, ev.effective, "escalation")
-            return
-        if k == "escalated":
-            self._require(self.status is Status.AWAITING_DECISION and self.awaiting is not None,
-                          "only a case awaiting a decision can be escalated to an exceptional stage")
-            assert self.awaiting is not None
-            self._enter(self.awaiting, ev.effective, "decision", d.get("reason"))
-            return
-        if k == "bypassed":
-            self._require(self.status is Status.OPEN, "the case is not open")
-            bp = self.p.bypass
-            self._require(bp is not None, "this protocol has no bypass route")
-            assert bp is not None and self.current is not None
-            self._require(self.p.stage_index(self.current.stage.id) < self.p.stage_index(bp.to),
-                          "the case is already at or past the bypass stage")
-            self._require(bool(d.get("reason")), "a bypass needs a recorded reason")
-            self.current.completed_at = ev.effective
-            self.current.outcome = "bypassed"
-            self._enter(self.p.stage(bp.to), ev.effective, "bypass", d.get("reason"))
-            return
-
-
-def resolution_step(stage: Stage, done: Mapping[str, Any], named: Any = None) -> str | None:
-    """The sub-step at which a stage was resolved: the one the outcome names (``at_step``), else the sub-step
-    in progress when the outcome was recorded, i.e. the first not yet recorded as done (the last one if all
-    are done). None for a stage with no sub-steps."""
-    subs = [st.id for st in stage.sub_steps()]
-    if not subs:
-        return None
-    if named in subs:
-        return str(named)
-    return next((sid for sid in subs if sid not in done), subs[-1])
-
-
-def _anchor(r: _Replay, step: Step, visit: StageVisit | None) -> AnchorInfo | None:
+def _anchor(r: Replay, step: Step, visit: StageVisit | None) -> AnchorInfo | None:
     kind = step.anchor.kind
     if kind is AnchorKind.DISAGREEMENT:
         return AnchorInfo(kind, r.arose_on) if r.arose_on else None
@@ -397,7 +113,7 @@ def _due(d: Duration, anchor: Moment, cal: WorkingCalendar, meetings: Mapping[st
     return cal.end_of_day(upcoming[0]), False
 
 
-def _when_ok(r: _Replay, step: Step, visit: StageVisit | None) -> bool:
+def _when_ok(r: Replay, step: Step, visit: StageVisit | None) -> bool:
     w = step.when
     if w is None:
         return True
@@ -414,7 +130,7 @@ def _when_ok(r: _Replay, step: Step, visit: StageVisit | None) -> bool:
     return False
 
 
-def _item(r: _Replay, step: Step, stage: Stage | None, visit: StageVisit | None, now: dt.datetime,
+def _item(r: Replay, step: Step, stage: Stage | None, visit: StageVisit | None, now: dt.datetime,
           cal: WorkingCalendar) -> Item:
     anchor = _anchor(r, step, visit)
     done_at = r.done.get(step.id)
@@ -444,7 +160,7 @@ def evaluate(protocol: Protocol, events: Iterable[Event], now: dt.datetime,
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     cal = calendar or protocol.calendar()
-    r = _Replay(protocol)
+    r = Replay(protocol)
     for ev in events:
         r.apply(ev)
     if r.status is None:

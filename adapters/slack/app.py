@@ -23,16 +23,10 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack.blocks import (
-    action_of,
-    errors_response,
-    fallback_text,
-    form_values,
-    home_view,
-    message_blocks,
-    modal_view,
-    truncate,
-)
+from adapters.slack.block_text import action_of, truncate
+from adapters.slack.blocks import fallback_text, home_view, message_blocks
+from adapters.slack.modals import errors_response, form_values, modal_view
+from adapters.slack.requests import delivery_keys, payload_problem, slack_error, team_of
 from adapters.slack.transport import SlackTransport, post_message
 from bot.admin import channels
 from bot.core.clock import Clock
@@ -48,7 +42,6 @@ from bot.cases.errors import ServiceError
 log = logging.getLogger("parley.slack")
 PLATFORM = "slack"
 WORK_THREADS = int(os.environ.get("PARLEY_SLACK_WORK_THREADS", "4"))  # threads for the work after the acks
-CLICK_WINDOW_SECONDS = 10  # two clicks of the same button by the same person within this are one click
 ACTIONS = re.compile(r"^(case\.|esc\.|answer)")
 
 
@@ -141,12 +134,12 @@ class SlackAdapter:
         """False for a delivery already handled: a retried event, a resubmitted modal, a double click, or a signed
         request replayed within Slack's five-minute signature window."""
         now = self.clock.now()
-        return all(self.rt.first_time(PLATFORM, key, now, window) for key, window in _delivery_keys(body))
+        return all(self.rt.first_time(PLATFORM, key, now, window) for key, window in delivery_keys(body))
 
     def forget(self, body: dict) -> None:
         """The work for this delivery failed before anything was recorded: Slack (or the person) may send it
         again, and it must then be done."""
-        for key, _window in _delivery_keys(body):
+        for key, _window in delivery_keys(body):
             self.rt.forget(PLATFORM, key)
 
     def _once(self, work: Callable[..., None]) -> Callable[..., None]:
@@ -429,7 +422,7 @@ class SlackAdapter:
         try:
             self.client.views_open(trigger_id=body["trigger_id"], view=view)
         except (SlackApiError, KeyError) as exc:
-            log.warning("views.open failed (%s); carrying on in direct messages", _slack_error(exc))
+            log.warning("views.open failed (%s); carrying on in direct messages", slack_error(exc))
             reply = instead()
             T = translator(person.language)
             note = Message(T("I couldn't open the form in Slack just now, so let's carry on here: answer each "
@@ -445,7 +438,7 @@ class SlackAdapter:
                 self.client.chat_postEphemeral(channel=channel, user=user, text=text)
                 return
             except SlackApiError as exc:
-                log.warning("chat.postEphemeral failed (%s); answering by direct message", _slack_error(exc))
+                log.warning("chat.postEphemeral failed (%s); answering by direct message", slack_error(exc))
         person = self.person(user)
         if person is not None:
             self._deliver(user, person, Reply(to_speaker=[Message(text)]))
@@ -473,81 +466,3 @@ class SlackAdapter:
             return
         self._deliver(user, person, self.conversation.handle(person.id, event.get("text", "")))
 
-
-def payload_problem(body: dict) -> str | None:
-    """What is wrong with a payload's shape (None when it is the shape Slack sends for its type)."""
-    if not isinstance(body, dict):
-        return "not an object"
-    kind = body.get("type")
-    if body.get("command") is not None:
-        return None if isinstance(body.get("user_id"), str) else "a command without its user"
-    if kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
-        user = body.get("user")
-        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
-            return "no user"
-        if kind == "block_actions":
-            acts = body.get("actions")
-            if not isinstance(acts, list) or not acts or not all(isinstance(a, dict) for a in acts):
-                return "no actions"
-            if not all(isinstance(a.get("action_id", ""), str) and isinstance(a.get("value", ""), str)
-                       for a in acts):
-                return "an action of the wrong type"
-        if kind in ("view_submission", "view_closed"):
-            view = body.get("view")
-            if not isinstance(view, dict) or not isinstance((view.get("state") or {}).get("values", {}), dict):
-                return "no view"
-        return None
-    if kind == "event_callback":
-        return None if isinstance(body.get("event"), dict) else "an event without its event"
-    if kind in ("url_verification", "app_rate_limited"):
-        return None
-    if body.get("ssl_check"):
-        return None
-    return f"unknown type {str(kind)[:40]!r}"
-
-
-def team_of(body: dict) -> str | None:
-    team = body.get("team")
-    if isinstance(team, dict) and team.get("id"):
-        return str(team["id"])
-    for key in ("team_id", "user_team"):
-        if isinstance(body.get(key), str):
-            return body[key]
-    user = body.get("user")
-    if isinstance(user, dict) and isinstance(user.get("team_id"), str):
-        return user["team_id"]
-    return None
-
-
-def _delivery_keys(body: dict) -> list[tuple[str, float | None]]:
-    """What identifies a delivery, with how long it is remembered (None: for good): the event id for events (Slack
-    re-sends it on retry), the view id and hash for a modal submission, the trigger for a slash command or a
-    shortcut; for a click, the click itself (its action_ts: a signed click replayed within Slack's five-minute
-    signature window is one click) and the person + button + message (a double click within a few seconds)."""
-    if body.get("event_id"):
-        return [(f"event:{body['event_id']}", None)]
-    kind = body.get("type")
-    if kind == "view_submission":
-        view = body.get("view") or {}
-        return [(f"view:{view.get('id')}:{view.get('hash')}", None)]
-    if kind == "block_actions":
-        act = (body.get("actions") or [{}])[0]
-        user = (body.get("user") or {}).get("id")
-        msg_ts = (body.get("container") or {}).get("message_ts") or (body.get("view") or {}).get("id", "")
-        keys: list[tuple[str, float | None]] = []
-        if act.get("action_ts"):
-            keys.append((f"click-ts:{user}:{act.get('action_id')}:{act['action_ts']}", None))
-        keys.append((f"click:{user}:{act.get('action_id')}:{act.get('value')}:{msg_ts}", CLICK_WINDOW_SECONDS))
-        return keys
-    if body.get("trigger_id"):  # a slash command, a shortcut: Slack gives each invocation its own trigger
-        return [(f"trigger:{body['trigger_id']}", None)]
-    return []
-
-
-def _slack_error(exc: Exception) -> str:
-    """A Slack API failure as its error code or HTTP status only (never a message body: it may echo input)."""
-    if isinstance(exc, SlackApiError):
-        resp = exc.response
-        code = resp.get("error", "") if hasattr(resp, "get") else ""
-        return str(code or getattr(resp, "status_code", "?"))
-    return type(exc).__name__

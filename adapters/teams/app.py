@@ -24,7 +24,7 @@ from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import (Activity, ActivityTypes, AdaptiveCardInvokeResponse, ConversationReference,
                                InvokeResponse)
 
-from adapters.teams import cards
+from adapters.teams import card_forms, card_parts, cards
 from adapters.teams.files import FileLinks
 from adapters.teams.transport import top_level
 from bot.admin import channels
@@ -215,7 +215,7 @@ class ParleyTeamsBot:
             return
         if text.lower() in ("new", "raise", "start"):
             await turn.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(
-                cards.form_card(self.forms.risk(person.id)))))
+                card_forms.form_card(self.forms.risk(person.id)))))
             return
         await self._send_reply(turn, self.conversation.handle(person.id, text))
 
@@ -278,34 +278,34 @@ class ParleyTeamsBot:
                    ) -> tuple[dict | None, bool]:
         """The card for ``verb``, and whether it changed anything that must not be done twice."""
         if verb in (INTAKE_FORM, OUTCOME_FORM):
-            values = cards.form_values(data)
-            context = cards.context_of(data)
+            values = card_forms.form_values(data)
+            context = card_forms.context_of(data)
             res = self.forms.submit(person.id, verb, values, context)
             if res.errors:
                 if verb == OUTCOME_FORM:
                     form = self._named(self.forms.outcome(person.id, context), person)
-                    return cards.form_card(form, errors=res.errors, values=values), False
+                    return card_forms.form_card(form, errors=res.errors, values=values), False
                 form = _with_context(self.forms.intake(person.id), context)
                 return self._intake_card(person, form, values=values, errors=res.errors), False
             assert res.reply is not None
             return self._card(res.reply.to_speaker[0]), True
         if verb == RISK_FORM:
-            values = cards.form_values(data)
+            values = card_forms.form_values(data)
             res = self.forms.submit_risk(person.id, values)
             if res.errors:
-                return cards.form_card(self.forms.risk(person.id), errors=res.errors, values=values), False
+                return card_forms.form_card(self.forms.risk(person.id), errors=res.errors, values=values), False
             assert res.next_form is not None
             if res.next_form.id == INTAKE_FORM:
                 return self._intake_card(person, res.next_form), True
-            return cards.form_card(res.next_form, people=self._people(person)), True
+            return card_forms.form_card(res.next_form, people=self._people(person)), True
         return await self._verb(turn, person, verb, data), True
 
     async def _verb(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]) -> dict | None:
         if verb == START:
-            return cards.form_card(self.forms.risk(person.id))
+            return card_forms.form_card(self.forms.risk(person.id))
         if verb == PEOPLE_VERB:  # the intake again, as filled in, with the chosen agency's people to pick from
-            form = _with_context(self.forms.intake(person.id), cards.context_of(data))
-            return self._intake_card(person, form, values=cards.form_values(data))
+            form = _with_context(self.forms.intake(person.id), card_forms.context_of(data))
+            return self._intake_card(person, form, values=card_forms.form_values(data))
         value = str(data.get("value", ""))
         if verb == cards.PAGE_ACTION:
             listed = self.rt.case_list(person.id, self.clock.now())
@@ -314,11 +314,11 @@ class ParleyTeamsBot:
             return cards.case_list_card(listed, int(value) if value.isdigit() else 0, translator(person.language))
         if verb == "case.record_outcome":
             try:
-                return cards.form_card(self._named(self.forms.outcome(person.id, value), person))
+                return card_forms.form_card(self._named(self.forms.outcome(person.id, value), person))
             except ServiceError as exc:
                 return self._card(Message(exc.message, severity=Severity.ERROR))
-        if verb == cards.REPLY_ACTION:  # typed on the question's card (or its Cancel)
-            typed = str(data.get(cards.REPLY_INPUT) or "").strip()
+        if verb == card_parts.REPLY_ACTION:  # typed on the question's card (or its Cancel)
+            typed = str(data.get(card_parts.REPLY_INPUT) or "").strip()
             reply = self.conversation.handle(person.id, typed or "skip")
         elif verb == "answer":
             reply = self.conversation.handle(person.id, action="answer", value=value)
@@ -345,12 +345,12 @@ class ParleyTeamsBot:
         the agency chosen (``agency``: its name), and none until one is. Keeps the intake under Teams' 28 KB."""
         everyone = self.rt.colleagues(person.id)
         pairs = [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name) for p in everyone]
-        if cards.nbytes(json.dumps(pairs)) <= PEOPLE_BUDGET:
+        if card_parts.nbytes(json.dumps(pairs)) <= PEOPLE_BUDGET:
             return pairs
         if not agency:
             return []
         mine = [(str(p.id), p.name) for p in everyone if p.agency == agency]
-        while mine and cards.nbytes(json.dumps(mine)) > PEOPLE_BUDGET:
+        while mine and card_parts.nbytes(json.dumps(mine)) > PEOPLE_BUDGET:
             mine = mine[:len(mine) * 3 // 4]  # a huge agency: the first of them; the rest are typed by name
         return mine
 
@@ -362,9 +362,9 @@ class ParleyTeamsBot:
         people = self._people(person, agencies.get(values.get("agency", "")))
         extra = ()
         if len(people) < len(self.rt.colleagues(person.id)):
-            extra = (cards.execute(translator(person.language)("List its people"), PEOPLE_VERB,
+            extra = (card_parts.execute(translator(person.language)("List its people"), PEOPLE_VERB,
                                    {"context": form.context}),)
-        return cards.form_card(form, errors=errors, values=values, people=people, extra_actions=extra)
+        return card_forms.form_card(form, errors=errors, values=values, people=people, extra_actions=extra)
 
 
 def _channel_id(act: Activity) -> str | None:

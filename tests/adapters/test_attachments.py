@@ -23,10 +23,10 @@ from PIL import Image, ImageDraw
 from sqlalchemy import func, select, text
 
 from adapters.console.app import ConsoleApp
-from adapters.slack.blocks import check_limits as slack_limits
+from adapters.slack.block_checks import check_limits as slack_limits
 from adapters.slack.server import web_client
 from adapters.slack.transport import SlackTransport
-from adapters.teams import cards
+from adapters.teams import card_checks, card_parts, cards
 from adapters.teams.files import FileLinks, Link
 from adapters.teams.server import TeamsServer
 from bot.delivery import outbox
@@ -200,10 +200,10 @@ def test_slack_after_a_crash_finishes_the_upload_once(sqlite_runtime, slack) -> 
 # -- Teams cards -------------------------------------------------------------------------------------------------
 def _no_schema_problems(card: dict) -> None:
     try:
-        problems = cards.validate(card)
+        problems = card_checks.validate(card)
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
-    assert not problems and not cards.check_limits(card), (problems, cards.check_limits(card))
+    assert not problems and not card_checks.check_limits(card), (problems, card_checks.check_limits(card))
 
 
 def test_teams_card_shows_the_png_inline_and_links_the_pdf() -> None:
@@ -231,7 +231,7 @@ def test_teams_image_too_big_for_a_card_is_shown_from_its_link() -> None:
     buf = io.BytesIO()
     noise.save(buf, format="PNG")
     big = Attachment("big.png", "image/png", buf.getvalue(), "A detailed chart")
-    assert len(big.data) * 4 / 3 > cards.CARD_MAX_BYTES
+    assert len(big.data) * 4 / 3 > card_parts.CARD_MAX_BYTES
     m = Message("Figures", attachments=(big,))
     card = cards.message_card(m, link=lambda a: Link("https://parley.example.org/files/t", NOW))
     _no_schema_problems(card)

@@ -10,33 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from adapters.slack.blocks import (
-    ELLIPSIS,
-    action_of,
-    check_limits,
-    errors_response,
-    escape,
-    fallback_text,
-    form_values,
-    home_view,
-    message_blocks,
-    modal_view,
-)
+from adapters.slack.block_checks import check_limits
+from adapters.slack.block_text import ELLIPSIS, action_of, escape
+from adapters.slack.blocks import fallback_text, home_view, message_blocks
+from adapters.slack.modals import errors_response, form_values, modal_view
 from bot.core.clock import FixedClock
 from bot.forms.forms import INTAKE_FORM, Forms
-from bot.core.messages import (
-    Button,
-    Choice,
-    Field,
-    FieldKind,
-    Form,
-    FormField,
-    Message,
-    Prompt,
-    PromptKind,
-    Severity,
-    message_from_data,
-)
+from bot.core.messages import Button, Choice, Field, FieldKind, Form, FormField, Message, Prompt, PromptKind, Severity, message_from_data
 from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import OutboxMessage

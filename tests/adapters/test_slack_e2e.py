@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from adapters.slack.blocks import check_limits
+from adapters.slack.block_checks import check_limits
 from adapters.slack.server import build_adapter, http_app
 from bot.core.clock import FixedClock
 from bot.escalation.scheduler import Sweeper

@@ -13,40 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from adapters.teams.cards import (
-    ANSWER_ACTION,
-    CARD_MAX_BYTES,
-    ELLIPSIS,
-    MAX_ACTIONS,
-    VIEW_ACTION,
-    _message_card,
-    attachment,
-    card_size,
-    check_limits,
-    context_of,
-    form_card,
-    form_values,
-    md_escape,
-    message_card,
-    validate,
-    verb_of,
-)
+from adapters.teams.card_checks import check_limits, validate
+from adapters.teams.card_forms import context_of, form_card, form_values, verb_of
+from adapters.teams.card_parts import ANSWER_ACTION, CARD_MAX_BYTES, ELLIPSIS, MAX_ACTIONS, VIEW_ACTION, md_escape
+from adapters.teams.cards import _message_card, attachment, card_size, message_card
 from bot.core.clock import FixedClock
 from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.core.i18n import translator
-from bot.core.messages import (
-    Button,
-    Choice,
-    Field,
-    FieldKind,
-    Form,
-    FormField,
-    Message,
-    Prompt,
-    PromptKind,
-    Severity,
-    message_from_data,
-)
+from bot.core.messages import Button, Choice, Field, FieldKind, Form, FormField, Message, Prompt, PromptKind, Severity, message_from_data
 from bot.escalation.scheduler import Sweeper
 from storage import repo
 from storage.models import Case, OutboxMessage

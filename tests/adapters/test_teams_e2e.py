@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import delete, select
 
-from adapters.teams.cards import validate
+from adapters.teams.card_checks import validate
 from adapters.teams.server import TeamsServer
 from bot.core.clock import FixedClock
 from bot.escalation.scheduler import Sweeper

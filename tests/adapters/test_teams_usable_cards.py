@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from adapters.teams.cards import CARD_MAX_BYTES, card_size, message_card, short_label, validate
+from adapters.teams.card_checks import validate
+from adapters.teams.card_parts import CARD_MAX_BYTES, short_label
+from adapters.teams.cards import card_size, message_card
 from bot.core.messages import Button, Message, Severity
 from storage import repo
 from storage.models import Person

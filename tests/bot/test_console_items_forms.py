@@ -9,13 +9,13 @@ from html import escape
 
 import pytest
 
-from bot.cases import services
 from bot.records import documents
+from bot.cases import services
 from bot.core.i18n import translator
 from bot.core.messages import Severity
 from bot.cases.services import Ctx
 from bot.cases.errors import ServiceError
-from protocol.engine import Status
+from protocol.state import Status
 from storage import repo
 from tests.bot.test_documents import _at, _cv_case_at_stage_2, _field, _filled, _open, person
 from tests.conftest import Chat, texts

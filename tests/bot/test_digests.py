@@ -14,14 +14,14 @@ from matplotlib.text import Text
 from PIL import Image
 from sqlalchemy import select
 
-from bot.cases import services
 from bot.reporting import charts, digests
+from bot.cases import services
 from bot.core.clock import FixedClock
 from bot.core.i18n import translator
 from bot.core.messages import message_from_data
 from bot.escalation.scheduler import Sweeper
 from bot.cases.services import Ctx
-from protocol.spec import AnchorKind
+from protocol.timescales import AnchorKind
 from storage import repo, subjects
 from storage.models import Case, OutboxMessage, Timer
 from tests.bot.test_scheduler import at, open_case

@@ -28,7 +28,8 @@ from bot.runtime import Runtime
 from bot.cases.services import Ctx
 from bot.cases.opening import NewCase
 from bot.cases.errors import ServiceError
-from protocol.engine import Action, evaluate
+from protocol.engine import evaluate
+from protocol.state import Action
 from storage import migrate, repo
 from storage.models import Case, CaseStageResult
 from tests.conftest import LONDON, make_runtime

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from protocol.calendar import WorkingCalendar
 from protocol.engine import due_and_rule, timetable
 from protocol.loader import board_ids, load_board
-from protocol.spec import Duration, Unit
+from protocol.timescales import Duration, Unit
 
 CAL = WorkingCalendar("england-and-wales")
 LONDON = CAL.tz

@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from protocol.engine import CaseState, Event, Item, evaluate
+from protocol.engine import evaluate
+from protocol.state import CaseState, Event, Item
 from protocol.loader import load_board
 from protocol.spec import Protocol
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from protocol.engine import Action, Event, Status, TransitionError, evaluate, parse_moment
+from protocol.engine import evaluate
+from protocol.state import Action, Event, Status, TransitionError, parse_moment
 from protocol.loader import BOARDS_DIR, from_snapshot, load_board, load_file, snapshot
 from tests.protocol.helpers import cob, d, due, ev, has, item, run, t
 

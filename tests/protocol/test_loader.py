@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from protocol.engine import Status, evaluate, timetable
+from protocol.engine import evaluate, timetable
+from protocol.state import Status
 from protocol.loader import (
     BOARDS_DIR,
     ProtocolError,
@@ -20,7 +21,7 @@ from protocol.loader import (
     load_text,
     snapshot,
 )
-from protocol.spec import AnchorKind, Duration, DurationError, Unit
+from protocol.timescales import AnchorKind, Duration, DurationError, Unit
 from tests.protocol.helpers import cob, ev, item, t
 
 BOARDS = ["cardiff-and-vale", "mid-and-west-wales", "swindon", "wolverhampton"]

@@ -12,9 +12,10 @@ import datetime as dt
 
 import pytest
 
-from protocol.engine import Status, evaluate, timetable
+from protocol.engine import evaluate, timetable
+from protocol.state import Status
 from protocol.loader import ProtocolError, load_text
-from protocol.spec import Duration, DurationError, Unit
+from protocol.timescales import Duration, DurationError, Unit
 from tests.protocol.helpers import LONDON, cob, ev, has, item, t
 
 # A board in the documented format with the three shapes (the example in docs/protocol-format.md).

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from protocol.engine import Action, Status, TransitionError
+from protocol.state import Action, Status, TransitionError
 from protocol.loader import BOARDS_DIR, load_board, load_text
-from protocol.spec import AnchorKind
+from protocol.timescales import AnchorKind
 from tests.protocol.helpers import cob, due, eod, ev, has, item, run, t
 
 P = load_board("cardiff-and-vale")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.engine import Action, Status, TransitionError
+from protocol.state import Action, Status, TransitionError
 from protocol.loader import load_board
-from protocol.spec import AnchorKind
+from protocol.timescales import AnchorKind
 from tests.protocol.helpers import cob, d, due, ev, has, item, run
 
 P = load_board("mid-and-west-wales")

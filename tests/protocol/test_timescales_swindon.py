@@ -11,9 +11,10 @@ import datetime as dt
 
 import pytest
 
-from protocol.engine import Action, Status, timetable
+from protocol.engine import timetable
+from protocol.state import Action, Status
 from protocol.loader import load_board
-from protocol.spec import AnchorKind
+from protocol.timescales import AnchorKind
 from tests.protocol.helpers import cob, d, due, eod, ev, has, item, run, t
 
 P = load_board("swindon")

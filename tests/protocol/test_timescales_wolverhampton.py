@@ -10,9 +10,11 @@ import datetime as dt
 
 import pytest
 
-from protocol.engine import Status, TransitionError, timetable
+from protocol.engine import timetable
+from protocol.state import Status, TransitionError
 from protocol.loader import load_board
-from protocol.spec import AnchorKind, StepKind
+from protocol.spec import StepKind
+from protocol.timescales import AnchorKind
 from tests.protocol.helpers import LONDON, cob, d, due, eod, ev, has, item, run, t
 
 P = load_board("wolverhampton")
