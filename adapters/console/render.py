@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.core.i18n import Translator, translator
 from bot.core.messages import Attachment, Message, Severity
+from bot.core.routes import Route
 
 DEFAULT_FILES_DIR = "parley-files"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -68,7 +69,7 @@ def render(message: Message, indent: str = "", T: Translator | None = None,
         lines.append(f"  {f.label}: {f.value}")
     if message.prompt and message.prompt.choices:
         for c in message.prompt.choices:
-            options.append(Option("answer", "answer", c.value))
+            options.append(Option("answer", Route.ANSWER, c.value))
             lines.append(f"  [{len(options)}] {c.label}")
     if message.prompt and message.prompt.hint:  # in the reader's language: how to answer, or the answer kept so far
         lines.extend("  " + ln for ln in message.prompt.hint.splitlines())

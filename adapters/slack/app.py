@@ -11,7 +11,6 @@ import html
 import json
 import logging
 import os
-import dataclasses
 import functools
 import re
 import uuid
@@ -33,11 +32,13 @@ from bot.core.clock import Clock
 from bot.conversation.router import Conversation
 from bot.delivery.delivery import Deliverer
 from bot.escalation.escalation import ACK
+from bot.forms import answers
 from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.core.i18n import translator
-from bot.core.messages import Form, Message, Reply, Severity
+from bot.core.messages import Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
 from bot.cases.errors import ServiceError
+from bot.core.routes import Route
 
 log = logging.getLogger("parley.slack")
 PLATFORM = "slack"
@@ -237,7 +238,7 @@ class SlackAdapter:
         if body.get("type") == "shortcut" or body.get("type") == "message_action":
             return True
         act = (body.get("actions") or [{}])[0]
-        return body.get("type") == "block_actions" and action_of(act.get("action_id", "")) == "case.record_outcome" \
+        return body.get("type") == "block_actions" and action_of(act.get("action_id", "")) == Route.RECORD_OUTCOME \
             and bool(body.get("trigger_id"))
 
     def _ack(self, ack: Callable[..., None], body: dict) -> None:
@@ -332,18 +333,14 @@ class SlackAdapter:
         if person is None:
             ack(response_action="errors", errors={"risk": self._not_linked(user).text[:150]})
             return
-        res = self.forms.submit_risk(person.id, form_values(view["state"]["values"]))
+        meta = view.get("private_metadata", "")
+        res = answers.answer(self.forms, person.id, RISK_FORM, form_values(view["state"]["values"]),
+                             prefill_what=meta[len("prefill="):] if meta.startswith("prefill=") else None)
+        assert res.form is not None
         if res.errors:
-            ack(response_action="errors", errors=res.errors)
+            ack(**errors_response(res.form, res.errors))
             return
-        assert res.next_form is not None
-        prefill = view.get("private_metadata", "")
-        form = res.next_form
-        if prefill.startswith("prefill="):
-            form = self.forms.intake(person.id, prefill_what=prefill[len("prefill="):])
-            form = type(form)(form.id, form.title, form.submit_label, form.fields, res.next_form.context,
-                              res.next_form.intro, res.next_form.intro_severity)
-        ack(response_action="update", view=modal_view(form, T=translator(person.language)))
+        ack(response_action="update", view=modal_view(res.form, T=translator(person.language)))
 
     def _form_submitted(self, ack: Callable[..., None], body: dict, view: dict) -> None:
         user = body["user"]["id"]
@@ -358,24 +355,14 @@ class SlackAdapter:
             values["person"] = str(picked.id) if picked else ""
             if picked is None and not values.get("person_name"):
                 values["person_name"] = self._real_name(slack_user) or ""
-        res = self.forms.submit(person.id, view["callback_id"], values, view.get("private_metadata", ""))
+        res = answers.answer(self.forms, person.id, view["callback_id"], values, view.get("private_metadata", ""))
         if res.errors:  # the form again, with every answer as typed and each problem at its field where it has one
-            ack(**errors_response(self._form_for(person.id, view, values), res.errors))
+            assert res.form is not None
+            ack(**errors_response(res.form, res.errors))
             return
         ack()
         assert res.reply is not None
         self.work.submit(self._deliver, user, person, res.reply)  # after the answer to Slack, with the other work
-
-    def _form_for(self, person_id: int, view: dict, values: dict[str, str]) -> Form:
-        """The form that was submitted, filled with the answers as typed (a re-rendered form keeps them)."""
-        if view["callback_id"] == OUTCOME_FORM:
-            form = self.forms.outcome(person_id, view.get("private_metadata", ""))
-        else:
-            form = self.forms.intake(person_id)
-            form = type(form)(form.id, form.title, form.submit_label, form.fields, view.get("private_metadata", ""))
-        fields = tuple(dataclasses.replace(f, initial=values[f.id]) if values.get(f.id) and f.kind.value != "person"
-                       else f for f in form.fields)
-        return dataclasses.replace(form, fields=fields)
 
     def _real_name(self, user_id: str) -> str | None:
         try:
@@ -394,7 +381,7 @@ class SlackAdapter:
             return
         action_id = action_of(action.get("action_id", ""))
         value = action.get("value", "")
-        if action_id == "case.record_outcome" and body.get("trigger_id"):
+        if action_id == Route.RECORD_OUTCOME and body.get("trigger_id"):
             try:
                 form = self.forms.outcome(person.id, value)
             except ServiceError as exc:
@@ -403,8 +390,8 @@ class SlackAdapter:
             self._open(body, user, person, modal_view(form, T=translator(person.language)),
                        lambda: self.conversation.handle(person.id, action=action_id, value=value))
             return
-        if action_id.startswith("answer"):
-            reply = self.conversation.handle(person.id, action="answer", value=value)
+        if action_id.startswith(Route.ANSWER):
+            reply = self.conversation.handle(person.id, action=Route.ANSWER, value=value)
         else:
             reply = self.conversation.handle(person.id, action=action_id, value=value)
         if action_id == ACK:

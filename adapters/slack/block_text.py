@@ -4,6 +4,7 @@ escaping, cutting to a limit counted as Slack counts, splitting into sections). 
 
 from __future__ import annotations
 
+from bot.core.routes import Route
 import re
 
 from slack_sdk.models.blocks import (
@@ -46,8 +47,8 @@ MAX_TEXT_SECTIONS = 3  # longer message text is cut (with "View full record" whe
 RADIO_MAX_CHOICES = 3  # a choice field with at most this many choices is shown as radio buttons
 FALLBACK_MAX = 3000
 VALUE_ACTION_ID = "value"  # the action_id of every input element in a modal
-ANSWER_ACTION = "answer"
-VIEW_ACTION = "case.view"
+ANSWER_ACTION = Route.ANSWER
+VIEW_ACTION = Route.VIEW
 ELLIPSIS = "\u2026"
 
 

@@ -30,11 +30,13 @@ from adapters.teams.transport import top_level
 from bot.admin import channels
 from bot.core.clock import Clock
 from bot.conversation.router import Conversation
+from bot.forms import answers
 from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
 from bot.core.i18n import translator
 from bot.core.messages import Button, Form, Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
 from bot.cases.errors import ServiceError
+from bot.core.routes import CASE, Route
 
 log = logging.getLogger("parley.teams")
 PLATFORM = "teams"
@@ -277,34 +279,19 @@ class ParleyTeamsBot:
     async def _act(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]
                    ) -> tuple[dict | None, bool]:
         """The card for ``verb``, and whether it changed anything that must not be done twice."""
-        if verb in (INTAKE_FORM, OUTCOME_FORM):
-            values = card_forms.form_values(data)
-            context = card_forms.context_of(data)
-            res = self.forms.submit(person.id, verb, values, context)
-            if res.errors:
-                if verb == OUTCOME_FORM:
-                    form = self._named(self.forms.outcome(person.id, context), person)
-                    return card_forms.form_card(form, errors=res.errors, values=values), False
-                form = _with_context(self.forms.intake(person.id), context)
-                return self._intake_card(person, form, values=values, errors=res.errors), False
+        if verb in (INTAKE_FORM, OUTCOME_FORM, RISK_FORM):
+            res = answers.answer(self.forms, person.id, verb, card_forms.form_values(data), card_forms.context_of(data))
+            if res.form is not None:  # the same form again, with its problems, or the next one
+                return self._form_card(person, res.form, values=res.values, errors=res.errors), res.changed
             assert res.reply is not None
             return self._card(res.reply.to_speaker[0]), True
-        if verb == RISK_FORM:
-            values = card_forms.form_values(data)
-            res = self.forms.submit_risk(person.id, values)
-            if res.errors:
-                return card_forms.form_card(self.forms.risk(person.id), errors=res.errors, values=values), False
-            assert res.next_form is not None
-            if res.next_form.id == INTAKE_FORM:
-                return self._intake_card(person, res.next_form), True
-            return card_forms.form_card(res.next_form, people=self._people(person)), True
         return await self._verb(turn, person, verb, data), True
 
     async def _verb(self, turn: TurnContext, person: PersonInfo, verb: str, data: dict[str, Any]) -> dict | None:
         if verb == START:
             return card_forms.form_card(self.forms.risk(person.id))
         if verb == PEOPLE_VERB:  # the intake again, as filled in, with the chosen agency's people to pick from
-            form = _with_context(self.forms.intake(person.id), card_forms.context_of(data))
+            form = answers.with_context(self.forms.intake(person.id), card_forms.context_of(data))
             return self._intake_card(person, form, values=card_forms.form_values(data))
         value = str(data.get("value", ""))
         if verb == cards.PAGE_ACTION:
@@ -312,7 +299,7 @@ class ParleyTeamsBot:
             if listed is None or not cards.is_case_list(listed):
                 return self._card(listed) if listed is not None else None
             return cards.case_list_card(listed, int(value) if value.isdigit() else 0, translator(person.language))
-        if verb == "case.record_outcome":
+        if verb == Route.RECORD_OUTCOME:
             try:
                 return card_forms.form_card(self._named(self.forms.outcome(person.id, value), person))
             except ServiceError as exc:
@@ -320,9 +307,9 @@ class ParleyTeamsBot:
         if verb == card_parts.REPLY_ACTION:  # typed on the question's card (or its Cancel)
             typed = str(data.get(card_parts.REPLY_INPUT) or "").strip()
             reply = self.conversation.handle(person.id, typed or "skip")
-        elif verb == "answer":
-            reply = self.conversation.handle(person.id, action="answer", value=value)
-        elif verb.startswith(("case.", "esc.")):
+        elif verb == Route.ANSWER:
+            reply = self.conversation.handle(person.id, action=Route.ANSWER, value=value)
+        elif verb.startswith(CASE) or verb == Route.ACKNOWLEDGE:
             reply = self.conversation.handle(person.id, action=verb, value=value)
         else:
             return self._card(Message(translator(person.language)(
@@ -330,6 +317,15 @@ class ParleyTeamsBot:
         for extra in reply.to_speaker[1:]:
             await turn.send_activity(self._card_activity(extra))
         return self._card(reply.to_speaker[0]) if reply.to_speaker else None
+
+    def _form_card(self, person: PersonInfo, form: Form, *, values: dict[str, str] | None = None,
+                   errors: dict[str, str] | None = None) -> dict:
+        """A form as a card: the intake with its people to pick, the outcome form with its case named."""
+        if form.id == INTAKE_FORM:
+            return self._intake_card(person, form, values=values, errors=errors)
+        if form.id == OUTCOME_FORM:
+            return card_forms.form_card(self._named(form, person), errors=errors, values=values)
+        return card_forms.form_card(form, errors=errors, values=values, people=self._people(person))
 
     def _named(self, form: Form, person: PersonInfo) -> Form:
         """The outcome form with its case named: reference, agencies and stage in the title (T9)."""
@@ -377,10 +373,6 @@ def _team_id(act: Activity) -> str | None:
     data = act.channel_data if isinstance(act.channel_data, dict) else {}
     team = data.get("team")
     return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
-
-
-def _with_context(form: Form, context: str) -> Form:
-    return type(form)(form.id, form.title, form.submit_label, form.fields, context, form.intro, form.intro_severity)
 
 
 def _reference(data: dict[str, Any]) -> ConversationReference:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.core.messages import SEVERITY_EMOJI, Severity
+from bot.core.routes import Route
 
 if TYPE_CHECKING:
     pass
@@ -47,10 +48,10 @@ EXPANDED_MAX_CHOICES = 3  # a choice field with at most this many choices is sho
 IMAGE_ALT_MAX = 1_000
 LINK_ZONE = ZoneInfo("Europe/London")  # a file link's expiry is shown in UK time
 
-ANSWER_ACTION = "answer"
+ANSWER_ACTION = Route.ANSWER
 REPLY_ACTION = "reply"  # a typed answer (or a picked date) to the question on a message card
 REPLY_INPUT = "reply"
-VIEW_ACTION = "case.view"
+VIEW_ACTION = Route.VIEW
 RESERVED_KEYS = frozenset({"verb", "value", "context", "card", "msteams"})
 ELLIPSIS = "\u2026"
 

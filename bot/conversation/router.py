@@ -27,6 +27,7 @@ from bot.core.i18n import N_, Translator, translator
 from bot.core.messages import Button, Message, Reply, Severity
 from bot.escalation import escalation
 from bot.records import documents, records
+from bot.core.routes import CASE, Route
 from protocol.engine import Status
 from storage import repo
 from storage.db import keep_after_rollback, writing
@@ -116,7 +117,7 @@ class Conversation:
                 ) -> Reply:
         T = ctx.T
         conv = repo.get_conversation(self.platform, str(ctx.actor.id), session=session)
-        if action is not None and action.startswith("answer") and value is not None:
+        if action is not None and action.startswith(Route.ANSWER) and value is not None:
             # a pressed choice carries the choice's value: marked EXACT, so an id such as "3" is never read as
             # "the third option"
             raw = EXACT + value
@@ -125,8 +126,8 @@ class Conversation:
         word = raw.strip().lower().removeprefix(EXACT)
 
         # buttons on case cards start flows or show the case, even mid-flow
-        if action and action.startswith("case."):
-            return self._case_action(session, ctx, conv, action[5:], value or "")
+        if action and action.startswith(CASE):
+            return self._case_action(session, ctx, conv, action.removeprefix(CASE), value or "")
         if action == escalation.ACK:
             try:
                 prompt_id = int(value or "")
@@ -259,7 +260,7 @@ class Conversation:
             lines = [T("Forms for {ref}:", ref=case.ref)]
             lines.extend(f"  \u2022 {T.local(f)} \u2014 form {case.ref} {f.id}" for f in forms)
             return Reply().say(Message("\n".join(lines), case_ref=case.ref, buttons=tuple(
-                Button("case.form", T.local(f).split(":")[0], f"{case.ref} {f.id}") for f in forms)))
+                Button(Route.FORM, T.local(f).split(":")[0], f"{case.ref} {f.id}") for f in forms)))
         form = documents.form_of(ctx, case, args[0], session=session)
         if len(args) == 1:
             entitled = services.may_act(ctx.actor, case, session=session)  # the subject details, or not

@@ -15,6 +15,7 @@ from bot.cases.protocols import protocol_for
 from bot.cases.services import agency_name, state_of, status_label
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
+from bot.core.routes import Route, for_action
 from protocol.engine import Action, AnchorInfo, CaseState, Item, Status
 from protocol.spec import AnchorKind, Duration, Level, Protocol, Side, StepKind, Unit
 from storage import repo
@@ -322,12 +323,12 @@ def action_buttons(T: Translator, case: Case, state: CaseState) -> tuple[Button,
     out = []
     for act in state.allowed:
         style = "primary" if act is Action.RECORD_OUTCOME else ("danger" if act is Action.CLOSE else None)
-        out.append(Button(f"case.{act.value}", T(ACTION_LABELS[act]), case.ref, style))
+        out.append(Button(for_action(act.value), T(ACTION_LABELS[act]), case.ref, style))
     if case.responding_person_id is None and state.status in (Status.OPEN, Status.AWAITING_DECISION):
-        out.insert(0, Button("case.name_counterpart", T("Name the counterpart"), case.ref))
-    out.append(Button("case.records", T("Records"), case.ref))
+        out.insert(0, Button(Route.NAME_COUNTERPART, T("Name the counterpart"), case.ref))
+    out.append(Button(Route.RECORDS, T("Records"), case.ref))
     if any(i.step.written_outcome and i.anchor is not None for i in state.items):
-        out.insert(0, Button("case.send_written_outcome", T("Send the written outcome"), case.ref, "primary"))
+        out.insert(0, Button(Route.SEND_WRITTEN_OUTCOME, T("Send the written outcome"), case.ref, "primary"))
     return tuple(out)
 
 
@@ -425,7 +426,7 @@ def case_list(T: Translator, cases: list[Case], now: dt.datetime, *, session: Se
         due = T(" \u2014 next: {line}", line=nxt) if nxt else ""
         rows.append(f"{flag}{case_headline(T, case, proto, session=session)}{due}")
     return Message("\n".join(rows), title=T("Your cases"),
-                   buttons=tuple(Button("case.view", c.ref, c.ref) for c in cases))
+                   buttons=tuple(Button(Route.VIEW, c.ref, c.ref) for c in cases))
 
 
 def completable_labels(state: CaseState, T: Translator | None = None) -> list[tuple[str, str]]:

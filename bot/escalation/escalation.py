@@ -21,12 +21,13 @@ from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
 from bot.notify import notify
+from bot.core.routes import Route
 from protocol.engine import CaseState, Item, Status
 from protocol.spec import LEVEL_ORDER, Level, Protocol, Stage
 from storage import repo
 from storage.models import Case, EscalationPrompt, OutboxMessage, Person
 
-ACK = "esc.ack"
+ACK = Route.ACKNOWLEDGE
 
 
 def prompt_message(T: Translator, case: Case, proto: Protocol, prompt: EscalationPrompt, deadline: dt.datetime,
@@ -51,8 +52,8 @@ def prompt_message(T: Translator, case: Case, proto: Protocol, prompt: Escalatio
     return Message("\n".join(lines), title=views.case_headline(T, case, proto, session=session),
                    severity=Severity.WARNING, case_ref=case.ref, buttons=(
                        Button(ACK, T("Acknowledge / take ownership"), str(prompt.id), "primary"),
-                       Button("case.record_outcome", T("Already resolved"), f"{case.ref} resolved"),
-                       Button("case.view", T("View case"), case.ref)))
+                       Button(Route.RECORD_OUTCOME, T("Already resolved"), f"{case.ref} resolved"),
+                       Button(Route.VIEW, T("View case"), case.ref)))
 
 
 def acknowledged_message(T: Translator, case: Case, proto: Protocol, prompt: EscalationPrompt, *,
@@ -68,7 +69,7 @@ def acknowledged_message(T: Translator, case: Case, proto: Protocol, prompt: Esc
     if case.stage_id and case.stage_id != prompt.stage_id:
         text += " " + T("The case is now at {stage}.", stage=views.stage_title(T, proto, case.stage_id))
     return Message(text, title=views.case_headline(T, case, proto, session=session), severity=Severity.SUCCESS,
-                   case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+                   case_ref=case.ref, buttons=(Button(Route.VIEW, T("View case"), case.ref),))
 
 
 def escalation_targets(case: Case, proto: Protocol, stage: Stage, *, session: Session
@@ -121,7 +122,7 @@ def settled_message(T: Translator, case: Case, proto: Protocol, state: CaseState
         text = T("No action needed on this prompt any more: {ref} is now at {stage}.", ref=case.ref,
                  stage=views.stage_title(T, proto, case.stage_id))
     return Message(text, title=views.case_headline(T, case, proto, session=session), severity=Severity.SUCCESS,
-                   case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+                   case_ref=case.ref, buttons=(Button(Route.VIEW, T("View case"), case.ref),))
 
 
 def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build: Callable[[Translator], Message],
@@ -274,6 +275,6 @@ def nudge_message(T: Translator, case: Case, proto: Protocol, item: Item, *, ses
         text += "\n" + T("(This reminder is late: Parley could not send it at the planned time.)")
     return Message(text, title=views.case_headline(T, case, proto, session=session),
                    severity=Severity.WARNING if overdue else Severity.INFO, case_ref=case.ref,
-                   buttons=(Button("case.record_contact", T("Record a contact or meeting"), case.ref),
-                            Button("case.complete_step", T("Mark a step done"), case.ref),
-                            Button("case.view", T("View case"), case.ref)))
+                   buttons=(Button(Route.RECORD_CONTACT, T("Record a contact or meeting"), case.ref),
+                            Button(Route.COMPLETE_STEP, T("Mark a step done"), case.ref),
+                            Button(Route.VIEW, T("View case"), case.ref)))

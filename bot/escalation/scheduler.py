@@ -39,6 +39,7 @@ from bot.delivery.delivery import Deliverer, Transport
 from bot.escalation import escalation
 from bot.notify import notify
 from bot.reporting import digests
+from bot.core.routes import Route
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol, Side
 from storage import ops, repo
@@ -262,7 +263,7 @@ class Sweeper:
                 text = T("The {stage} deadline on {ref} has passed with no outcome recorded, so the managers have "
                          "been asked to take ownership.", stage=stage, ref=case.ref)
             return Message(text, title=views.case_headline(T, case, proto, session=s), severity=Severity.WARNING,
-                           case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+                           case_ref=case.ref, buttons=(Button(Route.VIEW, T("View case"), case.ref),))
 
         notice = notify.Event.PROTECTIVE_LAPSE_NOTICE if protective else notify.Event.LAPSE_NOTICE
         notify.tell(notice, case, proto, note, session=s, now=now, key=t.key,

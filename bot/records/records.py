@@ -25,6 +25,7 @@ from bot.cases.errors import ServiceError
 from bot.cases.services import Ctx
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
+from bot.core.routes import Route
 from protocol.spec import Protocol, Record
 from storage import repo
 from storage.models import Case, Person
@@ -381,12 +382,12 @@ def record_message(T: Translator, case: Case, rec: CaseRecord, *, session: Sessi
     value = f"{case.ref} {rec.number} {rec.latest.version}"
     if viewer_id is not None and rec.latest.locked_at is None and not rec.latest.signed_by(viewer_id) and \
             viewer_id in signer_ids(case, rec.signers).values():
-        buttons.append(Button("case.sign_record", T("Sign"), value, "primary"))
-        buttons.append(Button("case.record_changes", T("Ask for changes"), value))
+        buttons.append(Button(Route.SIGN_RECORD, T("Sign"), value, "primary"))
+        buttons.append(Button(Route.RECORD_CHANGES, T("Ask for changes"), value))
     if rec.latest.locked_at is None:
-        buttons.append(Button("case.revise_record", T("Revise"), f"{case.ref} {rec.number}"))
+        buttons.append(Button(Route.REVISE_RECORD, T("Revise"), f"{case.ref} {rec.number}"))
     else:
-        buttons.append(Button("case.revise_record", T("Correct"), f"{case.ref} {rec.number}"))
+        buttons.append(Button(Route.REVISE_RECORD, T("Correct"), f"{case.ref} {rec.number}"))
     title = T("{ref} record {n}, version {v}: {title}", ref=case.ref, n=rec.number, v=ver.version,
               title=record_title(T, proto, rec))
     return Message("\n".join(lines), title=title, fields=tuple(fields), buttons=tuple(buttons), case_ref=case.ref,
@@ -411,4 +412,4 @@ def records_list(T: Translator, case: Case, *, session: Session) -> Message:
         lines.append(T("No records yet."))
     lines.append(T("Type 'record {ref}' to draft one, or 'record {ref} N' to read record N.", ref=case.ref))
     return Message("\n".join(lines), title=T("Records of {ref}", ref=case.ref), case_ref=case.ref,
-                   buttons=(Button("case.new_record", T("Draft a record"), case.ref, "primary"),))
+                   buttons=(Button(Route.NEW_RECORD, T("Draft a record"), case.ref, "primary"),))

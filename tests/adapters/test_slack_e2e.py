@@ -142,6 +142,7 @@ def slack_env(sqlite_runtime) -> Iterator[tuple[Any, MockSlack, Slack, FixedCloc
             yield rt, mock, Slack(server, mock), clock, adapter
         finally:
             server.stop()
+            adapter.work.shutdown(wait=True, cancel_futures=True)  # its last work meets this stand-in, not none
 
 
 def _values(field: str, kind: str, value: str) -> dict[str, Any]:

@@ -368,7 +368,9 @@ def test_forged_tokens_get_401_without_a_traceback(sqlite_runtime, caplog) -> No
             assert status == 401, token
     finally:
         loop.stop()
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # this server's own records (another test's Slack worker may still be winding down meanwhile)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR
+                and r.name.startswith(("parley", "aiohttp", "botbuilder", "botframework"))]
 
 
 def test_someone_who_installs_parley_but_never_types_gets_what_waited_for_them(teams_env) -> None:

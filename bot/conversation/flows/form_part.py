@@ -23,6 +23,7 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Message, Outbound, Prompt, PromptKind, Reply
 from bot.notify import notify
 from bot.records import documents, render
+from bot.core.routes import Route
 from protocol.engine import Status
 from protocol.spec import FormField
 from storage.models import Case
@@ -162,7 +163,7 @@ def form_message(T: Translator, case: Case, filled: documents.FilledForm, *, int
         part = documents.part_to_offer(viewer, case, filled, session=session)  # parts go in order
         if part is not None:
             short = T.local(part.spec).split(":")[0]
-            buttons.append(Button("case.form", T("Amend {part}", part=short) if part.done else
+            buttons.append(Button(Route.FORM, T("Amend {part}", part=short) if part.done else
                                   T("Complete {part}", part=short), f"{case.ref} {filled.spec.id} {part.spec.id}",
                                   None if part.done else "primary"))
     return Message("\n".join(lines), title=T("{form} — {ref}", form=T.local(filled.spec), ref=case.ref),

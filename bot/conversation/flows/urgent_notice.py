@@ -12,6 +12,7 @@ from bot.core import views
 from bot.core.i18n import Translator
 from bot.core.messages import Button, Message, Reply, Severity
 from bot.notify import notify
+from bot.core.routes import Route
 from protocol.engine import Action
 
 
@@ -32,7 +33,7 @@ def _finish_urgent(t: Turn) -> Reply:
             T("The protocol says: {title} ({recipient}).", title=T.local(notice),
               recipient=proto.recipient(notice.to, T.language))]),
             title=views.case_headline(T, case, proto, session=t.session), severity=Severity.URGENT,
-            case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+            case_ref=case.ref, buttons=(Button(Route.VIEW, T("View case"), case.ref),))
 
     def post(T: Translator, _person: Any, _roles: frozenset[notify.To]) -> Message:
         # channel post: reference, agencies and stage only; the text goes to the people by direct message
@@ -40,7 +41,7 @@ def _finish_urgent(t: Turn) -> Reply:
             T("{title}: {ref} needs immediate attention ({recipient}). The details have been sent to the people "
               "on the case.", title=T.local(notice), ref=case.ref, recipient=proto.recipient(notice.to, T.language)),
             title=views.case_headline(T, case, proto, session=t.session), severity=Severity.URGENT,
-            case_ref=case.ref, buttons=(Button("case.view", T("View case"), case.ref),))
+            case_ref=case.ref, buttons=(Button(Route.VIEW, T("View case"), case.ref),))
 
     key = notify.action_key(case)
     aud = notify.Audience(stages=(proto.stage(case.stage_id),) if case.stage_id else ())
