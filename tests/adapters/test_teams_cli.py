@@ -17,7 +17,7 @@ def test_teams_package_command(tmp_path: Path) -> None:
                            "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     names = set(zipfile.ZipFile(out).namelist())
-    assert names == {"manifest.json", "color.png", "outline.png"}
+    assert names == {"manifest.json", "color.png", "outline.png", "cy.json"}  # with the Welsh localisation
     assert "11111111-2222-3333-4444-555555555555" in zipfile.ZipFile(out).read("manifest.json").decode()
     bad = subprocess.run([str(PARLEY), "teams", "package", "--app-id", "not-a-guid", "--out", str(out)],
                          capture_output=True, text=True, timeout=60)
