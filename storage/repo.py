@@ -121,6 +121,10 @@ def people(board_id: str, *, session: Session, agency_id: int | None = None) -> 
     return session.scalars(q.order_by(Person.name)).all()
 
 
+def people_with_role(board_id: str, role: str, *, session: Session) -> Sequence[Person]:
+    return session.scalars(select(Person).where(Person.board_id == board_id, Person.role == role)).all()
+
+
 def person_by_key(board_id: str, key: str, *, session: Session) -> Person | None:
     return session.scalar(select(Person).where(Person.board_id == board_id, Person.key == key))
 
