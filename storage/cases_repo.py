@@ -16,3 +16,15 @@ from storage.models import Case
 def cases_by_ids(ids: Collection[int], *, session: Session) -> Sequence[Case]:
     """The cases with these ids, by id."""
     return session.scalars(select(Case).where(Case.id.in_(list(ids))).order_by(Case.id)).all()
+
+
+
+def case_ids(*, session: Session, board_id: str | None = None) -> list[int]:
+    """The ids of every case (a board's when ``board_id``), in order."""
+    q = select(Case.id).order_by(Case.id)
+    return list(session.scalars(q.where(Case.board_id == board_id) if board_id else q))
+
+
+def case_ids_with_status(statuses: Sequence[str], *, session: Session) -> Sequence[int]:
+    """The ids of the cases with one of ``statuses``."""
+    return session.scalars(select(Case.id).where(Case.status.in_(list(statuses)))).all()
