@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Case
+from storage.models import Case, CaseStageResult
 
 
 def cases_by_ids(ids: Collection[int], *, session: Session) -> Sequence[Case]:
@@ -28,3 +28,27 @@ def case_ids(*, session: Session, board_id: str | None = None) -> list[int]:
 def case_ids_with_status(statuses: Sequence[str], *, session: Session) -> Sequence[int]:
     """The ids of the cases with one of ``statuses``."""
     return session.scalars(select(Case.id).where(Case.status.in_(list(statuses)))).all()
+
+
+def cases(*, session: Session, board_id: str | None = None) -> list[Case]:
+    """Every case (a board's when ``board_id``), by id."""
+    q = select(Case).order_by(Case.id)
+    if board_id:
+        q = q.where(Case.board_id == board_id)
+    return list(session.scalars(q))
+
+
+# -- the stored projection --------------------------------------------------------------------------------------
+def stale_projections(version: int, *, session: Session, board_id: str | None = None) -> list[Case]:
+    """Cases (a board's when ``board_id``) whose projection is missing or written by rules older than
+    ``version``, by id."""
+    q = select(Case).where(or_(Case.projection_version != version, Case.highest_stage.is_(None)))
+    if board_id:
+        q = q.where(Case.board_id == board_id)
+    return list(session.scalars(q.order_by(Case.id)))
+
+
+def stage_results(case_id: int, *, session: Session) -> list[CaseStageResult]:
+    """The case's stored stage results, by visit."""
+    return list(session.scalars(select(CaseStageResult).where(CaseStageResult.case_id == case_id)
+                                .order_by(CaseStageResult.visit)))
