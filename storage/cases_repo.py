@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Case, CaseStageResult
+from storage.models import Case, CaseEvent, CaseStageResult
 
 
 def cases_by_ids(ids: Collection[int], *, session: Session) -> Sequence[Case]:
@@ -36,6 +36,12 @@ def cases(*, session: Session, board_id: str | None = None) -> list[Case]:
     if board_id:
         q = q.where(Case.board_id == board_id)
     return list(session.scalars(q))
+
+
+def cases_with_event(board_id: str, kind: str, *, session: Session) -> set[int]:
+    """The ids of the board's cases whose history holds an event of this kind."""
+    return set(session.scalars(select(CaseEvent.case_id).join(Case, Case.id == CaseEvent.case_id).where(
+        Case.board_id == board_id, CaseEvent.kind == kind)))
 
 
 # -- the stored projection --------------------------------------------------------------------------------------

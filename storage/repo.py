@@ -104,6 +104,10 @@ def agency_channels(agency_id: int, level: str | None = None, *, session: Sessio
     return session.scalars(q.order_by(AgencyChannel.id)).all()
 
 
+def channels_of_agencies(agency_ids: list[int], *, session: Session) -> Sequence[AgencyChannel]:
+    return session.scalars(select(AgencyChannel).where(AgencyChannel.agency_id.in_(agency_ids))).all()
+
+
 def board_channels(board_id: str, purpose: str, *, session: Session) -> Sequence[BoardChannel]:
     return session.scalars(
         select(BoardChannel).where(BoardChannel.board_id == board_id, BoardChannel.purpose == purpose)
@@ -335,6 +339,12 @@ def audit_entries(*, session: Session, kind: str | None = None, actor_id: int | 
     if actor_id is not None:
         q = q.where(AuditEntry.actor_id == actor_id)
     return session.scalars(q.order_by(AuditEntry.id)).all()
+
+
+def audit_entries_of_board(board_id: str, *, session: Session) -> Sequence[AuditEntry]:
+    """The board's audit entries and those of no board, in order."""
+    return session.scalars(select(AuditEntry).where(
+        or_(AuditEntry.board_id == board_id, AuditEntry.board_id.is_(None))).order_by(AuditEntry.id)).all()
 
 
 def events_for(case_id: int, *, session: Session) -> Sequence[CaseEvent]:
