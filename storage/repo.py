@@ -1,4 +1,6 @@
-"""Repositories: the only queries the rest of Parley makes. The session is keyword-only.
+"""Repository of boards, the directory, single cases, the event history, the audit trail, conversations and
+settings. With the other repositories (cases_repo, outbox_repo, escalation_repo, inbound_repo, reporting_repo, ...)
+these are the only queries the rest of Parley makes: bot/ builds no SQL. The session is keyword-only.
 
 There is no function to update or delete a case event: the history is append-only, and each event is chained
 to the one before by hash (storage/chain.py).
