@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,9 +25,9 @@ from bot.core.messages import message_from_data
 from bot.delivery import addressing, inbound
 from bot.records import documents, render
 from bot.reporting import reports
-from storage import migrate, repo
-from storage.db import keep_after_rollback, make_engine, resolve_url, session_factory
-from storage.models import Case, ConversationRef, OutboxMessage, utcnow
+from storage import cases_repo, inbound_repo, migrate, outbox_repo, repo
+from storage.db import keep_after_rollback, make_engine, ping, resolve_url, session_factory
+from storage.models import ConversationRef, utcnow
 
 if TYPE_CHECKING:
     from bot.core.messages import Message
@@ -62,8 +62,7 @@ class Runtime:
         while True:
             attempt += 1
             try:
-                with self.engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
+                ping(self.engine)
             except (DBAPIError, OSError) as exc:
                 wait = min(2.0 ** (attempt - 1), cap)
                 log.warning("database unreachable at start-up; trying again", extra={
@@ -89,12 +88,11 @@ class Runtime:
             if only_stale:
                 ids = [c.id for c in projection.stale(s, board_id=board_id)]
             else:
-                q = select(Case.id).order_by(Case.id)
-                ids = list(s.scalars(q.where(Case.board_id == board_id) if board_id else q))
+                ids = cases_repo.case_ids(session=s, board_id=board_id)
         total = projection.RebuildReport()
         for first in range(0, len(ids), batch):
             with self.factory() as s:
-                cases = list(s.scalars(select(Case).where(Case.id.in_(ids[first:first + batch])).order_by(Case.id)))
+                cases = list(cases_repo.cases_by_ids(ids[first:first + batch], session=s))
                 part = projection.rebuild(s, cases=cases, check=check)
                 if not check:
                     s.commit()
@@ -184,15 +182,10 @@ class Runtime:
     def last_channel_post(self, board_id: str, channel: str) -> Message | None:
         """The newest message delivered to a channel of this board (the console's scroll-back)."""
         with self.factory() as s:
-            row = s.scalars(select(OutboxMessage).where(
-                OutboxMessage.board_id == board_id, OutboxMessage.target_kind == "channel",
-                OutboxMessage.address == channel, OutboxMessage.state == "sent",
-                OutboxMessage.update_of_id.is_(None)).order_by(OutboxMessage.id.desc()).limit(1)).first()
+            row = outbox_repo.last_sent_to_channel(board_id, channel, session=s)
             if row is None:
                 return None
-            latest = s.scalars(select(OutboxMessage).where(OutboxMessage.update_of_id == row.id,
-                                                           OutboxMessage.state == "sent")
-                               .order_by(OutboxMessage.id.desc()).limit(1)).first()
+            latest = outbox_repo.latest_sent_update(row.id, session=s)
             return message_from_data((latest or row).payload)
 
     # -- platform identity, deduplication and the App Home ----------------------------------------
@@ -290,8 +283,7 @@ class Runtime:
     # -- stored conversation references (Teams proactive messaging) and channel registration -----------
     def save_ref(self, platform: str, kind: str, key: str, data: dict) -> None:
         with self.factory() as s:
-            row = s.scalar(select(ConversationRef).where(ConversationRef.platform == platform,
-                                                         ConversationRef.kind == kind, ConversationRef.key == key))
+            row = inbound_repo.conversation_ref(platform, kind, key, session=s)
             if row is None:
                 s.add(ConversationRef(platform=platform, kind=kind, key=key, data=data))
             else:
@@ -300,8 +292,7 @@ class Runtime:
 
     def ref(self, platform: str, kind: str, key: str) -> dict | None:
         with self.factory() as s:
-            row = s.scalar(select(ConversationRef).where(ConversationRef.platform == platform,
-                                                         ConversationRef.kind == kind, ConversationRef.key == key))
+            row = inbound_repo.conversation_ref(platform, kind, key, session=s)
             return dict(row.data) if row else None
 
     def save_refs(self, platform: str, kind: str, refs: dict[str, dict]) -> None:
@@ -309,9 +300,7 @@ class Runtime:
         if not refs:
             return
         with self.factory() as s:
-            rows = {r.key: r for r in s.scalars(select(ConversationRef).where(
-                ConversationRef.platform == platform, ConversationRef.kind == kind,
-                ConversationRef.key.in_(list(refs))))}
+            rows = {r.key: r for r in inbound_repo.conversation_refs(platform, kind, refs, session=s)}
             for key, data in refs.items():
                 row = rows.get(key)
                 if row is None:
@@ -322,9 +311,7 @@ class Runtime:
 
     def ref_keys(self, platform: str, kind: str) -> list[str]:
         with self.factory() as s:
-            return list(s.scalars(select(ConversationRef.key).where(ConversationRef.platform == platform,
-                                                                    ConversationRef.kind == kind)
-                                  .order_by(ConversationRef.key)))
+            return inbound_repo.conversation_ref_keys(platform, kind, session=s)
 
     def link_members(self, platform: str, members: list[tuple[str, list[str]]]) -> int:
         """Link platform users seen in a roster, (external id, e-mail addresses), to the directory people with
@@ -343,9 +330,7 @@ class Runtime:
 
     def any_ref(self, platform: str, kind: str) -> dict | None:
         with self.factory() as s:
-            row = s.scalars(select(ConversationRef).where(ConversationRef.platform == platform,
-                                                          ConversationRef.kind == kind)
-                            .order_by(ConversationRef.updated_at.desc()).limit(1)).first()
+            row = inbound_repo.newest_conversation_ref(platform, kind, session=s)
             return dict(row.data) if row else None
 
     # -- files offered through links (adapters/teams/files.py) ---------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///parley.db"
@@ -53,6 +53,12 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def ping(engine: Engine) -> None:
+    """Raises when the database does not answer ``SELECT 1`` on a connection of its own."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def writing(session: Session) -> Session:

@@ -1,4 +1,6 @@
-"""Repositories: the only queries the rest of Parley makes. The session is keyword-only.
+"""Repository of boards, the directory, single cases, the event history, the audit trail, conversations and
+settings. With the other repositories (cases_repo, outbox_repo, escalation_repo, inbound_repo, reporting_repo, ...)
+these are the only queries the rest of Parley makes: bot/ builds no SQL. The session is keyword-only.
 
 There is no function to update or delete a case event: the history is append-only, and each event is chained
 to the one before by hash (storage/chain.py).
@@ -104,6 +106,10 @@ def agency_channels(agency_id: int, level: str | None = None, *, session: Sessio
     return session.scalars(q.order_by(AgencyChannel.id)).all()
 
 
+def channels_of_agencies(agency_ids: list[int], *, session: Session) -> Sequence[AgencyChannel]:
+    return session.scalars(select(AgencyChannel).where(AgencyChannel.agency_id.in_(agency_ids))).all()
+
+
 def board_channels(board_id: str, purpose: str, *, session: Session) -> Sequence[BoardChannel]:
     return session.scalars(
         select(BoardChannel).where(BoardChannel.board_id == board_id, BoardChannel.purpose == purpose)
@@ -119,6 +125,10 @@ def people(board_id: str, *, session: Session, agency_id: int | None = None) -> 
     if agency_id is not None:
         q = q.where(Person.agency_id == agency_id)
     return session.scalars(q.order_by(Person.name)).all()
+
+
+def people_with_role(board_id: str, role: str, *, session: Session) -> Sequence[Person]:
+    return session.scalars(select(Person).where(Person.board_id == board_id, Person.role == role)).all()
 
 
 def person_by_key(board_id: str, key: str, *, session: Session) -> Person | None:
@@ -331,6 +341,12 @@ def audit_entries(*, session: Session, kind: str | None = None, actor_id: int | 
     if actor_id is not None:
         q = q.where(AuditEntry.actor_id == actor_id)
     return session.scalars(q.order_by(AuditEntry.id)).all()
+
+
+def audit_entries_of_board(board_id: str, *, session: Session) -> Sequence[AuditEntry]:
+    """The board's audit entries and those of no board, in order."""
+    return session.scalars(select(AuditEntry).where(
+        or_(AuditEntry.board_id == board_id, AuditEntry.board_id.is_(None))).order_by(AuditEntry.id)).all()
 
 
 def events_for(case_id: int, *, session: Session) -> Sequence[CaseEvent]:

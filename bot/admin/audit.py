@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import protocols, services
 from bot.core import history
 from bot.core.i18n import translator
-from storage import chain, checkpoints, repo
-from storage.models import AuditEntry, Case, EscalationPrompt
+from storage import chain, checkpoints, escalation_repo, repo
+from storage.models import AuditEntry, Case
 
 
 # -- verify ---------------------------------------------------------------------------------------------------
@@ -77,10 +76,8 @@ def trail(factory: sessionmaker[Session], ref: str) -> dict[str, Any]:
         proto = protocols.protocol_for(case, session=s)
         events = list(repo.events_for(case.id, session=s))
         problems = chain.verify_events(case.id, events, case.event_chain_head)
-        prompt_ids = set(s.scalars(select(EscalationPrompt.id).where(EscalationPrompt.case_id == case.id)))
-        entries = [e for e in s.scalars(select(AuditEntry).where(
-            or_(AuditEntry.board_id == case.board_id, AuditEntry.board_id.is_(None))).order_by(AuditEntry.id))
-            if _about(e, case, prompt_ids)]
+        prompt_ids = escalation_repo.prompt_ids(case.id, session=s)
+        entries = [e for e in repo.audit_entries_of_board(case.board_id, session=s) if _about(e, case, prompt_ids)]
         return {
             "case": {
                 "ref": case.ref, "board": case.board_id, "board_name": proto.name,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,8 +23,7 @@ from bot.cases import protocols
 from bot.delivery import outages, outbox
 from protocol.spec import LEVEL_ORDER, Level, Protocol
 from storage import crypto, migrate, protection, repo
-from storage.db import make_engine, resolve_url, session_factory
-from storage.models import AgencyChannel, BoardChannel
+from storage.db import make_engine, ping, resolve_url, session_factory
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 TEAMS_VARS = ("MICROSOFT_APP_ID", "MICROSOFT_APP_PASSWORD", "MICROSOFT_APP_TENANT_ID")
@@ -140,8 +139,7 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
     else:
         engine = make_engine(url)
         try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            ping(engine)
             checks.append(Check(True, "database", f"{where} is reachable"))
         except Exception as exc:
             first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
@@ -248,10 +246,9 @@ def _channel_checks(factory: sessionmaker[Session], platforms: list[str]) -> lis
         for board in boards:
             levels = required_levels(protocols.board_protocol(board.id, session=s))
             agencies = list(repo.agencies(board.id, session=s))
-            have = {(c.agency_id, c.level, c.platform) for c in s.scalars(
-                select(AgencyChannel).where(AgencyChannel.agency_id.in_([a.id for a in agencies])))}
-            bu = {c.platform for c in s.scalars(select(BoardChannel).where(
-                BoardChannel.board_id == board.id, BoardChannel.purpose == "business_unit"))}
+            have = {(c.agency_id, c.level, c.platform)
+                    for c in repo.channels_of_agencies([a.id for a in agencies], session=s)}
+            bu = {c.platform for c in repo.board_channels(board.id, "business_unit", session=s)}
             for platform in platforms:
                 name = f"channels ({platform}, {board.id})"
                 if not agencies:

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import protocols, services
 from protocol.engine import Status
-from storage import chain, protection, repo
-from storage.models import Case, CaseEvent
+from storage import cases_repo, chain, protection, repo
+from storage.models import Case
 
 MARKER = "[erased under the retention policy on {date}]"
 CASE_TEXT_FIELDS = ("what_happened", "done_so_far", "outcome_sought", "responding_person_name")
@@ -122,8 +121,7 @@ def plan(board_id: str, now: dt.datetime, *, session: Session) -> BoardPlan:
     years = proto.retention.closed_case_years
     today = proto.calendar().local_date(now)
     result = BoardPlan(board_id, proto.name, years, today, today - relativedelta(years=years))
-    anonymised = set(session.scalars(select(CaseEvent.case_id).join(Case, Case.id == CaseEvent.case_id).where(
-        Case.board_id == board_id, CaseEvent.kind == chain.ANONYMISED)))
+    anonymised = cases_repo.cases_with_event(board_id, chain.ANONYMISED, session=session)
     for case in repo.cases_for_board(board_id, session=session,
                                      statuses=[Status.RESOLVED.value, Status.CLOSED.value]):
         if case.id in anonymised:

@@ -24,14 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.cases import timers
 from bot.cases.protocols import protocol_for
 from protocol.engine import CaseState, Event, Status, evaluate
 from protocol.spec import Protocol
-from storage import repo
+from storage import cases_repo, repo
 from storage.models import Case, CaseStageResult
 
 # Bump when the rules below change: every case written by older rules is then rebuilt (see ``stale``).
@@ -135,8 +134,7 @@ def history(case: Case, *, session: Session) -> tuple[list[Event], list[int]]:
 
 
 def stored_stages(case: Case, *, session: Session) -> list[CaseStageResult]:
-    return list(session.scalars(select(CaseStageResult).where(CaseStageResult.case_id == case.id)
-                                .order_by(CaseStageResult.visit)))
+    return cases_repo.stage_results(case.id, session=session)
 
 
 def differences(case: Case, proj: Projection, *, session: Session) -> list[str]:
@@ -196,10 +194,7 @@ class RebuildReport:
 
 def stale(session: Session, *, board_id: str | None = None) -> list[Case]:
     """Cases whose projection is missing (from before the projection existed) or written by older rules."""
-    q = select(Case).where(or_(Case.projection_version != PROJECTION_VERSION, Case.highest_stage.is_(None)))
-    if board_id:
-        q = q.where(Case.board_id == board_id)
-    return list(session.scalars(q.order_by(Case.id)))
+    return cases_repo.stale_projections(PROJECTION_VERSION, session=session, board_id=board_id)
 
 
 def rebuild(session: Session, *, cases: Sequence[Case] | None = None, board_id: str | None = None,
@@ -207,10 +202,7 @@ def rebuild(session: Session, *, cases: Sequence[Case] | None = None, board_id: 
     """Replay every case (or ``cases``; or a board's) and compare its stored projection with the replay; unless
     ``check``, store the replay where they differ (no commit). The report lists what was wrong, per case."""
     if cases is None:
-        q = select(Case).order_by(Case.id)
-        if board_id:
-            q = q.where(Case.board_id == board_id)
-        cases = list(session.scalars(q))
+        cases = cases_repo.cases(session=session, board_id=board_id)
     report = RebuildReport()
     for case in cases:
         proj = project(case, session=session, proto=protocol_for(case, session=session))

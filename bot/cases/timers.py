@@ -16,12 +16,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from protocol.calendar import WorkingCalendar
 from protocol.engine import CaseState, Status
 from protocol.spec import Protocol, StepKind, Unit
+from storage import escalation_repo
 from storage.models import Case, Timer
 
 STATUS_ORDER = {Status.OPEN: 0, Status.AWAITING_DECISION: 1, Status.RESOLVED: 2, Status.CLOSED: 3}
@@ -106,7 +106,7 @@ def plan_case(case: Case, state: CaseState, proto: Protocol) -> list[TimerSpec]:
 def reconcile(case: Case, state: CaseState, proto: Protocol, now: dt.datetime, *, session: Session) -> None:
     """Make the case's pending timers match its plan (same transaction as the change to the case)."""
     specs = {s.key: s for s in plan_case(case, state, proto)}
-    pending = session.scalars(select(Timer).where(Timer.case_id == case.id, Timer.state == "pending")).all()
+    pending = escalation_repo.pending_for_case(case.id, session=session)
     token = stage_token(state)
     for t in pending:
         if t.key not in specs:
@@ -118,7 +118,7 @@ def reconcile(case: Case, state: CaseState, proto: Protocol, now: dt.datetime, *
                 continue
             t.state = "cancelled"
             t.note = "no longer needed: the case moved or the deadline changed"
-    known = set(session.scalars(select(Timer.key).where(Timer.key.in_(list(specs))))) if specs else set()
+    known = escalation_repo.existing_keys(specs, session=session) if specs else set()
     for key, s in specs.items():
         if key in known:
             continue

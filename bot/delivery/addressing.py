@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.messages import Message
 from bot.delivery import outages, outbox
+from storage import outbox_repo
 from storage.models import Case, OutboxMessage, Person
 
 
@@ -52,10 +52,7 @@ def readdress(person: Person, *, session: Session, now: dt.datetime | None = Non
     platform, external = addr
     policy = outages.Policy.from_env()
     moved = 0
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.platform == outbox.UNREACHABLE,
-                                                           OutboxMessage.person_id == person.id,
-                                                           OutboxMessage.state == "failed")
-                               .order_by(OutboxMessage.id)):
+    for row in outbox_repo.failed_unreachable(outbox.UNREACHABLE, person.id, session=session):
         case = session.get(Case, row.case_id) if row.case_id else None
         if (now or row.created_at) - row.created_at > policy.retry_for and (
                 case is None or case.status not in outages.OPEN_STATUSES):

@@ -28,13 +28,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.messages import Message, message_from_data
 from bot.delivery import outages
 from bot.delivery.outages import Policy
+from storage import outbox_repo
 from storage.db import writing
 from storage.models import Case, OutboxMessage
 
@@ -109,14 +109,8 @@ class Deliverer:
         now = self.clock.now()
         with self.factory() as s:
             writing(s)  # claims are exclusive on SQLite too (storage.db.writing); PostgreSQL skips locked rows
-            q = (select(OutboxMessage)
-                 .where(OutboxMessage.platform.in_(list(self.transports)))
-                 .where(OutboxMessage.board_id == self.board_id() if self.board_id else True)
-                 .where(or_(and_(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now),
-                            and_(OutboxMessage.state == "sending", OutboxMessage.lease_until < now)))
-                 .order_by(OutboxMessage.id).limit(self.batch)
-                 .with_for_update(skip_locked=True))
-            rows = s.scalars(q).all()
+            rows = outbox_repo.claim(self.transports, now, self.batch, session=s, by_board=bool(self.board_id),
+                                     board_id=self.board_id() if self.board_id else None)
             out = []
             for r in rows:
                 original = s.get(OutboxMessage, r.update_of_id) if r.update_of_id else None
@@ -183,12 +177,9 @@ class Deliverer:
         reclaimed it meanwhile, which happens when working through the batch took longer than LEASE."""
         now = self.clock.now()
         with self.factory() as s:
-            res = s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id,
-                                                        OutboxMessage.state == "sending",
-                                                        OutboxMessage.claimed_by == self.worker)
-                            .values(lease_until=now + LEASE))
+            mine = outbox_repo.renew_lease(row_id, self.worker, now + LEASE, session=s)
             s.commit()
-            return res.rowcount == 1
+            return mine
 
     def deliver(self) -> int:
         """Deliver everything deliverable now; returns how many messages were sent."""

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.core.i18n import available_languages, translator
 from bot.delivery import addressing
-from storage import repo
+from storage import inbound_repo, repo
 from storage.models import InboundKey, Person, PersonIdentity
 
 LINKERS = {"admin", "business_unit"}
@@ -29,7 +28,7 @@ def person_for(platform: str, external_id: str, email: str | None, *, session: S
     person = repo.person_by_identity(platform, external_id, session=session)
     if person is not None or not email:
         return person
-    matches = session.scalars(select(Person).where(func.lower(Person.email) == email.strip().lower())).all()
+    matches = inbound_repo.people_by_email(email.strip().lower(), session=session)
     if len(matches) != 1:
         return None  # unknown, or ambiguous (the same address on two boards): an admin links them
     try:
@@ -64,8 +63,7 @@ def link(linker: Person, platform: str, external_id: str, person_key: str, *, se
     person = repo.person_by_key(linker.board_id, person_key.strip().lstrip("@"), session=session)
     if person is None:
         raise ServiceError(T("There is nobody called {key} in the directory.", key=person_key[:40]))
-    existing = session.scalar(select(PersonIdentity).where(PersonIdentity.platform == platform,
-                                                           PersonIdentity.external_id == external_id))
+    existing = inbound_repo.identity(platform, external_id, session=session)
     if existing is not None:
         existing.person_id = person.id
     else:
@@ -79,7 +77,7 @@ def link(linker: Person, platform: str, external_id: str, person_key: str, *, se
 
 def forget(platform: str, key: str, *, session: Session) -> None:
     """Drop a stored delivery key (its work failed before anything was recorded, so a retry must run)."""
-    session.execute(delete(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key[:300]))
+    inbound_repo.delete_key(platform, key[:300], session=session)
 
 
 def first_time(platform: str, key: str, now: dt.datetime, *, session: Session,
@@ -91,8 +89,7 @@ def first_time(platform: str, key: str, now: dt.datetime, *, session: Session,
             session.add(InboundKey(platform=platform, key=key, seen_at=now))
         return True
     except IntegrityError:
-        row = session.scalar(select(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key)
-                             .with_for_update())
+        row = inbound_repo.key_for_update(platform, key, session=session)
         if row is None or window is None or now - row.seen_at < window:
             return False
         row.seen_at = now

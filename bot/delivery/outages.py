@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +34,8 @@ from bot.cases import protocols
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Message, Severity
 from bot.delivery import outbox
-from storage.models import BoardChannel, Case, DeliveryAddress, OutboxMessage, Person, PersonIdentity
+from storage import cases_repo, outbox_repo, repo
+from storage.models import Case, DeliveryAddress, OutboxMessage, Person
 
 log = logging.getLogger("parley.delivery")
 KIND = "delivery_alert"  # the message kind of an alert (an alert that cannot be delivered raises no alert)
@@ -74,8 +74,7 @@ def send_timeout(env: Mapping[str, str] | None = None) -> float:
 
 
 def _state(s: Session, platform: str, address: str, target_kind: str, person_id: int | None) -> DeliveryAddress:
-    q = select(DeliveryAddress).where(DeliveryAddress.platform == platform, DeliveryAddress.address == address)
-    row = s.scalar(q.with_for_update())
+    row = outbox_repo.address_for_update(platform, address, session=s)
     if row is not None:
         return row
     try:
@@ -86,7 +85,7 @@ def _state(s: Session, platform: str, address: str, target_kind: str, person_id:
             s.flush()
         return row
     except IntegrityError:  # another worker made it first
-        found = s.scalar(q.with_for_update())
+        found = outbox_repo.address_for_update(platform, address, session=s)
         assert found is not None
         return found
 
@@ -102,9 +101,7 @@ def _begin(row: DeliveryAddress, now: dt.datetime, reason: str) -> None:
 def note_success(s: Session, platform: str, address: str, now: dt.datetime) -> bool:
     """An address accepted a message: its outage (and its platform's) is over. True when the platform had been
     failing, so that rows failed transiently meanwhile can be tried again."""
-    rows = s.scalars(select(DeliveryAddress).where(DeliveryAddress.platform == platform,
-                                                   DeliveryAddress.address.in_([address, PLATFORM]),
-                                                   DeliveryAddress.failing_since.is_not(None))).all()
+    rows = outbox_repo.failing_addresses(platform, [address, PLATFORM], session=s)
     recovered = False
     for row in rows:
         row.failing_since, row.permanent, row.last_ok_at = None, False, now
@@ -117,13 +114,7 @@ def note_success(s: Session, platform: str, address: str, now: dt.datetime) -> b
 def retry_failed(s: Session, now: dt.datetime, *, platforms: list[str], policy: Policy | None = None) -> int:
     """Rows failed transiently (the retry period ran out during an outage) go back to pending."""
     policy = policy or Policy()
-    res = s.execute(update(OutboxMessage).where(OutboxMessage.platform.in_(platforms),
-                                                OutboxMessage.state == "failed",
-                                                OutboxMessage.failure == "transient",
-                                                OutboxMessage.created_at >= now - policy.give_up_after)
-                    .values(state="pending", failure=None, next_attempt_at=now)
-                    .execution_options(synchronize_session=False))
-    return res.rowcount or 0
+    return outbox_repo.retry_failed(platforms, now, now - policy.give_up_after, session=s)
 
 
 def note_failure(s: Session, row: OutboxMessage, *, reason: str, permanent: bool, now: dt.datetime,
@@ -148,12 +139,9 @@ def note_failure(s: Session, row: OutboxMessage, *, reason: str, permanent: bool
 # -- the alert -------------------------------------------------------------------------------------------------
 def _waiting(s: Session, subject: DeliveryAddress) -> list[OutboxMessage]:
     """The rows the outage holds up: to the address (or anywhere on the platform), tried and not delivered."""
-    q = select(OutboxMessage).where(OutboxMessage.platform == subject.platform,
-                                    OutboxMessage.state.in_(["pending", "sending", "failed"]),
-                                    OutboxMessage.last_error.is_not(None))
-    if subject.address != PLATFORM:
-        q = q.where(OutboxMessage.address == subject.address)
-    return [r for r in s.scalars(q.order_by(OutboxMessage.id)) if (r.payload or {}).get("kind") != KIND]
+    rows = outbox_repo.held_up(subject.platform, None if subject.address == PLATFORM else subject.address,
+                               session=s)
+    return [r for r in rows if (r.payload or {}).get("kind") != KIND]
 
 
 def recipient(T: Translator, s: Session, target_kind: str, address: str, person_id: int | None) -> str:
@@ -165,9 +153,7 @@ def recipient(T: Translator, s: Session, target_kind: str, address: str, person_
 
 
 def _failing(s: Session, platform: str, address: str) -> bool:
-    return s.scalar(select(DeliveryAddress.id).where(DeliveryAddress.platform == platform,
-                                                     DeliveryAddress.address.in_([address, PLATFORM]),
-                                                     DeliveryAddress.failing_since.is_not(None))) is not None
+    return outbox_repo.any_failing(platform, [address, PLATFORM], session=s)
 
 
 def _alert(s: Session, subject: DeliveryAddress, now: dt.datetime, *, platform_down: bool) -> None:
@@ -230,8 +216,7 @@ def _alert_board(s: Session, board: str, subject: DeliveryAddress, rows: list[Ou
 
     key = f"delivery-alert:{subject.platform}:{subject.address}:{subject.outage}:{board}"
     # the board's business-unit channel, unless it is the address (or on the platform) that is failing
-    channels = list(s.scalars(select(BoardChannel).where(BoardChannel.board_id == board,
-                                                         BoardChannel.purpose == "business_unit")))
+    channels = list(repo.board_channels(board, "business_unit", session=s))
     usable = [c for c in channels if not _failing(s, c.platform, c.address)
               and not (c.platform == subject.platform and (platform_down or c.address == subject.address))]
     queued = 0
@@ -240,9 +225,8 @@ def _alert_board(s: Session, board: str, subject: DeliveryAddress, rows: list[Ou
         queued += outbox.queue_to_channel(ch.platform, ch.address, msg, session=s, key=key, now=now,
                                           board_id=board) is not None
     if not usable:  # the business-unit people, by direct message on a platform that works
-        for person in s.scalars(select(Person).where(Person.board_id == board, Person.role == "business_unit")):
-            ids = {i.platform: i.external_id for i in s.scalars(select(PersonIdentity).where(
-                PersonIdentity.person_id == person.id))}
+        for person in repo.people_with_role(board, "business_unit", session=s):
+            ids = {i.platform: i.external_id for i in repo.identities(person.id, session=s)}
             for platform in outbox.PERSON_PLATFORMS:
                 address = ids.get(platform)
                 if address is None or _failing(s, platform, address) or (
@@ -275,11 +259,9 @@ class Unreachable:
 def unreachable(s: Session) -> list[Unreachable]:
     T = translator()
     out = []
-    for a in s.scalars(select(DeliveryAddress).where(DeliveryAddress.failing_since.is_not(None))
-                       .order_by(DeliveryAddress.platform, DeliveryAddress.address)):
+    for a in outbox_repo.all_failing(session=s):
         rows = _waiting(s, a)
-        refs = sorted({c.ref for c in s.scalars(select(Case).where(Case.id.in_({r.case_id for r in rows
-                                                                                  if r.case_id})))})
+        refs = sorted({c.ref for c in cases_repo.cases_by_ids({r.case_id for r in rows if r.case_id}, session=s)})
         who = T("the whole platform") if a.address == PLATFORM else recipient(T, s, a.target_kind, a.address,
                                                                                a.person_id)
         assert a.failing_since is not None

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.messages import Message, message_to_data
-from storage import repo
+from storage import outbox_repo, repo
 from storage.models import Case, OutboxMessage, Person
 
 PERSON_PLATFORMS = ("slack", "teams", "webhook", "console")  # a person is messaged on one platform, in this order
@@ -34,7 +33,7 @@ def queue(*, session: Session, key: str, platform: str, target_kind: str, addres
           prompt_id: int | None = None, update_of: OutboxMessage | None = None,
           board_id: str | None = None) -> OutboxMessage | None:
     """Write one outbound message unless one with the same idempotency key exists already."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
+    if outbox_repo.key_exists(key, session=session):
         return None
     row = OutboxMessage(idempotency_key=key, board_id=case.board_id if case else board_id,
                         case_id=case.id if case else None, timer_id=timer_id,

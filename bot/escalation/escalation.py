@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.cases import permissions, protocols, services
@@ -24,8 +23,8 @@ from bot.notify import notify
 from bot.core.routes import Route
 from protocol.engine import CaseState, Item, Status
 from protocol.spec import LEVEL_ORDER, Level, Protocol, Stage
-from storage import repo
-from storage.models import Case, EscalationPrompt, OutboxMessage, Person
+from storage import escalation_repo, outbox_repo, repo
+from storage.models import Case, EscalationPrompt, Person
 
 ACK = Route.ACKNOWLEDGE
 
@@ -129,8 +128,7 @@ def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build:
                    suffix: str, *, session: Session, now: dt.datetime) -> None:
     """Update in place every copy of ``prompt``: its channel posts, re-posts and direct messages (a direct message
     in its reader's language, a channel post in the board's channel languages)."""
-    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.prompt_id == prompt.id,
-                                                       OutboxMessage.update_of_id.is_(None))).all()
+    rows = outbox_repo.prompt_copies(prompt.id, session=session)
     for row in rows:
         if row.target_kind == "person" and row.person_id:
             reader = repo.get_person(row.person_id, session=session)
@@ -147,8 +145,7 @@ def settle_prompts(case: Case, state: CaseState, proto: Protocol, now: dt.dateti
     """Prompts follow the case: once it is resolved or closed, or has moved past the stage a prompt is about,
     every open prompt of the case is closed and each of its copies is updated in place to say so (its buttons
     then answer that nothing is needed). Runs in the transaction of every change to a case."""
-    prompts = session.scalars(select(EscalationPrompt).where(EscalationPrompt.case_id == case.id,
-                                                             EscalationPrompt.state == "open")).all()
+    prompts = escalation_repo.open_prompts(case.id, session=session)
     for prompt in prompts:
         if state.status is Status.OPEN and case.stage_id == prompt.stage_id:
             continue
@@ -164,9 +161,7 @@ def prompt_to_acknowledge(person: Person, case: Case, *, session: Session) -> in
     """The open escalation prompt on ``case`` that ``person`` would acknowledge by typing 'acknowledge REF' (the
     console has no scroll-back to an old prompt's button): one for their agency and level if there is one, else any
     open one (acknowledging then says whose it is)."""
-    prompts = session.scalars(select(EscalationPrompt).where(EscalationPrompt.case_id == case.id,
-                                                             EscalationPrompt.state == "open")
-                              .order_by(EscalationPrompt.id)).all()
+    prompts = escalation_repo.open_prompts(case.id, session=session, by_id=True)
     mine = [p for p in prompts if may_acknowledge(person, p)]
     chosen = (mine or list(prompts))[:1]
     return chosen[0].id if chosen else None
@@ -195,10 +190,7 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                                  level=T(views.LEVEL_LABELS[Level(prompt.level)]),
                                  agency=agency.name if agency else T("the board")), record=record)
     # two managers pressing at once: exactly one wins this conditional update; the other is told who did
-    won = session.execute(update(EscalationPrompt).where(EscalationPrompt.id == prompt.id,
-                                                         EscalationPrompt.state == "open")
-                          .values(state="acknowledged", acknowledged_by_id=ctx.actor.id, acknowledged_at=ctx.now)
-                          ).rowcount == 1
+    won = escalation_repo.answer_if_open(prompt.id, "acknowledged", ctx.actor.id, ctx.now, session=session)
     session.refresh(prompt)
     if not won:
         if prompt.state == "closed":
@@ -210,13 +202,9 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                          time=T.time(at) if at else "?")), None
     before = case.stage_id
     # the other agencies' prompts for the same lapse are answered with it: one owner
-    siblings = session.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == prompt.timer_id,
-                                                              EscalationPrompt.id != prompt.id,
-                                                              EscalationPrompt.state == "open")).all()
+    siblings = escalation_repo.open_siblings(prompt, session=session)
     for other in siblings:
-        session.execute(update(EscalationPrompt)
-                        .where(EscalationPrompt.id == other.id, EscalationPrompt.state == "open")
-                        .values(state="superseded", acknowledged_by_id=ctx.actor.id, acknowledged_at=ctx.now))
+        escalation_repo.answer_if_open(other.id, "superseded", ctx.actor.id, ctx.now, session=session)
         session.refresh(other)
     session.flush()
     agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None

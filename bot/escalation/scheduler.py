@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,9 +41,9 @@ from bot.reporting import digests
 from bot.core.routes import Route
 from protocol.engine import CaseState, Item, Status, evaluate
 from protocol.spec import Protocol, Side
-from storage import ops, repo
+from storage import cases_repo, escalation_repo, ops, outbox_repo, repo
 from storage.db import writing
-from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
+from storage.models import Case, EscalationPrompt, Timer
 
 log = logging.getLogger("parley.scheduler")
 LATE_AFTER = dt.timedelta(hours=1)  # a reminder this much after its planned time says it is late
@@ -90,7 +89,7 @@ class Sweeper:
         now = self.clock.now()
         count = 0
         with self.factory() as s:
-            ids = s.scalars(select(Case.id).where(Case.status.in_(["open", "awaiting_decision", "resolved"]))).all()
+            ids = cases_repo.case_ids_with_status(["open", "awaiting_decision", "resolved"], session=s)
         for cid in ids:
             with self.factory() as s:
                 case = s.get(Case, cid)
@@ -121,7 +120,7 @@ class Sweeper:
                         continue
                     key = f"board:{board.id}:{kind}:{fire.astimezone(dt.timezone.utc).isoformat()}"
                     fire = proto.calendar().next_working_time(fire)  # a bank holiday Monday waits for Tuesday
-                    if s.scalar(select(Timer.id).where(Timer.key == key)) is not None:
+                    if escalation_repo.key_exists(key, session=s):
                         continue
                     try:
                         with s.begin_nested():
@@ -138,10 +137,7 @@ class Sweeper:
             now = self.clock.now()
             with self.factory() as s:
                 writing(s)  # claims are exclusive on SQLite too: two schedulers on one file never share a timer
-                due = s.scalars(select(Timer).where(Timer.state == "pending", Timer.due_at <= now,
-                                                    or_(Timer.retry_at.is_(None), Timer.retry_at <= now))
-                                .order_by(Timer.due_at, Timer.id).limit(self.batch)
-                                .with_for_update(skip_locked=True)).all()
+                due = escalation_repo.claim_due(now, self.batch, session=s)
                 if not due:
                     return fired
                 for t in due:
@@ -202,9 +198,7 @@ class Sweeper:
         item = self._item(state, t)
         if item.due_at is not None and now > item.due_at:
             raise Skip("the deadline passed before the reminder could be sent")
-        later = s.scalar(select(Timer.id).where(Timer.case_id == t.case_id, Timer.kind == "nudge",
-                                                Timer.state == "pending", Timer.deadline_at == t.deadline_at,
-                                                Timer.due_at > t.due_at, Timer.due_at <= now, Timer.id != t.id))
+        later = escalation_repo.later_nudge(t, now, session=s)
         if later is not None and s.get(Timer, later).data.get("step") == t.data.get("step"):
             raise Skip("a later reminder for the same deadline is due as well; only that one is sent")
         self._dm_owners(s, t, case, proto, item, now, notify.Event.NUDGE)
@@ -289,7 +283,7 @@ class Sweeper:
             raise Skip("already acknowledged")
         n = int(t.data["n"])
         step = RENOTIFY_STEPS[n - 1]
-        first = s.scalar(select(Timer).where(Timer.id == prompt.timer_id))
+        first = escalation_repo.get_timer(prompt.timer_id, session=s)
         deadline = first.deadline_at if first and first.deadline_at else now
         protective = bool(first.data.get("protective")) if first else False
 
@@ -315,9 +309,7 @@ class Sweeper:
 
     @staticmethod
     def _prompt_channels(s: Session, prompt: EscalationPrompt) -> list[tuple[str, str]]:
-        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.prompt_id == prompt.id,
-                                                     OutboxMessage.target_kind == "channel",
-                                                     OutboxMessage.update_of_id.is_(None))).all()
+        rows = outbox_repo.prompt_copies(prompt.id, session=s, channels_only=True)
         return sorted({(r.platform, r.address) for r in rows})
 
     def _board_post(self, s: Session, t: Timer, now: dt.datetime, build: Callable[..., Message],
@@ -347,18 +339,15 @@ class Sweeper:
 
     def next_due(self) -> dt.datetime | None:
         with self.factory() as s:
-            return s.scalar(select(Timer.due_at).where(Timer.state == "pending").order_by(Timer.due_at).limit(1))
+            return escalation_repo.next_due_at(session=s)
 
     def idle(self, platforms: Collection[str] | None = None) -> bool:
         """Nothing due and nothing left to send (on ``platforms`` when given: the ones this process delivers)."""
         now = self.clock.now()
         with self.factory() as s:
-            due = s.scalar(select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now).limit(1))
-            q = select(OutboxMessage.id).where(OutboxMessage.state.in_(["pending", "sending"]))
-            if platforms is not None:
-                q = q.where(OutboxMessage.platform.in_(list(platforms)))
-            unsent = s.scalar(q.limit(1))
-        return due is None and unsent is None
+            due = escalation_repo.any_due(now, session=s)
+            unsent = outbox_repo.any_unsent(session=s, platforms=platforms)
+        return not due and not unsent
 
 
 BEAT_EVERY = dt.timedelta(seconds=10)  # a sweep is recorded at most this often (readiness allows minutes)

@@ -25,7 +25,6 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.cases import projection, protocols, services
@@ -34,8 +33,8 @@ from bot.core.i18n import N_, Translator, translator
 from protocol.calendar import WorkingCalendar
 from protocol.engine import CaseState, Status
 from protocol.spec import Protocol
-from storage import repo
-from storage.models import Agency, Case, CaseStageResult, ProtocolSnapshot
+from storage import repo, reporting_repo
+from storage.models import Case, ProtocolSnapshot
 
 LOG_COLUMNS = (N_("Date Raised"), N_("Name of person/Case Ref"), N_("LA Area (Cardiff/Vale)"),
                N_("Name of agency raising concern"), N_("Summary of concern and Themes identified"),
@@ -245,21 +244,15 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
     year, number = parse_quarter(quarter)
     first, last = quarter_dates(year, number, proto.reporting.quarter_numbering)
     start, end = quarter_bounds(first, last, cal)
-    in_quarter = (Case.board_id == board_id, Case.opened_at >= start, Case.opened_at < end)
-    keys = (Case.snapshot_id, Case.category, Case.raising_agency_id, Case.responding_agency_id, Case.la_area,
-            Case.highest_stage, Case.status, Case.bypass_used, Case.policy_gap, Case.projection_version)
-    count_cases = select(*keys, func.count()).where(*in_quarter).group_by(*keys)
-    per_case = session.execute(count_cases).all()
+    per_case = reporting_repo.quarter_case_counts(board_id, start, end, session=session)
     if any(r.highest_stage is None or r.projection_version != projection.PROJECTION_VERSION for r in per_case):
-        stale = session.scalars(select(Case).where(*in_quarter, or_(
-            Case.projection_version != projection.PROJECTION_VERSION, Case.highest_stage.is_(None)))).all()
+        stale = reporting_repo.quarter_stale(board_id, start, end, projection.PROJECTION_VERSION, session=session)
         projection.rebuild(session, cases=stale)
-        per_case = session.execute(count_cases).all()
+        per_case = reporting_repo.quarter_case_counts(board_id, start, end, session=session)
 
     tables: dict[str, Counter[str]] = {name: Counter() for name in QUARTERLY_TABLES}
     agency_ids = {r[2] for r in per_case} | {r[3] for r in per_case if r[3] is not None}
-    names = dict(session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(agency_ids))).all()) \
-        if agency_ids else {}
+    names = reporting_repo.agency_names(agency_ids, session=session)
     by_snapshot: dict[int, Protocol] = {}
     for snapshot_id, category, raising, responding, la_area, top, status, bypass, policy_gap, _, n in per_case:
         if snapshot_id not in by_snapshot:
@@ -276,11 +269,7 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
             tables["Bypass to a higher stage"][T("Used")] += n
         if policy_gap:
             tables["Policy-gap referrals"][T("Referred")] += n
-    judged = session.execute(
-        select(CaseStageResult.stage_number, CaseStageResult.on_time, func.count())
-        .where(CaseStageResult.case_id.in_(select(Case.id).where(*in_quarter)),
-               CaseStageResult.on_time.is_not(None))
-        .group_by(CaseStageResult.stage_number, CaseStageResult.on_time)).all()
+    judged = reporting_repo.quarter_stage_timeliness(board_id, start, end, session=session)
     for stage_number, on_time, n in judged:
         label = T("Stage {n} on time", n=stage_number) if on_time else T("Stage {n} late", n=stage_number)
         tables["Stage deadlines"][label] += n

@@ -1,0 +1,60 @@
+"""Repository of the cases as sets and of their stored projection (``case_stage_results``): the queries of
+bot/cases/projection.py, of the reprojection in bot/runtime.py and of the reports that count cases. Single cases
+(by id, by reference, locked) are in :mod:`storage.repo`. The session is keyword-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from storage.models import Case, CaseEvent, CaseStageResult
+
+
+def cases_by_ids(ids: Collection[int], *, session: Session) -> Sequence[Case]:
+    """The cases with these ids, by id."""
+    return session.scalars(select(Case).where(Case.id.in_(list(ids))).order_by(Case.id)).all()
+
+
+
+def case_ids(*, session: Session, board_id: str | None = None) -> list[int]:
+    """The ids of every case (a board's when ``board_id``), in order."""
+    q = select(Case.id).order_by(Case.id)
+    return list(session.scalars(q.where(Case.board_id == board_id) if board_id else q))
+
+
+def case_ids_with_status(statuses: Sequence[str], *, session: Session) -> Sequence[int]:
+    """The ids of the cases with one of ``statuses``."""
+    return session.scalars(select(Case.id).where(Case.status.in_(list(statuses)))).all()
+
+
+def cases(*, session: Session, board_id: str | None = None) -> list[Case]:
+    """Every case (a board's when ``board_id``), by id."""
+    q = select(Case).order_by(Case.id)
+    if board_id:
+        q = q.where(Case.board_id == board_id)
+    return list(session.scalars(q))
+
+
+def cases_with_event(board_id: str, kind: str, *, session: Session) -> set[int]:
+    """The ids of the board's cases whose history holds an event of this kind."""
+    return set(session.scalars(select(CaseEvent.case_id).join(Case, Case.id == CaseEvent.case_id).where(
+        Case.board_id == board_id, CaseEvent.kind == kind)))
+
+
+# -- the stored projection --------------------------------------------------------------------------------------
+def stale_projections(version: int, *, session: Session, board_id: str | None = None) -> list[Case]:
+    """Cases (a board's when ``board_id``) whose projection is missing or written by rules older than
+    ``version``, by id."""
+    q = select(Case).where(or_(Case.projection_version != version, Case.highest_stage.is_(None)))
+    if board_id:
+        q = q.where(Case.board_id == board_id)
+    return list(session.scalars(q.order_by(Case.id)))
+
+
+def stage_results(case_id: int, *, session: Session) -> list[CaseStageResult]:
+    """The case's stored stage results, by visit."""
+    return list(session.scalars(select(CaseStageResult).where(CaseStageResult.case_id == case_id)
+                                .order_by(CaseStageResult.visit)))

@@ -1,0 +1,91 @@
+"""Repository of the escalation prompts and of the timers: the queries of bot/escalation/ (prompts, the scheduler's
+sweep) and of bot/cases/timers.py. The session is keyword-only.
+
+A timer claim skips the rows another scheduler holds (``FOR UPDATE SKIP LOCKED``); acknowledging a prompt is one
+conditional UPDATE, so of two managers pressing at once exactly one wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import EscalationPrompt, Timer
+
+
+# -- escalation prompts -----------------------------------------------------------------------------------------
+def open_prompts(case_id: int, *, session: Session, by_id: bool = False) -> Sequence[EscalationPrompt]:
+    """The case's open prompts (in id order with ``by_id``)."""
+    q = select(EscalationPrompt).where(EscalationPrompt.case_id == case_id, EscalationPrompt.state == "open")
+    if by_id:
+        q = q.order_by(EscalationPrompt.id)
+    return session.scalars(q).all()
+
+
+def prompt_ids(case_id: int, *, session: Session) -> set[int]:
+    """The ids of every prompt ever posted about the case."""
+    return set(session.scalars(select(EscalationPrompt.id).where(EscalationPrompt.case_id == case_id)))
+
+
+def open_siblings(prompt: EscalationPrompt, *, session: Session) -> Sequence[EscalationPrompt]:
+    """The other agencies' open prompts for the same lapse (the same timer)."""
+    return session.scalars(select(EscalationPrompt).where(EscalationPrompt.timer_id == prompt.timer_id,
+                                                          EscalationPrompt.id != prompt.id,
+                                                          EscalationPrompt.state == "open")).all()
+
+
+def answer_if_open(prompt_id: int, state: str, by_id: int, at: dt.datetime, *, session: Session) -> bool:
+    """Set an open prompt's state (acknowledged, superseded) and who answered it when, in one conditional UPDATE;
+    True when it was still open (this call won)."""
+    res = session.execute(update(EscalationPrompt).where(EscalationPrompt.id == prompt_id,
+                                                         EscalationPrompt.state == "open")
+                          .values(state=state, acknowledged_by_id=by_id, acknowledged_at=at))
+    return cast("CursorResult[Any]", res).rowcount == 1
+
+
+# -- timers -----------------------------------------------------------------------------------------------------
+def pending_for_case(case_id: int, *, session: Session) -> Sequence[Timer]:
+    return session.scalars(select(Timer).where(Timer.case_id == case_id, Timer.state == "pending")).all()
+
+
+def existing_keys(keys: Collection[str], *, session: Session) -> set[str]:
+    """Which of ``keys`` are timers already (in any state)."""
+    return set(session.scalars(select(Timer.key).where(Timer.key.in_(list(keys)))))
+
+
+def key_exists(key: str, *, session: Session) -> bool:
+    return session.scalar(select(Timer.id).where(Timer.key == key)) is not None
+
+
+def get_timer(timer_id: int | None, *, session: Session) -> Timer | None:
+    """The timer with this id, read from the database (a query, not the identity map's copy)."""
+    return session.scalar(select(Timer).where(Timer.id == timer_id))
+
+
+def claim_due(now: dt.datetime, batch: int, *, session: Session) -> Sequence[Timer]:
+    """Pending timers due by ``now`` and not waiting for a retry, soonest first, at most ``batch``, locked:
+    ``FOR UPDATE SKIP LOCKED``."""
+    return session.scalars(select(Timer).where(Timer.state == "pending", Timer.due_at <= now,
+                                               or_(Timer.retry_at.is_(None), Timer.retry_at <= now))
+                           .order_by(Timer.due_at, Timer.id).limit(batch)
+                           .with_for_update(skip_locked=True)).all()
+
+
+def later_nudge(t: Timer, now: dt.datetime, *, session: Session) -> int | None:
+    """The id of another pending reminder for the same case and deadline, due after ``t`` and by ``now``."""
+    return session.scalar(select(Timer.id).where(Timer.case_id == t.case_id, Timer.kind == "nudge",
+                                                 Timer.state == "pending", Timer.deadline_at == t.deadline_at,
+                                                 Timer.due_at > t.due_at, Timer.due_at <= now, Timer.id != t.id))
+
+
+def next_due_at(*, session: Session) -> dt.datetime | None:
+    """When the soonest pending timer is due."""
+    return session.scalar(select(Timer.due_at).where(Timer.state == "pending").order_by(Timer.due_at).limit(1))
+
+
+def any_due(now: dt.datetime, *, session: Session) -> bool:
+    return session.scalar(select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now).limit(1)) is not None

@@ -1,0 +1,60 @@
+"""Repository of what the platforms bring in: who is speaking (identities, e-mail addresses), the delivery keys
+seen (deduplication) and the stored conversation references (Teams proactive messaging). The queries of
+bot/delivery/inbound.py and of bot/runtime.py's references. The session is keyword-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from storage.models import ConversationRef, InboundKey, Person, PersonIdentity
+
+
+# -- identities -------------------------------------------------------------------------------------------------
+def people_by_email(email: str, *, session: Session) -> Sequence[Person]:
+    """Everyone with this e-mail address, on any board (compared in lower case; ``email`` already is)."""
+    return session.scalars(select(Person).where(func.lower(Person.email) == email)).all()
+
+
+def identity(platform: str, external_id: str, *, session: Session) -> PersonIdentity | None:
+    return session.scalar(select(PersonIdentity).where(PersonIdentity.platform == platform,
+                                                       PersonIdentity.external_id == external_id))
+
+
+# -- delivery keys (deduplication) ------------------------------------------------------------------------------
+def delete_key(platform: str, key: str, *, session: Session) -> None:
+    session.execute(delete(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key))
+
+
+def key_for_update(platform: str, key: str, *, session: Session) -> InboundKey | None:
+    """A stored delivery key, locked (``FOR UPDATE``)."""
+    return session.scalar(select(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key)
+                          .with_for_update())
+
+
+# -- conversation references ------------------------------------------------------------------------------------
+def conversation_ref(platform: str, kind: str, key: str, *, session: Session) -> ConversationRef | None:
+    return session.scalar(select(ConversationRef).where(ConversationRef.platform == platform,
+                                                        ConversationRef.kind == kind, ConversationRef.key == key))
+
+
+def conversation_refs(platform: str, kind: str, keys: Collection[str], *, session: Session
+                      ) -> Sequence[ConversationRef]:
+    return session.scalars(select(ConversationRef).where(
+        ConversationRef.platform == platform, ConversationRef.kind == kind,
+        ConversationRef.key.in_(list(keys)))).all()
+
+
+def conversation_ref_keys(platform: str, kind: str, *, session: Session) -> list[str]:
+    return list(session.scalars(select(ConversationRef.key).where(ConversationRef.platform == platform,
+                                                                  ConversationRef.kind == kind)
+                                .order_by(ConversationRef.key)))
+
+
+def newest_conversation_ref(platform: str, kind: str, *, session: Session) -> ConversationRef | None:
+    return session.scalars(select(ConversationRef).where(ConversationRef.platform == platform,
+                                                         ConversationRef.kind == kind)
+                           .order_by(ConversationRef.updated_at.desc()).limit(1)).first()
