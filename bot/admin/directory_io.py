@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import protocols
 from bot.core.i18n import available_languages
+from bot.delivery import addressing
 from storage import directory, repo
 from storage.db import writing
 from storage.directory import AgencyRow, ChannelRow, Directory, PersonRow
@@ -268,6 +269,10 @@ def import_directory(factory: sessionmaker[Session], board_id: str, path: Path, 
         if dry_run:
             s.rollback()
             return Result(changes=changes)
+        # people linked just now (a Slack or Teams id in the sheet): what could not reach them goes to them now
+        waiting = sum(addressing.readdress(p, session=s, now=now) for p in repo.people(board_id, session=s))
+        if waiting:
+            changes.append(f"{waiting} message(s) kept for people with no account linked now go to their accounts")
         if changes:
             repo.audit("directory_imported", session=s, at=now or dt.datetime.now(dt.timezone.utc), actor=None,
                        actor_label="parley directory import", via="cli",

@@ -66,3 +66,33 @@ def doctor_lines(s) -> list[str]:
     from bot.delivery import outages
 
     return [f"{u.platform} {u.recipient} {' '.join(u.cases)} {u.reason}" for u in outages.unreachable(s)]
+
+
+def test_a_directory_import_that_links_someone_sends_them_what_was_waiting(runtime, tmp_path) -> None:
+    import csv
+
+    from bot.admin.directory_io import export_directory, import_directory
+
+    j = Journey(runtime, "swindon", at(2026, 4, 2, 10))
+    with runtime.factory() as s:
+        bob = repo.person_by_key("swindon", "bob", session=s)
+        s.execute(delete(PersonIdentity).where(PersonIdentity.person_id == bob.id))
+        s.commit()
+    j.expect(j.say("alice", *INTAKE), {"sam": "case_opened", "#business-unit": "delivery_alert"})
+    # the business unit adds bob's Slack id to the spreadsheet and imports it
+    export_directory(runtime.factory, "swindon", "csv", tmp_path)
+    with (tmp_path / "people.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    for row in rows[1:]:
+        if row[0] == "bob@swindon.example":
+            row[7] = "U0BOB"
+    with (tmp_path / "people.csv").open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    result = import_directory(runtime.factory, "swindon", tmp_path, now=j.clock.now())
+    assert "linked person bob@swindon.example to slack" in result.changes
+    assert "1 message(s) kept for people with no account linked now go to their accounts" in result.changes
+    with runtime.factory() as s:
+        kept = s.scalars(select(OutboxMessage).where(OutboxMessage.person_id == bob.id)).all()
+        assert [(r.platform, r.address, r.state, r.payload["kind"]) for r in kept] == [
+            ("slack", "U0BOB", "pending", "case_opened")]
+    assert doctor.delivery_checks(runtime.factory)[0].ok
