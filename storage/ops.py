@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import repo
@@ -16,11 +16,6 @@ from storage.models import EscalationPrompt, OutboxMessage, Timer
 
 LAST_SWEEP = "scheduler.last_sweep"  # the settings row every scheduler's sweep writes (any replica's counts)
 UNDELIVERED = ("pending", "sending")
-
-
-def ping(session: Session) -> None:
-    """Raises when the database does not answer."""
-    session.execute(text("SELECT 1"))
 
 
 def beat(session: Session, now: dt.datetime) -> None:

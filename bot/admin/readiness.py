@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.clock import Clock
 from storage import crypto, migrate, ops, protection
+from storage.db import ping
 
 SWEEP_ENV = "PARLEY_READY_SWEEP_SECONDS"
 OPS_PORT_ENV = "PARLEY_OPS_PORT"  # where a process with no chat server (parley scheduler) serves these
@@ -67,8 +68,7 @@ class Readiness:
     def checks(self) -> list[Check]:
         """Each check, in order; after the database fails, the others cannot be made and say so."""
         try:
-            with self.factory() as s:
-                ops.ping(s)
+            ping(self.engine)
         except Exception as exc:  # noqa: BLE001 - any failure to answer is "not ready"
             return [Check("database", False, f"the database does not answer ({type(exc).__name__})")] + [
                 Check(name, False, "not checked: the database does not answer")
