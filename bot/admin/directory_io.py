@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.admin import doctor
 from bot.cases import protocols
 from bot.core.i18n import available_languages
 from bot.delivery import addressing
@@ -329,13 +330,13 @@ def check_directory(factory: sessionmaker[Session], board_id: str) -> list[str]:
     with factory() as s:
         if repo.get_board(board_id, session=s) is None:
             raise ValueError(f"There is no board {board_id!r}.")
-        levels = {st.level.value for st in protocols.board_protocol(board_id, session=s).stages}
+        levels = doctor.required_levels(protocols.board_protocol(board_id, session=s))  # the rule doctor uses
         d = directory.read(board_id, session=s)
         reachable = directory.reachable_people(board_id, session=s)
     live = [c for c in d.channels if c.platform != "console"]
     out = []
     for a in d.agencies:
-        for level in [lv for lv in MANAGER_LEVELS if lv in levels]:
+        for level in levels:
             if not any(c.agency == a.key and c.level == level for c in live):
                 out.append(f"agency {a.key} has no {level.replace('_', ' ')} channel on Slack, Teams or the webhook")
         if not a.safeguarding_lead_email:
