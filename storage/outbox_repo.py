@@ -37,6 +37,13 @@ def failed_unreachable(platform: str, person_id: int, *, session: Session) -> Se
                            .order_by(OutboxMessage.id)).all()
 
 
+def people_with_failed(platform: str, board_id: str, *, session: Session) -> Sequence[int]:
+    """The board's people with failed rows on ``platform`` (the platform of nobody's address)."""
+    return [pid for pid in session.scalars(select(OutboxMessage.person_id).distinct().where(
+        OutboxMessage.platform == platform, OutboxMessage.board_id == board_id, OutboxMessage.state == "failed",
+        OutboxMessage.person_id.is_not(None)).order_by(OutboxMessage.person_id)) if pid is not None]
+
+
 def claim(platforms: Collection[str], now: dt.datetime, batch: int, *, session: Session, by_board: bool = False,
           board_id: str | None = None) -> Sequence[OutboxMessage]:
     """Rows due now (pending and due, or sending with an expired lease) on ``platforms`` (and, when ``by_board``,

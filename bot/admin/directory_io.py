@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.admin import doctor
 from bot.cases import protocols
 from bot.core.i18n import available_languages
-from bot.delivery import addressing
-from storage import directory, repo
+from bot.delivery import addressing, outbox
+from storage import directory, outbox_repo, repo
 from storage.db import writing
 from storage.directory import AgencyRow, ChannelRow, Directory, PersonRow
 
@@ -271,7 +271,9 @@ def import_directory(factory: sessionmaker[Session], board_id: str, path: Path, 
             s.rollback()
             return Result(changes=changes)
         # people linked just now (a Slack or Teams id in the sheet): what could not reach them goes to them now
-        waiting = sum(addressing.readdress(p, session=s, now=now) for p in repo.people(board_id, session=s))
+        kept = outbox_repo.people_with_failed(outbox.UNREACHABLE, board_id, session=s)
+        waiting = sum(addressing.readdress(p, session=s, now=now) for pid in kept
+                      if (p := repo.get_person(pid, session=s)) is not None)
         if waiting:
             changes.append(f"{waiting} message(s) kept for people with no account linked now go to their accounts")
         if changes:
