@@ -129,28 +129,14 @@ def parse(tables: dict[str, tuple[str, Rows]]) -> tuple[Directory, list[Problem]
     a_label, a_rows = body("agencies")
     p_label, p_rows = body("people")
     c_label, c_rows = body("channels")
-    agencies: dict[str, tuple[int, dict[str, str]]] = {}
+    agencies = _keyed(a_label, a_rows, "key", KEY, "a key is lower-case letters, digits and hyphens", problems)
     for n, r in a_rows:
-        key = r.get("key", "").lower()
-        if not KEY.match(key):
-            problems.append(Problem(a_label, n, "key", "a key is lower-case letters, digits and hyphens"))
-        elif key in agencies:
-            problems.append(Problem(a_label, n, "key", f"{key} is given twice (also row {agencies[key][0]})"))
-        else:
-            agencies[key] = (n, r)
         for col in ("name", "sector"):
             if not r.get(col):
                 problems.append(Problem(a_label, n, col, "required"))
-    people: dict[str, tuple[int, dict[str, str]]] = {}
+    people = _keyed(p_label, p_rows, "email", EMAIL, "not an e-mail address", problems)
     languages = available_languages()
     for n, r in p_rows:
-        email = r.get("email", "").lower()
-        if not EMAIL.match(email):
-            problems.append(Problem(p_label, n, "email", "not an e-mail address"))
-        elif email in people:
-            problems.append(Problem(p_label, n, "email", f"{email} is given twice (also row {people[email][0]})"))
-        else:
-            people[email] = (n, r)
         if not r.get("name"):
             problems.append(Problem(p_label, n, "name", "required"))
         role, agency = r.get("role", ""), r.get("agency", "").lower()
@@ -210,6 +196,21 @@ def parse(tables: dict[str, tuple[str, Rows]]) -> tuple[Directory, list[Problem]
         tuple(ChannelRow(r.get("agency", "").lower(), r.get("level", ""), r.get("platform", "").lower(),
                          r.get("address", "")) for _, r in c_rows))
     return d, problems
+
+
+def _keyed(label: str, rows: Rows, col: str, pattern: re.Pattern[str], wrong: str,
+           problems: list[Problem]) -> dict[str, tuple[int, dict[str, str]]]:
+    """The rows by ``col`` (lower-cased), each value well formed and given once; the others are problems."""
+    found: dict[str, tuple[int, dict[str, str]]] = {}
+    for n, r in rows:
+        value = r.get(col, "").lower()
+        if not pattern.match(value):
+            problems.append(Problem(label, n, col, wrong))
+        elif value in found:
+            problems.append(Problem(label, n, col, f"{value} is given twice (also row {found[value][0]})"))
+        else:
+            found[value] = (n, r)
+    return found
 
 
 def _twice(label: str, rows: Rows, col: str) -> list[Problem]:
