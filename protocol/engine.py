@@ -23,18 +23,9 @@ from typing import Any
 from protocol.calendar import WorkingCalendar
 from protocol.replay import Replay
 from protocol.spec import Protocol, Stage, Step, StepKind
-from protocol.state import Moment
 from protocol.timescales import AnchorKind, Duration, Unit
+from protocol.state import Action, AnchorInfo, CaseState, Event, Item, Moment, StageVisit, Status, TransitionError
 
-# kept importable from protocol.engine for bot/ (issue #16); new code imports them from protocol.state
-from protocol.state import Action as Action
-from protocol.state import AnchorInfo as AnchorInfo
-from protocol.state import CaseState as CaseState
-from protocol.state import Event as Event
-from protocol.state import Item as Item
-from protocol.state import StageVisit as StageVisit
-from protocol.state import Status as Status
-from protocol.state import TransitionError as TransitionError
 
 
 def _anchor(r: Replay, step: Step, visit: StageVisit | None) -> AnchorInfo | None:

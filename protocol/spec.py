@@ -11,11 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from protocol.calendar import WorkingCalendar
-from protocol.timescales import Anchor
-# kept importable from protocol.spec for bot/ (issue #16); new code imports them from protocol.timescales
-from protocol.timescales import AnchorKind as AnchorKind
-from protocol.timescales import Duration as Duration
-from protocol.timescales import Unit as Unit
+from protocol.timescales import Anchor, Duration
 
 
 class StepKind(StrEnum):

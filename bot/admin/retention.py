@@ -28,7 +28,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import protocols, services
-from protocol.engine import Status
+from protocol.state import Status
 from storage import cases_repo, chain, protection, repo
 from storage.models import Case
 

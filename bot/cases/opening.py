@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.protocols import board_protocol
 from bot.cases.services import Ctx, check_date, clean_short, clean_text, refresh
-from protocol.engine import Status
+from protocol.state import Status
 from storage import repo, subjects
 from storage.models import Case, Person
 

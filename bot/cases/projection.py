@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from bot.cases import timers
 from bot.cases.protocols import protocol_for
-from protocol.engine import CaseState, Event, Status, evaluate
+from protocol.engine import evaluate
+from protocol.state import CaseState, Event, Status
 from protocol.spec import Protocol
 from storage import cases_repo, repo
 from storage.models import Case, CaseStageResult

@@ -18,7 +18,8 @@ from bot.cases import permissions, projection, timers
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.protocols import protocol_for
 from bot.core.i18n import Translator, available_languages, translator
-from protocol.engine import Action, CaseState, Event, Status, TransitionError, evaluate
+from protocol.engine import evaluate
+from protocol.state import Action, CaseState, Event, Status, TransitionError
 from storage import chain, repo, subjects
 from storage.models import Agency, Case, Person
 

@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from protocol.calendar import WorkingCalendar
-from protocol.engine import CaseState, Status
-from protocol.spec import Protocol, StepKind, Unit
+from protocol.state import CaseState, Status
+from protocol.spec import Protocol, StepKind
+from protocol.timescales import Unit
 from storage import escalation_repo
 from storage.models import Case, Timer
 

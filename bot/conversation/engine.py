@@ -16,7 +16,7 @@ from bot.cases import protocols, services
 from bot.cases.services import Ctx
 from bot.core.i18n import Translator
 from bot.core.messages import Choice, Message, Prompt, PromptKind, Reply
-from protocol.engine import Action
+from protocol.state import Action
 from protocol.spec import Protocol
 from storage.models import Case
 

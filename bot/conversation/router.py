@@ -28,7 +28,7 @@ from bot.core.messages import Button, Message, Reply, Severity
 from bot.escalation import escalation
 from bot.records import documents, records
 from bot.core.routes import CASE, Route
-from protocol.engine import Status
+from protocol.state import Status
 from storage import repo
 from storage.db import keep_after_rollback, writing
 from storage.models import Case

@@ -16,8 +16,9 @@ from bot.cases.services import agency_name, state_of, status_label
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
 from bot.core.routes import Route, for_action
-from protocol.engine import Action, AnchorInfo, CaseState, Item, Status
-from protocol.spec import AnchorKind, Duration, Level, Protocol, Side, StepKind, Unit
+from protocol.state import Action, AnchorInfo, CaseState, Item, Status
+from protocol.spec import Level, Protocol, Side, StepKind
+from protocol.timescales import AnchorKind, Duration, Unit
 from storage import repo
 from storage.models import Case
 

@@ -21,7 +21,7 @@ from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
 from bot.notify import notify
 from bot.core.routes import Route
-from protocol.engine import CaseState, Item, Status
+from protocol.state import CaseState, Item, Status
 from protocol.spec import LEVEL_ORDER, Level, Protocol, Stage
 from storage import escalation_repo, outbox_repo, repo
 from storage.models import Case, EscalationPrompt, Person

@@ -39,7 +39,8 @@ from bot.escalation import escalation
 from bot.notify import notify
 from bot.reporting import digests
 from bot.core.routes import Route
-from protocol.engine import CaseState, Item, Status, evaluate
+from protocol.engine import evaluate
+from protocol.state import CaseState, Item, Status
 from protocol.spec import Protocol, Side
 from storage import cases_repo, escalation_repo, ops, outbox_repo, repo
 from storage.db import writing

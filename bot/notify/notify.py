@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Address, Message, Outbound
 from bot.delivery import addressing, outbox
-from protocol.engine import Item
+from protocol.state import Item
 from protocol.spec import Level, Protocol, Side, Stage, StepKind
 from storage import repo
 from storage.models import Case, Person

@@ -27,7 +27,7 @@ from bot.cases.services import MANAGER_ROLES, Ctx
 from bot.core import history, views
 from bot.core.i18n import N_, Translator, translator
 from bot.records import records
-from protocol.engine import Action, Status
+from protocol.state import Action, Status
 from protocol.spec import Form, FormField, FormPart, Protocol
 from storage import repo, subjects
 from storage.models import Case, Person

@@ -31,8 +31,9 @@ from bot.core import views
 from bot.core.i18n import Translator
 from bot.core.messages import Attachment, Message
 from bot.reporting import charts, reports
-from protocol.engine import CaseState, StageVisit, Status
-from protocol.spec import AnchorKind, Duration, Protocol, Stage, Step, Unit
+from protocol.state import CaseState, StageVisit, Status
+from protocol.spec import Protocol, Stage, Step
+from protocol.timescales import AnchorKind, Duration, Unit
 from storage import repo
 
 if TYPE_CHECKING:

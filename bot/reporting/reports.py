@@ -31,7 +31,7 @@ from bot.cases import projection, protocols, services
 from bot.core import views
 from bot.core.i18n import N_, Translator, translator
 from protocol.calendar import WorkingCalendar
-from protocol.engine import CaseState, Status
+from protocol.state import CaseState, Status
 from protocol.spec import Protocol
 from storage import repo, reporting_repo
 from storage.models import Case, ProtocolSnapshot

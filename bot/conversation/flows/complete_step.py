@@ -12,7 +12,7 @@ from bot.conversation.flows.form_part import forms_started_by
 from bot.core import views
 from bot.core.messages import Message, Reply
 from bot.notify import notify
-from protocol.engine import Action
+from protocol.state import Action
 
 
 def _complete_steps() -> list[Step]:

@@ -9,7 +9,7 @@ from bot.conversation.flows.common import case_news, reason_step
 from bot.core import views
 from bot.core.messages import Reply
 from bot.notify import notify
-from protocol.engine import Action
+from protocol.state import Action
 
 
 def _finish_escalate(t: Turn) -> Reply:

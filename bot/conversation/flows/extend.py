@@ -14,7 +14,7 @@ from bot.core import views
 from bot.core.i18n import Translator
 from bot.core.messages import Choice, Message, Reply
 from bot.notify import notify
-from protocol.engine import Action
+from protocol.state import Action
 
 
 def _extend_steps() -> list[Step]:

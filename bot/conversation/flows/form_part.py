@@ -24,7 +24,7 @@ from bot.core.messages import Button, Message, Outbound, Prompt, PromptKind, Rep
 from bot.notify import notify
 from bot.records import documents, render
 from bot.core.routes import Route
-from protocol.engine import Status
+from protocol.state import Status
 from protocol.spec import FormField
 from storage.models import Case
 

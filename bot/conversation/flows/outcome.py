@@ -10,7 +10,7 @@ from bot.core import views
 from bot.core.i18n import Translator
 from bot.core.messages import Choice, Reply
 from bot.notify import notify
-from protocol.engine import Action, Status
+from protocol.state import Action, Status
 
 
 def _outcome_steps() -> list[Step]:

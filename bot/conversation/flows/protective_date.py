@@ -12,7 +12,7 @@ from bot.core import views
 from bot.core.i18n import Translator
 from bot.core.messages import Reply
 from bot.notify import notify
-from protocol.engine import Action
+from protocol.state import Action
 
 
 def _protective_steps() -> list[Step]:

@@ -13,7 +13,7 @@ from bot.core.i18n import Translator
 from bot.core.messages import Button, Message, Reply, Severity
 from bot.notify import notify
 from bot.core.routes import Route
-from protocol.engine import Action
+from protocol.state import Action
 
 
 def _finish_urgent(t: Turn) -> Reply:
