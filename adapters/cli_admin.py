@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from adapters.cli_common import DbOpt, fail, runtime_for
+from adapters.cli_base import DbOpt, fail
+from adapters.cli_common import runtime_for
 from bot.runtime import Runtime
 
 keys_app = typer.Typer(help="The keys that encrypt personal data at rest (PARLEY_DATA_KEYS).", no_args_is_help=True)

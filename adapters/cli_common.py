@@ -1,21 +1,13 @@
-"""What the command line's modules share: the --db option, failing with a message, opening the database."""
+"""What the command line's modules that open the database share (the rest is in adapters.cli_base)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 
+from adapters.cli_base import fail
 from bot.runtime import Runtime
-
-DbOpt = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: DATABASE_URL or "
-                                                           "sqlite:///parley.db)")]
-
-
-def fail(message: str) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(1)
 
 
 def key_notice(rt: Runtime) -> None:

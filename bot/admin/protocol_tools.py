@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from bot.core.i18n import translator
-from bot.core.views import anchor_phrase
+from bot.core.anchors import anchor_phrase
 from protocol.engine import TIMED_UNITS, timetable
 from protocol.loader import ProtocolError, load_board
 from protocol.spec import Protocol, Step

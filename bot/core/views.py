@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from bot.cases.protocols import protocol_for
 from bot.cases.services import agency_name, state_of, status_label
+from bot.core.anchors import anchor_clause, anchor_phrase
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
 from bot.core.routes import Route, for_action
-from protocol.state import Action, AnchorInfo, CaseState, Item, Status
+from protocol.state import Action, CaseState, Item, Status
 from protocol.spec import Level, Protocol, Side, StepKind
 from protocol.timescales import AnchorKind, Duration, Unit
 from storage import repo
@@ -82,28 +83,6 @@ def duration_text(T: Translator, d: Duration) -> str:
     if d.unit is Unit.NEXT_MEETING:
         return T("the next {meeting} meeting", meeting=(d.meeting or "").replace("-", " "))
     return T("no timescale")
-
-
-def anchor_phrase(T: Translator, a: AnchorInfo, step_title: str | None = None) -> str:
-    """Where a clock started, in words; ``step_title`` is the anchor step's title in the reader's language."""
-    if a.kind is AnchorKind.DISAGREEMENT:
-        return T("the disagreement arose")
-    if a.kind is AnchorKind.CONCERN_RAISED:
-        return T("the concern was raised")
-    if a.kind is AnchorKind.STAGE_START:
-        return T("Stage {n} started", n=a.stage_number)
-    if a.kind is AnchorKind.PREVIOUS_STAGE_COMPLETED:
-        return T("Stage {n} completed", n=a.stage_number)
-    if a.kind is AnchorKind.STEP:
-        return T("\u201c{title}\u201d was done", title=step_title or a.step_title)
-    return T("the resolution")
-
-
-def anchor_clause(T: Translator, a: AnchorInfo, step_title: str | None = None) -> str:
-    """Where a clock started, as a clause that reads after 'when' ('the resolution was reached')."""
-    if a.kind is AnchorKind.RESOLUTION:
-        return T("the resolution was reached")
-    return anchor_phrase(T, a, step_title)
 
 
 def _when(T: Translator, moment: dt.datetime | dt.date, cal_tz: dt.tzinfo, with_time: bool,

@@ -4,7 +4,8 @@ Only counts, stage labels and the board's name go into a chart: it is posted to 
 a child's or adult's details. Text is set in DejaVu Sans, the font bundled with matplotlib, so a chart renders
 the same offline and on any machine. The figure is built by :func:`digest_figure` (a plain
 ``matplotlib.figure.Figure``, never pyplot's global state, so it is safe in the scheduler's threads) and turned
-into a compact PNG by :func:`png`.
+into a compact PNG by :func:`png`. matplotlib and Pillow (some 40 MB) are imported when a chart is first drawn, not
+with this module: a process that never draws one (the console, the CLI, a scheduler between digests) never loads them.
 """
 
 from __future__ import annotations
@@ -14,19 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: never try to open a window
-
-from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image
-
 from bot.core.i18n import Translator
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
 FONT = "DejaVu Sans"  # bundled with matplotlib
@@ -57,6 +50,12 @@ class StageBar:
 def digest_figure(T: Translator, title: str, window: str, bars: Sequence[StageBar]) -> Figure:
     """Two panels over the same stages: the median working days each stage took beside the protocol's timescale
     for it (light grey), and the open cases at each stage now. Every bar is labelled with its value."""
+    import matplotlib  # heavy: only when a chart is drawn (see the module's docstring)
+
+    matplotlib.use("Agg")  # headless: never try to open a window
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
     with rc_context({"font.family": FONT, "font.size": 10, "axes.spines.top": False, "axes.spines.right": False}):
         fig = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
         fig.suptitle(title, fontsize=12, fontweight="bold")
@@ -119,6 +118,10 @@ def _number(value: float) -> str:
 
 def png(fig: Figure) -> bytes:
     """The figure as a palette PNG (no timestamps or software tags, so the same figure gives the same bytes)."""
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
     buf = io.BytesIO()
     with rc_context({"font.family": FONT}):
         FigureCanvasAgg(fig).print_png(buf, metadata={"Software": None})

@@ -154,9 +154,9 @@ def _port_defaults(text: str) -> set[str]:
 def test_CREADME5_readme_gives_the_port_default_the_code_has() -> None:
     import inspect
 
-    from adapters import cli
+    from adapters import cli_serve
 
-    default = inspect.signature(cli.serve).parameters["port"].default
+    default = inspect.signature(cli_serve.serve).parameters["port"].default
     assert _port_defaults(README.read_text(encoding="utf-8")) == {str(default)}
     # the full configuration table gives it too, and no docs page gives another
     assert _port_defaults((DOCS / "configuration.md").read_text(encoding="utf-8")) == {str(default)}
