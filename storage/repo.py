@@ -78,6 +78,24 @@ def ensure_board(board_id: str, name: str, ref_prefix: str, version: str, snapsh
     return board, snap
 
 
+def snapshot_sha256(snapshot_id: int, *, session: Session) -> str:
+    """A snapshot's digest alone: the protocol's JSON is neither read nor decoded."""
+    with session.no_autoflush:  # snapshots are flushed when they are made (ensure_board): nothing to flush first
+        sha = session.scalar(select(ProtocolSnapshot.sha256).where(ProtocolSnapshot.id == snapshot_id))
+    if sha is None:
+        raise LookupError(f"no protocol snapshot {snapshot_id}")
+    return sha
+
+
+def snapshot_data(snapshot_id: int, *, session: Session) -> dict[str, Any]:
+    """A snapshot's protocol, as the JSON it was stored as (bot.cases.protocols reads it once per process)."""
+    with session.no_autoflush:
+        data = session.scalar(select(ProtocolSnapshot.data).where(ProtocolSnapshot.id == snapshot_id))
+    if data is None:
+        raise LookupError(f"no protocol snapshot {snapshot_id}")
+    return data
+
+
 def current_snapshot(board: Board, *, session: Session) -> ProtocolSnapshot:
     if board.current_snapshot_id is None:
         raise LookupError(f"board {board.id} has no protocol loaded")

@@ -34,7 +34,7 @@ from protocol.calendar import WorkingCalendar
 from protocol.state import CaseState, Status
 from protocol.spec import Protocol
 from storage import repo, reporting_repo
-from storage.models import Case, ProtocolSnapshot
+from storage.models import Case
 
 LOG_COLUMNS = (N_("Date Raised"), N_("Name of person/Case Ref"), N_("LA Area (Cardiff/Vale)"),
                N_("Name of agency raising concern"), N_("Summary of concern and Themes identified"),
@@ -256,9 +256,7 @@ def quarterly(board_id: str, quarter: str, *, session: Session, now: dt.datetime
     by_snapshot: dict[int, Protocol] = {}
     for snapshot_id, category, raising, responding, la_area, top, status, bypass, policy_gap, _, n in per_case:
         if snapshot_id not in by_snapshot:
-            snap = session.get(ProtocolSnapshot, snapshot_id)
-            assert snap is not None
-            by_snapshot[snapshot_id] = protocols.protocol_for_snapshot(snap)
+            by_snapshot[snapshot_id] = protocols.protocol_of_snapshot(snapshot_id, session=session)
         tables["Category / theme"][views._category(by_snapshot[snapshot_id], category, T)] += n
         tables["Raising agency"][names.get(raising, "?")] += n
         tables["Responding agency"][names.get(responding, "?") if responding is not None else "?"] += n
