@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///parley.db"
@@ -27,16 +27,27 @@ def resolve_url(url: str | None = None) -> str:
     return url
 
 
+def in_memory(url: str) -> bool:
+    """A SQLite database that lives in memory (``sqlite://``, ``:memory:``, ``mode=memory``): it has no journal file,
+    so WAL does not apply to it."""
+    parsed = make_url(url)
+    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+
+
 def make_engine(url: str | None = None, **kwargs: object) -> Engine:
+    """An engine for ``url``. On SQLite every connection enforces foreign keys and waits up to SQLITE_BUSY_SECONDS
+    for another writer (the driver's busy timeout); a file database runs in WAL mode with synchronous=NORMAL
+    (docs/configuration.md). PostgreSQL is used as the server is configured."""
     url = resolve_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **kwargs)
+        file_database = not in_memory(url)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
-            if ":memory:" not in url and "mode=memory" not in url:
+            if file_database:
                 # readers never wait for the writer, and the writer for no reader (a file database only)
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
