@@ -39,7 +39,8 @@ entry_points(group="console_scripts")["parley"].load()()
 
 def imported(args: list[str]) -> tuple[subprocess.CompletedProcess, set[str]]:
     """Run `parley ARGS` and return what it printed and every module it had imported when it exited."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_", "PARLEY_TEAMS"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "MICROSOFT_", "PARLEY_TEAMS", "PARLEY_OPS_PORT", "PARLEY_WEBHOOK_URL"))}
     done = subprocess.run([sys.executable, "-c", WRAPPER, *args], capture_output=True, text=True, timeout=120,
                           env=env)
     lines = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
@@ -93,6 +94,21 @@ def test_serve_loads_its_own_module_but_no_platform_it_is_not_configured_for() -
     # no Slack or Teams configured (the environment has none), so neither SDK nor the HTTP server; no renderer
     for absent in ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "aiohttp", "matplotlib", "PIL",
                    "weasyprint", "openpyxl", "adapters.slack", "adapters.teams", "adapters.console"):
+        assert not loaded(modules, (absent,)), absent
+
+
+def test_a_scheduler_run_loads_no_platform_and_no_renderer(tmp_path) -> None:
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    done, _ = imported(["db", "upgrade", "--db", db])
+    assert done.returncode == 0, done.stderr[-2000:]
+    done, _ = imported(["demo", "load", "--db", db])
+    assert done.returncode == 0, done.stderr[-2000:]
+    done, modules = imported(["scheduler", "--db", db, "--until-idle", "--interval", "0.1"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {"adapters.cli_serve", "bot.escalation.scheduler", "apscheduler"} <= modules  # it did run
+    for absent in ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "aiohttp", "matplotlib", "PIL",
+                   "weasyprint", "openpyxl", "adapters.slack", "adapters.teams", "adapters.console",
+                   "adapters.ops_http"):
         assert not loaded(modules, (absent,)), absent
 
 
