@@ -40,11 +40,6 @@ def case_ids(*, session: Session, board_id: str | None = None) -> list[int]:
     return list(session.scalars(q.where(Case.board_id == board_id) if board_id else q))
 
 
-def case_ids_with_status(statuses: Sequence[str], *, session: Session) -> Sequence[int]:
-    """The ids of the cases with one of ``statuses``."""
-    return session.scalars(select(Case.id).where(Case.status.in_(list(statuses)))).all()
-
-
 def cases(*, session: Session, board_id: str | None = None) -> list[Case]:
     """Every case (a board's when ``board_id``), by id."""
     q = select(Case).order_by(Case.id)
