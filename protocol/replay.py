@@ -15,6 +15,10 @@ from protocol.state import (ENGINE_EVENTS, Event, Moment, StageVisit, Status, Tr
 
 
 class Replay:
+    """What a case's events add up to. Stored as data (``to_data``) with each case's timer plan and carried on from
+    there: every attribute but the protocol is in that data (a test checks it), and a change to how events fold in
+    means every stored replay is out of date (the bot's plans name a version for that)."""
+
     def __init__(self, protocol: Protocol):
         self.p = protocol
         self.status: Status | None = None

@@ -68,3 +68,9 @@ def test_a_replay_from_data_that_names_a_stage_the_protocol_lacks_is_refused(pro
     data["visits"][0][0] = "no-such-stage"
     with pytest.raises(KeyError):
         Replay.from_data(proto, data)
+
+
+def test_to_data_keeps_every_attribute_of_a_replay() -> None:
+    """A new attribute of Replay must be stored too (and bot/cases/plans.py's PLAN_VERSION bumped), or a case's
+    stored replay would lose it."""
+    assert set(vars(Replay(SWN))) - {"p"} == set(Replay(SWN).to_data())
