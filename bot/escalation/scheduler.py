@@ -403,9 +403,10 @@ class SchedulerService:
                                    misfire_grace_time=None)
 
     def run(self) -> None:
-        """Rebuild the timers, then sweep every interval (blocks, unless constructed with background=True)."""
-        rebuilt = self.sweeper.rebuild()
-        log.info("timers rebuilt for %d cases", rebuilt)
+        """Plan again the timers of the cases whose plan is stale, then sweep every interval (blocks, unless
+        constructed with background=True)."""
+        replanned = self.sweeper.rebuild()
+        log.info("timers planned again for %d cases whose plan was missing or out of date", replanned)
         self.scheduler.add_job(self.tick, "interval", seconds=self.interval, id="sweep", max_instances=1,
                                coalesce=True, next_run_time=dt.datetime.now(dt.timezone.utc))
         self.scheduler.start()
