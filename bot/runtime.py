@@ -266,15 +266,16 @@ class Runtime:
             return views.case_headline(translator(language), case, protocols.protocol_for(case, session=s), session=s)
 
     def home_messages(self, person_id: int, now: dt.datetime) -> list[Message]:
-        """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
+        """The person's open cases as case cards, overdue first then by next deadline (for an App Home): each case's
+        state from its plan (bot.cases.plans), so no case's history is read."""
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
             if person is None:
                 return []
             T = translator(person.language)
             cards = []
-            for case in repo.cases_involving(person, session=s):
-                st = services.state_of(case, now, session=s)
+            cases = list(repo.cases_involving(person, session=s))
+            for case, st in zip(cases, services.states_of(cases, now, session=s), strict=True):
                 cards.append((not views.overdue_items(st),
                               case.next_due_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
                               views.case_view(T, case, st, session=s)))
@@ -402,8 +403,8 @@ class Runtime:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []
         with self.factory() as s:
-            for case in repo.cases_for_board(board_id, session=s):
-                st = services.state_of(case, now, session=s)
+            cases = list(repo.cases_for_board(board_id, session=s))
+            for case, st in zip(cases, services.states_of(cases, now, session=s), strict=True):
                 proto = protocols.protocol_for(case, session=s)
                 short = views.agenda(st).next_short(T, proto)
                 nxt = " \u2014 " + T("next: {line}", line=short) if short else ""
@@ -420,8 +421,8 @@ class Runtime:
         the same while that deadline stays overdue, so a caller can tell which ones it has shown already."""
         out = []
         with self.factory() as s:
-            for case in repo.cases_for_board(board_id, session=s, statuses=["open", "awaiting_decision"]):
-                st = services.state_of(case, now, session=s)
+            cases = list(repo.cases_for_board(board_id, session=s, statuses=["open", "awaiting_decision"]))
+            for case, st in zip(cases, services.states_of(cases, now, session=s), strict=True):
                 proto = protocols.protocol_for(case, session=s)
                 out.extend((f"{case.ref}|{i.step.id}|{i.due_at.isoformat() if i.due_at else ''}",
                             f"{case.ref}: {views.deadline_line(T, i, proto)}") for i in views.overdue_items(st))

@@ -148,12 +148,24 @@ def _item(r: Replay, step: Step, stage: Stage | None, visit: StageVisit | None, 
 
 def evaluate(protocol: Protocol, events: Iterable[Event], now: dt.datetime,
              calendar: WorkingCalendar | None = None) -> CaseState:
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    cal = calendar or protocol.calendar()
+    return state_at(replay(protocol, events), now, calendar)
+
+
+def replay(protocol: Protocol, events: Iterable[Event]) -> Replay:
+    """The case after ``events``, in order (``TransitionError`` for one not allowed where it comes)."""
     r = Replay(protocol)
     for ev in events:
         r.apply(ev)
+    return r
+
+
+def state_at(r: Replay, now: dt.datetime, calendar: WorkingCalendar | None = None) -> CaseState:
+    """The state of the replayed case at ``now``: ``evaluate`` of the same events. ``now`` decides only which items
+    are overdue (and so whether escalation is due), so one replay serves any moment; ``r`` is not changed."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    protocol = r.p
+    cal = calendar or protocol.calendar()
     if r.status is None:
         raise TransitionError("the case has no 'opened' event")
 
@@ -224,7 +236,7 @@ def evaluate(protocol: Protocol, events: Iterable[Event], now: dt.datetime,
     return CaseState(
         status=r.status,
         stage=stage,
-        visits=tuple(r.visits),
+        visits=tuple(replace(v) for v in r.visits),  # its own copies: r may go on to replay more events
         items=tuple(open_items),
         done=tuple(done_items),
         allowed=tuple(allowed),

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from protocol.spec import Protocol, Stage, Step
-from protocol.state import ENGINE_EVENTS, Event, Moment, StageVisit, Status, TransitionError, parse_moment
+from protocol.state import (ENGINE_EVENTS, Event, Moment, StageVisit, Status, TransitionError, moment_data,
+                            moment_from_data, parse_moment)
 
 
 class Replay:
+    """What a case's events add up to. Stored as data (``to_data``) with each case's timer plan and carried on from
+    there: every attribute but the protocol is in that data (a test checks it), and a change to how events fold in
+    means every stored replay is out of date (the bot's plans name a version for that)."""
+
     def __init__(self, protocol: Protocol):
         self.p = protocol
         self.status: Status | None = None
@@ -32,6 +38,63 @@ class Replay:
     @property
     def current(self) -> StageVisit | None:
         return self.visits[-1] if self.visits else None
+
+    def copy(self) -> Replay:
+        """Another replay of the same events, to go on with without changing this one."""
+        other = Replay(self.p)
+        other.__dict__.update(self.__dict__)
+        other.visits = [replace(v) for v in self.visits]
+        other.done, other.extensions, other.flags = dict(self.done), dict(self.extensions), dict(self.flags)
+        return other
+
+    def to_data(self) -> dict[str, Any]:
+        """The replay as JSON-ready data (``from_data`` with the same protocol gives it back)."""
+        m = moment_data
+        return {
+            "status": self.status.value if self.status else None,
+            "arose_on": m(self.arose_on), "raised_at": m(self.raised_at), "protective_date": m(self.protective_date),
+            "visits": [[v.stage.id, m(v.entered_at), v.how, v.reason, m(v.completed_at), v.outcome]
+                       for v in self.visits],
+            "done": {k: m(v) for k, v in self.done.items()},
+            "extensions": {k: [until.isoformat(), why] for k, (until, why) in self.extensions.items()},
+            "flags": dict(self.flags),
+            "resolved_at": m(self.resolved_at), "closed_at": m(self.closed_at),
+            "awaiting": self.awaiting.id if self.awaiting else None,
+            "resolved_stage": self.resolved_stage.id if self.resolved_stage else None,
+            "resolved_step": self.resolved_step,
+        }
+
+    @classmethod
+    def from_data(cls, protocol: Protocol, data: Mapping[str, Any]) -> Replay:
+        """The replay ``to_data`` wrote, for ``protocol`` (KeyError or ValueError when it does not fit it)."""
+        r = cls(protocol)
+        r.status = Status(data["status"]) if data["status"] else None
+        r.arose_on = _date(moment_from_data(data["arose_on"]))
+        raised = moment_from_data(data["raised_at"])
+        r.raised_at = raised if isinstance(raised, dt.datetime) else None
+        r.protective_date = _date(moment_from_data(data["protective_date"]))
+        r.visits = []
+        for stage_id, entered, how, reason, completed, outcome in data["visits"]:
+            entered_at = moment_from_data(entered)
+            if entered_at is None:
+                raise ValueError("a stage visit without its start")
+            r.visits.append(StageVisit(protocol.stage(stage_id), entered_at, how, reason,
+                                       moment_from_data(completed), outcome))
+        r.done = {}
+        for step_id, text in data["done"].items():
+            protocol.step(step_id)  # KeyError for a step this protocol does not have
+            done_at = moment_from_data(text)
+            if done_at is None:
+                raise ValueError(f"step {step_id!r} done at no moment")
+            r.done[step_id] = done_at
+        r.extensions = {k: (dt.date.fromisoformat(until), str(why)) for k, (until, why) in data["extensions"].items()}
+        r.flags = dict(data["flags"])
+        r.resolved_at = moment_from_data(data["resolved_at"])
+        r.closed_at = moment_from_data(data["closed_at"])
+        r.awaiting = protocol.stage(data["awaiting"]) if data["awaiting"] else None
+        r.resolved_stage = protocol.stage(data["resolved_stage"]) if data["resolved_stage"] else None
+        r.resolved_step = data["resolved_step"]
+        return r
 
     def _require(self, ok: bool, msg: str) -> None:
         if not ok:
@@ -144,6 +207,10 @@ class Replay:
             self.current.outcome = "bypassed"
             self._enter(self.p.stage(bp.to), ev.effective, "bypass", d.get("reason"))
             return
+
+
+def _date(value: Moment | None) -> dt.date | None:
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
 
 
 def resolution_step(stage: Stage, done: Mapping[str, Any], named: Any = None) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from protocol.spec import Stage, Step, StepKind
 from protocol.timescales import AnchorKind, Duration
@@ -79,6 +80,26 @@ def parse_moment(value: Any) -> Moment | None:
             raise ValueError(f"{text!r}: times must carry a timezone")
         return moment
     return dt.date.fromisoformat(text)
+
+
+def moment_data(value: Moment | None) -> str | None:
+    """A moment as text that ``moment_from_data`` reads back exactly: a date as ISO; a time as ISO with its offset,
+    followed for a named zone by the zone ('2026-04-08T17:00:00+01:00[Europe/London]')."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        zone = getattr(value.tzinfo, "key", None)
+        return value.isoformat() + (f"[{zone}]" if zone else "")
+    return value.isoformat()
+
+
+def moment_from_data(text: str | None) -> Moment | None:
+    if text is None:
+        return None
+    if text.endswith("]"):
+        stamp, zone = text[:-1].split("[", 1)
+        return dt.datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone))
+    return parse_moment(text)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Case, CaseEvent, CaseStageResult
+from storage.models import Agency, Case, CaseEvent, CaseStageResult, Person, ProtocolSnapshot
 
 
 def cases_by_ids(ids: Collection[int], *, session: Session) -> Sequence[Case]:
@@ -18,16 +18,26 @@ def cases_by_ids(ids: Collection[int], *, session: Session) -> Sequence[Case]:
     return session.scalars(select(Case).where(Case.id.in_(list(ids))).order_by(Case.id)).all()
 
 
+def named_by(cases: Collection[Case], *, session: Session) -> list[Agency | Person | ProtocolSnapshot]:
+    """The agencies, people and protocol snapshots these cases name, loaded in at most three queries: a list of cases
+    shown while the caller holds them finds each in the session instead of asking the database case by case."""
+    agency_ids = {a for c in cases for a in (c.raising_agency_id, c.responding_agency_id) if a}
+    person_ids = {p for c in cases for p in (c.raising_person_id, c.responding_person_id) if p}
+    snapshot_ids = {c.snapshot_id for c in cases}
+    out: list[Agency | Person | ProtocolSnapshot] = []
+    if agency_ids:
+        out.extend(session.scalars(select(Agency).where(Agency.id.in_(agency_ids))))
+    if person_ids:
+        out.extend(session.scalars(select(Person).where(Person.id.in_(person_ids))))
+    if snapshot_ids:
+        out.extend(session.scalars(select(ProtocolSnapshot).where(ProtocolSnapshot.id.in_(snapshot_ids))))
+    return out
+
 
 def case_ids(*, session: Session, board_id: str | None = None) -> list[int]:
     """The ids of every case (a board's when ``board_id``), in order."""
     q = select(Case.id).order_by(Case.id)
     return list(session.scalars(q.where(Case.board_id == board_id) if board_id else q))
-
-
-def case_ids_with_status(statuses: Sequence[str], *, session: Session) -> Sequence[int]:
-    """The ids of the cases with one of ``statuses``."""
-    return session.scalars(select(Case.id).where(Case.status.in_(list(statuses)))).all()
 
 
 def cases(*, session: Session, board_id: str | None = None) -> list[Case]:

@@ -1,5 +1,5 @@
-"""Repository of the escalation prompts and of the timers: the queries of bot/escalation/ (prompts, the scheduler's
-sweep) and of bot/cases/timers.py. The session is keyword-only.
+"""Repository of the escalation prompts, the timers and the timer plans: the queries of bot/escalation/ (prompts, the
+scheduler's sweep), of bot/cases/timers.py and of bot/cases/plans.py. The session is keyword-only.
 
 A timer claim skips the rows another scheduler holds (``FOR UPDATE SKIP LOCKED``); acknowledging a prompt is one
 conditional UPDATE, so of two managers pressing at once exactly one wins.
@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import EscalationPrompt, Timer
+from storage.models import Case, EscalationPrompt, Timer, TimerPlan
 
 
 # -- escalation prompts -----------------------------------------------------------------------------------------
@@ -89,3 +89,27 @@ def next_due_at(*, session: Session) -> dt.datetime | None:
 
 def any_due(now: dt.datetime, *, session: Session) -> bool:
     return session.scalar(select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now).limit(1)) is not None
+
+
+# -- timer plans (what each case's timers were planned from) ---------------------------------------------------
+def timer_plans(case_ids: Collection[int], *, session: Session) -> Sequence[TimerPlan]:
+    """The plans of these cases (those that have one), loaded in one query: a list of cases then reads each case's
+    plan from the session."""
+    return session.scalars(select(TimerPlan).where(TimerPlan.case_id.in_(list(case_ids)))).all()
+
+
+def reread_timer_plan(case_id: int, *, session: Session) -> TimerPlan | None:
+    """The case's plan as the database holds it now (another unit of work may have written it meanwhile)."""
+    return session.scalar(select(TimerPlan).where(TimerPlan.case_id == case_id)
+                          .execution_options(populate_existing=True))
+
+
+def cases_to_replan(statuses: Collection[str], rules: str, *, session: Session) -> list[int]:
+    """The ids of the cases with one of ``statuses`` whose timers have no plan, or one made from another version of
+    the case, another protocol snapshot or other ``rules``, in order: one query, however many cases are up to date."""
+    q = (select(Case.id).outerjoin(TimerPlan, TimerPlan.case_id == Case.id)
+         .where(Case.status.in_(list(statuses)),
+                or_(TimerPlan.case_id.is_(None), TimerPlan.case_version != Case.version,
+                    TimerPlan.snapshot_id != Case.snapshot_id, TimerPlan.rules != rules))
+         .order_by(Case.id))
+    return list(session.scalars(q))

@@ -354,6 +354,22 @@ class Timer(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class TimerPlan(Base):
+    """What a case's timers were last planned from (bot/cases/plans.py): its version, protocol snapshot and the
+    planning rules, with the engine's replay of its events up to ``seq`` (hash ``head``), which is brought up to date
+    from the events after it instead of replaying the whole history. Written with the timers."""
+
+    __tablename__ = "timer_plans"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    case_version: Mapped[int] = mapped_column(Integer)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("protocol_snapshots.id"))
+    rules: Mapped[str] = mapped_column(String(100))
+    seq: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    planned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class FileLink(Base):
     """A file offered on a Teams card through an expiring link (a form's PDF or HTML). Kept in the database so
     any replica can serve what another produced, and encrypted like the subject details (a form carries them).

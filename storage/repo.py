@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Row, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -369,6 +369,16 @@ def audit_entries_of_board(board_id: str, *, session: Session) -> Sequence[Audit
 
 def events_for(case_id: int, *, session: Session) -> Sequence[CaseEvent]:
     return session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)).all()
+
+
+def event_rows(case_id: int, *, session: Session, after: int = 0
+               ) -> Sequence[Row[tuple[int, str, dt.datetime, dict[str, Any], str, str]]]:
+    """The case's events after sequence number ``after`` (all of them by default), in order, as light rows (seq, kind,
+    at, data, prev_hash, hash): what the engine reads, without building an ORM object per event
+    (bot/cases/replays.py)."""
+    return session.execute(select(CaseEvent.seq, CaseEvent.kind, CaseEvent.at, CaseEvent.data, CaseEvent.prev_hash,
+                                  CaseEvent.hash)
+                           .where(CaseEvent.case_id == case_id, CaseEvent.seq > after).order_by(CaseEvent.seq)).all()
 
 
 # -- conversations and settings ---------------------------------------------------------------

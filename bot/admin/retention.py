@@ -8,7 +8,9 @@ protocol; default 6) have passed since it was resolved or closed:
   sought, the name of a counterpart outside the directory) is replaced by a fixed marker,
   ``[erased under the retention policy on DATE]``;
 - so is the free text of its events (contact notes, outcomes, reasons, records, form answers: ``EVENT_FREE_TEXT``)
-  and of the messages Parley sent about it (a counterpart's DM quotes the concern);
+  and of the messages Parley sent about it (a counterpart's DM quotes the concern); the state its timers were
+  planned on (bot/cases/plans.py: extension and escalation reasons) is dropped, to be planned again from the
+  redacted events;
 - what the statistics count is kept: the case row's dates, category, agencies, area, status and the projection
   (stage reached, bypass, stage results), and every event's kind, time, author and structured data, so the
   quarterly data set and a replay of the events give the same answers as before;
@@ -27,7 +29,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cases import protocols, services
+from bot.cases import plans, protocols, services
 from protocol.state import Status
 from storage import cases_repo, chain, protection, repo
 from storage.models import Case
@@ -172,6 +174,7 @@ def anonymise(due: Due, years: int, now: dt.datetime, today: dt.date, *, session
     for f in fields:
         setattr(case, f, mark)
     messages = protection.erase_outbox(session, case.id, case.ref, mark)
+    plans.forget(case, session=session)  # its stored state holds reasons that were just erased from the events
     repo.append_event(case, chain.ANONYMISED, session=session, at=now, actor=None, actor_label=ACTOR_LABEL,
                       via="cli", data={
                           "policy": {"closed_case_years": years}, "ended_on": due.ended_on.isoformat(),

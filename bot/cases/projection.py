@@ -8,9 +8,11 @@ when it was entered, how and when it ended, and the stage's deadline *as it stoo
 whether the stage ended by it (the history replayed up to the event that ended the stage, as the protocol
 judged it at that moment).
 
-``write`` is called by ``bot.cases.services.refresh`` in the same transaction as every event. ``rebuild`` recomputes
-it from the events (``parley db reproject``; ``parley db upgrade`` rebuilds the cases whose projection is
-missing or was written by older rules, and so does the quarterly report for the cases it counts), and with
+``write`` is called by ``bot.cases.services.refresh`` in the same transaction as every event, from the case's replay
+brought up to date (bot/cases/replays.py: the stage an event ends is judged as that event is replayed).
+``rebuild`` recomputes it from the whole history (``parley db reproject``; ``parley db upgrade`` rebuilds the cases
+whose projection is missing or was written by older rules, and so does the quarterly report for the cases it counts),
+and with
 ``check=True`` only reports the cases whose stored projection differs from a full replay.
 
 Moments: a stage entered or ended on a date without a time (an outcome recorded with an earlier date) is stored
@@ -26,18 +28,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.cases import timers
+from bot.cases import replays, timers
+from bot.cases.plans import Judged
 from bot.cases.protocols import protocol_for
-from protocol.engine import evaluate
-from protocol.state import CaseState, Event, Status
+from protocol.engine import state_at
+from protocol.state import CaseState
 from protocol.spec import Protocol
-from storage import cases_repo, repo
+from storage import cases_repo
 from storage.models import Case, CaseStageResult
 
 # Bump when the rules below change: every case written by older rules is then rebuilt (see ``stale``).
 PROJECTION_VERSION = 2  # 2: a stage whose deadline step was done before it ended is judged by that step
-# the events that end the stage a case is at (when it is at one)
-STAGE_ENDING = ("outcome", "bypassed", "closed")
 STAGE_FIELDS = ("stage_id", "stage_number", "how_entered", "entered_at", "ended_at", "ended_how", "ended_seq",
                 "due_at", "on_time")
 
@@ -62,55 +63,24 @@ class Projection:
     stages: tuple[StageResult, ...] = field(default_factory=tuple)
 
 
-def _moment(proto: Protocol, value: dt.datetime | dt.date) -> dt.datetime:
-    return value if isinstance(value, dt.datetime) else proto.calendar().close_of_business(value)
-
-
-def _judge(proto: Protocol, before: CaseState, ended: dt.datetime | dt.date) -> tuple[dt.datetime | None, bool | None]:
-    """The stage's deadline as it stood when the stage ended, and whether it was met: by the stage ending in time
-    while its deadline step was still open, or by the deadline step itself having been done in time (a step
-    marked done, then the outcome recorded later, met its deadline when the step was done)."""
-    open_item = before.stage_deadline
-    if open_item is not None:
-        due = open_item.due_at
-        return due, (None if due is None else _moment(proto, ended) <= due)
-    done = next((i for i in before.done if i.step.stage_deadline and i.stage is not None and before.stage is not None
-                 and i.stage.id == before.stage.id and i.done_at is not None), None)
-    if done is None or done.due_at is None:
-        return None, None
-    return done.due_at, _moment(proto, done.done_at) <= done.due_at
-
-
-def stage_results(proto: Protocol, events: Sequence[Event], seqs: Sequence[int], state: CaseState
-                  ) -> tuple[StageResult, ...]:
-    """Each stage visit of ``state`` (the replay of all of ``events``), judged at the event that ended it.
-
-    For every stage-ending event the history before it is replayed (at that event's time), so the deadline is
-    the one the case had then, extensions and protective caps included. A case closed while it waited for a
-    decision on an exceptional stage had no stage running: that close ends nothing."""
-    judged: dict[int, tuple[int, dt.datetime | None, bool | None]] = {}
-    for k, ev in enumerate(events):
-        if ev.kind not in STAGE_ENDING:
-            continue
-        before = evaluate(proto, events[:k], ev.at)
-        if before.status is not Status.OPEN or before.stage is None:
-            continue
-        due, on_time = _judge(proto, before, ev.effective)
-        judged[len(before.visits)] = (seqs[k], due, on_time)
+def stage_results(proto: Protocol, state: CaseState, judged: Judged) -> tuple[StageResult, ...]:
+    """Each stage visit of ``state``, with the judgement (bot.cases.replays.judge) made when the event that ended it
+    was replayed: the deadline the case had then, extensions and protective caps included. A case closed while it
+    waited for a decision on an exceptional stage had no stage running: that close ends nothing."""
     out = []
     for n, v in enumerate(state.visits, start=1):
         seq, due, on_time = judged.get(n, (None, None, None)) if v.completed_at is not None else (None, None, None)
         out.append(StageResult(
             visit=n, stage_id=v.stage.id, stage_number=v.stage.number, how_entered=v.how,
-            entered_at=_moment(proto, v.entered_at),
-            ended_at=_moment(proto, v.completed_at) if v.completed_at is not None else None,
+            entered_at=replays.moment(proto, v.entered_at),
+            ended_at=replays.moment(proto, v.completed_at) if v.completed_at is not None else None,
             ended_how=v.outcome if v.completed_at is not None else None,
             ended_seq=seq, due_at=due, on_time=on_time))
     return tuple(out)
 
 
-def compute(proto: Protocol, events: Sequence[Event], seqs: Sequence[int], state: CaseState) -> Projection:
-    """The whole projection of a case from its events (``state``: the engine's replay of all of them)."""
+def compute(proto: Protocol, state: CaseState, judged: Judged) -> Projection:
+    """The whole projection of a case from its state and the judgements of the stages it ended (``judged``)."""
     nd = state.next_deadline
     return Projection(
         columns={
@@ -125,13 +95,8 @@ def compute(proto: Protocol, events: Sequence[Event], seqs: Sequence[int], state
             "policy_gap": bool(state.flags.get("policy_gap")),
             "projection_version": PROJECTION_VERSION,
         },
-        stages=stage_results(proto, events, seqs, state),
+        stages=stage_results(proto, state, judged),
     )
-
-
-def history(case: Case, *, session: Session) -> tuple[list[Event], list[int]]:
-    rows = repo.events_for(case.id, session=session)
-    return [Event(e.kind, e.at, e.data) for e in rows], [e.seq for e in rows]
 
 
 def stored_stages(case: Case, *, session: Session) -> list[CaseStageResult]:
@@ -181,10 +146,9 @@ def write(case: Case, proj: Projection, *, session: Session) -> bool:
 
 
 def project(case: Case, *, session: Session, proto: Protocol) -> Projection:
-    """Replay the case's events and compute its projection (nothing is written)."""
-    events, seqs = history(case, session=session)
-    state = evaluate(proto, events, dt.datetime.now(dt.timezone.utc))
-    return compute(proto, events, seqs, state)
+    """Replay the case's whole history and compute its projection (nothing is written)."""
+    folded = replays.fold_all(case, session=session, proto=proto)
+    return compute(proto, state_at(folded.replay, dt.datetime.now(dt.timezone.utc)), folded.judged)
 
 
 @dataclass

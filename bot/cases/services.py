@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.cases import permissions, projection, timers
+from bot.cases import permissions, plans, projection, replays, timers
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.protocols import protocol_for
 from bot.core.i18n import Translator, available_languages, translator
-from protocol.engine import evaluate
+from protocol.engine import state_at
 from protocol.state import Action, CaseState, Event, Status, TransitionError
-from storage import chain, repo, subjects
+from storage import cases_repo, chain, repo, subjects
 from storage.models import Agency, Case, Person
 
 MAX_TEXT = 4000
@@ -42,11 +42,26 @@ class Ctx:
 
 # -- state ------------------------------------------------------------------------------------
 def engine_events(case: Case, *, session: Session) -> list[Event]:
-    return [Event(e.kind, e.at, e.data) for e in repo.events_for(case.id, session=session)]
+    """The case's whole history, as the engine reads it."""
+    return [Event(r.kind, r.at, r.data) for r in repo.event_rows(case.id, session=session)]
 
 
 def state_of(case: Case, now: dt.datetime, *, session: Session) -> CaseState:
-    return evaluate(protocol_for(case, session=session), engine_events(case, session=session), now)
+    """The case's state at ``now``: the engine's replay of its history, brought up to date from the replay stored with
+    its timer plan (bot.cases.replays) rather than replayed from the start."""
+    return state_at(replays.fold(case, session=session).replay, now)
+
+
+HELD = "parley.listed"  # in Session.info: what lists of cases loaded at once, held while the session lasts
+
+
+def states_of(cases: list[Case], now: dt.datetime, *, session: Session) -> list[CaseState]:
+    """``state_of`` for each of a list of cases. Their plans, and the agencies, people and protocol snapshots they name,
+    are read in a few queries however many cases there are, and held by the session, so showing the list asks the
+    database nothing case by case."""
+    plans.preload(cases, session=session)
+    session.info.setdefault(HELD, []).extend(cases_repo.named_by(cases, session=session))
+    return [state_of(case, now, session=session) for case in cases]
 
 
 # -- permissions ------------------------------------------------------------------------------
@@ -156,15 +171,16 @@ AFTER_REFRESH: list[Callable[..., None]] = []
 
 
 def refresh(case: Case, *, session: Session, now: dt.datetime) -> CaseState:
-    """Refresh the case's projection (its columns and stage results, bot.cases.projection) and its timers from the
-    event history (same transaction)."""
+    """Refresh the case's projection (its columns and stage results, bot.cases.projection), its timers and their plan
+    (bot.cases.plans) from the event history (same transaction)."""
     proto = protocol_for(case, session=session)
-    events, seqs = projection.history(case, session=session)
-    st = evaluate(proto, events, now)
-    projection.write(case, projection.compute(proto, events, seqs, st), session=session)
+    folded = replays.fold(case, session=session, proto=proto)
+    st = state_at(folded.replay, now)
+    projection.write(case, projection.compute(proto, st, folded.judged), session=session)
     case.version = (case.version or 0) + 1
     session.flush()
     timers.reconcile(case, st, proto, now, session=session)
+    plans.record(case, folded, session=session)
     for hook in AFTER_REFRESH:
         hook(case, st, proto, now, session=session)
     return st
@@ -172,13 +188,13 @@ def refresh(case: Case, *, session: Session, now: dt.datetime) -> CaseState:
 
 def _append(ctx: Ctx, case: Case, kind: str, data: dict[str, Any], *, session: Session) -> CaseState:
     """Append one engine event after checking the engine accepts it; refresh the projection."""
-    proto = protocol_for(case, session=session)
-    trial = [*engine_events(case, session=session), Event(kind, ctx.now, data)]
+    trial = replays.fold(case, session=session).replay.copy()
     try:
-        evaluate(proto, trial, ctx.now)
+        trial.apply(Event(kind, ctx.now, data))
+        state_at(trial, ctx.now)
     except (TransitionError, KeyError, ValueError) as exc:
         raise ServiceError(ctx.T("That can't be recorded now: {why}", why=str(exc).strip("'"))) from exc
-    repo.append_event(case, kind, session=session, at=ctx.now, actor=ctx.actor, via=ctx.via, data=data)
+    replays.append(case, kind, session=session, at=ctx.now, actor=ctx.actor, via=ctx.via, data=data)
     return refresh(case, session=session, now=ctx.now)
 
 
@@ -215,7 +231,7 @@ def name_counterpart(ctx: Ctx, case: Case, agency_id: int, person_id: int | None
     case.responding_agency_id = agency.id
     case.responding_person_id = person.id if person else None
     case.responding_person_name = None if person else clean_short(name)
-    repo.append_event(case, "counterpart_named", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via, data={
+    replays.append(case, "counterpart_named", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via, data={
         "agency_id": agency.id, "person_id": person.id if person else None,
         "name": person.name if person else case.responding_person_name,
     })
@@ -326,8 +342,8 @@ def extend_step(ctx: Ctx, case: Case, step_id: str, *, until: dt.date, reason: s
 def urgent_notice(ctx: Ctx, case: Case, *, details: str, session: Session) -> CaseState:
     require_may_act(ctx, case, "urgent_notice", session=session)
     _require_allowed(ctx, case, Action.URGENT_NOTICE, session=session)
-    repo.append_event(case, "urgent_notice", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                      data={"details": clean_text(details)})
+    replays.append(case, "urgent_notice", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                     data={"details": clean_text(details)})
     return refresh(case, session=session, now=ctx.now)
 
 
@@ -347,7 +363,7 @@ def send_written_outcome(ctx: Ctx, case: Case, *, further: str = "", session: Se
     item = next((i for i in st.items if i.step.written_outcome and i.anchor is not None), None)
     if item is None:
         raise ServiceError(ctx.T("There is no written outcome to send on {ref} at the moment.", ref=case.ref))
-    outcome = next((e for e in reversed(repo.events_for(case.id, session=session))
+    outcome = next((e for e in reversed(repo.event_rows(case.id, session=session))
                     if e.kind == "outcome" and e.data.get("resolved")), None)
     assert outcome is not None  # a written-outcome step only applies once the case is resolved
     T = translator()
@@ -363,8 +379,8 @@ def send_written_outcome(ctx: Ctx, case: Case, *, further: str = "", session: Se
     if extra:
         lines.append(T("How any outstanding issues will be pursued: {text}", text=extra))
     letter = "\n".join(lines)
-    repo.append_event(case, "written_outcome_sent", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
-                      data={"step": item.step.id, "to_person": case.raising_person_id, "text": letter})
+    replays.append(case, "written_outcome_sent", session=session, at=ctx.now, actor=ctx.actor, via=ctx.via,
+                     data={"step": item.step.id, "to_person": case.raising_person_id, "text": letter})
     st = _append(ctx, case, "step_done", {"step": item.step.id, "on": ctx.now.isoformat(),
                                           "note": "written outcome sent"}, session=session)
     return st, letter

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from bot.cases.protocols import protocol_for
-from bot.cases.services import agency_name, state_of, status_label
+from bot.cases.services import agency_name, states_of, status_label
 from bot.core.anchors import anchor_clause, anchor_phrase
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Button, Field, Message, Severity
@@ -398,8 +398,7 @@ def case_list(T: Translator, cases: list[Case], now: dt.datetime, *, session: Se
     if not cases:
         return Message(T("You have no open cases. Type 'new' to raise a concern."))
     rows = []
-    for case in cases:
-        st = state_of(case, now, session=session)
+    for case, st in zip(cases, states_of(cases, now, session=session), strict=True):
         proto = protocol_for(case, session=session)
         nxt = agenda(st).next_short(T, proto)
         flag = "\u26a0 " if overdue_items(st) else ""

@@ -7,9 +7,11 @@ is marked done and its messages are written to the outbox atomically, so a timer
 Messages are then handed to the platforms by ``bot.delivery.delivery``.
 
 APScheduler 3 runs the sweep (interval job, ``max_instances=1``, ``coalesce=True``) in each process with
-its own in-memory job store: job stores are never shared between processes. On start the timers are
-rebuilt from every case's state, so nothing is lost while the process was down; timers already due fire
-once, marked late.
+its own in-memory job store: job stores are never shared between processes. The timers are in the database, so
+nothing is lost while the process was down: on start only the cases whose timers were planned from an older
+version of the case, another protocol snapshot or older rules are replayed and planned again (bot.cases.plans);
+timers already due fire once, marked late. A due timer's handler reads its case's state from the replay stored with
+the case's plan (bot/cases/replays.py), without replaying the history.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cases import protocols, services, timers
+from bot.cases import plans, protocols, replays, services, timers
 from bot.core import views
 from bot.core.clock import Clock
 from bot.core.i18n import Translator, in_languages
@@ -39,10 +41,10 @@ from bot.escalation import escalation
 from bot.notify import notify
 from bot.reporting import digests
 from bot.core.routes import Route
-from protocol.engine import evaluate
+from protocol.engine import state_at
 from protocol.state import CaseState, Item, Status
 from protocol.spec import Protocol, Side
-from storage import cases_repo, escalation_repo, ops, outbox_repo, repo
+from storage import escalation_repo, ops, outbox_repo, repo
 from storage.db import writing
 from storage.models import Case, EscalationPrompt, Timer
 
@@ -86,19 +88,23 @@ class Sweeper:
 
     # -- planning ------------------------------------------------------------------------------
     def rebuild(self) -> int:
-        """Reconcile every case that is not closed: timers are rebuilt from case state."""
+        """Plan again the timers of the cases that are not closed and whose plan is missing or out of date (found in
+        one query: bot.cases.plans); every other case's timers are in the database already. Returns how many cases
+        were replayed."""
         now = self.clock.now()
         count = 0
         with self.factory() as s:
-            ids = cases_repo.case_ids_with_status(["open", "awaiting_decision", "resolved"], session=s)
+            ids = plans.stale_case_ids(session=s)
         for cid in ids:
             with self.factory() as s:
                 case = s.get(Case, cid)
                 assert case is not None
                 proto = protocols.protocol_for(case, session=s)
-                st = evaluate(proto, services.engine_events(case, session=s), now)
+                folded = replays.fold_all(case, session=s, proto=proto)
+                st = state_at(folded.replay, now)
                 case.stage_token = timers.stage_token(st)
                 timers.reconcile(case, st, proto, now, session=s)
+                plans.record(case, folded, session=s)
                 s.commit()
                 count += 1
         self.ensure_board_timers()
@@ -172,7 +178,7 @@ class Sweeper:
         if case.stage_token != t.token:
             raise Skip("the case has moved on since this timer was set")
         proto = protocols.protocol_for(case, session=s)
-        return case, proto, evaluate(proto, services.engine_events(case, session=s), t.fired_at or self.clock.now())
+        return case, proto, services.state_of(case, t.fired_at or self.clock.now(), session=s)
 
     @staticmethod
     def _item(state: CaseState, t: Timer) -> Item:
@@ -397,9 +403,10 @@ class SchedulerService:
                                    misfire_grace_time=None)
 
     def run(self) -> None:
-        """Rebuild the timers, then sweep every interval (blocks, unless constructed with background=True)."""
-        rebuilt = self.sweeper.rebuild()
-        log.info("timers rebuilt for %d cases", rebuilt)
+        """Plan again the timers of the cases whose plan is stale, then sweep every interval (blocks, unless
+        constructed with background=True)."""
+        replanned = self.sweeper.rebuild()
+        log.info("timers planned again for %d cases whose plan was missing or out of date", replanned)
         self.scheduler.add_job(self.tick, "interval", seconds=self.interval, id="sweep", max_instances=1,
                                coalesce=True, next_run_time=dt.datetime.now(dt.timezone.utc))
         self.scheduler.start()

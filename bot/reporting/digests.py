@@ -120,8 +120,8 @@ def weekly_figures(T: Translator, board_id: str, now: dt.datetime, *, session: S
     overdue: list[str] = []
     durations: dict[str, list[int]] = {st.id: [] for st in proto.stages}
     new = resolved = closed = 0
-    for case in repo.cases_for_board(board_id, session=session):
-        st = services.state_of(case, now, session=session)
+    cases = list(repo.cases_for_board(board_id, session=session))
+    for case, st in zip(cases, services.states_of(cases, now, session=session), strict=True):
         case_proto = protocols.protocol_for(case, session=session)
         if case.opened_at >= week_ago:
             new += 1

@@ -18,7 +18,7 @@ from bot.cases.services import Ctx
 from bot.cases.opening import NewCase
 from bot.cases.errors import PermissionDenied
 from storage import repo
-from storage.models import Case, EscalationPrompt, OutboxMessage, Timer
+from storage.models import Case, EscalationPrompt, OutboxMessage, Timer, TimerPlan
 from bot.cases import protocols
 from bot.cases import opening
 
@@ -300,6 +300,8 @@ def test_rebuild_recreates_lost_timers_and_late_ones_fire_once(sqlite_runtime) -
     with rt.factory() as s:
         for t in s.scalars(select(Timer).where(Timer.case_id == cid)):
             s.delete(t)
+        # start-up replans the cases with no plan (or an out-of-date one): e.g. a database from before timer plans
+        s.delete(s.get(TimerPlan, cid))
         s.commit()
     clock = FixedClock(at(2026, 4, 10, 11, 0))  # the process was down past the deadline
     sw = Sweeper(rt.factory, clock)
