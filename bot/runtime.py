@@ -252,7 +252,7 @@ class Runtime:
         """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
-            if person is None:
+            if person is None or not person.active:  # a leaver sees no cases (bot/admin/people.py)
                 return None
             return views.case_list(translator(person.language), list(repo.cases_involving(person, session=s)), now,
                                    session=s)
@@ -269,7 +269,7 @@ class Runtime:
         """The person's open cases as case cards, overdue first then by next deadline (for an App Home)."""
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
-            if person is None:
+            if person is None or not person.active:  # a leaver sees no cases (bot/admin/people.py)
                 return []
             T = translator(person.language)
             cards = []

@@ -73,6 +73,7 @@ def test_a_leaver_acts_through_no_door_and_is_offered_in_no_list(chat: Chat) -> 
     alice = chat.pid("alice")
     assert bob not in {p.id for p in chat.rt.colleagues(alice)}
     assert bob not in {p.id for p in chat.rt.people("swindon")}
+    assert chat.rt.home_messages(bob, chat.clock.now()) == [] and chat.rt.case_list(bob, chat.clock.now()) is None
     chat.say("alice", "new")
     reply = chat.script("alice", "no", "no", "Thresholds / decision about a referral", "Closed after one visit.",
                         "Phoned the duty worker.", "Re-open it.", "today", "Swindon Children's Social Care")
@@ -148,3 +149,22 @@ def test_the_command_line_and_doctor_say_who_has_left_and_what_they_left_undone(
         empty.output
     with chat.rt.factory() as s:
         assert len(repo.people("swindon", session=s)) == 19
+
+
+def test_a_closed_case_stays_as_it_was_and_a_lead_who_leaves_leaves_the_agency_without_one(chat: Chat) -> None:
+    from bot.admin.directory_io import check_directory
+
+    ref = open_swindon_case(chat)
+    reply = chat.script("alice", f"close {ref}", "Agreed informally with the school.")
+    while reply.to_speaker[-1].prompt is not None:  # any confirmation the flow asks
+        reply = chat.say("alice", "yes")
+    with chat.rt.factory() as s:
+        assert repo.case_by_ref(ref, session=s).status == "closed"
+    leave(chat, "bob")
+    leave(chat, "priya")
+    with chat.rt.factory() as s:
+        assert people.hand_over("swindon", by=people.CLI, now=chat.clock.now(), session=s) == ([], [])
+        case = repo.case_by_ref(ref, session=s)
+        assert case.responding_person_id == chat.pid("bob")
+        assert [e.kind for e in repo.events_for(case.id, session=s)][-1] == "closed"
+    assert "agency police has no safeguarding lead" in check_directory(chat.rt.factory, "swindon")

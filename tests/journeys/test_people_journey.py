@@ -183,7 +183,7 @@ def test_the_chat_command_is_the_business_units_and_a_raiser_who_leaves_passes_t
         (person(runtime, "zed").id, {"person": alice.id, "messages_stopped": 0})]
 
     # Asking again says so; an address nobody has is a clear message; nothing more is sent
-    got = j.say("una", "leaver alice@swindon.example") + j.say("una", "leaver nobody@swindon.example")
+    got = j.say("una", "leaver alice@swindon.example") + j.say("una", "ymadawr nobody@swindon.example")
     j.expect(got, {})
     assert "There is nobody with the address nobody@swindon.example in the directory." in j.shown()
     j.say("una", "deactivate ALICE@swindon.example")
