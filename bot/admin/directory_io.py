@@ -285,7 +285,7 @@ def import_directory(factory: sessionmaker[Session], board_id: str, path: Path, 
         # people linked just now (a Slack or Teams id in the sheet): what could not reach them goes to them now
         kept = outbox_repo.people_with_failed(outbox.UNREACHABLE, board_id, session=s)
         waiting = sum(addressing.readdress(p, session=s, now=now) for pid in kept
-                      if (p := repo.get_person(pid, session=s)) is not None and p.active)
+                      if (p := repo.get_person(pid, session=s)) is not None)
         if waiting:
             changes.append(f"{waiting} message(s) kept for people with no account linked now go to their accounts")
         if changes:

@@ -168,3 +168,22 @@ def test_a_closed_case_stays_as_it_was_and_a_lead_who_leaves_leaves_the_agency_w
         assert case.responding_person_id == chat.pid("bob")
         assert [e.kind for e in repo.events_for(case.id, session=s)][-1] == "closed"
     assert "agency police has no safeguarding lead" in check_directory(chat.rt.factory, "swindon")
+
+
+def test_messages_kept_for_an_unlinked_leaver_do_not_go_to_an_account_linked_later(chat: Chat) -> None:
+    from sqlalchemy import delete
+
+    from bot.delivery import inbound, outbox
+    from storage.models import PersonIdentity
+
+    bob = chat.pid("bob")
+    with chat.rt.factory() as s:
+        s.execute(delete(PersonIdentity).where(PersonIdentity.person_id == bob))
+        s.commit()
+    open_swindon_case(chat)  # Bob cannot be reached: what he is told is kept for him
+    leave(chat, "bob")
+    with chat.rt.factory() as s:
+        inbound.link(repo.person_by_key("swindon", "una", session=s), "console", "swindon:bob", "bob", session=s)
+        s.commit()
+        assert [(r.platform, r.state) for r in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.person_id == bob))] == [(outbox.UNREACHABLE, "failed")]

@@ -300,3 +300,23 @@ def test_a_side_nobody_can_take_is_the_business_units_until_the_directory_gives_
     with runtime.factory() as s:
         assert repo.case_by_ref(ref, session=s).raising_person_id == priya.id
     assert missing not in check_directory(runtime.factory, "swindon")
+
+
+def test_a_lead_who_leaves_after_being_reminded_is_not_sent_the_prompt_s_update(runtime) -> None:
+    """Stage 2 lapses as in tests/journeys/test_swindon_journey.py; the reminder reaches the two safeguarding leads
+    by direct message; Priya then leaves; when Sam acknowledges, every copy of the prompt is updated in place but
+    hers."""
+    j = Journey(runtime, "swindon", at(2026, 4, 2, 10))
+    j.say("alice", *INTAKE)
+    ref = j.ref()
+    j.to(at(2026, 4, 7, 9, 5))
+    j.say("alice", f"outcome {ref}", "Not resolved", "Sam and I agree the referral must be re-opened.")
+    for moment in (at(2026, 4, 13, 9, 5), at(2026, 4, 15, 9, 5), at(2026, 4, 15, 13, 10)):
+        j.to(moment)  # Stage 2's reminders, its lapse: the prompts, and the prompts again
+    j.expect(j.to(at(2026, 4, 16, 9, 10)), {"priya": "renotify_lead", "mia": "renotify_lead"})
+    j.expect(j.say("una", "leaver priya@swindon.example"), {})
+    got = j.press("sam", "esc.ack", j.prompt_id("#police-sgt-managers"))
+    assert "You have taken ownership" in j.shown()
+    j.expect(got, {"alice": "acknowledged", "bob": "acknowledged", "mia": ["acknowledged", "update:prompt_updated"],
+                   "#police-sgt-managers": ["update:prompt_updated"] * 2,
+                   "#csc-team-managers": ["update:prompt_updated"] * 2})
