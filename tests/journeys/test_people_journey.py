@@ -294,9 +294,10 @@ def test_a_side_nobody_can_take_is_the_business_units_until_the_directory_gives_
                               f"{ref}: Alice Hughes's part (raiser) passes to Priya Shah (safeguarding lead of "
                               f"Wiltshire Police)"]
     j.expect(j.to(j.clock.now()), {"priya": "handed_over", "bob": "handed_over", "una": "handed_over"})
-    assert first_line(j, "priya") == (f"Alice Hughes is no longer active in Parley, so their part in {ref} (the "
-                                      f"practitioner who raised it) passes to you, as the safeguarding lead of "
-                                      f"Wiltshire Police.")
+    handed = (f"Alice Hughes is no longer active in Parley, so their part in {ref} (the practitioner who raised it) "
+              f"passes to {{who}} the safeguarding lead of Wiltshire Police.")
+    assert first_line(j, "priya") == handed.format(who="you, as")
+    assert first_line(j, "bob") == first_line(j, "una") == handed.format(who="Priya Shah,")
     with runtime.factory() as s:
         assert repo.case_by_ref(ref, session=s).raising_person_id == priya.id
     assert missing not in check_directory(runtime.factory, "swindon")
