@@ -25,12 +25,15 @@ def _factory(db: str | None):  # noqa: ANN202 - sessionmaker
 def import_(path: Annotated[Path, typer.Argument(help="A folder with agencies.csv, people.csv, channels.csv, or "
                                                       "an .xlsx workbook with sheets of those names")],
             board: BoardOpt, dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing")] = False,
+            deactivate_missing: Annotated[bool, typer.Option(
+                "--deactivate-missing", help="Deactivate the board's people the spreadsheet does not list (leavers: "
+                                             "their open cases pass to their line manager)")] = False,
             db: DbOpt = None) -> None:
     """Add and change agencies, people (keyed by e-mail), line managers, safeguarding leads, Slack and Teams
     accounts and channels as the spreadsheet says. Nothing is written while any row has a problem."""
     from bot.admin.directory_io import import_directory
 
-    result = import_directory(_factory(db), board, path, dry_run=dry_run)
+    result = import_directory(_factory(db), board, path, dry_run=dry_run, deactivate_missing=deactivate_missing)
     if result.problems:
         for p in result.problems:
             typer.echo(str(p), err=True)
@@ -44,6 +47,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A folder with agencies.cs
         typer.echo(f"Dry run: {len(result.changes)} change(s) above would be made; nothing was written.")
     else:
         typer.echo(f"{len(result.changes)} change(s) made.")
+    for line in result.to_do:
+        typer.echo(f"to do: {line}")
 
 
 @directory_app.command("export")
@@ -64,13 +69,16 @@ def export(board: BoardOpt,
 @directory_app.command("check")
 def check(board: BoardOpt, db: DbOpt = None) -> None:
     """What is missing before the board goes live (exit status 1 when something is)."""
-    from bot.admin.directory_io import check_directory
+    from bot.admin.directory_io import check_directory, deactivated
 
+    factory = _factory(db)
     try:
-        missing = check_directory(_factory(db), board)
+        missing = check_directory(factory, board)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    for email in deactivated(factory, board):
+        typer.echo(f"deactivated: {email} (kept with their history; told nothing; not exported)")
     for line in missing:
         typer.echo(f"missing: {line}")
     if missing:

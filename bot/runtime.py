@@ -252,7 +252,7 @@ class Runtime:
         """The person's cases as the ``list`` command shows them (a Teams list card's next page)."""
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
-            if person is None:
+            if person is None or not person.active:  # a leaver sees no cases (bot/admin/people.py)
                 return None
             return views.case_list(translator(person.language), list(repo.cases_involving(person, session=s)), now,
                                    session=s)
@@ -270,7 +270,7 @@ class Runtime:
         state from its plan (bot.cases.plans), so no case's history is read."""
         with self.factory() as s:
             person = repo.get_person(person_id, session=s)
-            if person is None:
+            if person is None or not person.active:  # a leaver sees no cases (bot/admin/people.py)
                 return []
             T = translator(person.language)
             cards = []

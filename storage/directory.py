@@ -52,7 +52,9 @@ class Directory:
 
 
 def read(board_id: str, *, session: Session) -> Directory:
-    """The board's directory as the spreadsheet would hold it (sorted, so that an export is stable)."""
+    """The board's directory as the spreadsheet would hold it (sorted, so that an export is stable). Leavers (people
+    no longer active) are left out, and so is a line manager or safeguarding lead who has left: the sheet shows none,
+    as :func:`write` reads it."""
     agencies = session.scalars(select(Agency).where(Agency.board_id == board_id)).all()
     people = session.scalars(select(Person).where(Person.board_id == board_id)).all()
     by_id = {p.id: p for p in people}
@@ -64,7 +66,7 @@ def read(board_id: str, *, session: Session) -> Directory:
 
     def email(pid: int | None) -> str:
         p = by_id.get(pid) if pid is not None else None
-        return (p.email or "") if p is not None else ""
+        return (p.email or "") if p is not None and p.active else ""
 
     a_rows = tuple(sorted((AgencyRow(a.key, a.name, a.sector, a.la_area or "", email(a.safeguarding_lead_id))
                            for a in agencies), key=lambda r: r.key))
@@ -72,7 +74,7 @@ def read(board_id: str, *, session: Session) -> Directory:
                                      agency_key.get(p.agency_id, "") if p.agency_id else "",
                                      email(p.line_manager_id).lower(), p.language or "en",
                                      ids.get((p.id, "slack"), ""), ids.get((p.id, "teams"), ""))
-                           for p in people if p.email), key=lambda r: r.email))
+                           for p in people if p.email and p.active), key=lambda r: r.email))
     c_rows = [ChannelRow(agency_key[c.agency_id], c.level, c.platform, c.address)
               for c in session.scalars(select(AgencyChannel).where(AgencyChannel.agency_id.in_(list(agency_key))))]
     c_rows += [ChannelRow("", b.purpose, b.platform, b.address)
@@ -97,8 +99,10 @@ def _key_for(email: str, taken: set[str]) -> str:
 
 
 def write(board_id: str, d: Directory, *, session: Session) -> list[str]:
-    """Make the board's directory what ``d`` says (adding and changing; nothing is removed); returns what
-    changed, in words, in the order it was done. ``d`` has been checked (bot/admin/directory_io.py)."""
+    """Make the board's directory what ``d`` says (adding and changing; nothing is removed: leavers are
+    bot/admin/people.py's); returns what changed, in words, in the order it was done. ``d`` has been checked
+    (bot/admin/directory_io.py). A blank line manager or safeguarding lead where the directory holds one who has left
+    is no change (the export shows such a one blank), so that the next manager up is still found through them."""
     done: list[str] = []
     agencies = {a.key: a for a in session.scalars(select(Agency).where(Agency.board_id == board_id))}
     for ar in d.agencies:
@@ -134,7 +138,7 @@ def write(board_id: str, d: Directory, *, session: Session) -> list[str]:
     session.flush()
     for pr in d.people:
         p = people[pr.email]
-        manager = people[pr.line_manager_email].id if pr.line_manager_email else None
+        manager = people[pr.line_manager_email].id if pr.line_manager_email else _left(p.line_manager_id, session)
         if p.line_manager_id != manager:
             p.line_manager_id = manager
             done.append(f"changed person {pr.email}: line manager")
@@ -142,8 +146,9 @@ def write(board_id: str, d: Directory, *, session: Session) -> list[str]:
             if external and _link(p, platform, external, session=session):
                 done.append(f"linked person {pr.email} to {platform}")
     for ar in d.agencies:
-        lead = people[ar.safeguarding_lead_email].id if ar.safeguarding_lead_email else None
         a = agencies[ar.key]
+        lead = people[ar.safeguarding_lead_email].id if ar.safeguarding_lead_email else _left(a.safeguarding_lead_id,
+                                                                                             session)
         if a.safeguarding_lead_id != lead:
             a.safeguarding_lead_id = lead
             done.append(f"changed agency {ar.key}: safeguarding lead")
@@ -151,6 +156,12 @@ def write(board_id: str, d: Directory, *, session: Session) -> list[str]:
         done += set_channel(board_id, cr, agencies, session=session)
     session.flush()
     return done
+
+
+def _left(person_id: int | None, session: Session) -> int | None:
+    """``person_id`` if that person has left (the sheet shows them blank), else None."""
+    person = session.get(Person, person_id) if person_id is not None else None
+    return person.id if person is not None and not person.active else None
 
 
 def _set(obj: object, **values: object) -> list[str]:

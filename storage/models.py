@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -151,6 +152,10 @@ class Person(Base):
     line_manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
     email: Mapped[str | None] = mapped_column(String(200), nullable=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # a leaver (bot/admin/people.py) stays, so that their cases' history still names them, but is told nothing,
+    # may not act and is offered in no list of people; made active again by an import that lists them
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     agency: Mapped[Agency | None] = relationship(foreign_keys=[agency_id])
     line_manager: Mapped[Person | None] = relationship(remote_side=[id])
 

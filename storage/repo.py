@@ -138,15 +138,21 @@ def get_person(person_id: int, *, session: Session) -> Person | None:
     return session.get(Person, person_id)
 
 
-def people(board_id: str, *, session: Session, agency_id: int | None = None) -> Sequence[Person]:
+def people(board_id: str, *, session: Session, agency_id: int | None = None, include_inactive: bool = False
+           ) -> Sequence[Person]:
+    """The board's people (of one agency), by name: the active ones only, unless ``include_inactive``."""
     q = select(Person).where(Person.board_id == board_id)
     if agency_id is not None:
         q = q.where(Person.agency_id == agency_id)
+    if not include_inactive:
+        q = q.where(Person.active.is_(True))
     return session.scalars(q.order_by(Person.name)).all()
 
 
 def people_with_role(board_id: str, role: str, *, session: Session) -> Sequence[Person]:
-    return session.scalars(select(Person).where(Person.board_id == board_id, Person.role == role)).all()
+    """The board's active people with ``role``."""
+    return session.scalars(select(Person).where(Person.board_id == board_id, Person.role == role,
+                                                Person.active.is_(True))).all()
 
 
 def person_by_key(board_id: str, key: str, *, session: Session) -> Person | None:

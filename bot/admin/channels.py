@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.admin import people
 from bot.cases import permissions
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.services import Ctx, refusal_audit
@@ -62,6 +63,10 @@ def register(factory: sessionmaker[Session], person_id: int, platform: str, chan
         person = repo.get_person(person_id, session=s)
         assert person is not None
         T = translator(person.language)
+        if not person.active:  # a leaver (bot/admin/people.py)
+            refused = people.refuse_inactive(person, platform, now, session=s)
+            s.commit()
+            raise ServiceError(refused.text)
         if not permissions.allowed(person, permissions.Act.REGISTER_CHANNEL, session=s):
             raise PermissionDenied(T("Only an administrator or the business unit can register channels."),
                                    record=refusal_audit(Ctx(person, platform, now), {

@@ -3,9 +3,11 @@
 The spreadsheet is a folder holding ``agencies.csv``, ``people.csv`` and ``channels.csv`` (``channels.csv`` may
 be left out), or one ``.xlsx`` workbook with sheets of those names; the columns are in docs/directory.md (more
 columns are allowed and ignored). Import is a sync keyed by agency key and e-mail address: it adds and changes,
-never removes; every problem is reported with its file, row and column, and nothing is written while any remains.
-``--dry-run`` reports what would change and changes nothing. Export writes the same format, so that importing
-an export changes nothing.
+never removes; with ``--deactivate-missing`` the board's people it does not list are deactivated (leavers, whose open
+cases are handed over: bot/admin/people.py), and a deactivated person it lists is active again. Every problem is
+reported with its file, row and column, and nothing is written while any remains. ``--dry-run`` reports what would
+change and changes nothing. Export writes the same format (leaving leavers out), so that importing an export changes
+nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.admin import doctor
+from bot.admin import doctor, people
 from bot.cases import protocols
 from bot.core.i18n import available_languages
 from bot.delivery import addressing, outbox
-from storage import directory, outbox_repo, repo
+from storage import directory, outbox_repo, people_repo, repo
 from storage.db import writing
 from storage.directory import AgencyRow, ChannelRow, Directory, PersonRow
 
@@ -62,6 +64,7 @@ class Result:
     changes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     written: bool = False
+    to_do: list[str] = field(default_factory=list)  # what leavers left undone (bot/admin/people.py: gaps)
 
 
 Rows = list[tuple[int, dict[str, str]]]
@@ -253,10 +256,13 @@ def _taken_identities(d: Directory, *, session: Session, label: str, rows: Rows)
 
 # -- the commands ------------------------------------------------------------------------------------------------
 def import_directory(factory: sessionmaker[Session], board_id: str, path: Path, *, dry_run: bool = False,
-                     now: dt.datetime | None = None) -> Result:
+                     deactivate_missing: bool = False, now: dt.datetime | None = None) -> Result:
     tables, problems = read_tables(path)
     d, more = parse(tables) if not problems else (Directory((), (), ()), [])
     problems += more
+    if deactivate_missing and not problems and not d.people:
+        label = tables.get("people", ("people.csv", []))[0]
+        problems.append(Problem(label, 0, "-", "it lists nobody: --deactivate-missing would deactivate everyone"))
     with factory() as s:
         if repo.get_board(board_id, session=s) is None:
             problems.insert(0, Problem(str(path), 0, "-", f"there is no board {board_id}"))
@@ -267,10 +273,15 @@ def import_directory(factory: sessionmaker[Session], board_id: str, path: Path, 
         if problems:
             return Result(problems=problems)
         writing(s)
-        changes = directory.write(board_id, d, session=s)
+        at = now or dt.datetime.now(dt.timezone.utc)
+        changes = _joiners_and_leavers(s, board_id, d, deactivate_missing, at)
+        changes += directory.write(board_id, d, session=s)
+        s.flush()
+        changes += [h.line() for h in people.hand_over(board_id, by=people.CLI, now=at, session=s)[0]]
+        to_do = people.gaps(board_id, session=s)
         if dry_run:
             s.rollback()
-            return Result(changes=changes)
+            return Result(changes=changes, to_do=to_do)
         # people linked just now (a Slack or Teams id in the sheet): what could not reach them goes to them now
         kept = outbox_repo.people_with_failed(outbox.UNREACHABLE, board_id, session=s)
         waiting = sum(addressing.readdress(p, session=s, now=now) for pid in kept
@@ -278,11 +289,27 @@ def import_directory(factory: sessionmaker[Session], board_id: str, path: Path, 
         if waiting:
             changes.append(f"{waiting} message(s) kept for people with no account linked now go to their accounts")
         if changes:
-            repo.audit("directory_imported", session=s, at=now or dt.datetime.now(dt.timezone.utc), actor=None,
-                       actor_label="parley directory import", via="cli",
-                       data={"board": board_id, "changes": len(changes)})
+            repo.audit("directory_imported", session=s, at=at, actor=None, actor_label="parley directory import",
+                       via="cli", data={"board": board_id, "changes": len(changes)})
         s.commit()
-    return Result(changes=changes, written=True)
+    return Result(changes=changes, written=True, to_do=to_do)
+
+
+def _joiners_and_leavers(s: Session, board_id: str, d: Directory, deactivate_missing: bool, at: dt.datetime
+                         ) -> list[str]:
+    """A deactivated person the sheet lists is active again; with ``deactivate_missing``, an active person it does
+    not list is deactivated (before the sheet is written, so that a line manager who has left, shown blank, stays
+    the way to the next one up)."""
+    changes = []
+    for pr in d.people:
+        p = people_repo.person_by_email(board_id, pr.email, session=s)
+        if p is not None:
+            changes += people.reactivate(p, by=people.CLI, now=at, session=s)
+    if deactivate_missing:
+        for p in people_repo.active_not_listed(board_id, [pr.email for pr in d.people], session=s):
+            changes += people.deactivate(p, by=people.CLI, now=at, session=s)
+    s.flush()
+    return changes
 
 
 def _records(d: Directory) -> dict[str, list[tuple[str, ...]]]:
@@ -336,6 +363,7 @@ def check_directory(factory: sessionmaker[Session], board_id: str) -> list[str]:
         levels = doctor.required_levels(protocols.board_protocol(board_id, session=s))  # the rule doctor uses
         d = directory.read(board_id, session=s)
         reachable = directory.reachable_people(board_id, session=s)
+        left = people.gaps(board_id, session=s)  # what leavers left undone
     live = [c for c in d.channels if c.platform != "console"]
     out = []
     for a in d.agencies:
@@ -349,4 +377,10 @@ def check_directory(factory: sessionmaker[Session], board_id: str) -> list[str]:
     for p in d.people:
         if p.email not in reachable:
             out.append(f"{p.email} has no Slack or Teams account linked (nor the webhook)")
-    return out
+    return out + left
+
+
+def deactivated(factory: sessionmaker[Session], board_id: str) -> list[str]:
+    """The board's deactivated people (their e-mail addresses): kept with their history, told nothing."""
+    with factory() as s:
+        return people.leavers(board_id, session=s)

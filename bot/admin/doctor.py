@@ -4,7 +4,8 @@ It checks: the database is reachable and migrated; PARLEY_DATA_KEYS is set, vali
 data already stored; the Slack and Teams variables are complete (each named present or absent: a secret's value
 is never printed); at least one chat platform is configured; and, for each configured platform, every agency in
 each board's directory has a manager channel at every level the board's protocol can escalate to, and each board
-has a business-unit channel. Any PROBLEM makes the command exit with status 1. It changes nothing (it does not
+has a business-unit channel; and, on a board where people have left, that nothing they held is left without someone
+(bot/admin/people.py). Any PROBLEM makes the command exit with status 1. It changes nothing (it does not
 even create a development key or a missing SQLite file).
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.admin import people
 from bot.cases import protocols
 from bot.delivery import outages, outbox
 from protocol.spec import LEVEL_ORDER, Level, Protocol
@@ -193,6 +195,7 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
     # deliveries failing now (bot.delivery.outages): each unreachable address, and whether the business unit was told
     if factory is not None and migrated:
         checks += delivery_checks(factory)
+        checks += leaver_checks(factory)
 
     # chat platforms
     slack, slack_on = slack_check(env)
@@ -233,6 +236,21 @@ def delivery_checks(factory: sessionmaker[Session]) -> list[Check]:
         out.append(Check(False, f"delivery ({u.platform}, {u.recipient})",
                          f"{how} since {u.since:%Y-%m-%d %H:%M} UTC ({u.reason}); {u.waiting} message(s) not "
                          f"delivered{cases}; {told}"))
+    return out
+
+
+def leaver_checks(factory: sessionmaker[Session]) -> list[Check]:
+    """On each board where people have left: someone whose line manager has left, an open case nobody holds a side
+    of (escalation passes over a manager who has left to the next one up, but the directory needs mending)."""
+    out = []
+    with factory() as s:
+        for board in repo.all_boards(session=s):
+            gone = people.leavers(board.id, session=s)
+            if not gone:
+                continue
+            gaps = people.gaps(board.id, session=s)
+            out.append(Check(not gaps, f"leavers ({board.id})", "; ".join(gaps) if gaps else
+                             f"{len(gone)} deactivated; everything they held has someone"))
     return out
 
 

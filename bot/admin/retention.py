@@ -57,6 +57,7 @@ EVENT_FREE_TEXT: dict[str, tuple[str, ...]] = {
 NO_FREE_TEXT = frozenset({
     "opened", "immediate_risk_answered", "preconditions_answered", "subject_details_recorded", "flag",
     "protective_date", "refused", "escalation_prompted", "escalation_acknowledged", "record_signed",
+    "handed_over", "holder_missing",  # directory people's names and ids, as a counterpart named from the directory
     chain.ANONYMISED,
 })
 ACTOR_LABEL = "Parley (retention policy)"

@@ -75,6 +75,8 @@ def open_case(ctx: Ctx, new: NewCase, *, session: Session) -> Case:
         counterpart = repo.get_person(new.responding_person_id, session=session)
         if counterpart is None or counterpart.agency_id != agency.id:
             raise ServiceError(T("That person is not in {agency}.", agency=agency.name))
+        if not counterpart.active:
+            raise ServiceError(T("{name} is no longer active in Parley: name someone else.", name=counterpart.name))
     cp_name = clean_short(new.responding_person_name) if counterpart is None else None
     check_date(ctx, None, new.arose_on, T("date the disagreement arose"), session=session)
     if new.protective_date is not None and new.protective_date < proto.calendar().local_date(ctx.now):

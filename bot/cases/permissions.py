@@ -101,7 +101,7 @@ MATRIX: dict[Act, frozenset[Role]] = {
     Act.FORM_PART: frozenset({R, C, M, SL, BU}),  # and only the part's own side (see FORM_PART_BY)
     Act.RUN_REPORTS: frozenset({BU, CH, AD}),
     Act.REGISTER_CHANNEL: frozenset({BU, AD}),
-    Act.EDIT_DIRECTORY: frozenset({AD}),
+    Act.EDIT_DIRECTORY: frozenset({BU, AD}),  # in chat: a leaver deactivated, or made active again
 }
 # which roles complete a form part, by the part's "by" in the protocol (raising/responding: that side only)
 FORM_PART_BY = {
@@ -199,8 +199,10 @@ def matrix_markdown() -> str:
               "- **view subject details**: the child's or adult's name, date of birth and address appear only "
               "in direct messages and forms for these roles, never in a channel.",
               "- **run reports**, **edit the directory**: command-line tools run by whoever administers the "
-              "database (`parley report`, `parley export`, `parley demo load`); the business unit also gets "
-              "the weekly digest and the quarterly data set in its channel (counts and case references only).",
+              "database (`parley report`, `parley export`, `parley directory import`, `parley demo load`); in chat "
+              "the business unit and administrators deactivate a leaver and make them active again (`leaver EMAIL`, "
+              "`reactivate EMAIL`: docs/directory.md); the business unit also gets the weekly digest and the "
+              "quarterly data set in its channel (counts and case references only).",
               "- A person of another board (or a Slack workspace / Teams tenant the board does not use) is "
               "\"anyone else\" on every case.", ""]
     return "\n".join(lines)

@@ -228,6 +228,8 @@ def name_counterpart(ctx: Ctx, case: Case, agency_id: int, person_id: int | None
     person = repo.get_person(person_id, session=session) if person_id else None
     if person_id and (person is None or person.agency_id != agency.id):
         raise ServiceError(ctx.T("That person is not in {agency}.", agency=agency.name))
+    if person is not None and not person.active:
+        raise ServiceError(ctx.T("{name} is no longer active in Parley: name someone else.", name=person.name))
     case.responding_agency_id = agency.id
     case.responding_person_id = person.id if person else None
     case.responding_person_name = None if person else clean_short(name)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.admin import people
 from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
 from bot.cases.services import Ctx
@@ -69,7 +70,8 @@ WELSH_WORDS = {
     "amddiffyn": "protect", "estyn": "extend", "brys": "urgent", "cau": "close", "gweld": "view",
     "enwi": "counterpart", "ysgrifenedig": "written", "cofnod": "record", "cofnodion": "records",
     "llofnodi": "sign", "newidiadau": "changes", "cywiro": "correct", "diwygio": "revise", "ffurflen": "form",
-    "ffurflenni": "forms", "cydnabod": "acknowledge",
+    "ffurflenni": "forms", "cydnabod": "acknowledge", "ymadawr": "leaver", "dadactifadu": "deactivate",
+    "ailactifadu": "reactivate",
 }
 
 
@@ -100,6 +102,10 @@ class Conversation:
             if person is None:
                 T = translator()
                 return Reply().say(Message(T("I don't know who you are yet.")))
+            if not person.active:  # a leaver (bot/admin/people.py) can no longer act
+                refused = people.refuse_inactive(person, self.platform, self.clock.now(), session=session)
+                session.commit()
+                return Reply().say(refused)
             ctx = Ctx(person, self.platform, self.clock.now())
             try:
                 services.refuse_broken_text(text, value)  # a lone surrogate: a clear message, not a crash
@@ -172,6 +178,8 @@ class Conversation:
                 return Reply().say(Message(T("Nothing on {ref} is waiting to be acknowledged.", ref=case.ref)))
             message, _ = escalation.acknowledge(ctx, prompt_id, session=session)
             return Reply().say(message)
+        if cmd in people.COMMANDS and len(parts) >= 2:  # leavers: the business unit's
+            return people.command(ctx, cmd, parts[1], session=session)
         if cmd in ACTION_WORDS and len(parts) >= 2:
             return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], " ".join(parts[1:]))
         if cmd in ("help", "?", ""):
@@ -424,6 +432,8 @@ def help_message(T: Translator) -> Message:
         T("  acknowledge REF \u2014 take ownership of an escalation on a case (as its prompt's Acknowledge button)"),
         T("  back / cancel \u2014 during a conversation"),
         T("  language cy / language en \u2014 Parley in Welsh (Cymraeg) or English"),
+        T("  leaver EMAIL / reactivate EMAIL \u2014 (business unit) someone has left: they are told nothing more and "
+          "their open cases pass to their line manager; or they are back"),
         T("If anyone is at immediate risk of significant harm, use child or adult protection procedures first."),
     ]), title=T("Parley help"))
 

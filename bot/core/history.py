@@ -18,6 +18,11 @@ from storage import repo
 from storage.models import Case
 
 
+# a side of the case, as a hand-over names it (bot/admin/people.py)
+SIDE_WORDS = {"raising": permissions.ROLE_LABELS[permissions.Role.RAISER],
+              "responding": permissions.ROLE_LABELS[permissions.Role.COUNTERPART]}
+
+
 def timeline(T: Translator, case: Case, *, session: Session) -> Message:
     proto = protocol_for(case, session=session)
     tz = proto.calendar().tz
@@ -139,6 +144,14 @@ def event_summary(T: Translator, kind: str, data: dict, proto: Protocol) -> str:
         return T("concern raised")
     if kind == "counterpart_named":
         return T("counterpart named: {name}", name=data.get("name") or "?")
+    if kind == "handed_over":
+        why = (T("their line manager") if data.get("why") == "line_manager"
+               else T("their agency's safeguarding lead"))
+        return T("{leaver} left; their part ({side}) passed to {holder}, {why}", leaver=data.get("from") or "?",
+                 side=T(SIDE_WORDS.get(data.get("side", ""), "?")), holder=data.get("to") or "?", why=why)
+    if kind == "holder_missing":
+        return T("{leaver} left and nobody could take over their part ({side}): the business unit was told",
+                 leaver=data.get("from") or "?", side=T(SIDE_WORDS.get(data.get("side", ""), "?")))
     if kind == "immediate_risk_answered":
         if data.get("risk"):
             return T("immediate risk reported; same-working-day route shown")

@@ -355,8 +355,8 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
     fields = [
         Field(T("Status"), status_label(T, state.status)),
         Field(T("Stage"), stage_title(T, proto, case.stage_id)),
-        Field(T("Raised by"), _person_label(case.raising_person_id, case.raising_agency_id, session=session)),
-        Field(T("Counterpart"), _person_label(case.responding_person_id, case.responding_agency_id,
+        Field(T("Raised by"), _person_label(T, case.raising_person_id, case.raising_agency_id, session=session)),
+        Field(T("Counterpart"), _person_label(T, case.responding_person_id, case.responding_agency_id,
                                               case.responding_person_name, session=session)),
         Field(T("Category"), _category(proto, case.category, T)),
     ]
@@ -387,11 +387,15 @@ def _category(proto: Protocol, cat: str, T: Translator | None = None) -> str:
     return T.local(c) if T is not None else c.title
 
 
-def _person_label(person_id: int | None, agency_id: int | None, name: str | None = None, *,
+def _person_label(T: Translator, person_id: int | None, agency_id: int | None, name: str | None = None, *,
                   session: Session) -> str:
     person = repo.get_person(person_id, session=session) if person_id else None
     who = person.name if person else (name or "?")
-    return f"{who} ({agency_name(agency_id, session=session)})"
+    label = f"{who} ({agency_name(agency_id, session=session)})"
+    # a leaver nobody could take over from yet (bot/admin/people.py)
+    if person is None or person.active:
+        return label
+    return label + " \u2014 " + T("no longer active")
 
 
 def case_list(T: Translator, cases: list[Case], now: dt.datetime, *, session: Session) -> Message:

@@ -45,9 +45,10 @@ def _unreachable(person: Person, message: Message, *, session: Session, key: str
 
 def readdress(person: Person, *, session: Session, now: dt.datetime | None = None) -> int:
     """``person`` has just been linked to a platform: the messages that could not reach them go there now (those
-    of cases still open, or younger than the retry period). Returns how many."""
+    of cases still open, or younger than the retry period). Returns how many. Nothing goes to a leaver
+    (bot/admin/people.py)."""
     addr = outbox.person_address(person, session=session)
-    if addr is None:
+    if addr is None or not person.active:
         return 0
     platform, external = addr
     policy = outages.Policy.from_env()

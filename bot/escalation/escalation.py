@@ -132,6 +132,8 @@ def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build:
     for row in rows:
         if row.target_kind == "person" and row.person_id:
             reader = repo.get_person(row.person_id, session=session)
+            if reader is not None and not reader.active:
+                continue  # a leaver's copy is left as it was: they are sent nothing more (bot/admin/people.py)
             msg = build(translator(reader.language if reader else None))
         else:
             msg = in_languages(proto.channel_languages, build)

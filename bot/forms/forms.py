@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.admin import people
 from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
 from bot.cases.services import Ctx
@@ -151,6 +152,10 @@ class Forms:
         with self.factory() as s:
             writing(s)
             ctx = self._ctx(s, person_id)
+            if not ctx.actor.active:  # a leaver (bot/admin/people.py)
+                refused = people.refuse_inactive(ctx.actor, self.platform, ctx.now, session=s)
+                s.commit()
+                return FormResult(errors={"risk": refused.text})
             turn = Turn(ctx.T, ctx, s, {}, [])
             try:
                 FLOWS["intake"].steps[0].answer(turn, values.get("risk", ""))
@@ -170,6 +175,10 @@ class Forms:
         with self.factory() as s:
             writing(s)  # one writer at a time on SQLite: fifty intakes at once get fifty references
             ctx = self._ctx(s, person_id)
+            if not ctx.actor.active:  # a leaver (bot/admin/people.py)
+                refused = people.refuse_inactive(ctx.actor, self.platform, ctx.now, session=s)
+                s.commit()
+                return FormResult(errors={"": refused.text})
             data: dict[str, Any] = _decode_risk(context) if flow == "intake" else {"ref": context}
             turn = Turn(ctx.T, ctx, s, data, [])
             # a text longer than the form allows (a forged or scripted submission) is refused at its own field,

@@ -65,6 +65,8 @@ class Event(StrEnum):
     RENOTIFY_BUSINESS_UNIT = "renotify_business_unit"
     DIGEST = "digest"
     QUARTERLY = "quarterly"
+    HANDED_OVER = "handed_over"
+    NO_HOLDER = "no_holder"
 
 
 class To(StrEnum):
@@ -91,7 +93,7 @@ ROLE_TEXT = {
     To.COUNTERPART: "the counterpart (when they are in the directory)",
     To.STAGE_MANAGERS: "each side's manager at the level of the stage the case is at (and, when it moves, of the "
                        "stage it moves to), as the protocol's stage names its level and sides",
-    To.LINE_MANAGERS: "each party's own line manager",
+    To.LINE_MANAGERS: "each party's own line manager (the next one up while theirs has left)",
     To.BOARD: "the business unit (and the chair) when the stage is run by the board",
     To.BUSINESS_UNIT: "the board's business unit",
     To.STEP_OWNERS: "whoever owes the step: its side, at the step's level (the party for a practitioner step)",
@@ -162,6 +164,11 @@ TABLE: dict[Event, Rule] = {
                                                          "the lapse"),
     Event.DIGEST: Rule((To.BU_CHANNEL,), "the weekly digest"),
     Event.QUARTERLY: Rule((To.BU_CHANNEL,), "the quarterly data set"),
+    Event.HANDED_OVER: Rule((To.RAISER, To.COUNTERPART, To.BUSINESS_UNIT),
+                            "a party has left: who now holds their part of the case (their line manager or their "
+                            "agency's safeguarding lead), and why; the new holder is told it is now theirs"),
+    Event.NO_HOLDER: Rule((To.BUSINESS_UNIT,), "a party has left and nobody active can take over their part of the "
+                                               "case (no line manager, no safeguarding lead): someone must be found"),
 }
 
 
@@ -180,15 +187,16 @@ RANK = {"practitioner": 0, "line_manager": 1, "safeguarding_lead": 1, "senior_ma
 def at_level(party: Person, agency_id: int | None, level: Level, *, session: Session) -> list[Person]:
     """Who acts for ``party`` at ``level``: the party themself at the practitioner level or when they already
     hold a role at (or above) it; else up their line until someone does; else anyone in their agency who
-    does; else the agency's safeguarding lead."""
+    does; else the agency's safeguarding lead. Nobody who has left: a manager who has left is passed over for the
+    next one up (and a party who has left is told nothing)."""
     if level is Level.PRACTITIONER:
-        return [party]
+        return [party] if party.active else []
     roles = LEVEL_ROLES[level]
     want = min(RANK.get(r, 9) for r in roles)
-    if party.role in roles or RANK.get(party.role, -1) >= want:
+    if party.active and (party.role in roles or RANK.get(party.role, -1) >= want):
         return [party]
     for mgr in repo.managers_of(party, session=session):
-        if mgr.role in roles or RANK.get(mgr.role, -1) >= want:
+        if mgr.active and (mgr.role in roles or RANK.get(mgr.role, -1) >= want):
             return [mgr]
     if agency_id is not None:
         same = [p for p in repo.people(party.board_id, session=session, agency_id=agency_id) if p.role in roles]
@@ -197,7 +205,7 @@ def at_level(party: Person, agency_id: int | None, level: Level, *, session: Ses
         agency = repo.get_agency(agency_id, session=session)
         if agency is not None and agency.safeguarding_lead_id:
             lead = repo.get_person(agency.safeguarding_lead_id, session=session)
-            if lead:
+            if lead and lead.active:
                 return [lead]
     return []
 
@@ -273,21 +281,21 @@ def step_owners(case: Case, item: Item, proto: Protocol, *, session: Session) ->
 
 
 def line_managers(case: Case, *, session: Session) -> list[Person]:
+    """Each party's line manager; while theirs has left, the next one up who has not."""
     out = []
     for pid in (case.raising_person_id, case.responding_person_id):
         party = repo.get_person(pid, session=session) if pid else None
-        if party is not None and party.line_manager_id:
-            mgr = repo.get_person(party.line_manager_id, session=session)
-            if mgr is not None:
-                out.append(mgr)
+        if party is not None:
+            out.extend([m for m in repo.managers_of(party, session=session) if m.active][:1])
     return out
 
 
 def _unique(people: Iterable[Person | None]) -> list[Person]:
+    """Each person once; nobody who has left (bot/admin/people.py): whatever role they held, they are told nothing."""
     seen: set[int] = set()
     out = []
     for p in people:
-        if p is not None and p.id not in seen:
+        if p is not None and p.active and p.id not in seen:
             seen.add(p.id)
             out.append(p)
     return out

@@ -144,20 +144,20 @@ def completers(case: Case, part: FormPart, *, session: Session) -> list[Person]:
     if part.by in ("raising", "responding"):
         pid = case.raising_person_id if part.by == "raising" else case.responding_person_id
         person = repo.get_person(pid, session=session) if pid else None
-        if person is not None:
+        if person is not None and person.active:
             return [person]
         aid = case.raising_agency_id if part.by == "raising" else case.responding_agency_id
         agency = repo.get_agency(aid, session=session) if aid else None
         lead = repo.get_person(agency.safeguarding_lead_id, session=session) if agency and \
             agency.safeguarding_lead_id else None
-        return [lead] if lead else []
+        return [lead] if lead and lead.active else []
     out: list[Person] = []
     for pid in (case.raising_person_id, case.responding_person_id):
         party = repo.get_person(pid, session=session) if pid else None
-        if party and party.line_manager_id:
-            mgr = repo.get_person(party.line_manager_id, session=session)
-            if mgr and mgr not in out:
-                out.append(mgr)
+        # their line manager; while theirs has left (bot/admin/people.py), the next one up who has not
+        mgr = next((m for m in repo.managers_of(party, session=session) if m.active), None) if party else None
+        if mgr and mgr not in out:
+            out.append(mgr)
     return out
 
 

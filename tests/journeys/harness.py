@@ -93,7 +93,7 @@ class Journey:
         self.sweeper = Sweeper(runtime.factory, self.clock)
         self.recorder = Recorder(platform=platform, render=render)
         with runtime.factory() as s:
-            people = list(repo.people(board, session=s))
+            people = list(repo.people(board, session=s, include_inactive=True))
             self.recorder.keys = {p.id: p.key for p in people}
             if platform != "console":
                 for p in people:
