@@ -108,11 +108,15 @@ def away(session: Session, ctx: Ctx, args: list[str]) -> Reply:
     if before.id not in (person.id, ctx.actor.id, r.reader.id):
         told.append(_tell(session, ctx, before, f"away:{absence.id}:before", lambda T: T(
             "You no longer cover for {name}: someone else does now.", name=person.name)))
-    if standin is not None:
-        told.append(_tell(session, ctx, standin, f"away:{absence.id}:cover", lambda T: T(
+    if r.absent is not None and r.reader.id != ctx.actor.id:  # whoever reads the messages now is told so
+        named = r.reader.id == absence.cover_id
+        told.append(_tell(session, ctx, r.reader, f"away:{absence.id}:cover", lambda T: T(
             "{name} is away until {date} and has named you to cover: their reminders, escalation prompts and case "
             "messages come to you meanwhile, and you may act on their cases as their manager could.",
-            name=person.name, date=T.date(until))))
+            name=person.name, date=T.date(until)) if named else T(
+            "{name} is away until {date}: their reminders, escalation prompts and case messages come to you "
+            "meanwhile, and you may act on their cases as their manager could.", name=person.name,
+            date=T.date(until))))
     if person.id != ctx.actor.id:
         told.append(_tell(session, ctx, person, f"away:{absence.id}:person", lambda T: confirmation(
             T, person, ctx.actor, absence, r, told_by=ctx.actor)))

@@ -120,8 +120,8 @@ def test_a_new_absence_replaces_the_one_before(chat: Chat, runtime) -> None:
     first, second = _absences(runtime)
     assert first.ended_at == chat.clock.now() and second.ended_at is None and second.cover_id is None
     assert _audit(runtime, "away_set")[-1][1]["replaced"] == [first.id]
-    # Priya hears she no longer covers; Ian is not sent anything until there is something of Sam's to read
-    assert _outbox(runtime) == [(ids["priya"], "cover"), (ids["priya"], "cover")]
+    # Priya hears she no longer covers, and Ian that he reads Sam's messages now
+    assert _outbox(runtime) == [(ids["priya"], "cover"), (ids["priya"], "cover"), (ids["ian"], "cover")]
 
 
 PARSE_ERRORS = [

@@ -10,6 +10,8 @@ Nell Hart, added here, is a senior social worker in Bob's agency (a practitioner
 
 from __future__ import annotations
 
+import datetime as dt
+
 from bot.core.i18n import translator
 from storage import repo
 from storage.models import AuditEntry, Person, PersonIdentity
@@ -123,8 +125,11 @@ def test_away_without_cover_goes_to_the_line_manager_in_their_language_until_the
     j = Journey(runtime, "swindon", at(2026, 4, 2, 10))
     got = j.say("sam", "away until 7 Apr")
     assert "Ian Morgan reads the messages meanwhile" in j.shown()
-    j.expect(got, {})
+    j.expect(got, {"ian": "cover"})  # Ian is told, in Welsh
     cy = translator("cy")
+    assert got[0].message.text == cy("{name} is away until {date}: their reminders, escalation prompts and case "
+                                     "messages come to you meanwhile, and you may act on their cases as their "
+                                     "manager could.", name="Sam Patel", date=cy.date(dt.date(2026, 4, 7)))
     covering = cy("Covering for {name}:", name="Sam Patel")
     assert covering != "Covering for Sam Patel:"
 
