@@ -126,16 +126,12 @@ def covered_by(person: Person, now: dt.datetime, *, session: Session) -> list[Pe
     return out
 
 
-def local_until(absence: Absence, T: Translator) -> str:
-    return T.date(absence.until)
-
-
 def away_line(T: Translator, absence: Absence, r: Reach) -> str:
     """'Ann Smith is away until Fri 15 Jan 2027; Ben Jones covers.'"""
     if r.absent is None:
         return T("{name} is away until {date}; nobody covers (no cover named and no line manager), so their "
-                 "messages still go to them.", name=r.person.name, date=local_until(absence, T))
-    return T("{name} is away until {date}; {cover} covers.", name=r.person.name, date=local_until(absence, T),
+                 "messages still go to them.", name=r.person.name, date=T.date(absence.until))
+    return T("{name} is away until {date}; {cover} covers.", name=r.person.name, date=T.date(absence.until),
              cover=r.reader.name)
 
 

@@ -109,18 +109,22 @@ def away(session: Session, ctx: Ctx, args: list[str]) -> Reply:
         told.append(_tell(session, ctx, before, f"away:{absence.id}:before", lambda T: T(
             "You no longer cover for {name}: someone else does now.", name=person.name)))
     if r.absent is not None and r.reader.id != ctx.actor.id:  # whoever reads the messages now is told so
-        named = r.reader.id == absence.cover_id
-        told.append(_tell(session, ctx, r.reader, f"away:{absence.id}:cover", lambda T: T(
-            "{name} is away until {date} and has named you to cover: their reminders, escalation prompts and case "
-            "messages come to you meanwhile, and you may act on their cases as their manager could.",
-            name=person.name, date=T.date(until)) if named else T(
-            "{name} is away until {date}: their reminders, escalation prompts and case messages come to you "
-            "meanwhile, and you may act on their cases as their manager could.", name=person.name,
-            date=T.date(until))))
+        told.append(_tell(session, ctx, r.reader, f"away:{absence.id}:cover",
+                          lambda T: _you_cover(T, person, absence, named=r.reader.id == absence.cover_id)))
     if person.id != ctx.actor.id:
         told.append(_tell(session, ctx, person, f"away:{absence.id}:person", lambda T: confirmation(
             T, person, ctx.actor, absence, r, told_by=ctx.actor)))
     return reply.told([o for o in told if o is not None])
+
+
+def _you_cover(T: Translator, person: Person, absence: Absence, *, named: bool) -> str:
+    if named:
+        return T("{name} is away until {date} and has named you to cover: their reminders, escalation prompts and "
+                 "case messages come to you meanwhile, and you may act on their cases as their manager could.",
+                 name=person.name, date=T.date(absence.until))
+    return T("{name} is away until {date}: their reminders, escalation prompts and case messages come to you "
+             "meanwhile, and you may act on their cases as their manager could.", name=person.name,
+             date=T.date(absence.until))
 
 
 def confirmation(T: Translator, person: Person, actor: Person, absence: Absence, r: cover.Reach, *,
@@ -148,7 +152,7 @@ def back(session: Session, ctx: Ctx, args: list[str]) -> Reply:
     person, rest = _target(session, ctx, args)
     if rest:
         raise ServiceError(T("I didn't understand that.") + " " + _usage(T))
-    readers = [cover.reach(person, ctx.now, session=session).reader]
+    reader = cover.reach(person, ctx.now, session=session).reader  # told that they no longer read them
     ended = cover.end_away(ctx, person, session=session)
     if not ended:
         return Reply().say(Message(T("You are not marked as away.") if person.id == ctx.actor.id else
@@ -157,7 +161,7 @@ def back(session: Session, ctx: Ctx, args: list[str]) -> Reply:
                                 else T("{name} is back: their messages go to them again.", name=person.name),
                                 severity=Severity.SUCCESS))
     told = []
-    for reader in {p.id: p for p in readers if p.id not in (person.id, ctx.actor.id)}.values():
+    if reader.id not in (person.id, ctx.actor.id):
         told.append(_tell(session, ctx, reader, f"back:{ended[-1].id}:cover", lambda T: T(
             "{name} is back: you no longer cover for them.", name=person.name)))
     if person.id != ctx.actor.id:
