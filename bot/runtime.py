@@ -232,7 +232,8 @@ class Runtime:
             queued = 0
             for i, m in enumerate(messages):
                 if person is not None and addressing.queue_to_person(person, replace(m, kind=m.kind or "reply"),
-                                                                     session=s, key=f"{key}:{i}", now=now) is not None:
+                                                                     session=s, key=f"{key}:{i}", now=now,
+                                                                     redirect=False) is not None:
                     queued += 1
             s.commit()
             return queued
@@ -278,7 +279,7 @@ class Runtime:
             for case, st in zip(cases, services.states_of(cases, now, session=s), strict=True):
                 cards.append((not views.overdue_items(st),
                               case.next_due_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
-                              views.case_view(T, case, st, session=s)))
+                              views.case_view(T, case, st, session=s, now=now)))
             return [c for _, _, c in sorted(cards, key=lambda x: (x[0], x[1]))]
 
     # -- stored conversation references (Teams proactive messaging) and channel registration -----------

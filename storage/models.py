@@ -160,6 +160,24 @@ class Person(Base):
     line_manager: Mapped[Person | None] = relationship(remote_side=[id])
 
 
+class Absence(Base):
+    """A person away from ``starts_at`` to the end of ``until`` (the board's calendar: ``ends_at``), unless ended
+    sooner (``back``): meanwhile their direct messages go to ``cover`` or their line manager (bot/cases/cover.py)."""
+
+    __tablename__ = "absences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    board_id: Mapped[str] = mapped_column(ForeignKey("boards.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    cover_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    until: Mapped[dt.date] = mapped_column(Date)  # the last day away, inclusive
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # midnight after ``until`` in the board's time zone
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # 'back' before ``ends_at``
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), nullable=True)
+
+
 class PersonIdentity(Base):
     """How a person is known on a platform: Slack user id, Teams AAD object id, console name."""
 

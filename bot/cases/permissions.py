@@ -27,6 +27,7 @@ class Role(StrEnum):
     MANAGER = "manager"  # up either party's management line
     SAFEGUARDING_LEAD = "safeguarding_lead"  # of either agency
     AGENCY_MANAGER = "agency_manager"  # any other manager in either agency
+    COVER = "cover"  # covering for someone on the case while they are away (bot/cases/cover.py)
     BUSINESS_UNIT = "business_unit"
     CHAIR = "chair"
     ADMIN = "admin"
@@ -39,6 +40,7 @@ ROLE_LABELS = {
     Role.MANAGER: N_("their line and senior managers"),
     Role.SAFEGUARDING_LEAD: N_("the agencies' safeguarding leads"),
     Role.AGENCY_MANAGER: N_("other managers in the two agencies"),
+    Role.COVER: N_("whoever covers for one of them while they are away"),
     Role.BUSINESS_UNIT: N_("the board's business unit"),
     Role.CHAIR: N_("the board's chair"),
     Role.ADMIN: N_("an administrator"),
@@ -67,6 +69,7 @@ class Act(StrEnum):
     RUN_REPORTS = "run reports"
     REGISTER_CHANNEL = "register a channel"
     EDIT_DIRECTORY = "edit the directory"
+    SET_COVER = "mark someone else away and name their cover"
 
 
 # each action as a refusal names it (ctx.T(act.value)), spelt out so `make messages` puts it in the catalogues
@@ -75,33 +78,36 @@ ACT_WORDS = (N_("view case"), N_("view subject details"), N_("record contact"), 
              N_("set a protective date"), N_("extend a deadline"), N_("send an urgent notice"), N_("close a case"),
              N_("name the counterpart"), N_("send the written outcome"), N_("draft or correct a meeting record"),
              N_("sign a meeting record"), N_("acknowledge an escalation"), N_("complete a form part"),
-             N_("run reports"), N_("register a channel"), N_("edit the directory"))
+             N_("run reports"), N_("register a channel"), N_("edit the directory"),
+             N_("mark someone else away and name their cover"))
 
 
-R, C, M, SL, AM, BU, CH, AD = (Role.RAISER, Role.COUNTERPART, Role.MANAGER, Role.SAFEGUARDING_LEAD,
-                               Role.AGENCY_MANAGER, Role.BUSINESS_UNIT, Role.CHAIR, Role.ADMIN)
-CASE_TEAM = frozenset({R, C, M, SL, BU, CH})
+R, C, M, SL, AM, CO, BU, CH, AD = (Role.RAISER, Role.COUNTERPART, Role.MANAGER, Role.SAFEGUARDING_LEAD,
+                                   Role.AGENCY_MANAGER, Role.COVER, Role.BUSINESS_UNIT, Role.CHAIR, Role.ADMIN)
+CASE_TEAM = frozenset({R, C, M, CO, SL, BU, CH})
+# a cover acts as the absent person's manager could (Role.COVER wherever Role.MANAGER is)
 MATRIX: dict[Act, frozenset[Role]] = {
     Act.VIEW_CASE: CASE_TEAM | {AM},
     Act.VIEW_SUBJECT: CASE_TEAM,
-    Act.RECORD_CONTACT: frozenset({R, C, M, SL, BU}),
+    Act.RECORD_CONTACT: frozenset({R, C, M, CO, SL, BU}),
     Act.COMPLETE_STEP: CASE_TEAM,
     Act.RECORD_OUTCOME: CASE_TEAM,
     Act.ESCALATE: CASE_TEAM,
-    Act.BYPASS: frozenset({R, M, SL, BU, CH}),  # CV-4/CV-15: the professional or manager raising it
-    Act.PROTECTIVE_DATE: frozenset({R, C, M, SL, BU}),
-    Act.EXTEND: frozenset({M, SL, BU}),  # a management decision, with its reason (CV: process issues)
-    Act.URGENT_NOTICE: frozenset({R, C, M, SL, BU}),
-    Act.CLOSE: frozenset({R, M, SL, BU, CH}),  # never by the counterpart alone
-    Act.NAME_COUNTERPART: frozenset({R, M, SL, BU}),
-    Act.WRITTEN_OUTCOME: frozenset({C, M, SL, BU}),  # the receiving agency writes to the raiser
-    Act.DRAFT_RECORD: frozenset({R, C, M, SL, BU}),
+    Act.BYPASS: frozenset({R, M, CO, SL, BU, CH}),  # CV-4/CV-15: the professional or manager raising it
+    Act.PROTECTIVE_DATE: frozenset({R, C, M, CO, SL, BU}),
+    Act.EXTEND: frozenset({M, CO, SL, BU}),  # a management decision, with its reason (CV: process issues)
+    Act.URGENT_NOTICE: frozenset({R, C, M, CO, SL, BU}),
+    Act.CLOSE: frozenset({R, M, CO, SL, BU, CH}),  # never by the counterpart alone
+    Act.NAME_COUNTERPART: frozenset({R, M, CO, SL, BU}),
+    Act.WRITTEN_OUTCOME: frozenset({C, M, CO, SL, BU}),  # the receiving agency writes to the raiser
+    Act.DRAFT_RECORD: frozenset({R, C, M, CO, SL, BU}),
     Act.SIGN_RECORD: frozenset({R, C}),  # and only the record's own signatories
-    Act.ACKNOWLEDGE: frozenset({M, SL, AM, BU, CH}),  # a prompt asks managers to take ownership
-    Act.FORM_PART: frozenset({R, C, M, SL, BU}),  # and only the part's own side (see FORM_PART_BY)
+    Act.ACKNOWLEDGE: frozenset({M, CO, SL, AM, BU, CH}),  # a prompt asks managers to take ownership
+    Act.FORM_PART: frozenset({R, C, M, CO, SL, BU}),  # and only the part's own side (see FORM_PART_BY)
     Act.RUN_REPORTS: frozenset({BU, CH, AD}),
     Act.REGISTER_CHANNEL: frozenset({BU, AD}),
     Act.EDIT_DIRECTORY: frozenset({BU, AD}),  # in chat: a leaver deactivated, or made active again
+    Act.SET_COVER: frozenset({BU, AD}),  # anyone may mark themself away ('away until DATE')
 }
 # which roles complete a form part, by the part's "by" in the protocol (raising/responding: that side only)
 FORM_PART_BY = {
@@ -110,7 +116,7 @@ FORM_PART_BY = {
     "business_unit": N_("the board's business unit"),
     "line_manager": N_("a manager or safeguarding lead on the case"),
 }
-BOARD_WIDE = {Act.RUN_REPORTS, Act.REGISTER_CHANNEL, Act.EDIT_DIRECTORY}
+BOARD_WIDE = {Act.RUN_REPORTS, Act.REGISTER_CHANNEL, Act.EDIT_DIRECTORY, Act.SET_COVER}
 
 # the services' and conversation's action names -> the matrix
 ACTION_NAMES: dict[str, Act] = {
@@ -196,6 +202,12 @@ def matrix_markdown() -> str:
               "- **complete a form part**: only the side the protocol names for that part:"]
     lines += [f"  - `{by}`: {T(text)}" for by, text in FORM_PART_BY.items()]
     lines += ["- **acknowledge an escalation**: only prompts of the person's own board.",
+              "- **whoever covers for one of them**: while someone on the case (a party, a manager up their line, a "
+              "safeguarding lead) is away (`away until DATE [cover NAME]`), whoever reads their messages (the cover "
+              "named, else their line manager) may do what the absent person's manager may, and acknowledge what "
+              "the absent person could. Anyone may mark themself away; **mark someone else away and name their "
+              "cover** (`away EMAIL until DATE`, `back EMAIL`) is the business unit's or an administrator's "
+              "([cover](directory.md#cover)).",
               "- **view subject details**: the child's or adult's name, date of birth and address appear only "
               "in direct messages and forms for these roles, never in a channel.",
               "- **run reports**, **edit the directory**: command-line tools run by whoever administers the "

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.cases import permissions, plans, projection, replays, timers
+from bot.cases import cover, permissions, plans, projection, replays, timers
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.protocols import protocol_for
 from bot.core.i18n import Translator, available_languages, translator
@@ -69,8 +69,11 @@ def is_party(person: Person, case: Case) -> bool:
     return person.id in (case.raising_person_id, case.responding_person_id)
 
 
-def may_act(person: Person, case: Case, *, session: Session) -> bool:
-    """Entitled to the case, subject details included (see bot/cases/permissions.py's matrix)."""
+def may_act(person: Person, case: Case, *, session: Session, now: dt.datetime | None = None) -> bool:
+    """Entitled to the case, subject details included (see bot/cases/permissions.py's matrix; with ``now``, as
+    someone covering for a person on the case too: bot/cases/cover.py)."""
+    if now is not None:
+        return bool(cover.roles(person, case, now, session=session) & permissions.MATRIX[permissions.Act.VIEW_SUBJECT])
     return permissions.allowed(person, permissions.Act.VIEW_SUBJECT, case, session=session)
 
 
@@ -78,7 +81,7 @@ def require_may_act(ctx: Ctx, case: Case, action: str, *, session: Session) -> N
     """Refuse, with a clear message to this person only, anything the permission matrix does not allow them
     on this case; the refusal is audited and nothing about the case changes."""
     act = permissions.ACTION_NAMES[action]
-    roles = permissions.roles_of(ctx.actor, case, session=session)
+    roles = cover.roles(ctx.actor, case, ctx.now, session=session)  # who covers for someone acts as their manager
     if roles & permissions.MATRIX[act]:
         return
     record = refusal_event(ctx, case, {"action": action, "roles": sorted(r.value for r in roles)})

@@ -17,6 +17,7 @@ from bot.admin import people
 from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
 from bot.cases.services import Ctx
+from bot.conversation import cover_commands
 from bot.conversation.engine import EXACT, KEPT, SAME, Invalid, Stop, TooLong, Turn
 from bot.conversation.flows.form_part import form_message
 from bot.conversation.flows.record import sign_record
@@ -71,7 +72,7 @@ WELSH_WORDS = {
     "enwi": "counterpart", "ysgrifenedig": "written", "cofnod": "record", "cofnodion": "records",
     "llofnodi": "sign", "newidiadau": "changes", "cywiro": "correct", "diwygio": "revise", "ffurflen": "form",
     "ffurflenni": "forms", "cydnabod": "acknowledge", "ymadawr": "leaver", "dadactifadu": "deactivate",
-    "ailactifadu": "reactivate",
+    "ailactifadu": "reactivate", "absennol": "away", "dychwelyd": "back", "nôl": "back", "nol": "back", "pwy": "who",
 }
 
 
@@ -170,7 +171,7 @@ class Conversation:
             if len(parts) >= 3 and parts[2].lower() == "log":
                 return Reply().say(contact_log(T, case, session=session))
             return Reply().say(views.case_view(T, case, services.state_of(case, ctx.now, session=session),
-                                               session=session))
+                                               session=session, now=ctx.now))
         if cmd in ("acknowledge", "ack") and len(parts) >= 2:
             case = services.find_case(parts[1], ctx, session=session)
             prompt_id = escalation.prompt_to_acknowledge(ctx.actor, case, session=session)
@@ -182,6 +183,8 @@ class Conversation:
             return people.command(ctx, cmd, parts[1], session=session)
         if cmd in ACTION_WORDS and len(parts) >= 2:
             return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], " ".join(parts[1:]))
+        if cmd in cover_commands.COMMANDS:  # away until DATE [cover NAME], back, who REF
+            return cover_commands.handle(session, ctx, cmd, parts[1:])
         if cmd in ("help", "?", ""):
             return Reply().say(help_message(T))
         return Reply().say(Message(T("I didn't understand {text!r}. Type 'help' to see what I can do.",
@@ -203,7 +206,7 @@ class Conversation:
         services.require_may_act(ctx, case, name, session=session)
         if name == "view":
             return Reply().say(views.case_view(ctx.T, case, services.state_of(case, ctx.now, session=session),
-                                               session=session))
+                                               session=session, now=ctx.now))
         if name in RECORD_ACTIONS:
             return self._record_action(session, ctx, conv, case, name, args)
         if name == "form":
@@ -271,7 +274,7 @@ class Conversation:
                 Button(Route.FORM, T.local(f).split(":")[0], f"{case.ref} {f.id}") for f in forms)))
         form = documents.form_of(ctx, case, args[0], session=session)
         if len(args) == 1:
-            entitled = services.may_act(ctx.actor, case, session=session)  # the subject details, or not
+            entitled = services.may_act(ctx.actor, case, session=session, now=ctx.now)  # the subject details, or not
             filled = documents.fill(T, case, form, session=session, now=ctx.now, with_subject_details=entitled)
             return Reply().say(form_message(T, case, filled, viewer=ctx.actor, session=session))
         try:
@@ -430,6 +433,9 @@ def help_message(T: Translator) -> Message:
         T("  form REF \u2014 the protocol's forms for a case ('form REF FORM' sends it to you as PDF and HTML; "
           "'form REF FORM PART' completes a part)"),
         T("  acknowledge REF \u2014 take ownership of an escalation on a case (as its prompt's Acknowledge button)"),
+        T("  who REF \u2014 who must act next on a case, by when, and who covers for whom"),
+        T("  away until DATE [cover NAME] / back \u2014 while you are away, your messages go to your cover (or your "
+          "line manager)"),
         T("  back / cancel \u2014 during a conversation"),
         T("  language cy / language en \u2014 Parley in Welsh (Cymraeg) or English"),
         T("  leaver EMAIL / reactivate EMAIL \u2014 (business unit) someone has left: they are told nothing more and "

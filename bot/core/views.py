@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.cases import cover
 from bot.cases.protocols import protocol_for
 from bot.cases.services import agency_name, states_of, status_label
 from bot.core.anchors import anchor_clause, anchor_phrase
@@ -312,8 +313,9 @@ def action_buttons(T: Translator, case: Case, state: CaseState) -> tuple[Button,
     return tuple(out)
 
 
-def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, intro: str | None = None
-              ) -> Message:
+def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, intro: str | None = None,
+              now: dt.datetime | None = None) -> Message:
+    """The case as its people see it; with ``now``, who on it is away then and who covers (bot.cases.cover)."""
     proto = protocol_for(case, session=session)
     lines: list[str] = []
     if intro:
@@ -333,6 +335,8 @@ def case_view(T: Translator, case: Case, state: CaseState, *, session: Session, 
         who = who_acts(T, case, proto, ag.next, session=session)
         if who:
             lines.append(T("Who acts: {who}", who=who))
+    if now is not None:
+        lines.extend(cover.case_lines(T, case, now, session=session))
     if state.escalation_due:
         lines.append(T("The stage deadline has passed with no outcome recorded: record the outcome, "
                        "or escalate by recording it as not resolved."))

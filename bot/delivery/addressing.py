@@ -1,5 +1,7 @@
 """Reaching a person: through their linked platform address, else a failed row (and an outage the business unit
-hears of) until they are linked, when the rows still worth delivering move to their new address.
+hears of) until they are linked, when the rows still worth delivering move to their new address. Every direct
+message goes through :func:`queue_to_person`, which also sends a message for someone away to whoever covers for
+them (bot.cases.cover).
 """
 
 from __future__ import annotations
@@ -8,23 +10,42 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from bot.cases import cover
+from bot.core.i18n import translator
 from bot.core.messages import Message
 from bot.delivery import outages, outbox
 from storage import outbox_repo
 from storage.models import Case, OutboxMessage, Person
 
+COVERING_FOR = "covering_for"  # in a row's payload: the id of the person away whom the reader covers for
+
 
 def queue_to_person(person: Person, message: Message, *, session: Session, key: str, now: dt.datetime,
-                    case: Case | None = None, timer_id: int | None = None, prompt_id: int | None = None
+                    case: Case | None = None, timer_id: int | None = None, prompt_id: int | None = None,
+                    reach: cover.Reach | None = None, redirect: bool = True, board_id: str | None = None
                     ) -> OutboxMessage | None:
+    """Queue ``message`` for ``person``; while they are away, for whoever covers for them instead (``reach``: who
+    that is, when the caller has already asked, e.g. to write the message in the reader's language), opening
+    "Covering for NAME:". The idempotency key ends with the reader's id. ``redirect=False``: to the person
+    themself whatever their absence (the reply to something they just typed). ``board_id``: the board of a message
+    about no case."""
+    if redirect:
+        reach = reach if reach is not None else cover.reach(person, now, session=session)
+        if reach.absent is not None:
+            message = cover.covering(translator(reach.reader.language), message, reach.absent)
+            person = reach.reader
     addr = outbox.person_address(person, session=session)
     if addr is None:
-        return _unreachable(person, message, session=session, key=key, now=now, case=case, timer_id=timer_id,
-                            prompt_id=prompt_id)
-    platform, external = addr
-    return outbox.queue(session=session, key=f"{key}:p{person.id}", platform=platform, target_kind="person",
-                        address=external, person_id=person.id, message=message, now=now, case=case,
-                        timer_id=timer_id, prompt_id=prompt_id)
+        row = _unreachable(person, message, session=session, key=key, now=now, case=case, timer_id=timer_id,
+                           prompt_id=prompt_id)
+    else:
+        platform, external = addr
+        row = outbox.queue(session=session, key=f"{key}:p{person.id}", platform=platform, target_kind="person",
+                           address=external, person_id=person.id, message=message, now=now, case=case,
+                           timer_id=timer_id, prompt_id=prompt_id, board_id=board_id)
+    if row is not None and reach is not None and reach.absent is not None:
+        row.payload = {**row.payload, COVERING_FOR: reach.absent.id}  # an update in place says it too
+    return row
 
 
 def _unreachable(person: Person, message: Message, *, session: Session, key: str, now: dt.datetime,

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.cases import protocols
+from bot.cases import cover, protocols
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Message, Severity
 from bot.delivery import outbox
@@ -224,15 +224,19 @@ def _alert_board(s: Session, board: str, subject: DeliveryAddress, rows: list[Ou
         msg = replace(in_languages(proto.channel_languages, build), kind=KIND)
         queued += outbox.queue_to_channel(ch.platform, ch.address, msg, session=s, key=key, now=now,
                                           board_id=board) is not None
-    if not usable:  # the business-unit people, by direct message on a platform that works
-        for person in repo.people_with_role(board, "business_unit", session=s):
+    if not usable:  # the business-unit people (or their covers), by direct message on a platform that works
+        for bu in repo.people_with_role(board, "business_unit", session=s):
+            reach = cover.reach(bu, now, session=s)
+            person = reach.reader
             ids = {i.platform: i.external_id for i in repo.identities(person.id, session=s)}
             for platform in outbox.PERSON_PLATFORMS:
                 address = ids.get(platform)
                 if address is None or _failing(s, platform, address) or (
                         platform == subject.platform and (platform_down or address == subject.address)):
                     continue
-                msg = replace(build(translator(person.language)), kind=KIND)
+                T = translator(person.language)
+                msg = replace(build(T), kind=KIND)
+                msg = cover.covering(T, msg, reach.absent) if reach.absent is not None else msg
                 queued += outbox.queue(session=s, key=f"{key}:p{person.id}", platform=platform,
                                        target_kind="person", address=address, person_id=person.id, message=msg,
                                        now=now, board_id=board) is not None

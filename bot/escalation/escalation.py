@@ -12,13 +12,14 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from bot.cases import permissions, protocols, services
+from bot.cases import cover, protocols, services
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.services import Ctx
 from bot.core import views
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
+from bot.delivery.addressing import COVERING_FOR
 from bot.notify import notify
 from bot.core.routes import Route
 from protocol.state import CaseState, Item, Status
@@ -134,7 +135,12 @@ def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build:
             reader = repo.get_person(row.person_id, session=session)
             if reader is not None and not reader.active:
                 continue  # a leaver's copy is left as it was: they are sent nothing more (bot/admin/people.py)
-            msg = build(translator(reader.language if reader else None))
+            T = translator(reader.language if reader else None)
+            msg = build(T)
+            absent = repo.get_person(row.payload[COVERING_FOR], session=session) \
+                if row.payload.get(COVERING_FOR) else None
+            if absent is not None:  # the copy a cover was sent says whom they cover for, updated too
+                msg = cover.covering(T, msg, absent)
         else:
             msg = in_languages(proto.channel_languages, build)
         outbox.queue(session=session, key=f"{row.idempotency_key}:{suffix}", platform=row.platform,
@@ -182,11 +188,12 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                                                                    "reason": "other board"}))
     services.require_may_act(ctx, case, "acknowledge", session=session)
     proto = protocols.protocol_for(case, session=session)
-    if not may_acknowledge(ctx.actor, prompt):
+    # a cover may acknowledge what the person they cover for could
+    if not any(may_acknowledge(p, prompt) for p in (ctx.actor, *cover.covered_by(ctx.actor, ctx.now, session=session))):
         record = services.refusal_event(ctx, case, {
             "action": "acknowledge", "prompt": prompt.id, "reason": "prompt_for_other_managers",
             "level": prompt.level, "agency": prompt.agency_key,
-            "roles": sorted(r.value for r in permissions.roles_of(ctx.actor, case, session=session))})
+            "roles": sorted(r.value for r in cover.roles(ctx.actor, case, ctx.now, session=session))})
         agency = repo.get_agency(prompt.agency_id, session=session) if prompt.agency_id else None
         raise PermissionDenied(T("Sorry, this prompt is for the {level} of {agency}.",
                                  level=T(views.LEVEL_LABELS[Level(prompt.level)]),
@@ -237,7 +244,7 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
                  ref=case.ref)
         if moved:
             text += " " + T("The case has moved to {stage}.", stage=views.stage_title(T, proto, case.stage_id))
-        return views.case_view(T, case, state, session=session, intro=text)
+        return views.case_view(T, case, state, session=session, intro=text, now=ctx.now)
 
     stages = tuple(proto.stage(sid) for sid in dict.fromkeys([before, case.stage_id]) if sid)
     notify.tell(notify.Event.ACKNOWLEDGED, case, proto, news, session=session, now=ctx.now,
@@ -245,7 +252,7 @@ def acknowledge(ctx: Ctx, prompt_id: int, *, session: Session) -> tuple[Message,
     intro = T("Acknowledged. You have taken ownership of {ref}.", ref=case.ref)
     if moved:
         intro += " " + T("The case has moved to {stage}.", stage=views.stage_title(T, proto, case.stage_id))
-    return views.case_view(T, case, state, session=session, intro=intro), state
+    return views.case_view(T, case, state, session=session, intro=intro, now=ctx.now), state
 
 
 def nudge_message(T: Translator, case: Case, proto: Protocol, item: Item, *, session: Session, late: bool,

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from bot.cases import cover
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Address, Message, Outbound
 from bot.delivery import addressing, outbox
@@ -396,12 +397,22 @@ def tell(event: Event, case: Case, proto: Protocol, build: Build, *, session: Se
     aud = aud or Audience()
     people, channels = recipients(event, case, proto, aud, session=session, actor_id=actor_id, skip=skip)
     told = Told(people=people, channels=channels)
+    # someone away: their message goes to whoever covers (bot.cases.cover), in the reader's language, unless the
+    # reader is told anyway (in their own right, or for someone else away) or is the actor or skipped
+    taken = {p.id for p, _ in people} | set(skip) | ({actor_id} if actor_id is not None else set())
     for person, roles in people:
-        msg = replace(build(translator(person.language), person, roles), kind=event.value)
+        reach = cover.reach(person, now, session=session)
+        if reach.absent is not None:
+            if reach.reader.id in taken:
+                continue
+            taken.add(reach.reader.id)
+        T = translator(reach.reader.language)
+        msg = replace(build(T, person, roles), kind=event.value)
         row = addressing.queue_to_person(person, msg, session=session, key=f"{key}:{event.value}", now=now, case=case,
-                                     timer_id=timer_id, prompt_id=prompt_id)
+                                         timer_id=timer_id, prompt_id=prompt_id, reach=reach)
         if row is not None and row.platform != outbox.UNREACHABLE:  # (else kept, and the business unit told)
-            told.queued.append(Outbound(Address.person(person.id), msg))
+            shown = cover.covering(T, msg, reach.absent) if reach.absent is not None else msg
+            told.queued.append(Outbound(Address.person(reach.reader.id), shown))
     channel_roles = frozenset(TABLE[event].to) & CHANNEL_ROLES
     for platform, address in channels:
         msg = replace(in_languages(proto.channel_languages, lambda T: build(T, None, channel_roles)), kind=event.value)
@@ -427,7 +438,9 @@ def table_markdown() -> str:
         "Each event of a case, and each timer, tells exactly the roles below: a person by direct message in "
         "their own language, once even when they hold several of the roles; a channel by a post that carries "
         "the case reference, the agencies and the stage only. Whoever did the thing is not sent a copy: the "
-        "reply to what they did is their confirmation. Every message goes through the outbox.",
+        "reply to what they did is their confirmation. Every message goes through the outbox. While someone is "
+        "away, what they would be sent by direct message goes to whoever covers for them, saying so "
+        "([cover](directory.md#cover)).",
         "",
         "| event | who is told | what they are told |",
         "|---|---|---|",

@@ -46,7 +46,7 @@ def case_news(t: Turn, case: Case, event: notify.Event, headline: Callable[[Tran
     stage_ids = [sid for sid in dict.fromkeys([before, case.stage_id]) if sid]
 
     def build(T: Translator, _person: Any, roles: frozenset[notify.To]) -> Message:
-        msg = views.case_view(T, case, st, session=t.session, intro=headline(T, roles))
+        msg = views.case_view(T, case, st, session=t.session, intro=headline(T, roles), now=t.ctx.now)
         lines = extra(T) if extra else []
         return dataclasses.replace(msg, text="\n".join([msg.text, *lines])) if lines else msg
 
