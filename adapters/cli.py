@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from adapters.cli_admin import audit_app, doctor_app, keys_app, retention_app
+from adapters.cli_admin import audit_app, board_app, doctor_app, keys_app, retention_app
 from adapters.cli_common import (
     DbOpt,
     check_keys,
@@ -43,6 +43,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(doctor_app, name="doctor")
+app.add_typer(board_app, name="board")
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None) -> None:

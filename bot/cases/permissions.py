@@ -67,6 +67,7 @@ class Act(StrEnum):
     RUN_REPORTS = "run reports"
     REGISTER_CHANNEL = "register a channel"
     EDIT_DIRECTORY = "edit the directory"
+    TRAINING_CLOCK = "move a training board's clock"
 
 
 # each action as a refusal names it (ctx.T(act.value)), spelt out so `make messages` puts it in the catalogues
@@ -75,7 +76,8 @@ ACT_WORDS = (N_("view case"), N_("view subject details"), N_("record contact"), 
              N_("set a protective date"), N_("extend a deadline"), N_("send an urgent notice"), N_("close a case"),
              N_("name the counterpart"), N_("send the written outcome"), N_("draft or correct a meeting record"),
              N_("sign a meeting record"), N_("acknowledge an escalation"), N_("complete a form part"),
-             N_("run reports"), N_("register a channel"), N_("edit the directory"))
+             N_("run reports"), N_("register a channel"), N_("edit the directory"),
+             N_("move a training board's clock"))
 
 
 R, C, M, SL, AM, BU, CH, AD = (Role.RAISER, Role.COUNTERPART, Role.MANAGER, Role.SAFEGUARDING_LEAD,
@@ -102,6 +104,7 @@ MATRIX: dict[Act, frozenset[Role]] = {
     Act.RUN_REPORTS: frozenset({BU, CH, AD}),
     Act.REGISTER_CHANNEL: frozenset({BU, AD}),
     Act.EDIT_DIRECTORY: frozenset({AD}),
+    Act.TRAINING_CLOCK: frozenset({BU, AD}),  # and only on a training board (bot/admin/training.py)
 }
 # which roles complete a form part, by the part's "by" in the protocol (raising/responding: that side only)
 FORM_PART_BY = {
@@ -110,7 +113,7 @@ FORM_PART_BY = {
     "business_unit": N_("the board's business unit"),
     "line_manager": N_("a manager or safeguarding lead on the case"),
 }
-BOARD_WIDE = {Act.RUN_REPORTS, Act.REGISTER_CHANNEL, Act.EDIT_DIRECTORY}
+BOARD_WIDE = {Act.RUN_REPORTS, Act.REGISTER_CHANNEL, Act.EDIT_DIRECTORY, Act.TRAINING_CLOCK}
 
 # the services' and conversation's action names -> the matrix
 ACTION_NAMES: dict[str, Act] = {
@@ -196,6 +199,8 @@ def matrix_markdown() -> str:
               "- **complete a form part**: only the side the protocol names for that part:"]
     lines += [f"  - `{by}`: {T(text)}" for by, text in FORM_PART_BY.items()]
     lines += ["- **acknowledge an escalation**: only prompts of the person's own board.",
+              "- **move a training board's clock**: only on a board marked as training (`parley board training`); a "
+              "real board refuses it for everyone ([training.md](training.md)).",
               "- **view subject details**: the child's or adult's name, date of birth and address appear only "
               "in direct messages and forms for these roles, never in a channel.",
               "- **run reports**, **edit the directory**: command-line tools run by whoever administers the "

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.admin import training
 from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
 from bot.cases.services import Ctx
@@ -69,7 +70,7 @@ WELSH_WORDS = {
     "amddiffyn": "protect", "estyn": "extend", "brys": "urgent", "cau": "close", "gweld": "view",
     "enwi": "counterpart", "ysgrifenedig": "written", "cofnod": "record", "cofnodion": "records",
     "llofnodi": "sign", "newidiadau": "changes", "cywiro": "correct", "diwygio": "revise", "ffurflen": "form",
-    "ffurflenni": "forms", "cydnabod": "acknowledge",
+    "ffurflenni": "forms", "cydnabod": "acknowledge", "cloc": "clock",
 }
 
 
@@ -93,6 +94,10 @@ class Conversation:
 
     def handle(self, person_id: int, text: str | None = None, *, action: str | None = None,
                value: str | None = None) -> Reply:
+        reply = self._turn(person_id, text, action, value)
+        return training.after(self.factory, self.clock, reply)  # a training board's clock moved: its sweep, now
+
+    def _turn(self, person_id: int, text: str | None, action: str | None, value: str | None) -> Reply:
         with self.factory() as session:
             # one writer at a time on SQLite (storage.db): two people pressing at once are taken in turn
             writing(session)
@@ -100,10 +105,10 @@ class Conversation:
             if person is None:
                 T = translator()
                 return Reply().say(Message(T("I don't know who you are yet.")))
-            ctx = Ctx(person, self.platform, self.clock.now())
+            ctx = services.board_ctx(person, self.platform, self.clock.now(), session=session)
             try:
                 services.refuse_broken_text(text, value)  # a lone surrogate: a clear message, not a crash
-                reply = self._handle(session, ctx, text, action, value)
+                reply = training.marked(self._handle(session, ctx, text, action, value), ctx)
                 session.commit()
                 return reply
             except ServiceError as exc:
@@ -174,6 +179,8 @@ class Conversation:
             return Reply().say(message)
         if cmd in ACTION_WORDS and len(parts) >= 2:
             return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], " ".join(parts[1:]))
+        if cmd == "clock":  # a training board's clock (bot/admin/training.py)
+            return training.clock_command(ctx, " ".join(parts[1:]), session=session)
         if cmd in ("help", "?", ""):
             return Reply().say(help_message(T))
         return Reply().say(Message(T("I didn't understand {text!r}. Type 'help' to see what I can do.",
@@ -389,7 +396,7 @@ class Conversation:
                 return None
             person = repo.get_person(person_id, session=session)
             assert person is not None
-            ctx = Ctx(person, self.platform, self.clock.now())
+            ctx = services.board_ctx(person, self.platform, self.clock.now(), session=session)
             return FLOWS[conv.flow].steps[conv.state["step"]].ask(
                 Turn(ctx.T, ctx, session, dict(conv.state["data"]), []))
 

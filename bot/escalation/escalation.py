@@ -16,6 +16,7 @@ from bot.cases import permissions, protocols, services
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.services import Ctx
 from bot.core import views
+from bot.core.clock import sent_time
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
@@ -127,8 +128,9 @@ def settled_message(T: Translator, case: Case, proto: Protocol, state: CaseState
 def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build: Callable[[Translator], Message],
                    suffix: str, *, session: Session, now: dt.datetime) -> None:
     """Update in place every copy of ``prompt``: its channel posts, re-posts and direct messages (a direct message
-    in its reader's language, a channel post in the board's channel languages)."""
+    in its reader's language, a channel post in the board's channel languages). ``now`` is the board's time."""
     rows = outbox_repo.prompt_copies(prompt.id, session=session)
+    sent = sent_time(case.board_id, now, session=session)  # the outbox runs on the real time
     for row in rows:
         if row.target_kind == "person" and row.person_id:
             reader = repo.get_person(row.person_id, session=session)
@@ -138,7 +140,7 @@ def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build:
         outbox.queue(session=session, key=f"{row.idempotency_key}:{suffix}", platform=row.platform,
                      target_kind=row.target_kind, address=row.address, case=case, prompt_id=prompt.id,
                      person_id=row.person_id, message=replace(msg, kind=notify.Event.PROMPT_UPDATED.value),
-                     now=now, update_of=row)
+                     now=sent, update_of=row)
 
 
 def settle_prompts(case: Case, state: CaseState, proto: Protocol, now: dt.datetime, *, session: Session) -> None:

@@ -10,6 +10,9 @@ APScheduler 3 runs the sweep (interval job, ``max_instances=1``, ``coalesce=True
 its own in-memory job store: job stores are never shared between processes. On start the timers are
 rebuilt from every case's state, so nothing is lost while the process was down; timers already due fire
 once, marked late.
+
+Each timer is due on its board's time (bot.core.clock.board_now): a training board's clock may be ahead of the real
+time, so its timers fire when the real time plus its offset passes them, while a real board's fire on the real time.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import protocols, services, timers
 from bot.core import views
-from bot.core.clock import Clock
+from bot.core.clock import Clock, board_now, board_offsets, sent_time
 from bot.core.i18n import Translator, in_languages
 from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
@@ -74,6 +77,7 @@ class Sweeper:
         self.factory = factory
         self.clock = clock
         self.batch = batch
+        self.fired: list[int] = []  # the timers the last fire_due fired (their messages are in the outbox)
         self.handlers: dict[str, Callable[[Session, Timer, dt.datetime], None]] = {
             "nudge": self._nudge,
             "overdue": self._overdue,
@@ -86,8 +90,8 @@ class Sweeper:
 
     # -- planning ------------------------------------------------------------------------------
     def rebuild(self) -> int:
-        """Reconcile every case that is not closed: timers are rebuilt from case state."""
-        now = self.clock.now()
+        """Reconcile every case that is not closed: timers are rebuilt from case state (on its board's time)."""
+        real = self.clock.now()
         count = 0
         with self.factory() as s:
             ids = cases_repo.case_ids_with_status(["open", "awaiting_decision", "resolved"], session=s)
@@ -96,6 +100,7 @@ class Sweeper:
                 case = s.get(Case, cid)
                 assert case is not None
                 proto = protocols.protocol_for(case, session=s)
+                now = board_now(case.board_id, real, session=s)
                 st = evaluate(proto, services.engine_events(case, session=s), now)
                 case.stage_token = timers.stage_token(st)
                 timers.reconcile(case, st, proto, now, session=s)
@@ -106,10 +111,11 @@ class Sweeper:
 
     def ensure_board_timers(self) -> None:
         """The next weekly digest (and quarterly data set) of each board, one period ahead, as timer rows."""
-        now = self.clock.now()
+        real = self.clock.now()
         with self.factory() as s:
             boards = list(repo.all_boards(session=s))
             for board in boards:
+                now = board_now(board.id, real, session=s)
                 proto = protocols.board_protocol(board.id, session=s)
                 tz = ZoneInfo(proto.timezone)
                 jobs = [("digest", proto.schedule.digest_cron)]
@@ -132,16 +138,20 @@ class Sweeper:
             s.commit()
 
     # -- firing --------------------------------------------------------------------------------
-    def fire_due(self) -> int:
+    def fire_due(self, board_id: str | None = None) -> int:
+        """Fire every timer due (``board_id``'s only, when given), each on its board's time; returns how many."""
         fired = 0
+        self.fired = []
         while True:
-            now = self.clock.now()
+            real = self.clock.now()
             with self.factory() as s:
                 writing(s)  # claims are exclusive on SQLite too: two schedulers on one file never share a timer
-                due = escalation_repo.claim_due(now, self.batch, session=s)
+                offsets = board_offsets(session=s)  # the training boards whose clocks are ahead
+                due = escalation_repo.claim_due(real, self.batch, session=s, offsets=offsets, board_id=board_id)
                 if not due:
                     return fired
                 for t in due:
+                    now = real + offsets.get(t.board_id, dt.timedelta(0))  # the timer's board's time
                     t.fired_at = now
                     t.late = now - t.due_at > LATE_AFTER
                     try:
@@ -149,6 +159,7 @@ class Sweeper:
                             self.handlers[t.kind](s, t, now)
                             t.state = "done"
                             fired += 1
+                            self.fired.append(t.id)
                     except Skip as why:
                         t.state, t.note = "cancelled", str(why)[:200]
                     except Exception as exc:
@@ -172,7 +183,8 @@ class Sweeper:
         if case.stage_token != t.token:
             raise Skip("the case has moved on since this timer was set")
         proto = protocols.protocol_for(case, session=s)
-        return case, proto, evaluate(proto, services.engine_events(case, session=s), t.fired_at or self.clock.now())
+        now = t.fired_at or board_now(case.board_id, self.clock.now(), session=s)
+        return case, proto, evaluate(proto, services.engine_events(case, session=s), now)
 
     @staticmethod
     def _item(state: CaseState, t: Timer) -> Item:
@@ -323,8 +335,9 @@ class Sweeper:
         channels = repo.board_channels(t.board_id, "business_unit", session=s)
         if not channels:
             raise Skip("the board has no business-unit channel")
+        sent = sent_time(t.board_id, now, session=s)  # the outbox runs on the real time
         for ch in channels:
-            outbox.queue_to_channel(ch.platform, ch.address, msg, session=s, key=t.key, now=now, timer_id=t.id,
+            outbox.queue_to_channel(ch.platform, ch.address, msg, session=s, key=t.key, now=sent, timer_id=t.id,
                                     board_id=t.board_id)
 
     def _digest(self, s: Session, t: Timer, now: dt.datetime) -> None:
@@ -334,19 +347,20 @@ class Sweeper:
         self._board_post(s, t, now, digests.quarterly_summary, notify.Event.QUARTERLY)
 
     # -- one pass --------------------------------------------------------------------------------
-    def sweep(self) -> int:
+    def sweep(self, board_id: str | None = None) -> int:
         self.ensure_board_timers()
-        return self.fire_due()
+        return self.fire_due(board_id)
 
     def next_due(self) -> dt.datetime | None:
+        """When the soonest timer falls due, on the real time."""
         with self.factory() as s:
-            return escalation_repo.next_due_at(session=s)
+            return escalation_repo.next_due_at(session=s, offsets=board_offsets(session=s))
 
     def idle(self, platforms: Collection[str] | None = None) -> bool:
         """Nothing due and nothing left to send (on ``platforms`` when given: the ones this process delivers)."""
         now = self.clock.now()
         with self.factory() as s:
-            due = escalation_repo.any_due(now, session=s)
+            due = escalation_repo.any_due(now, session=s, offsets=board_offsets(session=s))
             unsent = outbox_repo.any_unsent(session=s, platforms=platforms)
         return not due and not unsent
 

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from bot.core.clock import sent_time
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Address, Message, Outbound
 from bot.delivery import addressing, outbox
@@ -384,8 +385,10 @@ def tell(event: Event, case: Case, proto: Protocol, build: Build, *, session: Se
          prompt_id: int | None = None, skip: Collection[int] = ()) -> Told:
     """Queue ``event``'s messages to everyone the table names: each person once, in their own language
     (``build(T, person, roles)``); each channel once, in the board's channel languages (``build(T, None,
-    roles)``). Returns what was queued."""
+    roles)``). ``now`` is the board's time (a training board's clock may be ahead); the outbox rows are due at the
+    matching real time. Returns what was queued."""
     aud = aud or Audience()
+    now = sent_time(case.board_id, now, session=session)
     people, channels = recipients(event, case, proto, aud, session=session, actor_id=actor_id, skip=skip)
     told = Told(people=people, channels=channels)
     for person, roles in people:
