@@ -77,13 +77,16 @@ def escalation_targets(case: Case, proto: Protocol, stage: Stage, *, session: Se
     """(agency key, agency id, level, [(platform, channel)]) to prompt after ``stage`` lapsed: each agency's
     manager channel at the next stage's level (never below line managers: a prompt asks managers to take
     ownership). A stage run by the board, or agencies with no channel at that level, go to the board's
-    business-unit channel, once."""
+    business-unit channel, once; a stage the independent chair runs to the chair's channel as well."""
     nxt = proto.next_stage(stage.id)
     level = nxt.level if nxt else Level.BUSINESS_UNIT
     if LEVEL_ORDER.index(level.value) < LEVEL_ORDER.index(Level.LINE_MANAGER.value):
         level = Level.LINE_MANAGER
     bu = [(c.platform, c.address) for c in repo.board_channels(case.board_id, "business_unit", session=session)]
-    if level in (Level.BUSINESS_UNIT, Level.INDEPENDENT_CHAIR):
+    if level is Level.INDEPENDENT_CHAIR:
+        chair = [(c.platform, c.address) for c in repo.board_channels(case.board_id, "chair", session=session)]
+        return [("board", None, level.value, list(dict.fromkeys(bu + chair)))]
+    if level is Level.BUSINESS_UNIT:
         return [("board", None, level.value, bu)]
     out = []
     fallback = False

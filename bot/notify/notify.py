@@ -104,7 +104,8 @@ ROLE_TEXT = {
                           "unit's)",
     To.FORM_ROLE: "the role the protocol sends the completed form to",
     To.MANAGER_CHANNELS: "each agency's manager channel at the next stage's level (the business-unit channel for a "
-                         "stage run by the board or an agency with no channel)",
+                         "stage run by the board or an agency with no channel, and the chair's channel too for a "
+                         "stage the independent chair runs)",
     To.BU_CHANNEL: "the board's business-unit channel",
     To.PROMPT_COPIES: "every copy of the escalation prompt already posted or sent, updated in place",
 }
