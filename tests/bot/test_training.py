@@ -14,9 +14,12 @@ from typer.testing import CliRunner
 from adapters.cli import app
 from bot.admin import training
 from bot.core.clock import FixedClock
+from bot.core.i18n import translator
 from bot.core.messages import Message
 from bot.delivery.outbox import training_mark
 from bot.escalation.scheduler import Sweeper
+from bot.forms.forms import INTAKE_FORM, Forms
+from storage import repo
 from storage.models import AuditEntry, Board, EscalationPrompt, OutboxMessage, Person, Timer
 from tests.bot.test_scheduler import open_case
 from tests.conftest import LONDON, Chat, texts
@@ -96,6 +99,17 @@ def test_a_training_boards_timers_fire_on_its_own_time_and_a_real_boards_on_the_
     # the real board in the same database: nothing fired, nothing sent
     assert timers(rt, "wolverhampton") == {("nudge", "pending"): 2, ("overdue", "pending"): 1}
     assert rows_of(rt, "wolverhampton") == []
+    # what people are shown is on their board's time: overdue on the training board (App Home, list, the console's
+    # overview), not on the real one
+    with rt.factory() as s:
+        alice = {b: repo.person_by_key(b, "alice", session=s).id for b in ("swindon", "wolverhampton")}
+    [home] = rt.home_messages(alice["swindon"], clock.now())
+    assert home.text.startswith("Next: OVERDUE \u2014 Stage 1")
+    assert rt.case_list(alice["swindon"], clock.now()).text.startswith("\u26a0 SWN-2026-0001")
+    assert [k for k, _ in rt.overdue_items("swindon", clock.now(), translator())] == [
+        "SWN-2026-0001|internal-discussion|2026-04-08T17:00:00+01:00"]
+    [real] = rt.home_messages(alice["wolverhampton"], clock.now())
+    assert "OVERDUE" not in real.text and rt.overdue_items("wolverhampton", clock.now(), translator()) == []
 
     # the scheduler, on the real time, sees the training board's time too: its next timer (the prompts' first
     # reminder, 4 working hours after Thu 9 10:00 on the board) is due at 14:00 today in real time
@@ -213,3 +227,47 @@ def test_parley_board_training_on_and_off_and_doctor(sqlite_runtime) -> None:
     assert [(a.board_id, a.data) for a in audits(rt, "board_training_set")] == [
         ("swindon", {"training": True, "was": False}), ("wolverhampton", {"training": True, "was": False}),
         ("wolverhampton", {"training": False, "was": True})]
+
+
+def test_a_form_on_a_training_board_is_taken_on_its_time_and_its_answer_marked(sqlite_runtime) -> None:
+    """A Slack modal or Teams card (bot.forms) on a training board: the case opens at the board's time, and what the
+    person is shown and what the counterpart is sent are marked [Training]."""
+    rt = sqlite_runtime
+    clock = FixedClock(START)
+    training.set_training(rt.factory, "swindon", True, clock.now())
+    chat = Chat(rt, clock)
+    chat.say("una", "clock +1w")  # board time: Thu 9 Apr 2026 10:00
+    forms = Forms(rt.factory, clock, "slack")
+    with rt.factory() as s:
+        csc = repo.agency_by_key("swindon", "social-care", session=s)
+        assert csc is not None
+    done = forms.submit(chat.pid("alice"), INTAKE_FORM, {
+        "pre0": "no", "category": "thresholds", "agency": str(csc.id), "person": str(chat.pid("bob")),
+        "what": "Referral closed", "done": "Phoned", "sought": "Re-open", "arose": "2026-04-08"}, "risk=no")
+    assert not done.errors and done.reply is not None
+    assert all((m.title or m.text).startswith("[Training] ") for m in done.reply.to_speaker)
+    with rt.factory() as s:
+        case = repo.case_by_ref("SWN-2026-0001", session=s)
+        assert case is not None and case.opened_at == at(9, 10)
+    assert {(who(rt, r), r.payload["title"].split(" \u00b7 ")[0]) for r in rows_of(rt, "swindon")} == {
+        ("bob", "[Training] SWN-2026-0001"), ("sam", "[Training] SWN-2026-0001")}
+
+
+def test_the_console_on_a_training_board_shows_and_moves_the_boards_time(sqlite_runtime) -> None:
+    """`clock +1d` (the chat command) moves the board's clock; the console's own `/clock` shows the board's time and
+    moves it by the board's calendar (both clocks then run on)."""
+    import io
+
+    from adapters.console.app import ConsoleApp
+
+    rt = sqlite_runtime
+    training.set_training(rt.factory, "swindon", True, START)
+    out = io.StringIO()
+    ConsoleApp(rt, "swindon", out=out, start=START).run(io.StringIO("/as una\nclock +1d\n/clock\n/clock +1wd\n"))
+    shown = out.getvalue()
+    assert "Simulated time: Thu 2 Apr 2026 10:00 (england-and-wales" in shown  # the banner: not moved yet
+    assert "Board time: Fri 3 Apr 2026 10:00 (outside working hours). Real time: Thu 2 Apr 2026 10:00." in shown
+    assert "Simulated time: Fri 3 Apr 2026 10:00 (outside working hours)" in shown  # Good Friday, on the board
+    assert "Simulated time: Tue 7 Apr 2026 10:00 (working time)" in shown  # the next working day after Easter
+    with rt.factory() as s:
+        assert s.get(Board, "swindon").clock_offset_seconds == 24 * 3600
