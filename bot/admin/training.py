@@ -15,8 +15,10 @@ audited, and so is each move.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import permissions, protocols
@@ -31,6 +33,7 @@ from protocol.calendar import WorkingCalendar
 from storage import escalation_repo, repo
 from storage.models import Case
 
+log = logging.getLogger("parley.training")
 MAX_AHEAD = dt.timedelta(days=10 * 366)  # a training board's clock stays within this of the real time
 FELL_DUE = {  # what a fired timer was, by its kind, as the reply to a move lists it
     "nudge": N_("{ref}: a reminder before a deadline"),
@@ -152,7 +155,13 @@ def after(factory: sessionmaker[Session], clock: Clock, reply: Reply) -> Reply:
         return reply
     T = translator(reply.language)
     sweeper = Sweeper(factory, clock)
-    sweeper.sweep(reply.board_id)
+    done = Reply(to_speaker=list(reply.to_speaker), queued=list(reply.queued))
+    try:
+        sweeper.sweep(reply.board_id)
+    except DBAPIError as exc:  # the move is recorded: the scheduler fires what fell due on its next sweep
+        log.warning("the sweep after a training clock move failed", extra={"error": type(exc).__name__})
+        return done.say(training_mark(Message(T("The clock has moved; what fell due will be sent by the scheduler "
+                                                "shortly."), severity=Severity.WARNING), [reply.language]))
     lines = []
     with factory() as s:
         for timer_id in sweeper.fired:
@@ -161,7 +170,6 @@ def after(factory: sessionmaker[Session], clock: Clock, reply: Reply) -> Reply:
             if t is not None:
                 lines.append("  \u2022 " + T(FELL_DUE.get(t.kind, "{ref}"), ref=case.ref if case else ""))
     text = "\n".join([T("What fell due:"), *lines]) if lines else T("Nothing fell due.")
-    done = Reply(to_speaker=list(reply.to_speaker), queued=list(reply.queued))
     return done.say(training_mark(Message(text, severity=Severity.WARNING if lines else Severity.INFO),
                                   [reply.language]))
 

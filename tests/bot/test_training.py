@@ -271,3 +271,29 @@ def test_the_console_on_a_training_board_shows_and_moves_the_boards_time(sqlite_
     assert "Simulated time: Tue 7 Apr 2026 10:00 (working time)" in shown  # the next working day after Easter
     with rt.factory() as s:
         assert s.get(Board, "swindon").clock_offset_seconds == 24 * 3600
+
+
+def test_a_move_is_kept_when_the_sweep_after_it_fails(sqlite_runtime, monkeypatch) -> None:
+    """The database drops the sweep that follows a move: the move stays recorded, the business unit is told the
+    scheduler will send what fell due, and the scheduler's next sweep does."""
+    from sqlalchemy.exc import OperationalError
+
+    rt = sqlite_runtime
+    clock = FixedClock(START)
+    training.set_training(rt.factory, "swindon", True, clock.now())
+    open_case(rt, "swindon", clock.now())
+    real_sweep = Sweeper.sweep
+
+    def lost(self, board_id=None):
+        raise OperationalError("UPDATE timers ...", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(Sweeper, "sweep", lost)
+    reply = Chat(rt, clock).say("una", "clock +3wd")
+    assert "Board time: Thu 9 Apr 2026 10:00" in texts(reply)
+    assert reply.to_speaker[-1].text == ("[Training] The clock has moved; what fell due will be sent by the scheduler "
+                                         "shortly.")
+    with rt.factory() as s:
+        assert s.get(Board, "swindon").clock_offset_seconds == 7 * 24 * 3600
+    monkeypatch.setattr(Sweeper, "sweep", real_sweep)
+    Sweeper(rt.factory, clock).sweep()
+    assert timers(rt, "swindon")[("escalation", "done")] == 1
