@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -108,7 +108,6 @@ class ClockMoved(Reply):
 
     board_id: str = ""
     language: str = "en"
-    swept: list[Message] = field(default_factory=list)
 
 
 def clock_command(ctx: Ctx, spec: str, *, session: Session) -> Reply:
