@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "retention": ("adapters.cli_admin", "retention_app",
                   "The retention policy: anonymise old resolved and closed cases."),
     "doctor": ("adapters.cli_admin", "doctor_app", "Check the configuration."),
+    "board": ("adapters.cli_admin", "board_app", "Boards: mark one as a training board (docs/training.md)."),
     "export": ("adapters.cli_reports", "export_app", "Exports for the business unit."),
     "report": ("adapters.cli_reports", "report_app", "Reports for the business unit."),
     "teams": ("adapters.cli_teams", "teams_app", "Microsoft Teams app package."),

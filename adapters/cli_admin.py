@@ -173,3 +173,23 @@ def doctor(db: DbOpt = None) -> None:
         raise typer.Exit(1)
 
 
+
+
+board_app = typer.Typer(help="Boards: mark one as a training board (docs/training.md).", no_args_is_help=True)
+
+
+@board_app.command("training")
+def board_training(state: Annotated[str, typer.Argument(help="on (a training board) or off (a real board)")],
+                   board: Annotated[str, typer.Option("--board", help="Board id")], db: DbOpt = None) -> None:
+    """Mark a board as a training board (on) or a real one (off); audited. On a training board every message is
+    marked [Training] and the business unit moves the board's own clock from chat (`clock +3wd`)."""
+    from bot.admin import training
+    from bot.core.clock import SystemClock
+
+    if state.lower() not in ("on", "off"):
+        fail("Say on or off, e.g. parley board training --board swindon-training on")
+    rt = migrated(db)
+    try:
+        typer.echo(training.set_training(rt.factory, board, state.lower() == "on", SystemClock().now()))
+    except (LookupError, ValueError) as exc:
+        fail(str(exc.args[0]))

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.admin import directory
 from bot.cases import errors, projection, protocols, services
 from bot.core import views
+from bot.core.clock import board_now
 from bot.core.i18n import Translator, translator
 from bot.core.messages import message_from_data
 from bot.delivery import addressing, inbound
@@ -124,6 +125,11 @@ class Runtime:
         with self.factory() as s:
             b = repo.get_board(board_id, session=s)
             return b.name if b else board_id
+
+    def board_now(self, board_id: str, now: dt.datetime) -> dt.datetime:
+        """The board's time when the process's clock says ``now`` (a training board's clock may be ahead)."""
+        with self.factory() as s:
+            return board_now(board_id, now, session=s)
 
     def calendar(self, board_id: str) -> WorkingCalendar:
         with self.factory() as s:
@@ -255,8 +261,8 @@ class Runtime:
             person = repo.get_person(person_id, session=s)
             if person is None or not person.active:  # a leaver sees no cases (bot/admin/people.py)
                 return None
-            return views.case_list(translator(person.language), list(repo.cases_involving(person, session=s)), now,
-                                   session=s)
+            return views.case_list(translator(person.language), list(repo.cases_involving(person, session=s)),
+                                   board_now(person.board_id, now, session=s), session=s)
 
     def case_headline(self, ref: str, language: str = "en") -> str | None:
         """'REF · raising agency → responding agency · stage' (channel-safe), for naming a case on a form."""
@@ -274,6 +280,7 @@ class Runtime:
             if person is None or not person.active:  # a leaver sees no cases (bot/admin/people.py)
                 return []
             T = translator(person.language)
+            now = board_now(person.board_id, now, session=s)
             cards = []
             cases = list(repo.cases_involving(person, session=s))
             for case, st in zip(cases, services.states_of(cases, now, session=s), strict=True):
@@ -381,6 +388,7 @@ class Runtime:
             case = repo.case_by_ref(ref.strip(), session=s)
             if case is None:
                 raise ValueError(f"There is no case {ref!r}.")
+            now = board_now(case.board_id, now, session=s)
             try:  # the forms the case has reached, by the same rule as `form REF` in the chat
                 form = documents.reached_form(T, case, form_id, session=s, now=now)
             except errors.ServiceError as exc:
@@ -404,6 +412,7 @@ class Runtime:
         """One line a case: reference, agencies, stage, status and next deadline (channel-safe)."""
         lines = []
         with self.factory() as s:
+            now = board_now(board_id, now, session=s)
             cases = list(repo.cases_for_board(board_id, session=s))
             for case, st in zip(cases, services.states_of(cases, now, session=s), strict=True):
                 proto = protocols.protocol_for(case, session=s)
@@ -422,6 +431,7 @@ class Runtime:
         the same while that deadline stays overdue, so a caller can tell which ones it has shown already."""
         out = []
         with self.factory() as s:
+            now = board_now(board_id, now, session=s)
             cases = list(repo.cases_for_board(board_id, session=s, statuses=["open", "awaiting_decision"]))
             for case, st in zip(cases, services.states_of(cases, now, session=s), strict=True):
                 proto = protocols.protocol_for(case, session=s)

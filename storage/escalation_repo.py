@@ -8,10 +8,10 @@ conditional UPDATE, so of two managers pressing at once exactly one wins.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Case, EscalationPrompt, Timer, TimerPlan
@@ -66,11 +66,31 @@ def get_timer(timer_id: int | None, *, session: Session) -> Timer | None:
     return session.scalar(select(Timer).where(Timer.id == timer_id))
 
 
-def claim_due(now: dt.datetime, batch: int, *, session: Session) -> Sequence[Timer]:
-    """Pending timers due by ``now`` and not waiting for a retry, soonest first, at most ``batch``, locked:
-    ``FOR UPDATE SKIP LOCKED``."""
-    return session.scalars(select(Timer).where(Timer.state == "pending", Timer.due_at <= now,
-                                               or_(Timer.retry_at.is_(None), Timer.retry_at <= now))
+Offsets = Mapping[str, dt.timedelta]  # a training board's clock: how far ahead of the real time it is
+
+
+def _due_by(now: dt.datetime, retry: bool) -> ColumnElement[bool]:
+    due = Timer.due_at <= now
+    return and_(due, or_(Timer.retry_at.is_(None), Timer.retry_at <= now)) if retry else due
+
+
+def _due(now: dt.datetime, offsets: Offsets | None, board_id: str | None, *, retry: bool) -> ColumnElement[bool]:
+    """Due by ``now`` (the real time) on a real board, and by its own time (``now`` plus its offset) on a training
+    board whose clock has moved; only ``board_id``'s timers when given; with ``retry``, not waiting for a retry."""
+    moved = dict(offsets or {})
+    if board_id is not None:
+        return and_(Timer.board_id == board_id, _due_by(now + moved.get(board_id, dt.timedelta(0)), retry))
+    if not moved:
+        return _due_by(now, retry)
+    return or_(and_(Timer.board_id.not_in(list(moved)), _due_by(now, retry)),
+               *(and_(Timer.board_id == board, _due_by(now + ahead, retry)) for board, ahead in moved.items()))
+
+
+def claim_due(now: dt.datetime, batch: int, *, session: Session, offsets: Offsets | None = None,
+              board_id: str | None = None) -> Sequence[Timer]:
+    """Pending timers due by ``now`` (a training board's: by its own time, see ``offsets``) and not waiting for a
+    retry, soonest first, at most ``batch``, of ``board_id`` only when given, locked: ``FOR UPDATE SKIP LOCKED``."""
+    return session.scalars(select(Timer).where(Timer.state == "pending", _due(now, offsets, board_id, retry=True))
                            .order_by(Timer.due_at, Timer.id).limit(batch)
                            .with_for_update(skip_locked=True)).all()
 
@@ -82,13 +102,24 @@ def later_nudge(t: Timer, now: dt.datetime, *, session: Session) -> int | None:
                                                  Timer.due_at > t.due_at, Timer.due_at <= now, Timer.id != t.id))
 
 
-def next_due_at(*, session: Session) -> dt.datetime | None:
-    """When the soonest pending timer is due."""
-    return session.scalar(select(Timer.due_at).where(Timer.state == "pending").order_by(Timer.due_at).limit(1))
+def next_due_at(*, session: Session, offsets: Offsets | None = None) -> dt.datetime | None:
+    """When the soonest pending timer is due, in real time (a training board's timer is due ``offsets[board]``
+    before its own time says)."""
+    moved = dict(offsets or {})
+    q = select(Timer.due_at).where(Timer.state == "pending")
+    if moved:
+        q = q.where(Timer.board_id.not_in(list(moved)))
+    found = [session.scalar(q.order_by(Timer.due_at).limit(1))]
+    if moved:
+        rows = session.execute(select(Timer.board_id, func.min(Timer.due_at)).where(
+            Timer.state == "pending", Timer.board_id.in_(list(moved))).group_by(Timer.board_id))
+        found += [due - moved[board] for board, due in rows if due is not None]
+    return min((d for d in found if d is not None), default=None)
 
 
-def any_due(now: dt.datetime, *, session: Session) -> bool:
-    return session.scalar(select(Timer.id).where(Timer.state == "pending", Timer.due_at <= now).limit(1)) is not None
+def any_due(now: dt.datetime, *, session: Session, offsets: Offsets | None = None) -> bool:
+    return session.scalar(select(Timer.id).where(Timer.state == "pending", _due(now, offsets, None, retry=False))
+                          .limit(1)) is not None
 
 
 # -- timer plans (what each case's timers were planned from) ---------------------------------------------------

@@ -83,6 +83,10 @@ class Board(Base):
     current_snapshot_id: Mapped[int | None] = mapped_column(
         ForeignKey("protocol_snapshots.id", use_alter=True), nullable=True
     )
+    # a training board (`parley board training`): its messages are marked as training, and its business unit moves
+    # its clock from chat; the board's time is the real time plus ``clock_offset_seconds`` (0 on a real board)
+    training: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    clock_offset_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ProtocolSnapshot(Base):

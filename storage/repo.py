@@ -49,6 +49,13 @@ def all_boards(*, session: Session) -> Sequence[Board]:
     return session.scalars(select(Board).order_by(Board.id)).all()
 
 
+def training_offsets(*, session: Session) -> dict[str, int]:
+    """Each training board whose clock has been moved: board id -> seconds ahead of the real time."""
+    rows = session.execute(select(Board.id, Board.clock_offset_seconds).where(
+        Board.training.is_(True), Board.clock_offset_seconds != 0))
+    return {board_id: seconds for board_id, seconds in rows}
+
+
 def snapshot_sha(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 

@@ -125,7 +125,7 @@ class ConsoleApp:
     # -- input ---------------------------------------------------------------------------------
     def banner(self) -> None:
         cal = self.rt.calendar(self.board)
-        now = cal.local(self.clock.now())
+        now = cal.local(self.rt.board_now(self.board, self.clock.now()))  # a training board's clock may be ahead
         T = self.T
         self.print(T("Parley console \u2014 {board}", board=self.rt.board_name(self.board)))
         self.print(T("Simulated time: {now} ({nation}; /clock +3wd moves it)", now=T.datetime(now),
@@ -241,14 +241,16 @@ class ConsoleApp:
         self.transport.hold_channels()
 
     def _clock(self, spec: str) -> None:
+        """Show the simulated time, or move it (all boards alike) by SPEC as the board's calendar counts it."""
         cal = self.rt.calendar(self.board)
         if spec:
             try:
-                self.clock.set(move(self.clock.now(), spec, cal))
+                before = self.rt.board_now(self.board, self.clock.now())  # a training board's own time
+                self.clock.set(self.clock.now() + (move(before, spec, cal) - before))
             except ClockSyntaxError as exc:
-                self.print(str(exc))
+                self.print(self.T(str(exc)))
                 return
-        now = cal.local(self.clock.now())
+        now = cal.local(self.rt.board_now(self.board, self.clock.now()))
         working = self.T("working time") if cal.is_working_time(now) else self.T("outside working hours")
         self.print(self.T("Simulated time: {now} ({working})", now=self.T.datetime(now), working=working))
         if spec:

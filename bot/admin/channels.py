@@ -5,7 +5,9 @@ recorded are decided here.
 - ``register managers <agency> [line|senior|directors]`` (line managers when no level is given), or
   ``register line managers|senior managers|directors for <agency>``: the agency's escalation prompts at that level
   are posted in this channel;
-- ``register business-unit``: the board's digests, delivery alerts and board-run stages are posted here.
+- ``register business-unit``: the board's digests, delivery alerts and board-run stages are posted here;
+- ``register chair``: the independent chair's channel: the escalation prompts of the stages the chair runs are
+  posted here too (as in the business unit's channel).
 
 Only the business unit and administrators may (the permission matrix's "register a channel"); a refusal is
 audited, as is each registration.
@@ -31,6 +33,7 @@ LEVEL_WORDS = {"line": "line_manager", "line managers": "line_manager", "manager
                "line_manager": "line_manager", "senior": "senior_manager", "senior managers": "senior_manager",
                "senior_manager": "senior_manager", "director": "director", "directors": "director"}
 _BOARD = re.compile(r"^register\s+(business[- _]unit)$", re.I)
+_CHAIR = re.compile(r"^register\s+(?:the\s+)?(?:independent\s+)?chair(?:'s)?$", re.I)
 _FOR = re.compile(r"^register\s+(line managers|managers|senior managers|directors)\s+for\s+(.+)$", re.I)
 _AGENCY = re.compile(r"^register\s+managers\s+(.+?)(?:\s+(line|senior|directors?|line_manager|senior_manager))?$",
                      re.I)
@@ -38,8 +41,8 @@ _AGENCY = re.compile(r"^register\s+managers\s+(.+?)(?:\s+(line|senior|directors?
 
 @dataclass(frozen=True)
 class Registration:
-    agency: str  # the agency as typed ("" for the board's business-unit channel)
-    level: str  # line_manager | senior_manager | director, or business_unit
+    agency: str  # the agency as typed ("" for the board's business-unit or chair channel)
+    level: str  # line_manager | senior_manager | director, or business_unit | chair
 
 
 def parse(text: str) -> Registration | None:
@@ -47,6 +50,8 @@ def parse(text: str) -> Registration | None:
     t = " ".join((text or "").split())
     if _BOARD.match(t):
         return Registration("", "business_unit")
+    if _CHAIR.match(t):
+        return Registration("", "chair")
     if m := _FOR.match(t):
         return Registration(m.group(2), LEVEL_WORDS[m.group(1).lower()])
     if m := _AGENCY.match(t):
@@ -84,6 +89,9 @@ def register(factory: sessionmaker[Session], person_id: int, platform: str, chan
         repo.audit("channel_registered", session=s, at=now, actor=person, via=platform,
                    data={"agency": key or "board", "level": reg.level, "platform": platform})
         s.commit()
+        if reg.level == "chair":
+            return T("This channel is now the independent chair's: the escalation prompts of the stages the chair "
+                     "runs are posted here.")
         if not key:
             return T("This channel is now the business unit's: the weekly digest, delivery alerts and the board's "
                      "own stages are posted here.")

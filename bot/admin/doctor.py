@@ -5,8 +5,9 @@ data already stored; the Slack and Teams variables are complete (each named pres
 is never printed); at least one chat platform is configured; and, for each configured platform, every agency in
 each board's directory has a manager channel at every level the board's protocol can escalate to, and each board
 has a business-unit channel; and, on a board where people have left, that nothing they held is left without someone
-(bot/admin/people.py). Any PROBLEM makes the command exit with status 1. It changes nothing (it does not
-even create a development key or a missing SQLite file).
+(bot/admin/people.py). It also names each training board and how far its clock has been moved (never a
+PROBLEM). Any PROBLEM makes the command exit with status 1. It changes nothing (it does not even create a
+development key or a missing SQLite file).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.admin import people
+from bot.admin import people, training
 from bot.cases import protocols
 from bot.delivery import outages, outbox
 from protocol.spec import LEVEL_ORDER, Level, Protocol
@@ -196,6 +197,7 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
     if factory is not None and migrated:
         checks += delivery_checks(factory)
         checks += leaver_checks(factory)
+        checks += training_checks(factory)
 
     # chat platforms
     slack, slack_on = slack_check(env)
@@ -215,6 +217,15 @@ def run(url: str | None = None, env: Mapping[str, str] | None = None) -> list[Ch
     if engine is not None:
         engine.dispose()
     return checks
+
+
+def training_checks(factory: sessionmaker[Session]) -> list[Check]:
+    """Each training board (bot/admin/training.py) and how far its clock is ahead: said, never a PROBLEM."""
+    found = [b for b in training.boards(factory) if b.training]
+    if not found:
+        return [Check(True, "training boards", "none: every board is a real board, on the real time")]
+    return [Check(True, f"training board ({b.board_id})", f"{training.describe(b)}; its messages are marked "
+                                                          "[Training]") for b in found]
 
 
 def delivery_checks(factory: sessionmaker[Session]) -> list[Check]:

@@ -70,6 +70,7 @@ class Act(StrEnum):
     REGISTER_CHANNEL = "register a channel"
     EDIT_DIRECTORY = "edit the directory"
     SET_COVER = "mark someone else away and name their cover"
+    TRAINING_CLOCK = "move a training board's clock"
 
 
 # each action as a refusal names it (ctx.T(act.value)), spelt out so `make messages` puts it in the catalogues
@@ -79,7 +80,7 @@ ACT_WORDS = (N_("view case"), N_("view subject details"), N_("record contact"), 
              N_("name the counterpart"), N_("send the written outcome"), N_("draft or correct a meeting record"),
              N_("sign a meeting record"), N_("acknowledge an escalation"), N_("complete a form part"),
              N_("run reports"), N_("register a channel"), N_("edit the directory"),
-             N_("mark someone else away and name their cover"))
+             N_("mark someone else away and name their cover"), N_("move a training board's clock"))
 
 
 R, C, M, SL, AM, CO, BU, CH, AD = (Role.RAISER, Role.COUNTERPART, Role.MANAGER, Role.SAFEGUARDING_LEAD,
@@ -108,6 +109,7 @@ MATRIX: dict[Act, frozenset[Role]] = {
     Act.REGISTER_CHANNEL: frozenset({BU, AD}),
     Act.EDIT_DIRECTORY: frozenset({BU, AD}),  # in chat: a leaver deactivated, or made active again
     Act.SET_COVER: frozenset({BU, AD}),  # anyone may mark themself away ('away until DATE')
+    Act.TRAINING_CLOCK: frozenset({BU, AD}),  # and only on a training board (bot/admin/training.py)
 }
 # which roles complete a form part, by the part's "by" in the protocol (raising/responding: that side only)
 FORM_PART_BY = {
@@ -116,7 +118,7 @@ FORM_PART_BY = {
     "business_unit": N_("the board's business unit"),
     "line_manager": N_("a manager or safeguarding lead on the case"),
 }
-BOARD_WIDE = {Act.RUN_REPORTS, Act.REGISTER_CHANNEL, Act.EDIT_DIRECTORY, Act.SET_COVER}
+BOARD_WIDE = {Act.RUN_REPORTS, Act.REGISTER_CHANNEL, Act.EDIT_DIRECTORY, Act.SET_COVER, Act.TRAINING_CLOCK}
 
 # the services' and conversation's action names -> the matrix
 ACTION_NAMES: dict[str, Act] = {
@@ -208,6 +210,8 @@ def matrix_markdown() -> str:
               "the absent person could. Anyone may mark themself away; **mark someone else away and name their "
               "cover** (`away EMAIL until DATE`, `back EMAIL`) is the business unit's or an administrator's "
               "([cover](directory.md#cover)).",
+              "- **move a training board's clock**: only on a board marked as training (`parley board training`); a "
+              "real board refuses it for everyone ([training.md](training.md)).",
               "- **view subject details**: the child's or adult's name, date of birth and address appear only "
               "in direct messages and forms for these roles, never in a channel.",
               "- **run reports**, **edit the directory**: command-line tools run by whoever administers the "

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.cases import cover, permissions, plans, projection, replays, timers
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.protocols import protocol_for
+from bot.core.clock import board_now
 from bot.core.i18n import Translator, available_languages, translator
 from protocol.engine import state_at
 from protocol.state import Action, CaseState, Event, Status, TransitionError
@@ -33,11 +34,18 @@ BOARD_ROLES = {"business_unit", "chair"}
 class Ctx:
     actor: Person
     via: str  # console | slack | teams | cli | system
-    now: dt.datetime
+    now: dt.datetime  # the board's time (bot.core.clock.board_now): a training board's clock may be ahead
+    training: bool = False  # the actor's board is a training board (what they are shown is marked so)
 
     @property
     def T(self) -> Translator:
         return translator(self.actor.language)
+
+
+def board_ctx(person: Person, via: str, now: dt.datetime, *, session: Session) -> Ctx:
+    """``person`` acting when the process's clock says ``now``: on their board's time."""
+    board = repo.get_board(person.board_id, session=session)
+    return Ctx(person, via, board_now(person.board_id, now, session=session), bool(board and board.training))
 
 
 # -- state ------------------------------------------------------------------------------------

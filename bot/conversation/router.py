@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.admin import people
+from bot.admin import people, training
 from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
 from bot.cases.services import Ctx
@@ -73,6 +73,7 @@ WELSH_WORDS = {
     "llofnodi": "sign", "newidiadau": "changes", "cywiro": "correct", "diwygio": "revise", "ffurflen": "form",
     "ffurflenni": "forms", "cydnabod": "acknowledge", "ymadawr": "leaver", "dadactifadu": "deactivate",
     "ailactifadu": "reactivate", "absennol": "away", "dychwelyd": "back", "nôl": "back", "nol": "back", "pwy": "who",
+    "cloc": "clock",
 }
 
 
@@ -96,6 +97,10 @@ class Conversation:
 
     def handle(self, person_id: int, text: str | None = None, *, action: str | None = None,
                value: str | None = None) -> Reply:
+        reply = self._turn(person_id, text, action, value)
+        return training.after(self.factory, self.clock, reply)  # a training board's clock moved: its sweep, now
+
+    def _turn(self, person_id: int, text: str | None, action: str | None, value: str | None) -> Reply:
         with self.factory() as session:
             # one writer at a time on SQLite (storage.db): two people pressing at once are taken in turn
             writing(session)
@@ -107,10 +112,10 @@ class Conversation:
                 refused = people.refuse_inactive(person, self.platform, self.clock.now(), session=session)
                 session.commit()
                 return Reply().say(refused)
-            ctx = Ctx(person, self.platform, self.clock.now())
+            ctx = services.board_ctx(person, self.platform, self.clock.now(), session=session)
             try:
                 services.refuse_broken_text(text, value)  # a lone surrogate: a clear message, not a crash
-                reply = self._handle(session, ctx, text, action, value)
+                reply = training.marked(self._handle(session, ctx, text, action, value), ctx)
                 session.commit()
                 return reply
             except ServiceError as exc:
@@ -185,6 +190,8 @@ class Conversation:
             return self._case_action(session, ctx, conv, ACTION_WORDS[cmd], " ".join(parts[1:]))
         if cmd in cover_commands.COMMANDS:  # away until DATE [cover NAME], back, who REF
             return cover_commands.handle(session, ctx, cmd, parts[1:])
+        if cmd == "clock":  # a training board's clock (bot/admin/training.py)
+            return training.clock_command(ctx, " ".join(parts[1:]), session=session)
         if cmd in ("help", "?", ""):
             return Reply().say(help_message(T))
         return Reply().say(Message(T("I didn't understand {text!r}. Type 'help' to see what I can do.",
@@ -400,7 +407,7 @@ class Conversation:
                 return None
             person = repo.get_person(person_id, session=session)
             assert person is not None
-            ctx = Ctx(person, self.platform, self.clock.now())
+            ctx = services.board_ctx(person, self.platform, self.clock.now(), session=session)
             return FLOWS[conv.flow].steps[conv.state["step"]].ask(
                 Turn(ctx.T, ctx, session, dict(conv.state["data"]), []))
 

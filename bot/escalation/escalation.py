@@ -16,6 +16,7 @@ from bot.cases import cover, protocols, services
 from bot.cases.errors import PermissionDenied, ServiceError
 from bot.cases.services import Ctx
 from bot.core import views
+from bot.core.clock import sent_time
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
@@ -77,13 +78,16 @@ def escalation_targets(case: Case, proto: Protocol, stage: Stage, *, session: Se
     """(agency key, agency id, level, [(platform, channel)]) to prompt after ``stage`` lapsed: each agency's
     manager channel at the next stage's level (never below line managers: a prompt asks managers to take
     ownership). A stage run by the board, or agencies with no channel at that level, go to the board's
-    business-unit channel, once."""
+    business-unit channel, once; a stage the independent chair runs to the chair's channel as well."""
     nxt = proto.next_stage(stage.id)
     level = nxt.level if nxt else Level.BUSINESS_UNIT
     if LEVEL_ORDER.index(level.value) < LEVEL_ORDER.index(Level.LINE_MANAGER.value):
         level = Level.LINE_MANAGER
     bu = [(c.platform, c.address) for c in repo.board_channels(case.board_id, "business_unit", session=session)]
-    if level in (Level.BUSINESS_UNIT, Level.INDEPENDENT_CHAIR):
+    if level is Level.INDEPENDENT_CHAIR:
+        chair = [(c.platform, c.address) for c in repo.board_channels(case.board_id, "chair", session=session)]
+        return [("board", None, level.value, list(dict.fromkeys(bu + chair)))]
+    if level is Level.BUSINESS_UNIT:
         return [("board", None, level.value, bu)]
     out = []
     fallback = False
@@ -128,8 +132,9 @@ def settled_message(T: Translator, case: Case, proto: Protocol, state: CaseState
 def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build: Callable[[Translator], Message],
                    suffix: str, *, session: Session, now: dt.datetime) -> None:
     """Update in place every copy of ``prompt``: its channel posts, re-posts and direct messages (a direct message
-    in its reader's language, a channel post in the board's channel languages)."""
+    in its reader's language, a channel post in the board's channel languages). ``now`` is the board's time."""
     rows = outbox_repo.prompt_copies(prompt.id, session=session)
+    sent = sent_time(case.board_id, now, session=session)  # the outbox runs on the real time
     for row in rows:
         if row.target_kind == "person" and row.person_id:
             reader = repo.get_person(row.person_id, session=session)
@@ -146,7 +151,7 @@ def _update_copies(prompt: EscalationPrompt, case: Case, proto: Protocol, build:
         outbox.queue(session=session, key=f"{row.idempotency_key}:{suffix}", platform=row.platform,
                      target_kind=row.target_kind, address=row.address, case=case, prompt_id=prompt.id,
                      person_id=row.person_id, message=replace(msg, kind=notify.Event.PROMPT_UPDATED.value),
-                     now=now, update_of=row)
+                     now=sent, update_of=row)
 
 
 def settle_prompts(case: Case, state: CaseState, proto: Protocol, now: dt.datetime, *, session: Session) -> None:

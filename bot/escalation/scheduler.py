@@ -12,6 +12,9 @@ nothing is lost while the process was down: on start only the cases whose timers
 version of the case, another protocol snapshot or older rules are replayed and planned again (bot.cases.plans);
 timers already due fire once, marked late. A due timer's handler reads its case's state from the replay stored with
 the case's plan (bot/cases/replays.py), without replaying the history.
+
+Each timer is due on its board's time (bot.core.clock.board_now): a training board's clock may be ahead of the real
+time, so its timers fire when the real time plus its offset passes them, while a real board's fire on the real time.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import plans, protocols, replays, services, timers
 from bot.core import views
-from bot.core.clock import Clock
+from bot.core.clock import Clock, board_now, board_offsets, sent_time
 from bot.core.i18n import Translator, in_languages
 from bot.core.messages import Button, Message, Severity
 from bot.delivery import outbox
@@ -76,6 +79,7 @@ class Sweeper:
         self.factory = factory
         self.clock = clock
         self.batch = batch
+        self.fired: list[int] = []  # the timers the last fire_due fired (their messages are in the outbox)
         self.handlers: dict[str, Callable[[Session, Timer, dt.datetime], None]] = {
             "nudge": self._nudge,
             "overdue": self._overdue,
@@ -89,17 +93,19 @@ class Sweeper:
     # -- planning ------------------------------------------------------------------------------
     def rebuild(self) -> int:
         """Plan again the timers of the cases that are not closed and whose plan is missing or out of date (found in
-        one query: bot.cases.plans); every other case's timers are in the database already. Returns how many cases
-        were replayed."""
-        now = self.clock.now()
+        one query: bot.cases.plans), each on its board's time; every other case's timers are in the database
+        already. Returns how many cases were replayed."""
+        real = self.clock.now()
         count = 0
         with self.factory() as s:
             ids = plans.stale_case_ids(session=s)
+            offsets = board_offsets(session=s)  # the training boards whose clocks are ahead
         for cid in ids:
             with self.factory() as s:
                 case = s.get(Case, cid)
                 assert case is not None
                 proto = protocols.protocol_for(case, session=s)
+                now = real + offsets.get(case.board_id, dt.timedelta(0))
                 folded = replays.fold_all(case, session=s, proto=proto)
                 st = state_at(folded.replay, now)
                 case.stage_token = timers.stage_token(st)
@@ -112,10 +118,12 @@ class Sweeper:
 
     def ensure_board_timers(self) -> None:
         """The next weekly digest (and quarterly data set) of each board, one period ahead, as timer rows."""
-        now = self.clock.now()
+        real = self.clock.now()
         with self.factory() as s:
             boards = list(repo.all_boards(session=s))
+            offsets = board_offsets(session=s)
             for board in boards:
+                now = real + offsets.get(board.id, dt.timedelta(0))
                 proto = protocols.board_protocol(board.id, session=s)
                 tz = ZoneInfo(proto.timezone)
                 jobs = [("digest", proto.schedule.digest_cron)]
@@ -138,16 +146,20 @@ class Sweeper:
             s.commit()
 
     # -- firing --------------------------------------------------------------------------------
-    def fire_due(self) -> int:
+    def fire_due(self, board_id: str | None = None) -> int:
+        """Fire every timer due (``board_id``'s only, when given), each on its board's time; returns how many."""
         fired = 0
+        self.fired = []
         while True:
-            now = self.clock.now()
+            real = self.clock.now()
             with self.factory() as s:
                 writing(s)  # claims are exclusive on SQLite too: two schedulers on one file never share a timer
-                due = escalation_repo.claim_due(now, self.batch, session=s)
+                offsets = board_offsets(session=s)  # the training boards whose clocks are ahead
+                due = escalation_repo.claim_due(real, self.batch, session=s, offsets=offsets, board_id=board_id)
                 if not due:
                     return fired
                 for t in due:
+                    now = real + offsets.get(t.board_id, dt.timedelta(0))  # the timer's board's time
                     t.fired_at = now
                     t.late = now - t.due_at > LATE_AFTER
                     try:
@@ -155,6 +167,7 @@ class Sweeper:
                             self.handlers[t.kind](s, t, now)
                             t.state = "done"
                             fired += 1
+                            self.fired.append(t.id)
                     except Skip as why:
                         t.state, t.note = "cancelled", str(why)[:200]
                     except Exception as exc:
@@ -178,7 +191,8 @@ class Sweeper:
         if case.stage_token != t.token:
             raise Skip("the case has moved on since this timer was set")
         proto = protocols.protocol_for(case, session=s)
-        return case, proto, services.state_of(case, t.fired_at or self.clock.now(), session=s)
+        now = t.fired_at or board_now(case.board_id, self.clock.now(), session=s)
+        return case, proto, services.state_of(case, now, session=s)
 
     @staticmethod
     def _item(state: CaseState, t: Timer) -> Item:
@@ -329,8 +343,9 @@ class Sweeper:
         channels = repo.board_channels(t.board_id, "business_unit", session=s)
         if not channels:
             raise Skip("the board has no business-unit channel")
+        sent = sent_time(t.board_id, now, session=s)  # the outbox runs on the real time
         for ch in channels:
-            outbox.queue_to_channel(ch.platform, ch.address, msg, session=s, key=t.key, now=now, timer_id=t.id,
+            outbox.queue_to_channel(ch.platform, ch.address, msg, session=s, key=t.key, now=sent, timer_id=t.id,
                                     board_id=t.board_id)
 
     def _digest(self, s: Session, t: Timer, now: dt.datetime) -> None:
@@ -340,19 +355,20 @@ class Sweeper:
         self._board_post(s, t, now, digests.quarterly_summary, notify.Event.QUARTERLY)
 
     # -- one pass --------------------------------------------------------------------------------
-    def sweep(self) -> int:
+    def sweep(self, board_id: str | None = None) -> int:
         self.ensure_board_timers()
-        return self.fire_due()
+        return self.fire_due(board_id)
 
     def next_due(self) -> dt.datetime | None:
+        """When the soonest timer falls due, on the real time."""
         with self.factory() as s:
-            return escalation_repo.next_due_at(session=s)
+            return escalation_repo.next_due_at(session=s, offsets=board_offsets(session=s))
 
     def idle(self, platforms: Collection[str] | None = None) -> bool:
         """Nothing due and nothing left to send (on ``platforms`` when given: the ones this process delivers)."""
         now = self.clock.now()
         with self.factory() as s:
-            due = escalation_repo.any_due(now, session=s)
+            due = escalation_repo.any_due(now, session=s, offsets=board_offsets(session=s))
             unsent = outbox_repo.any_unsent(session=s, platforms=platforms)
         return not due and not unsent
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.admin import people
+from bot.admin import people, training
 from bot.cases import protocols, services
 from bot.cases.errors import ServiceError
 from bot.cases.services import Ctx
@@ -121,7 +121,7 @@ class Forms:
         person = repo.get_person(person_id, session=s)
         if person is None:
             raise ServiceError("unknown person")
-        return Ctx(person, self.platform, self.clock.now())
+        return services.board_ctx(person, self.platform, self.clock.now(), session=s)
 
     def risk(self, person_id: int) -> Form:
         with self.factory() as s:
@@ -196,7 +196,7 @@ class Forms:
                     self._check_outcome(turn, values, errors)
                 if errors:
                     return FormResult(errors=errors)
-                reply = FLOWS[flow].finish(turn)
+                reply = training.marked(FLOWS[flow].finish(turn), ctx)
                 s.commit()
                 return FormResult(reply=reply)
             except Stop as stop:

@@ -21,6 +21,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from bot.cases import cover
+from bot.core.clock import sent_time
 from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Address, Message, Outbound
 from bot.delivery import addressing, outbox
@@ -106,7 +107,8 @@ ROLE_TEXT = {
                           "unit's)",
     To.FORM_ROLE: "the role the protocol sends the completed form to",
     To.MANAGER_CHANNELS: "each agency's manager channel at the next stage's level (the business-unit channel for a "
-                         "stage run by the board or an agency with no channel)",
+                         "stage run by the board or an agency with no channel, and the chair's channel too for a "
+                         "stage the independent chair runs)",
     To.BU_CHANNEL: "the board's business-unit channel",
     To.PROMPT_COPIES: "every copy of the escalation prompt already posted or sent, updated in place",
 }
@@ -393,8 +395,10 @@ def tell(event: Event, case: Case, proto: Protocol, build: Build, *, session: Se
          prompt_id: int | None = None, skip: Collection[int] = ()) -> Told:
     """Queue ``event``'s messages to everyone the table names: each person once, in their own language
     (``build(T, person, roles)``); each channel once, in the board's channel languages (``build(T, None,
-    roles)``). Returns what was queued."""
+    roles)``). ``now`` is the board's time (a training board's clock may be ahead); the outbox rows are due at the
+    matching real time. Returns what was queued."""
     aud = aud or Audience()
+    now = sent_time(case.board_id, now, session=session)
     people, channels = recipients(event, case, proto, aud, session=session, actor_id=actor_id, skip=skip)
     told = Told(people=people, channels=channels)
     # someone away: their message goes to whoever covers (bot.cases.cover), in the reader's language, unless the
