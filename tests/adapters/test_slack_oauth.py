@@ -31,7 +31,7 @@ import yaml
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
 
-from adapters.slack.oauth import DEFAULT_SCOPES, OAuthConfig, authorize_url_for
+from adapters.slack.oauth import DEFAULT_SCOPES, OAuthConfig, Tokens, authorize_url_for
 from adapters.slack.server import build_adapter, from_environment, http_app
 from bot.core.clock import FixedClock
 from bot.delivery import workspaces
@@ -42,7 +42,7 @@ from storage.models import AgencyChannel, AuditEntry, OutboxMessage, PersonIdent
 from tests.adapters.slack_mock import MockSlack, sign
 from tests.adapters.test_slack_e2e import Server
 from tests.bot.test_conversation import open_swindon_case
-from tests.conftest import LONDON, Chat
+from tests.conftest import LONDON, Chat, make_runtime
 
 pytestmark = pytest.mark.e2e
 SECRET = "oauth-signing-secret"
@@ -191,6 +191,16 @@ def oauth(sqlite_runtime) -> Iterator[Env]:
 def oauth_any_db(runtime) -> Iterator[Env]:
     with oauth_env(runtime) as env:
         yield env
+
+
+@pytest.fixture
+def oauth_pg(pg_url: str) -> Iterator[Env]:
+    rt = make_runtime(pg_url)
+    try:
+        with oauth_env(rt) as env:
+            yield env
+    finally:
+        rt.engine.dispose()
 
 
 def raise_case(env: Env) -> str:
@@ -371,6 +381,27 @@ def test_an_expired_token_is_refreshed_once_by_bolt_and_by_the_outbox(oauth: Env
                                                  grant_type="refresh_token",
                                                  refresh_token=refreshes[1].args["refresh_token"])
     assert spent.value.response["error"] == "invalid_refresh_token"
+
+
+@pytest.mark.postgres
+def test_two_replicas_refresh_a_workspaces_token_once(oauth_pg: Env) -> None:
+    """Two Parley processes on one PostgreSQL database (each with its own thread lock) need the council's expired
+    token at once: the advisory lock lets one refresh it; the other reads the new token."""
+    env, mock = oauth_pg, oauth_pg.mock
+    mock.lifetime = 2
+    assert env.install(COUNCIL)[0] == 200
+    mock.lifetime = 43200
+    time.sleep(2.2)
+    replicas = [env.adapter.workspaces.tokens, Tokens(env.rt, env.adapter.workspaces.config, env.adapter.workspaces.base)]
+    got: list[str | None] = []
+    threads = [threading.Thread(target=lambda r=r: got.append(r.installation(Workspace(COUNCIL)).bot_token))
+               for r in replicas * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len([c for c in mock.of("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"]) == 1
+    assert len(got) == 6 and set(got) == {env.stored_token(COUNCIL)} == {mock.tokens_of(COUNCIL)[-1]}
 
 
 def test_the_outbox_refreshes_a_token_that_expired_while_nothing_happened(oauth: Env) -> None:
