@@ -18,7 +18,7 @@ from typing import Any
 
 from slack_bolt.request.internals import extract_channel_id, extract_enterprise_id, extract_team_id, extract_user_id
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackTokenRotationError
+from slack_sdk.errors import SlackApiError, SlackRequestError, SlackTokenRotationError
 
 from adapters.slack.oauth import OAuthConfig, ParleyAuthorize, Tokens, flow
 from bot.core.i18n import translator
@@ -144,8 +144,8 @@ class Workspaces:
         except NotReachable as exc:
             raise DeliveryError(f"no Slack workspace of Parley's reaches this address: {exc.reason}",
                                 reason=exc.reason) from None
-        except SlackApiError as exc:  # Slack failed while refreshing: tried again later
-            raise DeliveryError("Slack failed while the token was refreshed", reason="token_refresh_failed") from exc
+        except (SlackApiError, SlackRequestError, OSError) as exc:  # Slack unreachable while refreshing: later
+            raise DeliveryError("Slack did not answer while the token was refreshed", reason="unreachable") from exc
 
     # -- requests ----------------------------------------------------------------------------------
     @contextmanager

@@ -524,3 +524,24 @@ def test_parley_serve_refuses_a_bot_token_and_a_client_id_at_once(tmp_path: Path
     done = subprocess.run([str(parley), "serve", "--port", "0"], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and "not both" in done.stderr, done.stderr
+
+
+def test_a_refresh_slack_fails_keeps_the_message_for_the_next_attempt(oauth: Env) -> None:
+    env, mock = oauth, oauth.mock
+    mock.lifetime = 2
+    assert env.install(COUNCIL)[0] == 200
+    mock.lifetime = 43200
+    time.sleep(2.2)
+    mock.fail("oauth.v2.access", 503, times=3)  # the client's own two retries, then the outbox's
+    raise_case(env)
+    env.adapter.deliverer.deliver()
+    assert not [c for c in mock.of("chat.postMessage") if c.args.get("channel") == "DUBOB"]
+    with env.rt.factory() as s:
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.address == "UBOB")).all()
+        assert rows and all(r.state == "pending" and "token_refresh_failed" in (r.last_error or "") for r in rows)
+        for r in rows:  # the next attempt is due
+            r.next_attempt_at = env.clock.now() - dt.timedelta(minutes=1)
+        s.commit()
+    env.adapter.deliverer.deliver()
+    to_bob = mock.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "DUBOB")
+    assert {c.token for c in to_bob} == {env.stored_token(COUNCIL)} == {mock.tokens_of(COUNCIL)[-1]}
