@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 directory_app = typer.Typer(help="The board's directory: import it from a spreadsheet, export it, check it.",
                             no_args_is_help=True)
@@ -66,14 +70,34 @@ def export(board: BoardOpt,
         raise typer.Exit(1) from None
 
 
+def _served(rt: Runtime, env: Mapping[str, str]) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """The Slack workspaces Parley serves (OAuth: those installed; else SLACK_TEAM_ID, when set) and the Microsoft
+    365 tenants it accepts (None: any)."""
+    from adapters.slack.oauth import CLIENT_ID_ENV
+    from adapters.teams import tenants
+    from bot.delivery import workspaces
+
+    client_id = env.get(CLIENT_ID_ENV, "").strip()
+    named = frozenset(t.strip() for t in env.get("SLACK_TEAM_ID", "").split(",") if t.strip())
+    slack = frozenset(w.team_id for w in workspaces.installed(rt.engine, client_id)) if client_id else named or None
+    return slack, tenants.allowed(env)
+
+
 @directory_app.command("check")
 def check(board: BoardOpt, db: DbOpt = None) -> None:
-    """What is missing before the board goes live (exit status 1 when something is)."""
-    from bot.admin.directory_io import check_directory, deactivated
+    """What is missing before the board goes live (exit status 1 when something is), including an agency whose
+    Slack workspace Parley does not serve or whose Microsoft 365 tenant it does not accept, and who has been
+    deactivated."""
+    import os
 
-    factory = _factory(db)
+    from bot.admin.directory_io import check_directory, deactivated
+    from bot.runtime import Runtime
+
+    rt = Runtime(db)
+    factory = rt.factory
+    slack, tenants = _served(rt, os.environ)
     try:
-        missing = check_directory(factory, board)
+        missing = check_directory(factory, board, slack_workspaces=slack, teams_tenants=tenants)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

@@ -73,10 +73,12 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     """Run the scheduler with every configured adapter (the console is not one: use `parley console`).
 
     Slack: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, plus SLACK_APP_TOKEN for Socket Mode (otherwise Slack's
-    requests are served over HTTP on --port at /slack/events). Teams: MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD
-    and MICROSOFT_APP_TENANT_ID (POST /api/messages on --port, or /teams/api/messages beside Slack over HTTP);
-    PARLEY_TEAMS=local accepts unauthenticated local traffic (Agents Playground), never with PARLEY_PRODUCTION.
-    PARLEY_PUBLIC_URL (the public https address of this server) lets Teams cards link to files such as forms."""
+    requests are served over HTTP on --port at /slack/events); several workspaces: SLACK_CLIENT_ID and
+    SLACK_CLIENT_SECRET instead of SLACK_BOT_TOKEN (installs at /slack/install). Teams: MICROSOFT_APP_ID,
+    MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID (POST /api/messages on --port, or /teams/api/messages
+    beside Slack over HTTP); PARLEY_TEAMS=local accepts unauthenticated local traffic (Agents Playground), never
+    with PARLEY_PRODUCTION. PARLEY_PUBLIC_URL (the public https address of this server) lets Teams cards link to
+    files such as forms, and is Slack's redirect URL's host."""
     try:
         require_real_keys()  # never serve real people with the development key
     except DataKeyError as exc:
@@ -92,34 +94,32 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
     transports = _transports()
     web_app = None
     socket = None
-    if os.environ.get("SLACK_BOT_TOKEN"):
-        from adapters.slack.server import build_adapter, http_app, socket_mode_handler
+    if os.environ.get("SLACK_BOT_TOKEN") or os.environ.get("SLACK_CLIENT_ID"):
+        from adapters.slack.server import from_environment as slack_serving
 
-        secret = os.environ.get("SLACK_SIGNING_SECRET", "")
-        app_token = os.environ.get("SLACK_APP_TOKEN")
-        if not secret and not app_token:
-            fail("SLACK_SIGNING_SECRET is needed to check Slack's requests (or set SLACK_APP_TOKEN for Socket Mode).")
-        slack = build_adapter(rt, clock, token=os.environ["SLACK_BOT_TOKEN"], signing_secret=secret or "unused")
-        transports["slack"] = slack.transport
-        if app_token:
-            socket = socket_mode_handler(slack, app_token)
-        else:
-            web_app = http_app(slack.app)
+        try:
+            slack = slack_serving(rt, clock)
+        except ValueError as exc:
+            fail(str(exc))
+            return
+        if slack is not None:
+            transports["slack"] = slack.adapter.transport
+            web_app, socket = slack.web_app, slack.socket
     teams_app = None
     if os.environ.get("MICROSOFT_APP_ID") or os.environ.get("PARLEY_TEAMS") == "local":
         from adapters.teams.files import from_environment
-        from adapters.teams.server import TENANTS_ENV, TeamsServer
+        from adapters.teams import tenants
+        from adapters.teams.server import TeamsServer
 
         # links to files (forms) are served by the Teams app: under /teams when it sits beside Slack's HTTP app
         files = from_environment(rt, clock, prefix="/teams" if web_app is not None else "")
         if not files.available:
             logging.getLogger("parley.teams").warning(
                 "PARLEY_PUBLIC_URL is not set: files other than charts cannot be offered on Teams cards")
+        own_tenant, other_tenants = tenants.from_environment(os.environ)
         teams = TeamsServer(rt, clock, app_id=os.environ.get("MICROSOFT_APP_ID", ""),
                             app_password=os.environ.get("MICROSOFT_APP_PASSWORD", ""),
-                            tenant_id=os.environ.get("MICROSOFT_APP_TENANT_ID", ""),
-                            tenant_ids=tuple(t.strip() for t in os.environ.get(TENANTS_ENV, "").split(",")),
-                            files=files)
+                            tenant_id=own_tenant, tenant_ids=other_tenants, files=files)
         transports["teams"] = teams.transport
         teams_app = teams.web_app()
     if os.environ.get("PARLEY_TEAMS") == "local" and not os.environ.get("MICROSOFT_APP_ID") and \

@@ -21,6 +21,8 @@ class AgencyRow:
     sector: str
     la_area: str
     safeguarding_lead_email: str
+    slack_team_id: str = ""  # its Slack workspace (T012AB3CD)
+    teams_tenant_id: str = ""  # its Microsoft 365 tenant (a GUID)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ def read(board_id: str, *, session: Session) -> Directory:
         p = by_id.get(pid) if pid is not None else None
         return (p.email or "") if p is not None and p.active else ""
 
-    a_rows = tuple(sorted((AgencyRow(a.key, a.name, a.sector, a.la_area or "", email(a.safeguarding_lead_id))
+    a_rows = tuple(sorted((AgencyRow(a.key, a.name, a.sector, a.la_area or "", email(a.safeguarding_lead_id),
+                                     a.slack_team_id or "", a.teams_tenant_id or "")
                            for a in agencies), key=lambda r: r.key))
     p_rows = tuple(sorted((PersonRow((p.email or "").lower(), p.name, p.title or "", p.role,
                                      agency_key.get(p.agency_id, "") if p.agency_id else "",
@@ -109,11 +112,13 @@ def write(board_id: str, d: Directory, *, session: Session) -> list[str]:
         a = agencies.get(ar.key)
         if a is None:
             a = agencies[ar.key] = Agency(board_id=board_id, key=ar.key, name=ar.name, sector=ar.sector,
-                                          la_area=ar.la_area or None)
+                                          la_area=ar.la_area or None, slack_team_id=ar.slack_team_id or None,
+                                          teams_tenant_id=ar.teams_tenant_id or None)
             session.add(a)
             done.append(f"added agency {ar.key}")
         else:
-            changed = _set(a, name=ar.name, sector=ar.sector, la_area=ar.la_area or None)
+            changed = _set(a, name=ar.name, sector=ar.sector, la_area=ar.la_area or None,
+                           slack_team_id=ar.slack_team_id or None, teams_tenant_id=ar.teams_tenant_id or None)
             if changed:
                 done.append(f"changed agency {ar.key}: {', '.join(changed)}")
     session.flush()

@@ -114,6 +114,8 @@ class Agency(Base):
     safeguarding_lead_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", use_alter=True), nullable=True
     )
+    slack_team_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # its Slack workspace
+    teams_tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # its Microsoft 365 tenant
     channels: Mapped[list[AgencyChannel]] = relationship(back_populates="agency", cascade="all, delete-orphan")
 
 

@@ -25,11 +25,14 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.block_text import action_of, truncate
 from adapters.slack.blocks import fallback_text, home_view, message_blocks
 from adapters.slack.modals import errors_response, form_values, modal_view
+from adapters.slack.oauth import OAuthConfig, register_uninstalls
 from adapters.slack.requests import delivery_keys, payload_problem, slack_error, team_of
 from adapters.slack.transport import SlackTransport, post_message
+from adapters.slack.workspaces import OneWorkspace, Workspaces, oauth_mode
 from bot.admin import channels
 from bot.core.clock import Clock
 from bot.conversation.router import Conversation
+from bot.delivery import workspaces
 from bot.delivery.delivery import Deliverer
 from bot.escalation.escalation import ACK
 from bot.forms import answers
@@ -44,28 +47,53 @@ log = logging.getLogger("parley.slack")
 PLATFORM = "slack"
 WORK_THREADS = int(os.environ.get("PARLEY_SLACK_WORK_THREADS", "4"))  # threads for the work after the acks
 ACTIONS = re.compile(r"^(case\.|esc\.|answer)")
+REVOCATIONS = ("app_uninstalled", "tokens_revoked")  # from any workspace: they only delete its own tokens
 
 
 class SlackAdapter:
     def __init__(self, runtime: Runtime, clock: Clock, client: WebClient, *, signing_secret: str,
-                 process_before_response: bool = True, teams: tuple[str, ...] | None = None):
+                 process_before_response: bool = True, teams: tuple[str, ...] | None = None,
+                 oauth: OAuthConfig | None = None):
+        """``client``: with SLACK_BOT_TOKEN, its client; in OAuth mode (``oauth``: several workspaces, each with its
+        own token from the installation store) a client without a token, whose address every workspace's shares."""
         # the Slack workspaces (team ids) this board uses; None: any (SLACK_TEAM_ID, comma-separated)
         env_teams = tuple(t.strip() for t in os.environ.get("SLACK_TEAM_ID", "").split(",") if t.strip())
         self.teams = teams if teams is not None else (env_teams or None)
         self.rt = runtime
         self.clock = clock
-        self.client = client
+        self.oauth = oauth
         self.conversation = Conversation(runtime.factory, clock, PLATFORM)
         self.forms = Forms(runtime.factory, clock, PLATFORM)
-        self.transport = SlackTransport(client)
+        auth: dict[str, Any] = {}  # OAuth mode: Bolt's install flow and authorize
+        self.workspaces: OneWorkspace | Workspaces = OneWorkspace(client)
+        if oauth is not None:
+            self.workspaces, auth = oauth_mode(runtime, oauth, client, self._serves, self._not_installed)
+        self.transport = SlackTransport(client, clients=self.workspaces.for_message if oauth else None)
         self.deliverer = Deliverer(runtime.factory, {PLATFORM: self.transport}, clock, "slack-adapter")
         # Bolt runs each ack function on the request's own thread (process_before_response), and the work after it
         # (a conversation turn, deliveries) on a bounded pool of its own: an ack never waits behind work (without
         # this, Bolt runs the ack functions on the same pool as the work, and a burst of clicks made acks wait)
         self.work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="parley-slack-work")
         self.app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
-                       process_before_response=process_before_response, listener_executor=self.work)
+                       process_before_response=process_before_response, listener_executor=self.work,
+                       before_authorize=self._well_formed_and_ours, **auth)
         self._register()
+
+    @property
+    def client(self) -> WebClient:
+        """The Slack client for the request being answered on this thread (OAuth mode: its workspace's token)."""
+        return self.workspaces.client()
+
+    def _serves(self, team: str | None) -> bool:
+        """One workspace: those SLACK_TEAM_ID names (any when unset). Several: those the directory records for an
+        agency, and any SLACK_TEAM_ID names; each must also have Parley installed (Bolt's authorize checks)."""
+        if self.oauth is None:
+            return self.teams is None or team in self.teams
+        return bool(team) and (team in (self.teams or ()) or team in workspaces.recorded(self.rt.factory))
+
+    def _not_installed(self, team: str | None) -> None:
+        log.warning("Slack request from a workspace Parley is not installed in refused", extra={"platform": PLATFORM})
+        self.rt.audit_refusal(PLATFORM, "not_installed", {"team": str(team)[:40]})
 
     # -- identity -------------------------------------------------------------------------------
     def person(self, user_id: str) -> PersonInfo | None:
@@ -100,8 +128,9 @@ class SlackAdapter:
     def _dm(self, user_id: str, message: Message) -> None:
         """A direct message to someone not (yet) in the directory: the only message sent outside the outbox, as
         there is nobody to queue it for."""
-        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
-        post_message(self.client, channel, message)  # with its files, if any, in the message's thread
+        client = self.workspaces.for_user(user_id)
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
+        post_message(client, channel, message)  # with its files, if any, in the message's thread
 
     def _to_speaker(self, person: PersonInfo, messages: list[Message]) -> None:
         """The speaker's replies as direct messages, through the outbox like every other message, so a Slack
@@ -129,7 +158,7 @@ class SlackAdapter:
     def publish_home(self, user_id: str, person: PersonInfo) -> None:
         cards = self.rt.home_messages(person.id, self.clock.now())
         T = translator(person.language)
-        self.client.views_publish(user_id=user_id, view=home_view(T("Your cases"), cards, T=T))
+        self.workspaces.for_user(user_id).views_publish(user_id=user_id, view=home_view(T("Your cases"), cards, T=T))
 
     def fresh(self, body: dict) -> bool:
         """False for a delivery already handled: a retried event, a resubmitted modal, a double click, or a signed
@@ -147,41 +176,50 @@ class SlackAdapter:
         """``work`` (a lazy listener) with its delivery key forgotten if it fails, so a retry is not dropped."""
         @functools.wraps(work)
         def run(*args: Any, **kwargs: Any) -> None:
+            body = kwargs.get("body") or {}
             try:
-                work(*args, **kwargs)
+                with self.workspaces.acting_for(body):
+                    work(*args, **kwargs)
             except Exception:
-                body = kwargs.get("body") or {}
                 self.forget(body)
                 raise
 
         return run
 
     # -- listeners ----------------------------------------------------------------------------------
+    def _well_formed_and_ours(self, body: dict, next: Callable[[], Any], logger: logging.Logger) -> Any:
+        """Before Bolt's authorize: a payload that is not the shape Slack sends, or comes from a workspace this
+        board does not use (a replay from elsewhere), is answered plainly and changes nothing: never a 500 that
+        Slack retries."""
+        from slack_bolt import BoltResponse
+
+        problem = payload_problem(body)
+        if problem:
+            log.warning("malformed Slack payload: %s", problem, extra={"platform": PLATFORM})
+            return BoltResponse(status=400, body=json.dumps({"error": f"malformed payload: {problem}"}),
+                                headers={"content-type": "application/json"})
+        team = team_of(body)
+        exempt = body.get("type") == "url_verification" or (body.get("event") or {}).get("type") in REVOCATIONS
+        if not exempt and not self._serves(team):
+            log.warning("Slack request from another workspace refused", extra={"platform": PLATFORM})
+            self.rt.audit_refusal(PLATFORM, "other_workspace", {"team": str(team)[:40]})
+            text = translator()("This Parley app serves another Slack workspace: nothing was done.")
+            if body.get("command"):
+                return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}),
+                                    headers={"content-type": "application/json"})
+            return BoltResponse(status=200, body="")
+        return next()
+
     def _register(self) -> None:
         app = self.app
+        if isinstance(self.workspaces, Workspaces):
+            @app.middleware
+            def remember(body: dict, next: Callable[[], Any]) -> Any:
+                # after Bolt's authorize: where this request's user and channel are, for messages to them later
+                self.workspaces.remember(body)
+                return next()
 
-        @app.middleware
-        def well_formed_and_ours(body: dict, next: Callable[[], Any], logger: logging.Logger
-                                 ) -> Any:
-            # A payload that is not the shape Slack sends, or comes from a workspace this board does not use
-            # (a replay from elsewhere), is answered plainly and changes nothing: never a 500 that Slack retries.
-            from slack_bolt import BoltResponse
-
-            problem = payload_problem(body)
-            if problem:
-                log.warning("malformed Slack payload: %s", problem, extra={"platform": PLATFORM})
-                return BoltResponse(status=400, body=json.dumps({"error": f"malformed payload: {problem}"}),
-                                    headers={"content-type": "application/json"})
-            team = team_of(body)
-            if self.teams is not None and team not in self.teams:
-                log.warning("Slack request from another workspace refused", extra={"platform": PLATFORM})
-                self.rt.audit_refusal(PLATFORM, "other_workspace", {"team": str(team)[:40]})
-                text = translator()("This Parley app serves another Slack workspace: nothing was done.")
-                if body.get("command"):
-                    return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}),
-                                        headers={"content-type": "application/json"})
-                return BoltResponse(status=200, body="")
-            return next()
+            register_uninstalls(app, self.rt, self.workspaces.tokens)
 
         @app.middleware
         def drop_duplicate_submissions(body: dict, next: Callable[[], Any], logger: logging.Logger
@@ -210,9 +248,10 @@ class SlackAdapter:
             """A button or menu Parley no longer has (an old card, an app update): told so, nothing done."""
             ack()
             user = body["user"]["id"]
-            if self.person(user) is not None:
-                self._ephemeral(body, user, translator()("That button is no longer available. Type `/parley` to "
-                                                         "see your cases."))
+            with self.workspaces.acting_for(body):
+                if self.person(user) is not None:
+                    self._ephemeral(body, user, translator()("That button is no longer available. Type `/parley` "
+                                                             "to see your cases."))
 
         app.command("/parley")(ack=self._ack, lazy=[self._once(self._command)])
         app.shortcut("raise_from_message")(self._once(self._ack))
@@ -245,7 +284,8 @@ class SlackAdapter:
         """Every request is acknowledged at once; the ones that open a modal open it first (within Slack's 3 s)."""
         try:
             if self._opens_modal(body):
-                self._open_now(body)
+                with self.workspaces.acting_for(body):
+                    self._open_now(body)
         finally:
             ack()
 

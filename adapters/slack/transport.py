@@ -80,17 +80,21 @@ def _seconds(value: str | None) -> float:
 class SlackTransport:
     platform = "slack"
 
-    def __init__(self, client: WebClient, pace_seconds: float = PACE_SECONDS):
+    def __init__(self, client: WebClient, pace_seconds: float = PACE_SECONDS,
+                 clients: Callable[[Outgoing], WebClient] | None = None):
+        """``clients``: with several workspaces, the client (bot token) for a message's recipient
+        (adapters/slack/workspaces.py; it raises a retryable DeliveryError when there is none); else ``client``."""
         self.client = client
+        self.clients = clients or (lambda _msg: client)
         self.pace = pace_seconds
         self._last_post: dict[str, float] = {}
         self._dm_channels: dict[str, str] = {}
 
-    def _channel(self, msg: Outgoing) -> str:
+    def _channel(self, client: WebClient, msg: Outgoing) -> str:
         if msg.target_kind == "channel":
             return msg.address
         if msg.address not in self._dm_channels:
-            resp = self._call(self.client.conversations_open, users=msg.address)
+            resp = self._call(client.conversations_open, users=msg.address)
             self._dm_channels[msg.address] = resp["channel"]["id"]
         return self._dm_channels[msg.address]
 
@@ -124,52 +128,56 @@ class SlackTransport:
         self._last_post[channel] = now
 
     def send(self, msg: Outgoing) -> str:
-        channel = self._channel(msg)
+        client = self.clients(msg)
+        channel = self._channel(client, msg)
         files = msg.message.attachments
         # a message with files may have been posted by an earlier attempt whose upload failed: finish that one
-        earlier = self._posted(channel, msg.key) if files else None
+        earlier = self._posted(client, channel, msg.key) if files else None
         if earlier is not None:
-            return self._finish(channel, earlier, msg)
+            return self._finish(client, channel, earlier, msg)
         self._paced(channel)
-        resp = self._call(self.client.chat_postMessage, channel=channel, text=fallback_text(msg.message),
+        resp = self._call(client.chat_postMessage, channel=channel, text=fallback_text(msg.message),
                           blocks=message_blocks(msg.message),
                           metadata={"event_type": METADATA_TYPE, "event_payload": {"key": msg.key}})
         if files:
-            self._call(upload_attachments, self.client, resp["channel"], resp["ts"], files)
+            self._call(upload_attachments, client, resp["channel"], resp["ts"], files)
         return f"{resp['channel']}:{resp['ts']}"
 
     def update(self, msg: Outgoing) -> str:
         """Replace the text and buttons in place (the files uploaded with the original stay in its thread)."""
         assert msg.update_of_external_id
         channel, ts = msg.update_of_external_id.split(":", 1)
-        resp = self._call(self.client.chat_update, channel=channel, ts=ts, text=fallback_text(msg.message),
+        resp = self._call(self.clients(msg).chat_update, channel=channel, ts=ts, text=fallback_text(msg.message),
                           blocks=message_blocks(msg.message))
         return f"{resp['channel']}:{resp['ts']}"
 
     def find_sent(self, msg: Outgoing) -> str | None:
-        channel = self._channel(msg)
-        earlier = self._posted(channel, msg.key)
+        client = self.clients(msg)
+        channel = self._channel(client, msg)
+        earlier = self._posted(client, channel, msg.key)
         if earlier is None:
             return None
-        return self._finish(channel, earlier, msg) if msg.message.attachments else f"{channel}:{earlier['ts']}"
+        if msg.message.attachments:
+            return self._finish(client, channel, earlier, msg)
+        return f"{channel}:{earlier['ts']}"
 
-    def _posted(self, channel: str, key: str) -> dict | None:
+    def _posted(self, client: WebClient, channel: str, key: str) -> dict | None:
         """The message this outbox key was posted as, from the channel's recent history, if it is there."""
-        resp = self._call(self.client.conversations_history, channel=channel, limit=100, include_all_metadata=True)
+        resp = self._call(client.conversations_history, channel=channel, limit=100, include_all_metadata=True)
         for m in resp.get("messages", []):
             payload = (m.get("metadata") or {}).get("event_payload") or {}
             if payload.get("key") == key:
                 return m
         return None
 
-    def _finish(self, channel: str, posted: dict, msg: Outgoing) -> str:
+    def _finish(self, client: WebClient, channel: str, posted: dict, msg: Outgoing) -> str:
         """Upload the attachments not yet in the posted message's thread (matched by file name)."""
         ts = posted["ts"]
         there: set[str] = set()
         if posted.get("reply_count", 1):
-            replies = self._call(self.client.conversations_replies, channel=channel, ts=ts, limit=200)
+            replies = self._call(client.conversations_replies, channel=channel, ts=ts, limit=200)
             there = {f.get("name") for m in replies.get("messages", []) for f in m.get("files") or []}
         missing = [a for a in msg.message.attachments if a.filename not in there]
         if missing:
-            self._call(upload_attachments, self.client, channel, ts, missing)
+            self._call(upload_attachments, client, channel, ts, missing)
         return f"{channel}:{ts}"

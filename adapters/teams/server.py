@@ -36,7 +36,6 @@ from bot.delivery.delivery import Deliverer
 from bot.runtime import Runtime
 
 log = logging.getLogger("parley.teams")
-TENANTS_ENV = "MICROSOFT_APP_TENANT_IDS"  # the partnership's other Microsoft 365 tenants, comma-separated
 INLINE = ("image/png", "application/pdf", "text/html")  # opened in the browser; anything else is downloaded
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from storage.db import writing
 from storage.directory import AgencyRow, ChannelRow, Directory, PersonRow
 
 COLUMNS = {
-    "agencies": ("key", "name", "sector", "la_area", "safeguarding_lead_email"),
+    "agencies": ("key", "name", "sector", "la_area", "safeguarding_lead_email", "slack_team_id", "teams_tenant_id"),
     "people": ("email", "name", "title", "role", "agency", "line_manager_email", "language", "slack_user_id",
                "teams_object_id"),
     "channels": ("agency", "level", "platform", "address"),
@@ -45,6 +46,7 @@ PLATFORMS = ("slack", "teams", "webhook", "console")
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SLACK_TEAM = re.compile(r"^T[A-Z0-9]{2,}$")
 ENTRA_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -137,6 +139,10 @@ def parse(tables: dict[str, tuple[str, Rows]]) -> tuple[Directory, list[Problem]
         for col in ("name", "sector"):
             if not r.get(col):
                 problems.append(Problem(a_label, n, col, "required"))
+        if r.get("slack_team_id") and not SLACK_TEAM.match(r["slack_team_id"]):
+            problems.append(Problem(a_label, n, "slack_team_id", "a Slack workspace (team) id looks like T012AB3CD"))
+        if r.get("teams_tenant_id") and not ENTRA_ID.match(r["teams_tenant_id"]):
+            problems.append(Problem(a_label, n, "teams_tenant_id", "a Microsoft 365 tenant id is a GUID"))
     people = _keyed(p_label, p_rows, "email", EMAIL, "not an e-mail address", problems)
     languages = available_languages()
     for n, r in p_rows:
@@ -191,7 +197,8 @@ def parse(tables: dict[str, tuple[str, Rows]]) -> tuple[Directory, list[Problem]
             problems.append(Problem(c_label, n, "level", f"given twice (also row {seen[(agency, level, platform)]})"))
         seen.setdefault((agency, level, platform), n)
     d = Directory(
-        tuple(AgencyRow(k, r["name"], r["sector"], r.get("la_area", ""), r.get("safeguarding_lead_email", "").lower())
+        tuple(AgencyRow(k, r["name"], r["sector"], r.get("la_area", ""), r.get("safeguarding_lead_email", "").lower(),
+                        r.get("slack_team_id", ""), r.get("teams_tenant_id", "").lower())
               for k, (_, r) in agencies.items()),
         tuple(PersonRow(e, r.get("name", ""), r.get("title", ""), r.get("role", ""), r.get("agency", "").lower(),
                         r.get("line_manager_email", "").lower(), (r.get("language") or "en").lower(),
@@ -313,7 +320,8 @@ def _joiners_and_leavers(s: Session, board_id: str, d: Directory, deactivate_mis
 
 
 def _records(d: Directory) -> dict[str, list[tuple[str, ...]]]:
-    return {"agencies": [(a.key, a.name, a.sector, a.la_area, a.safeguarding_lead_email) for a in d.agencies],
+    return {"agencies": [(a.key, a.name, a.sector, a.la_area, a.safeguarding_lead_email, a.slack_team_id,
+                          a.teams_tenant_id) for a in d.agencies],
             "people": [(p.email, p.name, p.title, p.role, p.agency, p.line_manager_email, p.language,
                         p.slack_user_id, p.teams_object_id) for p in d.people],
             "channels": [(c.agency, c.level, c.platform, c.address) for c in d.channels]}
@@ -353,10 +361,13 @@ def export_directory(factory: sessionmaker[Session], board_id: str, fmt: str, ou
     raise ValueError(f"unknown format {fmt!r}: use csv or xlsx")
 
 
-def check_directory(factory: sessionmaker[Session], board_id: str) -> list[str]:
+def check_directory(factory: sessionmaker[Session], board_id: str, *, slack_workspaces: Collection[str] | None = None,
+                    teams_tenants: Collection[str] | None = None) -> list[str]:
     """What is missing before the board can go live: a manager channel (Slack, Teams or webhook) at each level
     its protocol asks managers at, a business-unit channel, a safeguarding lead for each agency, and a Slack or
-    Teams account (or the webhook) for each person."""
+    Teams account (or the webhook) for each person. Given the Slack workspaces Parley serves (installed, or
+    SLACK_TEAM_ID) and the Microsoft 365 tenants it accepts (MICROSOFT_APP_TENANT_ID(S)), also each agency whose
+    recorded workspace or tenant is not among them (None: any is served)."""
     with factory() as s:
         if repo.get_board(board_id, session=s) is None:
             raise ValueError(f"There is no board {board_id!r}.")
@@ -372,6 +383,17 @@ def check_directory(factory: sessionmaker[Session], board_id: str) -> list[str]:
                 out.append(f"agency {a.key} has no {level.replace('_', ' ')} channel on Slack, Teams or the webhook")
         if not a.safeguarding_lead_email:
             out.append(f"agency {a.key} has no safeguarding lead")
+        if a.slack_team_id and slack_workspaces is not None and a.slack_team_id not in slack_workspaces:
+            out.append(f"agency {a.key}'s Slack workspace {a.slack_team_id} is not served: Parley is not installed "
+                       "there (or SLACK_TEAM_ID leaves it out)")
+        on_slack = any(c.agency == a.key and c.platform == "slack" for c in live) or any(
+            p.agency == a.key and p.slack_user_id for p in d.people)
+        if not a.slack_team_id and on_slack and slack_workspaces is not None and len(slack_workspaces) > 1:
+            out.append(f"agency {a.key} has no slack_team_id: with several Slack workspaces Parley cannot tell which "
+                       "one its people and channels are in")
+        if a.teams_tenant_id and teams_tenants is not None and a.teams_tenant_id not in teams_tenants:
+            out.append(f"agency {a.key}'s Microsoft 365 tenant {a.teams_tenant_id} is not allowed: add it to "
+                       "MICROSOFT_APP_TENANT_IDS")
     if not any(c.agency == "" and c.level == "business_unit" for c in live):
         out.append("the board has no business-unit channel on Slack, Teams or the webhook")
     for p in d.people:

@@ -29,6 +29,7 @@ from storage import crypto, migrate, protection, repo
 from storage.db import make_engine, ping, resolve_url, session_factory
 
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+SLACK_OAUTH_VARS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")  # several workspaces (OAuth), instead of the bot token
 TEAMS_VARS = ("MICROSOFT_APP_ID", "MICROSOFT_APP_PASSWORD", "MICROSOFT_APP_TENANT_ID")
 LEVEL_WORDS = {Level.LINE_MANAGER.value: "line managers", Level.SENIOR_MANAGER.value: "senior managers",
                Level.DIRECTOR.value: "directors"}
@@ -60,7 +61,22 @@ def _where(url: str) -> str:
     return f"{u.get_backend_name()} on {u.host or 'localhost'}:{u.port or 5432}/{u.database or ''}"
 
 
+def slack_oauth_check(env: Mapping[str, str]) -> tuple[Check, bool]:
+    """Several workspaces (SLACK_CLIENT_ID set): each installs Parley at /slack/install; served over HTTP."""
+    p = {**_present(env, SLACK_OAUTH_VARS), **_present(env, SLACK_VARS)}
+    need = [n for n in ("SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET") if not p[n]]
+    if need:
+        return Check(False, "Slack", f"{_listing(p)}: {' and '.join(need)} needed with SLACK_CLIENT_ID"), True
+    if p["SLACK_BOT_TOKEN"] or p["SLACK_APP_TOKEN"]:
+        return Check(False, "Slack", f"{_listing(p)}: with SLACK_CLIENT_ID (several workspaces, over HTTP) unset "
+                                     "SLACK_BOT_TOKEN and SLACK_APP_TOKEN"), True
+    return Check(True, "Slack", f"{_listing(p)} (several workspaces: installed at /slack/install, requests over "
+                                "HTTP at /slack/events)"), True
+
+
 def slack_check(env: Mapping[str, str]) -> tuple[Check, bool]:
+    if _present(env, SLACK_OAUTH_VARS)["SLACK_CLIENT_ID"]:
+        return slack_oauth_check(env)
     p = _present(env, SLACK_VARS)
     if not any(p.values()):
         return Check(True, "Slack", f"not configured ({_listing(p)})"), False

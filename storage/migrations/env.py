@@ -5,6 +5,7 @@ from sqlalchemy import pool
 
 from storage.db import make_engine
 from storage.models import Base
+from storage.slack_workspaces import owned_by_parley  # slack_sdk's store tables are not Parley's models
 
 config = context.config
 target_metadata = Base.metadata
@@ -12,7 +13,7 @@ target_metadata = Base.metadata
 
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+                      literal_binds=True, render_as_batch=True, include_name=owned_by_parley)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -21,7 +22,7 @@ def run_migrations_online() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+                          render_as_batch=connection.dialect.name == "sqlite", include_name=owned_by_parley)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

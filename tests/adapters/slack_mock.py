@@ -15,10 +15,27 @@ Failures, as strict as Slack's (for the outbox's retries):
 - ``slow(method, seconds, times=n)``: the next n calls answer only after ``seconds`` (a client with a shorter
   timeout gives up);
 - ``down(clock, until)``: every call answers 503 while ``clock.now() < until`` (an outage on the simulated clock).
+
+Tokens, as strict as Slack's: every Web API call must carry a token Slack issued (``not_authed`` without one,
+``invalid_auth`` for one it never issued, ``token_expired`` past its expiry, ``token_revoked`` once revoked), a bot
+token for the Web API and an app-level token (``xapp-``) for ``apps.connections.open``; each recorded ``Call`` says
+which token it used. ``xoxb-test`` (workspace T1, never expires) and ``xapp-test`` exist from the start. A workspace's
+members and channels (``member``, ``channel_in``) are reachable only with that workspace's token: another's answers
+``user_not_found`` / ``channel_not_found``, as Slack does.
+
+Several workspaces (OAuth v2): ``oauth_app(client_id, client_secret, redirect_url)`` registers the app. The browser's
+visit to ``/oauth/v2/authorize?...&team=T&user=U`` (the authorize URL Parley's ``/slack/install`` redirects to, plus
+the workspace and the installing user the test picks) answers 302 to the redirect URL with a one-time ``code`` and the
+``state``; ``oauth.v2.access`` checks the client id and secret (HTTP Basic, as slack_sdk sends them), the code (once,
+within 10 minutes, for that app) and the ``redirect_uri`` (the one given to authorize), and issues a bot token for the
+workspace: with token rotation (the default) an expiring ``xoxe.xoxb-`` token (``lifetime`` seconds, 12 hours unless
+set) and a refresh token; ``grant_type=refresh_token`` spends a refresh token (``invalid_refresh_token`` when used
+again) for a new pair.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -36,7 +53,37 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    token: str | None = None  # the Bearer token the call carried (oauth.v2.access: "basic:" and the client id)
 
+
+@dataclass
+class Token:
+    team: str
+    kind: str = "bot"  # bot | app
+    expires_at: float | None = None  # time.time() seconds; None: never
+    revoked: bool = False
+
+
+@dataclass
+class OAuthApp:
+    client_secret: str
+    redirect_urls: list[str]
+    rotation: bool = True
+
+
+@dataclass
+class Grant:  # an authorization code, or a refresh token
+    client_id: str
+    team: str
+    user: str
+    scope: str
+    redirect_uri: str | None = None
+    at: float = field(default_factory=time.time)
+    used: bool = False
+
+
+NO_TOKEN = ("oauth.v2.access",)  # authenticated by the app's client id and secret instead
+CODE_SECONDS = 600
 
 class MockSlack:
     def __init__(self, emails: dict[str, str] | None = None, names: dict[str, str] | None = None,
@@ -61,7 +108,16 @@ class MockSlack:
         self._files = itertools.count(1)
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
+        self._issued = itertools.count(1)
         self._lock = threading.Lock()
+        self.tokens: dict[str, Token] = {"xoxb-test": Token("T1"), "xapp-test": Token("T1", "app")}
+        self.team_names: dict[str, str] = {"T1": "Test"}
+        self.members: dict[str, str] = {}  # user id -> its workspace (users not listed: any workspace's)
+        self.channel_teams: dict[str, str] = {}  # channel id -> its workspace (channels not listed: any)
+        self.apps: dict[str, OAuthApp] = {}  # client id -> the OAuth app
+        self.codes: dict[str, Grant] = {}
+        self.refresh: dict[str, Grant] = {}
+        self.lifetime = 43200  # seconds a rotating token lasts (Slack: 12 hours)
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,6 +125,14 @@ class MockSlack:
                 pass
 
             def do_POST(self) -> None:
+                if self.path.startswith("/oauth/v2/authorize"):  # the installer's browser at Slack
+                    status, location = mock.authorize(self.path)
+                    self.send_response(status)
+                    if location:
+                        self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(length)
                 if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: the file's bytes
@@ -94,7 +158,7 @@ class MockSlack:
                 delay = mock.delay(method)
                 if delay:
                     time.sleep(delay)
-                status, body, headers = mock.answer(method, args)
+                status, body, headers = mock.answer(method, args, self.headers.get("Authorization"))
                 payload = json.dumps(body).encode()
                 try:
                     self._reply(status, headers, payload)
@@ -161,18 +225,138 @@ class MockSlack:
             return status, {"ok": False, "error": error}, {}
         return None
 
-    # -- answers ------------------------------------------------------------------------------------
-    def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    # -- workspaces, tokens and the OAuth app -----------------------------------------------------------
+    def oauth_app(self, client_id: str, client_secret: str, redirect_url: str, rotation: bool = True) -> None:
         with self._lock:
-            self.calls.append(Call(method, args))
+            self.apps[client_id] = OAuthApp(client_secret, [redirect_url], rotation)
+
+    def workspace(self, team: str, name: str, *, users: dict[str, str] | None = None,
+                  channels: tuple[str, ...] = ()) -> None:
+        """A workspace, its members (user id -> e-mail address) and its channels."""
+        with self._lock:
+            self.team_names[team] = name
+            for user, email in (users or {}).items():
+                self.members[user] = team
+                self.emails[user] = email
+            self.channel_teams.update({c: team for c in channels})
+
+    def tokens_of(self, team: str) -> list[str]:
+        """The bot tokens issued for a workspace, oldest first."""
+        with self._lock:
+            return [t for t, info in self.tokens.items() if info.team == team and info.kind == "bot"
+                    and t != "xoxb-test"]
+
+    def authorize(self, path: str) -> tuple[int, str | None]:
+        """The installer approves the app in workspace ``team`` (as ``user``): a code for the redirect URL."""
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).items()}
+        with self._lock:
+            self.calls.append(Call("oauth/v2/authorize", q))
+            app = self.apps.get(q.get("client_id", ""))
+            if app is None or not q.get("scope") or not q.get("team"):
+                return 400, None
+            redirect = q.get("redirect_uri")
+            if redirect is not None and redirect not in app.redirect_urls:
+                return 400, None  # bad_redirect_uri
+            code = f"code-{next(self._issued)}"
+            self.codes[code] = Grant(q["client_id"], q["team"], q.get("user", "UINSTALLER"), q["scope"], redirect)
+            target = redirect or app.redirect_urls[0]
+            return 302, f"{target}?{urllib.parse.urlencode({'code': code, 'state': q.get('state', '')})}"
+
+    def _issue(self, client_id: str, grant: Grant) -> dict[str, Any]:
+        app = self.apps[client_id]
+        n = next(self._issued)
+        token = f"xoxe.xoxb-{grant.team}-{n}" if app.rotation else f"xoxb-{grant.team}-{n}"
+        self.tokens[token] = Token(grant.team, expires_at=time.time() + self.lifetime if app.rotation else None)
+        out: dict[str, Any] = {"ok": True, "access_token": token, "token_type": "bot", "scope": grant.scope,
+                               "bot_user_id": f"UB{grant.team}", "app_id": "A0PARLEY",
+                               "team": {"id": grant.team, "name": self.team_names.get(grant.team, grant.team)},
+                               "enterprise": None, "is_enterprise_install": False}
+        if app.rotation:
+            refresh = f"xoxe-1-{grant.team}-{n}"
+            self.refresh[refresh] = Grant(client_id, grant.team, grant.user, grant.scope)
+            out.update(refresh_token=refresh, expires_in=self.lifetime)
+        return out
+
+    def _oauth_access(self, args: dict[str, Any], basic: tuple[str, str] | None) -> dict[str, Any]:
+        client_id, secret = basic or (str(args.get("client_id", "")), str(args.get("client_secret", "")))
+        app = self.apps.get(client_id)
+        if app is None:
+            return {"ok": False, "error": "invalid_client_id"}
+        if secret != app.client_secret:
+            return {"ok": False, "error": "bad_client_secret"}
+        if args.get("grant_type") == "refresh_token":
+            grant = self.refresh.get(str(args.get("refresh_token")))
+            if grant is None or grant.used or grant.client_id != client_id:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            grant.used = True  # Slack revokes a refresh token once it is used
+            return self._issue(client_id, grant)
+        grant = self.codes.pop(str(args.get("code")), None)  # a code works once
+        if grant is None or grant.client_id != client_id or time.time() - grant.at > CODE_SECONDS:
+            return {"ok": False, "error": "invalid_code"}
+        if grant.redirect_uri is not None and args.get("redirect_uri") != grant.redirect_uri:
+            return {"ok": False, "error": "bad_redirect_uri"}
+        return {**self._issue(client_id, grant), "authed_user": {"id": grant.user}}
+
+    def _auth_problem(self, method: str, token: str | None) -> str | None:
+        if token is None:
+            return "not_authed"
+        found = self.tokens.get(token)
+        if found is None:
+            return "invalid_auth"
+        if found.revoked:
+            return "token_revoked"
+        if found.expires_at is not None and time.time() >= found.expires_at:
+            return "token_expired"
+        if (found.kind == "app") != (method == "apps.connections.open"):
+            return "not_allowed_token_type"
+        return None
+
+    def _elsewhere(self, method: str, args: dict[str, Any], team: str) -> str | None:
+        """A user or channel of another workspace than the token's: Slack cannot see it."""
+        user = args.get({"conversations.open": "users", "users.info": "user", "chat.postEphemeral": "user",
+                         "views.publish": "user_id"}.get(method, ""))
+        if user and self.members.get(str(user), team) != team:
+            return "user_not_found"
+        channel = args.get("channel_id" if method == "files.completeUploadExternal" else "channel")
+        if channel:
+            channel = str(channel)
+            owner = self.channel_teams.get(channel) or (self.members.get(channel[1:]) if channel[:1] == "D" else None)
+            if owner is not None and owner != team:
+                return "channel_not_found"
+        return None
+
+    # -- answers ------------------------------------------------------------------------------------
+    def answer(self, method: str, args: dict[str, Any], authorization: str | None = None
+               ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        token, basic = None, None
+        if authorization and authorization.startswith("Bearer "):
+            token = authorization[len("Bearer "):]
+        elif authorization and authorization.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(authorization[len("Basic "):]).decode().partition(":")
+            basic = (client_id, secret)
+        with self._lock:
+            self.calls.append(Call(method, args, token=token or (f"basic:{basic[0]}" if basic else None)))
             if method in self.fail_next:
                 status, headers = self.fail_next.pop(method)
                 return status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
             failure = self._failure(method, args)
             if failure is not None:
                 return failure
+            if method in NO_TOKEN:
+                return 200, self._oauth_access(args, basic), {}
+            if not method.startswith("/respond/"):
+                problem = self._auth_problem(method, token)
+                if problem is None and token is not None:
+                    problem = self._elsewhere(method, args, self.tokens[token].team)
+                if problem:
+                    return 200, {"ok": False, "error": problem}, {}
             if method == "auth.test":
-                return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "Test"}, {}
+                if token == "xoxb-test":
+                    return 200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "Test"}, {}
+                team = self.tokens[token].team  # type: ignore[index]
+                return 200, {"ok": True, "url": f"https://{team.lower()}.slack.com/", "team": self.team_names.get(
+                    team, team), "team_id": team, "user_id": f"UB{team}", "bot_id": f"B{team}",
+                             "is_enterprise_install": False}, {}
             if method == "conversations.open":
                 return 200, {"ok": True, "channel": {"id": "D" + str(args.get("users"))}}, {}
             if method in ("chat.postMessage", "chat.update"):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from adapters.console.app import ConsoleApp
+from adapters.teams import tenants
 from storage import repo
 from storage.models import AuditEntry, Case, Conversation as ConversationRow
 from tests.adapters.test_slack_e2e import slack_env  # noqa: F401 - fixture
@@ -289,11 +290,16 @@ def test_fuzzed_text_through_teams(teams_env) -> None:
 
 
 def test_teams_activities_from_the_partnerships_tenants_are_accepted_and_a_third_refused(teams_env) -> None:
-    """MICROSOFT_APP_TENANT_IDS: the other organisations of the partnership; anyone else is refused."""
+    """MICROSOFT_APP_TENANT_IDS: the other organisations of the partnership; anyone else is refused. Read as
+    `parley serve` reads it (adapters/teams/tenants.py: trimmed, lower-cased as Teams sends tenant ids)."""
     rt, _connector, teams, _clock, server = teams_env
     cid = open_case(rt, "swindon", NOW)
     ref = _ref(rt, cid)
-    server.bot.tenant_id, server.bot.tenant_ids = "", ("tenant-police", "tenant-council")
+    server.bot.tenant_id, server.bot.tenant_ids = tenants.from_environment(
+        {"MICROSOFT_APP_TENANT_ID": "", "MICROSOFT_APP_TENANT_IDS": " tenant-police, TENANT-COUNCIL,"})
+    assert tenants.allowed({"MICROSOFT_APP_TENANT_IDS": " tenant-police, TENANT-COUNCIL,"}) == {
+        "tenant-police", "tenant-council"}
+    assert tenants.allowed({}) is None  # none named: any tenant (a multi-tenant bot without an allow-list)
 
     def view_from(tenant: str) -> str:
         act = teams.activity("alice", "invoke", name="adaptiveCard/action",

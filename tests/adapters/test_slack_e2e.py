@@ -33,17 +33,17 @@ pytestmark = pytest.mark.e2e
 class Server:
     """Parley's aiohttp app on a local port, in a thread with its own event loop."""
 
-    def __init__(self, app: web.Application):
+    def __init__(self, app: web.Application, port: int = 0):
         self.app = app
         self.loop = asyncio.new_event_loop()
-        self.port = 0
+        self.port = port
         ready = threading.Event()
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
             runner = web.AppRunner(app, shutdown_timeout=2.0)  # teardown cancels what is still running
             self.loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", self.port)
             self.loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             self.runner = runner

@@ -54,6 +54,9 @@ def test_a_whole_board_from_the_template(bare) -> None:
         assert gwen.language == "cy"
         police = repo.agency_by_key("swindon", "police", session=s)
         assert repo.get_person(police.safeguarding_lead_id, session=s).name == "Priya Shah"
+        assert (police.slack_team_id, police.teams_tenant_id) == ("T01POLICE", None)  # its Slack workspace
+        csc = repo.agency_by_key("swindon", "social-care", session=s)
+        assert (csc.slack_team_id, csc.teams_tenant_id) == (None, "5c5c5c5c-aaaa-4bbb-8ccc-000000000001")
         assert [c.address for c in repo.agency_channels(police.id, "line_manager", session=s)] == ["C01POLSGT"]
         assert [(c.platform, c.address) for c in repo.board_channels("swindon", "business_unit", session=s)] == \
             [("slack", "C01BUSUNIT")]
@@ -108,6 +111,8 @@ def broken_copy(tmp_path: Path) -> Path:
     (folder / "people.csv").write_text("\n".join(people) + "\n", encoding="utf-8")
     agencies = (folder / "agencies.csv").read_text(encoding="utf-8").splitlines()
     agencies[3] = agencies[3].replace("hugh.williams@nhs", "hana.jones@nhs")  # row 4: hana's e-mail is gone
+    agencies[1] = agencies[1].replace(",T01POLICE,", ",police-workspace,")  # row 2: not a Slack team id
+    agencies[2] = agencies[2].replace(",5c5c5c5c-aaaa-4bbb-8ccc-000000000001", ",csc-tenant")  # row 3: not a GUID
     (folder / "agencies.csv").write_text("\n".join(agencies) + "\n", encoding="utf-8")
     with (folder / "channels.csv").open("a", encoding="utf-8") as fh:
         fh.write("education,deputy_head,slack,C01EDDEP\n")  # row 15: no such level
@@ -126,6 +131,7 @@ def test_every_row_problem_is_reported_with_file_row_and_column_and_nothing_is_w
         ("people.csv", 15, "line_manager_email"), ("people.csv", 16, "line_manager_email"),
         ("people.csv", 17, "line_manager_email"),
         ("agencies.csv", 4, "safeguarding_lead_email"),
+        ("agencies.csv", 2, "slack_team_id"), ("agencies.csv", 3, "teams_tenant_id"),
         ("channels.csv", 15, "level"),
     ]), [str(p) for p in result.problems]
     assert people_count(bare) == 0
@@ -177,3 +183,64 @@ def test_the_commands(bare, tmp_path, db_url) -> None:
     exported = runner.invoke(app, ["directory", "export", "--board", "swindon", "--format", "xlsx", "--out", str(out),
                                    "--db", db_url])
     assert exported.exit_code == 0 and out.exists()
+
+
+POLICE_WS, PARTNERS_WS, CSC_TENANT = "T01POLICE", "T01PARTNERS", "5c5c5c5c-aaaa-4bbb-8ccc-000000000001"
+
+
+def test_check_names_each_agency_whose_workspace_or_tenant_parley_does_not_serve(bare, tmp_path) -> None:
+    assert import_directory(bare.factory, "swindon", TEMPLATE).written
+    # served: every agency's workspace and tenant; none named: nothing is checked
+    assert check_directory(bare.factory, "swindon", slack_workspaces={POLICE_WS, PARTNERS_WS},
+                           teams_tenants={CSC_TENANT}) == []
+    assert check_directory(bare.factory, "swindon") == []
+    missing = check_directory(bare.factory, "swindon", slack_workspaces={POLICE_WS, "T09ELSEWHERE"},
+                              teams_tenants={"0a0a0a0a-0000-4000-8000-000000000000"})
+    assert missing == [
+        "agency education's Slack workspace T01PARTNERS is not served: Parley is not installed there (or SLACK_TEAM_ID "
+        "leaves it out)",
+        "agency health's Slack workspace T01PARTNERS is not served: Parley is not installed there (or SLACK_TEAM_ID "
+        "leaves it out)",
+        "agency social-care's Microsoft 365 tenant 5c5c5c5c-aaaa-4bbb-8ccc-000000000001 is not allowed: add it to "
+        "MICROSOFT_APP_TENANT_IDS"]
+    # with several workspaces, an agency on Slack must say which is its own
+    folder = tmp_path / "unsaid"
+    shutil.copytree(TEMPLATE, folder)
+    text = (folder / "agencies.csv").read_text(encoding="utf-8")
+    (folder / "agencies.csv").write_text(text.replace(",T01POLICE,", ",,"), encoding="utf-8")
+    assert import_directory(bare.factory, "swindon", folder).changes == ["changed agency police: slack_team_id"]
+    assert check_directory(bare.factory, "swindon", slack_workspaces={POLICE_WS, PARTNERS_WS}) == [
+        "agency police has no slack_team_id: with several Slack workspaces Parley cannot tell which one its people "
+        "and channels are in"]
+    assert check_directory(bare.factory, "swindon", slack_workspaces={PARTNERS_WS}) == []  # one: it is that one
+
+
+def test_the_check_command_reads_what_parley_serves_from_the_environment(bare, db_url) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.delivery import workspaces
+
+    assert import_directory(bare.factory, "swindon", TEMPLATE).written
+    runner = CliRunner()
+
+    def check(**env: str):
+        clear = {"SLACK_CLIENT_ID": "", "SLACK_TEAM_ID": "", "MICROSOFT_APP_TENANT_ID": "",
+                 "MICROSOFT_APP_TENANT_IDS": ""}
+        return runner.invoke(app, ["directory", "check", "--board", "swindon", "--db", db_url], env={**clear, **env})
+
+    assert check().exit_code == 0
+    both = check(SLACK_TEAM_ID=f"{POLICE_WS},{PARTNERS_WS}", MICROSOFT_APP_TENANT_ID=CSC_TENANT.upper())
+    assert both.exit_code == 0, both.output
+    refused = check(SLACK_TEAM_ID=POLICE_WS, MICROSOFT_APP_TENANT_ID="0a0a0a0a-0000-4000-8000-000000000000",
+                    MICROSOFT_APP_TENANT_IDS=f" {CSC_TENANT}, ")
+    assert refused.exit_code == 1
+    assert "missing: agency health's Slack workspace T01PARTNERS is not served" in refused.output
+    assert "Microsoft 365 tenant" not in refused.output  # the partnership's other tenants count too
+    # OAuth mode: the workspaces served are those installed (slack_sdk's installation store, in Parley's database)
+    store, _states = workspaces.stores(bare.engine, "CID", 600)
+    store.save(Installation(app_id="A1", team_id=PARTNERS_WS, user_id="U1", bot_token="xoxb-p", bot_id="B1"))
+    oauth = check(SLACK_CLIENT_ID="CID")
+    assert oauth.exit_code == 1 and "agency police's Slack workspace T01POLICE is not served" in oauth.output
+    assert "T01PARTNERS is not served" not in oauth.output
+    store.save(Installation(app_id="A1", team_id=POLICE_WS, user_id="U1", bot_token="xoxb-q", bot_id="B2"))
+    assert check(SLACK_CLIENT_ID="CID").exit_code == 0

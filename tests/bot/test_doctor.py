@@ -96,6 +96,11 @@ def test_missing_channels_are_named_agency_by_agency(sqlite_runtime) -> None:
      "Teams", "parley serve refuses unauthenticated Teams traffic"),
     ({"MICROSOFT_APP_ID": "", "MICROSOFT_APP_PASSWORD": "", "SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": ""},
      "chat platforms", "neither Slack nor Teams"),
+    # several Slack workspaces (OAuth): the client secret and signing secret, and neither single-workspace token
+    ({"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "1111.2222"}, "Slack",
+     "SLACK_CLIENT_SECRET needed with SLACK_CLIENT_ID"),
+    ({"SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "client-very-secret-4"}, "Slack",
+     "unset SLACK_BOT_TOKEN and SLACK_APP_TOKEN"),
 ])
 def test_each_problem_is_said_in_plain_words(sqlite_runtime, env, name, expected) -> None:
     _register_everything(sqlite_runtime)
@@ -139,3 +144,14 @@ def test_required_levels_follow_each_protocols_stages() -> None:
     assert doctor.required_levels(loader.load_board("swindon")) == ["line_manager", "director"]
     assert doctor.required_levels(loader.load_board("wolverhampton")) == ["line_manager", "senior_manager",
                                                                           "director"]
+
+
+def test_several_slack_workspaces_are_a_complete_configuration(sqlite_runtime) -> None:
+    _register_everything(sqlite_runtime)
+    env = _env(SLACK_BOT_TOKEN="", SLACK_CLIENT_ID="1111.2222", SLACK_CLIENT_SECRET="client-very-secret-4")
+    checks = doctor.run(sqlite_runtime.url, env)
+    [slack] = [c for c in checks if c.name == "Slack"]
+    assert slack.ok and "SLACK_CLIENT_ID present, SLACK_CLIENT_SECRET present" in slack.message
+    assert "several workspaces: installed at /slack/install" in slack.message
+    assert "channels (slack, swindon)" in {c.name for c in checks}  # Slack counts as configured
+    assert "client-very-secret-4" not in _lines(checks)

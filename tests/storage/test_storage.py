@@ -130,9 +130,12 @@ def test_models_and_migrations_agree(runtime) -> None:
     from alembic.runtime.migration import MigrationContext
 
     from storage.models import Base
+    from storage.slack_workspaces import owned_by_parley  # slack_sdk's tables: tests/storage/test_slack_store_tables.py
 
     with runtime.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True,
+                                                                       "include_name": owned_by_parley}),
+                                Base.metadata)
     # Known gap, left to its own migration: the three cyclic foreign keys (use_alter: boards.current_snapshot_id,
     # agencies.safeguarding_lead_id, outbox.prompt_id) were never created, as create_table leaves use_alter
     # constraints to a later ALTER that 0001 and 0003 do not issue. Anything else is a real disagreement.

@@ -10,7 +10,7 @@ are not closed (as every start-up did before), and a case is replayed in full un
 The table is written out here rather than imported from storage.models (which moves on after this revision).
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0015
 Create Date: 2026-12-02 09:00:00
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0016'
-down_revision = '0011'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
