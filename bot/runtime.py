@@ -28,7 +28,8 @@ from bot.records import documents, render
 from bot.reporting import reports
 from storage import cases_repo, inbound_repo, migrate, outbox_repo, repo
 from storage.db import keep_after_rollback, make_engine, ping, resolve_url, session_factory
-from storage.models import ConversationRef, utcnow
+from storage.models import utcnow
+from storage.platform_models import ConversationRef
 
 if TYPE_CHECKING:
     from bot.core.messages import Message

@@ -10,7 +10,8 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from storage.models import ConversationRef, InboundKey, Person, PersonIdentity
+from storage.models import Person, PersonIdentity
+from storage.platform_models import ConversationRef, InboundKey
 
 
 # -- identities -------------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import DeliveryAddress, OutboxMessage
+from storage.models import OutboxMessage
+from storage.platform_models import DeliveryAddress
 
 
 def _cursor(result: Result[Any]) -> CursorResult[Any]:

@@ -16,7 +16,8 @@ from sqlalchemy import Integer, Text, column, delete, func, select, table, updat
 from sqlalchemy.orm import Session
 
 from storage import checkpoints, crypto, signing
-from storage.models import AuditCheckpoint, Case, FileLink, OutboxMessage, Setting, SubjectDetails
+from storage.models import AuditCheckpoint, Case, OutboxMessage, Setting, SubjectDetails
+from storage.platform_models import FileLink
 
 ENCRYPTED_COLUMNS = ("name", "date_of_birth", "address", "case_number", "extra")
 # the same table with its raw columns: Fernet tokens in and out, never decrypted on the way

@@ -24,7 +24,6 @@ from storage import chain, checkpoints
 from storage.models import (
     Agency,
     AuditEntry,
-    FileLink,
     AgencyChannel,
     Board,
     BoardChannel,
@@ -38,6 +37,7 @@ from storage.models import (
     Setting,
     utcnow,
 )
+from storage.platform_models import FileLink
 
 
 # -- boards and protocol snapshots ------------------------------------------------------------

@@ -19,7 +19,8 @@ from bot.cases.errors import PermissionDenied, ServiceError
 from bot.core.i18n import available_languages, translator
 from bot.delivery import addressing
 from storage import inbound_repo, repo
-from storage.models import InboundKey, Person, PersonIdentity
+from storage.models import Person, PersonIdentity
+from storage.platform_models import InboundKey
 
 LINKERS = {"admin", "business_unit"}
 

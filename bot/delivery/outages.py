@@ -35,7 +35,8 @@ from bot.core.i18n import Translator, in_languages, translator
 from bot.core.messages import Message, Severity
 from bot.delivery import outbox
 from storage import cases_repo, outbox_repo, repo
-from storage.models import Case, DeliveryAddress, OutboxMessage, Person
+from storage.models import Case, OutboxMessage, Person
+from storage.platform_models import DeliveryAddress
 
 log = logging.getLogger("parley.delivery")
 KIND = "delivery_alert"  # the message kind of an alert (an alert that cannot be delivered raises no alert)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import inbound_repo, repo, slack_workspaces
-from storage.models import ConversationRef
+from storage.platform_models import ConversationRef
 
 if TYPE_CHECKING:
     from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore

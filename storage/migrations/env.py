@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from storage.db import make_engine
+from storage import platform_models  # noqa: F401 - its tables are in Base.metadata too
 from storage.models import Base
 from storage.slack_workspaces import owned_by_parley  # slack_sdk's store tables are not Parley's models
 

@@ -35,7 +35,8 @@ from bot.delivery.delivery import Deliverer, DeliveryError
 from bot.core.messages import Attachment, Message, message_from_data, message_to_data
 from storage import repo
 from bot.runtime import Runtime
-from storage.models import FileLink, OutboxMessage, PersonIdentity
+from storage.models import OutboxMessage, PersonIdentity
+from storage.platform_models import FileLink
 from tests.adapters.slack_mock import MockSlack
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
 from tests.conftest import LONDON

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.forms import forms as forms_module
 from storage import repo
-from storage.models import InboundKey
+from storage.platform_models import InboundKey
 from tests.adapters.slack_mock import sign
 from tests.adapters.test_slack_e2e import SECRET, USERS, _state, slack_env
 

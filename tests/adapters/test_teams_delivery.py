@@ -20,7 +20,8 @@ from bot.core.clock import FixedClock
 from bot.core.messages import Message
 from bot.escalation.scheduler import Sweeper
 from storage import repo
-from storage.models import ConversationRef, OutboxMessage, PersonIdentity
+from storage.models import OutboxMessage, PersonIdentity
+from storage.platform_models import ConversationRef
 from tests.adapters.test_teams_e2e import AAD, FakeConnector, Loop, Teams
 from tests.conftest import LONDON
 from bot.delivery import addressing

@@ -427,7 +427,7 @@ def test_an_unchanged_conversation_reference_is_not_written_again(teams_env) -> 
     teams.send(teams.activity("alice", text="help"))
     assert writes == first  # nothing new to store on the next turns
     with rt.factory() as s:
-        from storage.models import ConversationRef
+        from storage.platform_models import ConversationRef
 
         stored = s.scalars(select(ConversationRef).where(ConversationRef.key == AAD["alice"])).all()
         assert stored and all("activityId" not in r.data for r in stored)

@@ -4,6 +4,7 @@ hash chain over each case's events, and PostgreSQL's append-only trigger."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -11,6 +12,8 @@ import stat
 
 import pytest
 import sqlalchemy as sa
+from collections.abc import Iterator
+
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
@@ -149,40 +152,65 @@ def test_key_upkeep_never_hands_back_personal_data(runtime) -> None:
 
 
 # -- the migration: existing plaintext rows encrypted, existing events chained ---------------------------------
+@contextlib.contextmanager
+def _later_columns(engine: sa.Engine, tables: tuple[str, ...]) -> Iterator[None]:
+    """Today's models write these tables with columns later migrations add: add them for the while (as plain
+    nullable columns) and drop them again, so the database is as the old revision left it, with rows in it."""
+    from storage.models import Base
+
+    added = []
+    with engine.begin() as conn:
+        have = sa.inspect(conn)
+        for name in tables:
+            present = {c["name"] for c in have.get_columns(name)}
+            for col in Base.metadata.tables[name].columns:
+                if col.name not in present:
+                    kind = col.type.compile(dialect=conn.dialect)
+                    conn.execute(text(f"ALTER TABLE {name} ADD COLUMN {col.name} {kind}"))
+                    added.append((name, col.name))
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for name, column in added:
+                conn.execute(text(f"ALTER TABLE {name} DROP COLUMN {column}"))
+
+
 def _at_0007_with_rows(db_url: str) -> list[int]:
     """A database migrated to 0007 holding two cases with events, one with plaintext subject details."""
     from bot.runtime import Runtime
 
     migrate.upgrade(db_url, "0007")
     rt = Runtime(db_url)
-    rt.load_demo()  # boards, agencies and people: those tables are the same at 0007
-    cases = sa.table("cases", *(sa.column(c) for c in (
-        "id", "ref", "board_id", "snapshot_id", "subject_kind", "category", "raising_agency_id", "raising_person_id",
-        "what_happened", "done_so_far", "outcome_sought", "immediate_risk", "status", "opened_at", "version",
-        "stage_token", "bypass_used", "policy_gap", "projection_version")))
-    with rt.factory() as s:
-        b = repo.get_board("swindon", session=s)
-        alice = repo.person_by_key("swindon", "alice", session=s)
-        row = dict(board_id="swindon", snapshot_id=b.current_snapshot_id, subject_kind="child",
-                   category="other", raising_agency_id=alice.agency_id, raising_person_id=alice.id,
-                   what_happened="x", done_so_far="", outcome_sought="", immediate_risk=False, status="open",
-                   opened_at=dt.datetime(2026, 4, 2, 8), version=1, stage_token=0, bypass_used=False,
-                   policy_gap=False, projection_version=0)
-        s.execute(cases.insert(), [dict(row, ref="SWN-2026-0001"), dict(row, ref="SWN-2026-0002")])
-        ids = list(s.scalars(text("SELECT id FROM cases ORDER BY id")))
-        s.execute(text("INSERT INTO subject_details (case_id, name, date_of_birth, address, case_number, extra) "
-                       "VALUES (:c, :n, :d, :a, :k, :e)"),
-                  {"c": ids[0], "n": NAME, "d": DOB, "a": ADDRESS, "k": NUMBER, "e": json.dumps(EXTRA)})
-        events = sa.table("case_events", *(sa.column(c) for c in ("case_id", "seq", "kind", "at", "actor_id",
-                                                                  "actor_label", "via")),
-                          sa.column("data", sa.JSON))
-        s.execute(events.insert(), [
-            dict(case_id=cid, seq=n, kind=k, at=dt.datetime(2026, 4, 2, 8, n), actor_id=alice.id,
-                 actor_label="Alice Hughes", via="console", data=d)
-            for cid in ids for n, (k, d) in enumerate([("opened", {"arose_on": "2026-04-02"}),
-                                                       ("contact", {"who": "Bob", "outcome": "Talked £ ü"}),
-                                                       ("closed", {"reason": "done"})], start=1)])
-        s.commit()
+    with _later_columns(rt.engine, ("boards", "agencies", "people")):
+        rt.load_demo()  # boards, agencies and people, written by today's models
+        cases = sa.table("cases", *(sa.column(c) for c in (
+            "id", "ref", "board_id", "snapshot_id", "subject_kind", "category", "raising_agency_id", "raising_person_id",
+            "what_happened", "done_so_far", "outcome_sought", "immediate_risk", "status", "opened_at", "version",
+            "stage_token", "bypass_used", "policy_gap", "projection_version")))
+        with rt.factory() as s:
+            b = repo.get_board("swindon", session=s)
+            alice = repo.person_by_key("swindon", "alice", session=s)
+            row = dict(board_id="swindon", snapshot_id=b.current_snapshot_id, subject_kind="child",
+                       category="other", raising_agency_id=alice.agency_id, raising_person_id=alice.id,
+                       what_happened="x", done_so_far="", outcome_sought="", immediate_risk=False, status="open",
+                       opened_at=dt.datetime(2026, 4, 2, 8), version=1, stage_token=0, bypass_used=False,
+                       policy_gap=False, projection_version=0)
+            s.execute(cases.insert(), [dict(row, ref="SWN-2026-0001"), dict(row, ref="SWN-2026-0002")])
+            ids = list(s.scalars(text("SELECT id FROM cases ORDER BY id")))
+            s.execute(text("INSERT INTO subject_details (case_id, name, date_of_birth, address, case_number, extra) "
+                           "VALUES (:c, :n, :d, :a, :k, :e)"),
+                      {"c": ids[0], "n": NAME, "d": DOB, "a": ADDRESS, "k": NUMBER, "e": json.dumps(EXTRA)})
+            events = sa.table("case_events", *(sa.column(c) for c in ("case_id", "seq", "kind", "at", "actor_id",
+                                                                      "actor_label", "via")),
+                              sa.column("data", sa.JSON))
+            s.execute(events.insert(), [
+                dict(case_id=cid, seq=n, kind=k, at=dt.datetime(2026, 4, 2, 8, n), actor_id=alice.id,
+                     actor_label="Alice Hughes", via="console", data=d)
+                for cid in ids for n, (k, d) in enumerate([("opened", {"arose_on": "2026-04-02"}),
+                                                           ("contact", {"who": "Bob", "outcome": "Talked £ ü"}),
+                                                           ("closed", {"reason": "done"})], start=1)])
+            s.commit()
     rt.engine.dispose()
     return ids
 

@@ -19,12 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('people', schema=None) as batch_op:
+    with op.batch_alter_table('people', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('active', sa.Boolean(), nullable=False, server_default=sa.true()))
         batch_op.add_column(sa.Column('deactivated_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('people', schema=None) as batch_op:
+    with op.batch_alter_table('people', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('deactivated_at')
         batch_op.drop_column('active')

@@ -88,13 +88,13 @@ def upgrade() -> None:
         sa.Column('expire_at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_slack_oauth_states')),
     )
-    with op.batch_alter_table('agencies', schema=None) as batch_op:
+    with op.batch_alter_table('agencies', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('slack_team_id', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('teams_tenant_id', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('agencies', schema=None) as batch_op:
+    with op.batch_alter_table('agencies', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('teams_tenant_id')
         batch_op.drop_column('slack_team_id')
     op.drop_table('slack_oauth_states')

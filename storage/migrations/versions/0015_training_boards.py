@@ -19,12 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('boards', schema=None) as batch_op:
+    with op.batch_alter_table('boards', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('training', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('clock_offset_seconds', sa.Integer(), nullable=False, server_default='0'))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('boards', schema=None) as batch_op:
+    with op.batch_alter_table('boards', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('clock_offset_seconds')
         batch_op.drop_column('training')
