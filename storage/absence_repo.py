@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, event, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import Absence, Person
+
+_BOARD_CURRENT = "parley.absences_in_force"  # session.info: the board's absences read at a moment
 
 
 def _in_force(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
@@ -36,9 +38,26 @@ def current_of(person_ids: Collection[int], now: dt.datetime, *, session: Sessio
 
 
 def board_current(board_id: str, now: dt.datetime, *, session: Session) -> Sequence[Absence]:
-    """Every absence in force on the board at ``now``, in the order they were set."""
-    return session.scalars(select(Absence).where(Absence.board_id == board_id, *_in_force(now))
-                           .order_by(Absence.id)).all()
+    """Every absence in force on the board at ``now``, in the order they were set. Read once per session and moment
+    (a list of cases asks for each case): the session forgets it whenever it flushes, and while an absence is
+    added or changed and not yet flushed it is read afresh."""
+    pending = any(isinstance(o, Absence) for o in (*session.new, *session.dirty))
+    cache = session.info.setdefault(_BOARD_CURRENT, {})
+    key = (board_id, now)
+    if pending or key not in cache:
+        cache[key] = session.scalars(select(Absence).where(Absence.board_id == board_id, *_in_force(now))
+                                     .order_by(Absence.id)).all()
+    return cache[key]
+
+
+@event.listens_for(Session, "after_flush")
+def _forget(session: Session, _flush_context: object) -> None:
+    session.info.pop(_BOARD_CURRENT, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, _previous: object) -> None:
+    session.info.pop(_BOARD_CURRENT, None)
 
 
 def open_of(person_id: int, now: dt.datetime, *, session: Session) -> Sequence[Absence]:

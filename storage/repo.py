@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select
+from sqlalchemy import Row, delete, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,12 +85,24 @@ def ensure_board(board_id: str, name: str, ref_prefix: str, version: str, snapsh
     return board, snap
 
 
+_SNAPSHOT_SHA = "parley.snapshot_sha256"  # session.info: each snapshot's digest, once read
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_snapshots(session: Session, _previous: object) -> None:
+    session.info.pop(_SNAPSHOT_SHA, None)  # a snapshot rolled back may leave its id to another
+
+
 def snapshot_sha256(snapshot_id: int, *, session: Session) -> str:
     """A snapshot's digest alone: the protocol's JSON is neither read nor decoded."""
+    known: dict[int, str] = session.info.setdefault(_SNAPSHOT_SHA, {})  # a stored snapshot never changes
+    if snapshot_id in known:
+        return known[snapshot_id]
     with session.no_autoflush:  # snapshots are flushed when they are made (ensure_board): nothing to flush first
         sha = session.scalar(select(ProtocolSnapshot.sha256).where(ProtocolSnapshot.id == snapshot_id))
     if sha is None:
         raise LookupError(f"no protocol snapshot {snapshot_id}")
+    known[snapshot_id] = sha
     return sha
 
 

@@ -234,7 +234,8 @@ def test_C14_timeline_has_no_raw_ids_and_gives_the_right_refusal_reason(chat: Ch
             "discussion, so managers were asked to take ownership") in text
     assert ("Thu 9 Apr 2026 09:30  Alice Hughes (console): was refused \u201cacknowledge an escalation\u201d: that is "
             "for their line and senior managers, the agencies' safeguarding leads, other managers in the two "
-            "agencies, the board's business unit, the board's chair") in text
+            "agencies, whoever covers for one of them while they are away, the board's business unit, the board's "
+            "chair") in text
     assert ("Thu 9 Apr 2026 09:40  Hana Jones (console): was refused \u201cview case\u201d: not one of the people in "
             "this disagreement, their managers or the board's business unit") in text
     assert ("Thu 9 Apr 2026 10:42  Sam Patel (console): took ownership of the escalation after Stage 1: Internal "
