@@ -29,8 +29,8 @@ def _parsed(snapshot_id: int, sha256: str, session: Session) -> Protocol:
 
 
 def protocol_of_snapshot(snapshot_id: int, *, session: Session) -> Protocol:
-    """The protocol of snapshot ``snapshot_id``: its digest is looked up (one small query, once a session) and the protocol parsed
-    from its JSON only the first time this process meets that id and digest."""
+    """The protocol of snapshot ``snapshot_id``: its digest is looked up (one small query, once a session) and the
+    protocol parsed from its JSON only the first time this process meets that id and digest."""
     return _parsed(snapshot_id, repo.snapshot_sha256(snapshot_id, session=session), session)
 
 
