@@ -58,12 +58,12 @@ def open_case(rt: Runtime, board: str, raiser: str, responder: str, at: dt.datet
         return case.id
 
 
-def open_templates(rt: Runtime, count: int, before: dt.datetime) -> list[int]:
-    """``count`` open cases across the four demo boards, opened in the two hours before ``before``."""
+def open_templates(rt: Runtime, count: int, before: dt.datetime, boards: Sequence[str] = BOARDS) -> list[int]:
+    """``count`` open cases across ``boards`` (the four demo boards), opened in the two hours before ``before``."""
     ids = []
     for n in range(count):
-        board = BOARDS[n % len(BOARDS)]
-        raiser, responder = PAIRS[(n // len(BOARDS)) % len(PAIRS)]
+        board = boards[n % len(boards)]
+        raiser, responder = PAIRS[(n // len(boards)) % len(PAIRS)]
         at = before - dt.timedelta(minutes=120 - (n * 100 // max(count, 1)))
         ids.append(open_case(rt, board, raiser, responder, at, n))
     return ids

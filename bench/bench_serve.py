@@ -1,0 +1,136 @@
+"""``parley serve``: time to ready with few and with many open cases, its memory when idle, and its memory after
+thousands of interactions.
+
+    .venv/bin/python bench/bench_serve.py [--cases 10,10000] [--interactions 2000] [--backend postgres]
+                                          [--timeout 900]
+
+For each size a fresh database gets the demo directory and that many open cases: 40 (or fewer) opened through the
+services on the three boards other than Swindon in the two hours before now (real time, as the server's clock is),
+the rest bulk copies of them (bench/seed.py: re-chained events, subject details, stage results, the timers their
+plan asks for, signed checkpoints). Four Swindon people are linked to Slack, each a party to three open cases of
+their own. Then ``parley serve`` starts as deployed (Slack over HTTP against a stand-in, Teams for local traffic
+under /teams, the scheduler) and is timed from the process start to
+
+- *listening*: ``/healthz`` answers;
+- *ready*: ``/readyz`` answers 200 — the database answers, it is migrated, the data key reads what is stored and
+  a sweep of the timers has finished. This is what a load balancer waits for, so it is the start-up figure
+  (goal: the many-case start within 2x of the few-case one).
+
+Memory is the server's resident set (VmRSS) three seconds after it is ready (goal: under 150 MB). On the largest
+database ``--interactions`` signed Slack clicks (view / record a contact / record the outcome on the four people's
+cases, ten in flight) follow; RSS is read after the first tenth (everything warm) and after the last, once the
+work is done (goal: no growth, taken as at most 5 MB more at the end than after the first tenth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import seed
+from bench.bench_slack import clicks, prepare
+from bench.common import Row, backends, database, label, report, secs
+from bench.servers import parley_serve
+from bench.slack_load import SlackStandIn, click_body, steady
+
+READY_GOAL, RSS_GOAL, GROWTH_GOAL = 2.0, 150.0, 5.0
+TEMPLATES = 40
+OTHER_BOARDS = ("wolverhampton", "cardiff-and-vale", "mid-and-west-wales")
+
+
+def build(url: str, cases: int) -> dict[str, list[str]]:
+    """The database for one size; the Slack people's case references."""
+    from bot.runtime import Runtime
+
+    rt = Runtime(url)
+    try:
+        refs = prepare(rt)  # the demo directory, four Slack users and their six Swindon cases
+        others = max(0, cases - 6)
+        templates = seed.open_templates(rt, min(TEMPLATES, others), dt.datetime.now(dt.timezone.utc),
+                                        OTHER_BOARDS) if others else []
+        if others > len(templates):
+            seed.copy_cases(rt, templates, cases)
+    finally:
+        rt.engine.dispose()
+    return refs
+
+
+def run(backend: str, sizes: list[int], interactions: int, timeout: float) -> list[Row]:
+    found: dict[int, dict[str, float | None]] = {}
+    rows: list[Row] = []
+    with SlackStandIn() as slack:
+        for size in sizes:
+            with database(backend, f"serve{size}") as url:
+                refs = build(url, size)
+                with parley_serve(url, slack.url, teams=True) as server:
+                    listening = server.wait_for("/healthz", timeout)
+                    ready = server.wait_for("/readyz", timeout) if listening is not None else None
+                    if ready is None:
+                        print(f"  {size:,} open cases: not ready after {timeout:.0f} s\n{server.output()[-800:]}")
+                        found[size] = {"listening": listening, "ready": None, "rss": server.rss()}
+                        continue
+                    time.sleep(3.0)  # idle: the first sweep and its deliveries are over
+                    found[size] = {"listening": listening, "ready": ready, "rss": server.rss()}
+                    print(f"  {size:>6,} open cases: listening after {secs(listening)}, ready after {secs(ready)}, "
+                          f"idle RSS {found[size]['rss']:.1f} MB")
+                    if size == max(sizes) and interactions:
+                        rows += interact(server, slack, refs, interactions, backend)
+    small, big = min(sizes), max(sizes)
+    s_ready, b_ready = found[small]["ready"], found[big]["ready"]
+    where = label(backend)
+    if s_ready is not None:
+        shown = secs(b_ready) if b_ready is not None else f"> {timeout:.0f} s"
+        ratio = (b_ready if b_ready is not None else timeout) / s_ready
+        rows.insert(0, Row("serve", f"`parley serve` time to ready (/readyz 200), {big:,} vs {small:,} open cases, "
+                           f"{where}", shown, secs(s_ready), ratio, f"≤ {READY_GOAL:g}×",
+                           b_ready is not None and ratio <= READY_GOAL))
+    for size in (small, big):
+        rss = found[size]["rss"]
+        rows.insert(1 if size == small else 2, Row(
+            "serve", f"`parley serve` idle RSS (Slack + Teams + scheduler), {size:,} open cases, {where}",
+            f"{rss:.1f} MB", "", None, f"< {RSS_GOAL:g} MB", rss is not None and rss < RSS_GOAL))
+    return rows
+
+
+def interact(server, slack: SlackStandIn, refs: dict[str, list[str]], count: int, backend: str) -> list[Row]:
+    batch = clicks(count, refs)
+    warm = max(1, count // 10)
+    events = server.url("/slack/events")
+    steady(events, [click_body(10_000_000 + i, c) for i, c in enumerate(batch[:warm])])
+    slack.quiet_for(2.0, timeout=600)
+    after_warm = server.rss()
+    steady(events, [click_body(10_000_000 + i, c) for i, c in enumerate(batch[warm:], start=warm)])
+    slack.quiet_for(2.0, timeout=900)
+    at_end = server.rss()
+    growth = at_end - after_warm
+    print(f"  {count:,} Slack clicks (10 in flight): RSS {after_warm:.1f} MB after {warm:,}, {at_end:.1f} MB after "
+          f"{count:,} ({growth:+.1f} MB)")
+    return [Row("serve", f"`parley serve` RSS after {count:,} Slack clicks vs after the first {warm:,}, "
+                f"{label(backend)}", f"{at_end:.1f} MB", f"{after_warm:.1f} MB", at_end / after_warm,
+                f"≤ +{GROWTH_GOAL:g} MB", growth <= GROWTH_GOAL)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="10,10000", help="open cases, comma-separated (smallest vs largest)")
+    ap.add_argument("--interactions", type=int, default=2000, help="Slack clicks on the largest database")
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="postgres")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds to wait for ready")
+    ap.add_argument("--json", help="append the result rows to this file (run_all)")
+    args = ap.parse_args(argv)
+    sizes = sorted(int(x) for x in args.cases.split(","))
+    rows: list[Row] = []
+    for backend in backends(args.backend):
+        print(f"== {label(backend)}")
+        rows += run(backend, sizes, args.interactions, args.timeout)
+    report(rows, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
