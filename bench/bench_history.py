@@ -111,7 +111,9 @@ def rows_for(backend: str, res: dict[int, dict[str, tuple[float, int]]], repeat:
             goal = size == GOAL_SIZE
             rows.append(Row("history", f"{what}, {size:,} vs {base:,} events, {label(backend)} (median of {repeat})",
                             ms(res[size][key][0]), ms(res[base][key][0]), ratio,
-                            f"≤ {GOAL}×" if goal else "", (ratio <= GOAL) if goal else None))
+                            f"≤ {GOAL}×" if goal else "", (ratio <= GOAL) if goal else None,
+                            brief=f"{what.split(' (')[0]} at {size:,} events ≤ {GOAL}× at {base}" if goal else "",
+                            backend=label(backend)))
     return rows
 
 

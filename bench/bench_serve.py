@@ -88,12 +88,16 @@ def run(backend: str, sizes: list[int], interactions: int, timeout: float) -> li
         ratio = (b_ready if b_ready is not None else timeout) / s_ready
         rows.insert(0, Row("serve", f"`parley serve` time to ready (/readyz 200), {big:,} vs {small:,} open cases, "
                            f"{where}", shown, secs(s_ready), ratio, f"≤ {READY_GOAL:g}×",
-                           b_ready is not None and ratio <= READY_GOAL))
+                           b_ready is not None and ratio <= READY_GOAL,
+                           brief=f"`parley serve` ready with {big:,} open cases ≤ {READY_GOAL:g}× with {small:,}",
+                           backend=where))
     for size in (small, big):
         rss = found[size]["rss"]
         rows.insert(1 if size == small else 2, Row(
             "serve", f"`parley serve` idle RSS (Slack + Teams + scheduler), {size:,} open cases, {where}",
-            f"{rss:.1f} MB", "", None, f"< {RSS_GOAL:g} MB", rss is not None and rss < RSS_GOAL))
+            f"{rss:.1f} MB", "", None, f"< {RSS_GOAL:g} MB", rss is not None and rss < RSS_GOAL,
+            brief=f"`parley serve` idle RSS < {RSS_GOAL:g} MB" if size == small else "", shown=f"{rss:.0f} MB",
+            backend=where))
     return rows
 
 
@@ -112,7 +116,9 @@ def interact(server, slack: SlackStandIn, refs: dict[str, list[str]], count: int
           f"{count:,} ({growth:+.1f} MB)")
     return [Row("serve", f"`parley serve` RSS after {count:,} Slack clicks vs after the first {warm:,}, "
                 f"{label(backend)}", f"{at_end:.1f} MB", f"{after_warm:.1f} MB", at_end / after_warm,
-                f"≤ +{GROWTH_GOAL:g} MB", growth <= GROWTH_GOAL)]
+                f"≤ +{GROWTH_GOAL:g} MB", growth <= GROWTH_GOAL,
+                brief=f"no memory growth over {count:,} clicks (≤ +{GROWTH_GOAL:g} MB)", shown=f"{growth:+.1f} MB",
+                backend=label(backend))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,9 @@ BACKENDS = ("sqlite", "postgres")
 class Row:
     """One line of the results table. ``parley`` and ``baseline`` are what was measured, as text with units;
     ``ratio`` is parley / baseline (None when the line has no baseline); ``goal`` the goal as text ("" for none)
-    and ``met`` whether this run met it (None when there is no goal)."""
+    and ``met`` whether this run met it (None when there is no goal). A line with a ``brief`` (the goal in a few
+    words) is also in README's short table, where the lines of one brief (one per database) share a row showing
+    ``shown`` (default: the ratio) for each ``backend``."""
 
     bench: str
     what: str
@@ -49,6 +51,9 @@ class Row:
     ratio: float | None = None
     goal: str = ""
     met: bool | None = None
+    brief: str = ""
+    shown: str = ""
+    backend: str = ""
 
 
 def report(rows: list[Row], json_path: str | None) -> None:
@@ -75,7 +80,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def secs(seconds: float) -> str:

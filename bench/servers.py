@@ -88,3 +88,16 @@ def bare_slack(slack_api: str) -> Process:
     port = free_port()
     return Process([sys.executable, str(ROOT / "bench" / "bare_slack.py"), "--port", str(port), "--api", slack_api],
                    {}, port, "/healthz")
+
+
+def parley_teams(db_url: str) -> Process:
+    """``parley serve`` with Teams alone (unauthenticated local traffic, as for the Agents Playground)."""
+    port = free_port()
+    return Process([PARLEY, "serve", "--db", db_url, "--port", str(port)],
+                   {"PARLEY_TEAMS": "local", "PARLEY_LOG_LEVEL": "WARNING"}, port, "/healthz")
+
+
+def bare_teams() -> Process:
+    port = free_port()
+    return Process([sys.executable, str(ROOT / "bench" / "bare_teams.py"), "--port", str(port)], {}, port,
+                   "/healthz")
