@@ -2,7 +2,7 @@
 thousands of interactions.
 
     .venv/bin/python bench/bench_serve.py [--cases 10,10000] [--interactions 2000] [--backend postgres]
-                                          [--timeout 900]
+                                          [--timeout 180]
 
 For each size a fresh database gets the demo directory and that many open cases: 40 (or fewer) opened through the
 services on the three boards other than Swindon in the two hours before now (real time, as the server's clock is),
@@ -66,7 +66,9 @@ def run(backend: str, sizes: list[int], interactions: int, timeout: float) -> li
     with SlackStandIn() as slack:
         for size in sizes:
             with database(backend, f"serve{size}") as url:
+                began = time.monotonic()
                 refs = build(url, size)
+                print(f"  {size:>6,} open cases built in {time.monotonic() - began:.0f} s")
                 with parley_serve(url, slack.url, teams=True) as server:
                     listening = server.wait_for("/healthz", timeout)
                     ready = server.wait_for("/readyz", timeout) if listening is not None else None
@@ -108,12 +110,14 @@ def interact(server, slack: SlackStandIn, refs: dict[str, list[str]], count: int
     steady(events, [click_body(10_000_000 + i, c) for i, c in enumerate(batch[:warm])])
     slack.quiet_for(2.0, timeout=600)
     after_warm = server.rss()
+    began = time.monotonic()
     steady(events, [click_body(10_000_000 + i, c) for i, c in enumerate(batch[warm:], start=warm)])
     slack.quiet_for(2.0, timeout=900)
+    took = time.monotonic() - began
     at_end = server.rss()
     growth = at_end - after_warm
     print(f"  {count:,} Slack clicks (10 in flight): RSS {after_warm:.1f} MB after {warm:,}, {at_end:.1f} MB after "
-          f"{count:,} ({growth:+.1f} MB)")
+          f"{count:,} ({growth:+.1f} MB; {(count - warm) / took:.1f} clicks/s)")
     return [Row("serve", f"`parley serve` RSS after {count:,} Slack clicks vs after the first {warm:,}, "
                 f"{label(backend)}", f"{at_end:.1f} MB", f"{after_warm:.1f} MB", at_end / after_warm,
                 f"≤ +{GROWTH_GOAL:g} MB", growth <= GROWTH_GOAL,
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="10,10000", help="open cases, comma-separated (smallest vs largest)")
     ap.add_argument("--interactions", type=int, default=2000, help="Slack clicks on the largest database")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="postgres")
-    ap.add_argument("--timeout", type=float, default=900, help="seconds to wait for ready")
+    ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for ready")
     ap.add_argument("--json", help="append the result rows to this file (run_all)")
     args = ap.parse_args(argv)
     sizes = sorted(int(x) for x in args.cases.split(","))

@@ -117,6 +117,11 @@ def run(backend: str, sizes: list[int]) -> list[Row]:
                 print(f"  {n:>4} | {secs(statistics.median(p_times))} / {secs(pct(p_times, 99))} | "
                       f"{secs(statistics.median(b_times))} / {secs(pct(b_times, 99))} | {ratio:.2f}x | "
                       f"{secs(p_done)} ({n / p_done if p_done else 0:.1f} clicks/s)")
+                for kind, pick in (("opening a modal in the ack", True), ("acked at once", False)):
+                    p_k = [t for t, c in zip(p_times, batch, strict=True) if c.modal is pick]
+                    b_k = [t for t, c in zip(b_times, batch, strict=True) if c.modal is pick]
+                    print(f"       {len(p_k):>3} clicks {kind}: Parley p50 / p99 {secs(statistics.median(p_k))} / "
+                          f"{secs(pct(p_k, 99))}, bare {secs(statistics.median(b_k))} / {secs(pct(b_k, 99))}")
                 rows.append(Row("slack", f"Slack ack p99, {n} clicks in flight, {label(backend)} (p50 "
                                 f"{secs(statistics.median(p_times))} vs {secs(statistics.median(b_times))}; "
                                 f"all work done after {secs(p_done)})",
