@@ -1,7 +1,7 @@
 """Per-action cost against the length of a case's history: recording a contact on a case holding 10, 100, 1,000 and
 10,000 events, through the service and through the conversation, compared with the same at 10 events.
 
-    .venv/bin/python bench/bench_history.py [--sizes 10,100,1000,10000] [--repeat 5] [--backend both]
+    .venv/bin/python bench/bench_history.py [--sizes 10,100,1000,10000] [--repeat 3] [--backend both]
 
 For each size one Swindon case is opened through the services (Thu 2 Apr 2026 10:00) and its history grown with
 contacts (bench/seed.py ``grow_history``: ``repo.append_event``, then one refresh) to exactly that many events.
@@ -120,7 +120,7 @@ def rows_for(backend: str, res: dict[int, dict[str, tuple[float, int]]], repeat:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10,100,1000,10000", help="events in the case, comma-separated (first: base)")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--json", help="append the result rows to this file (run_all)")
     args = ap.parse_args(argv)

@@ -1,7 +1,7 @@
 """Command start-up: ``parley --help`` and ``parley timetable`` (which needs no database) against
 ``python -c "import sqlalchemy"``, each a new process, wall time, median of several runs, interleaved.
 
-    .venv/bin/python bench/bench_startup.py [--runs 7]
+    .venv/bin/python bench/bench_startup.py [--runs 5]
 
 ``python -c "import sqlalchemy"`` is the floor for a command that talks to a database at all; ``python -c pass``
 (printed too) is the interpreter alone. Every command must exit 0 (checked).
@@ -37,7 +37,7 @@ def wall(argv: list[str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", help="append the result rows to this file (run_all)")
     args = ap.parse_args(argv)
     for argv_ in COMMANDS.values():  # once each first: the files they read are then in the page cache

@@ -2,7 +2,7 @@
 (Teams alone) and through a bare botbuilder bot (bench/bare_teams.py) answering with a fixed card, both processes of
 their own on the same connector stand-in (the activities' serviceUrl: tests/adapters/test_teams_e2e.FakeConnector).
 
-    .venv/bin/python bench/bench_teams.py [--rounds 60] [--backend both]
+    .venv/bin/python bench/bench_teams.py [--rounds 40] [--backend both]
 
 Alice of the Swindon demo directory is linked to Teams and a party to two open cases. Each round presses, on each
 server in turn, the buttons people press on cards:
@@ -116,7 +116,7 @@ def run(backend: str, rounds: int) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=60, help="presses of each button on each server")
+    ap.add_argument("--rounds", type=int, default=40, help="presses of each button on each server")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--json", help="append the result rows to this file (run_all)")
     args = ap.parse_args(argv)
