@@ -55,6 +55,9 @@ class SlackStandIn:
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, self._counts, self._last, self._stop), daemon=True)
         self._proc.start()
+        if not parent.poll(60):
+            self._proc.kill()
+            raise RuntimeError("the Slack stand-in did not start within 60 s")
         self.url: str = parent.recv()
 
     def __enter__(self) -> SlackStandIn:
