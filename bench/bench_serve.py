@@ -20,11 +20,11 @@ A server not ready within ``--timeout`` seconds is reported as "> timeout" (the 
 
 Memory is the server's resident set (VmRSS) three seconds after it is ready (goal: under 150 MB). On the largest
 database ``--interactions`` signed Slack clicks (view / record a contact / record the outcome on the four people's
-cases, ten in flight, in rounds of 100 whose work is let finish before the next) follow; RSS is read after the
-first tenth (at least one round: everything warm) and after the last (goal: no growth, taken as at most 5 MB
-more at the end than after the first tenth). The issue's figure is 10,000 clicks (``--interactions 10000``, some
-twenty minutes here); ``make bench`` sends 1,000, and runs on SQLite (``--backend postgres`` or ``both`` for the
-production database: slower to build and to click).
+cases, ten in flight, in rounds of 100 whose work is let finish before the next) follow; RSS is read after each
+round (printed). Goal: no growth, taken as at most 5 MB more at the end than half way (caches fill during the
+first rounds; a leak keeps growing in the second half too). The issue's figure is 10,000 clicks
+(``--interactions 10000``, some twenty minutes here); ``make bench`` sends 1,000, and runs on SQLite
+(``--backend postgres`` or ``both`` for the production database: slower to build and to click).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def run(backend: str, sizes: list[int], interactions: int, timeout: float) -> li
 
 def interact(server, slack: SlackStandIn, refs: dict[str, list[str]], count: int, backend: str) -> list[Row]:
     batch = clicks(count, refs)
-    warm = min(count, max(PACE, count // 10))
+    half = max(PACE, count // 2 // PACE * PACE)
     events = server.url("/slack/events")
     seen: list[float] = []
 
@@ -124,21 +124,21 @@ def interact(server, slack: SlackStandIn, refs: dict[str, list[str]], count: int
             slack.quiet_for(0.5, timeout=600)
             seen.append(server.rss())
 
-    send(0, warm)
-    after_warm = server.rss()
     began = time.monotonic()
-    send(warm, count)
+    send(0, half)
+    at_half = server.rss()
+    send(half, count)
     took = time.monotonic() - began
     at_end = server.rss()
-    growth = at_end - after_warm
+    growth = at_end - at_half
     print(f"  RSS after each round of {PACE} clicks (MB): " + " ".join(f"{x:.0f}" for x in seen))
-    print(f"  {count:,} Slack clicks (10 in flight): RSS {after_warm:.1f} MB after {warm:,}, {at_end:.1f} MB after "
-          f"{count:,} ({growth:+.1f} MB; {(count - warm) / took:.1f} clicks/s)")
-    return [Row("serve", f"`parley serve` RSS after {count:,} Slack clicks vs after the first {warm:,}, "
-                f"{label(backend)}", f"{at_end:.1f} MB", f"{after_warm:.1f} MB", at_end / after_warm,
-                f"≤ +{GROWTH_GOAL:g} MB", growth <= GROWTH_GOAL,
-                brief=f"no memory growth over {count:,} clicks (≤ +{GROWTH_GOAL:g} MB)", shown=f"{growth:+.1f} MB",
-                backend=label(backend))]
+    print(f"  {count:,} Slack clicks (10 in flight): RSS {seen[0]:.1f} MB after {PACE}, {at_half:.1f} MB after "
+          f"{half:,}, {at_end:.1f} MB after {count:,} ({count / took:.1f} clicks/s)")
+    return [Row("serve", f"`parley serve` RSS after {count:,} Slack clicks vs after {half:,}, {label(backend)} "
+                f"(after the first {PACE}: {seen[0]:.1f} MB)", f"{at_end:.1f} MB", f"{at_half:.1f} MB",
+                at_end / at_half, f"≤ +{GROWTH_GOAL:g} MB", growth <= GROWTH_GOAL,
+                brief=f"no memory growth in the second half of {count:,} clicks (≤ +{GROWTH_GOAL:g} MB)",
+                shown=f"{growth:+.1f} MB", backend=label(backend))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,9 @@ def _ratio(ratio: float | None) -> str:
 
 
 def heading(run: dict[str, Any]) -> str:
-    return f"Measured {run['measured']} on commit {run['commit']} ({run['machine']}), each benchmark at its defaults."
+    took = f", {run['took'] / 60:.0f} minutes in all" if run.get("took") else ""
+    return (f"Measured {run['measured']} on commit {run['commit']} ({run['machine']} at the start), each benchmark "
+            f"at its defaults{took}.")
 
 
 def full_table(run: dict[str, Any]) -> str:

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(name)
             if out.exists():
                 run["rows"] += [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    print(f"\n{results.full_table(run)}\n\nall benchmarks: {time.monotonic() - started:.0f} s")
+    run["took"] = round(time.monotonic() - started)
+    print(f"\n{results.full_table(run)}\n\nall benchmarks: {run['took']} s")
     if failed:
         print(f"FAILED: {', '.join(failed)} (their rows are missing; nothing written)", file=sys.stderr)
         return 1
