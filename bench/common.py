@@ -12,7 +12,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +30,6 @@ from bench.pgschema import PG_BASE, fresh_schema, pg_reachable  # noqa: E402
 # Subject details are encrypted at rest: the benchmarks (and the parley processes they start) share a throwaway key
 # of their own, never the development key file, unless one is already set.
 os.environ.setdefault("PARLEY_DATA_KEYS", Fernet.generate_key().decode("ascii"))
-os.environ.setdefault("PARLEY_LOG_LEVEL", "WARNING")
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -129,16 +127,6 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return exc.code
     except (OSError, ValueError):
         return None
-
-
-def wait_until(predicate, timeout: float, every: float = 0.05) -> float | None:
-    """Seconds until ``predicate()`` is true, or None after ``timeout`` seconds."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(every)
-    return None
 
 
 def machine() -> str:
