@@ -26,7 +26,13 @@ COUNTED = ("views.open", "views.publish", "chat.postMessage", "conversations.ope
 
 
 def _serve(url_out: Any, counts: Any, last: Any, stop: Any) -> None:
+    from http.server import ThreadingHTTPServer
+
     from tests.adapters.slack_mock import MockSlack
+
+    # a listen backlog for bursts (the standard library's is 5): otherwise connection attempts beyond it are dropped
+    # and retried a second later, and a few calls of either server would time TCP's retry, not Slack (this process)
+    ThreadingHTTPServer.request_queue_size = 1024
 
     class Counting(MockSlack):
         def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
