@@ -7,7 +7,7 @@ DB ?= sqlite:///parley.db
 BOARD ?= swindon
 CLOCK ?=
 
-.PHONY: run demo-april test lint install clean bench lock messages
+.PHONY: run demo-april test lint install clean bench bench-docs lock messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,8 +39,13 @@ lint: $(STAMP)
 	$(BIN)/mypy --no-warn-unused-configs protocol
 	$(BIN)/mypy bot storage adapters
 
+# Every benchmark at its defaults (under ten minutes on 2 cores): one table, also written to bench/results.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The same, also putting the tables into docs/performance.md and README.md (a test checks they show the last run).
+bench-docs: $(STAMP)
+	$(BIN)/python bench/run_all.py --docs
 
 # Re-extract user-facing strings into the message catalogues (English; Welsh when present).
 messages: $(STAMP)

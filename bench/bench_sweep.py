@@ -1,6 +1,8 @@
-"""Time the scheduler's sweep (Sweeper.fire_due) with 10,000 vs 1,000,000 pending timers in the table.
+"""Time the scheduler's sweep (Sweeper.fire_due) with 10,000 vs 200,000 pending timers in the table.
 
-    .venv/bin/python bench/bench_sweep.py [--sizes 10000,1000000] [--due 200] [--repeat 3] [--no-postgres]
+    .venv/bin/python bench/bench_sweep.py [--sizes 10000,200000] [--due 200] [--repeat 3] [--backend both]
+
+(``--sizes 10000,1000000`` for a million, about three minutes more.)
 
 Each size gets a fresh database holding the same work: the same cases, opened through bot.cases.services about
 two months before a fixed "now" (so about ``--due`` of their timers are due: escalations, overdue and duty
@@ -29,7 +31,6 @@ import datetime as dt
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,7 +39,7 @@ from sqlalchemy import delete, event, func, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pgschema import PG_BASE, fresh_schema, pg_reachable
+from bench.common import Row, backends, database, label, ms, report
 from bot.core.clock import FixedClock
 from bot.runtime import Runtime
 from bot.escalation.scheduler import Sweeper
@@ -202,7 +203,7 @@ def run_size(url: str, size: int, now: dt.datetime, due: int, repeat: int) -> di
         rt.engine.dispose()
 
 
-def report(backend: str, results: list[dict]) -> None:
+def show(backend: str, results: list[dict]) -> None:
     print(f"\n== {backend}")
     for r in results:
         print(f"  {r['pending']:>9,} pending timers ({r['cases']} cases, {r['due']} due, {r['fired']} fired, "
@@ -217,32 +218,36 @@ def report(backend: str, results: list[dict]) -> None:
         print(f"    {line}")
 
 
+def rows_for(backend: str, results: list[dict]) -> list[Row]:
+    small, big = results[0], results[-1]
+    ratio = big["fire_s"] / small["fire_s"]
+    return [Row("sweep", f"sweep (`fire_due`, the same {big['due']} due timers), {big['pending']:,} vs "
+                f"{small['pending']:,} pending timers, {label(backend)} (claim query alone "
+                f"{big['claim_s'] / small['claim_s']:.2f}×)", ms(big["fire_s"]), ms(small["fire_s"]), ratio, "≤ 2×",
+                ratio <= 2, brief=f"sweep with {big['pending']:,} pending timers ≤ 2× with {small['pending']:,}",
+                backend=label(backend))]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10000,1000000", help="pending timers, comma-separated (first vs last)")
+    ap.add_argument("--sizes", default="10000,200000", help="pending timers, comma-separated (first vs last)")
     ap.add_argument("--due", type=int, default=200, help="at least this many due timers (the same in every run)")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--json", help="append the result rows to this file (run_all)")
     args = ap.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")]
     # a fixed "now" (a Tuesday 11:00, London), so every run has the same timers due
     now = dt.datetime(2026, 11, 24, 11, 0, tzinfo=LONDON)
-
-    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
-        results = [run_size(f"sqlite:///{Path(tmp) / f'sweep-{size}.db'}", size, now, args.due, args.repeat)
-                   for size in sizes]
-        report("SQLite", results)
-
-    if args.no_postgres:
-        return 0
-    if not pg_reachable():
-        print(f"\n== PostgreSQL: not reachable at {PG_BASE}; skipped")
-        return 0
-    results = []
-    for size in sizes:
-        with fresh_schema() as url:
-            results.append(run_size(url, size, now, args.due, args.repeat))
-    report("PostgreSQL", results)
+    rows: list[Row] = []
+    for backend in backends(args.backend):
+        results = []
+        for size in sizes:
+            with database(backend, f"sweep-{size}") as url:
+                results.append(run_size(url, size, now, args.due, args.repeat))
+        show(label(backend), results)
+        rows += rows_for(backend, results)
+    report(rows, args.json)
     return 0
 
 
