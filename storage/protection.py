@@ -13,6 +13,8 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy import Integer, Text, column, delete, func, select, table, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage import checkpoints, crypto, signing
@@ -194,7 +196,13 @@ def check_readable(session: Session, source: crypto.KeySource) -> list[str]:
 
 
 def ensure_canary(session: Session, source: crypto.KeySource) -> None:
-    """Store the key canary if there is none yet (a database's first start with a key)."""
+    """Store the key canary if there is none yet (a database's first start with a key). Two replicas starting at
+    once may both find none: the second insert gives way to the first rather than failing."""
     if session.scalar(select(_SETTINGS.c.value).where(_SETTINGS.c.key == CANARY)) is None:
         token = crypto.keyring(source).encrypt(CANARY_TEXT.encode()).decode("ascii")
-        session.execute(_SETTINGS.insert().values(key=CANARY, value=token))
+        insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(session.get_bind().dialect.name)
+        if insert is None:
+            session.execute(_SETTINGS.insert().values(key=CANARY, value=token))
+        else:
+            session.execute(insert(_SETTINGS).values(key=CANARY, value=token).on_conflict_do_nothing(
+                index_elements=["key"]))

@@ -437,3 +437,24 @@ def test_start_up_refuses_keys_that_cannot_read_the_stored_data(runtime, monkeyp
     assert NAME not in message
     monkeypatch.setenv("PARLEY_DATA_KEYS", f"{wrong},{key}")  # the old key after a new one: starts
     datakeys.check_startup(runtime.factory)
+
+
+def test_two_replicas_storing_the_key_canary_at_once_do_not_fail(db_url) -> None:
+    """Both replicas find no canary at their first start and both store one: the second insert gives way (the
+    two-replica process test in tests/e2e/test_scheduler_processes.py crashed on this)."""
+    from bot.runtime import Runtime
+
+    rt = Runtime(db_url)
+    rt.upgrade()
+    source = crypto.key_source()
+    with rt.factory() as first:
+        protection.ensure_canary(first, source)
+        first.commit()
+        stored = first.scalar(text("SELECT value FROM settings WHERE key = :k"), {"k": protection.CANARY})
+    with rt.factory() as second:  # it looked before the first committed: it saw none
+        second.scalar = lambda *_a, **_k: None  # type: ignore[method-assign]
+        protection.ensure_canary(second, source)
+        second.commit()
+    with rt.factory() as s:
+        assert s.scalar(text("SELECT value FROM settings WHERE key = :k"), {"k": protection.CANARY}) == stored
+    rt.engine.dispose()
