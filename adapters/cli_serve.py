@@ -43,7 +43,9 @@ def _ops(rt: Runtime, clock: Clock, web_app: Any) -> None:
     serve_in_background(ops_app(readiness, metrics), int(port))
 
 
-def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports: dict) -> None:
+def _started(db: str | None) -> tuple[Runtime, SystemClock]:
+    """What `parley scheduler` and `parley serve` do first: logs, the database reached and migrated, the keys
+    able to read it."""
     logs.configure()
     rt = Runtime(db)
     wait_for_database(rt)
@@ -51,7 +53,11 @@ def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports
     if not rt.is_current():
         fail("The database is not migrated: run `parley db upgrade` first.")
     check_keys(rt)
-    clock = SystemClock()
+    return rt, SystemClock()
+
+
+def _run_scheduler(db: str | None, interval: float, until_idle: bool, transports: dict) -> None:
+    rt, clock = _started(db)
     _ops(rt, clock, None)
     SchedulerService(rt.factory, clock, transports, interval=interval, until_idle=until_idle).run()
 
@@ -83,14 +89,7 @@ def serve(db: DbOpt = None, interval: IntervalOpt = 30.0,
         require_real_keys()  # never serve real people with the development key
     except DataKeyError as exc:
         fail(f"parley serve needs a real data key: {exc}")
-    logs.configure()
-    rt = Runtime(db)
-    wait_for_database(rt)
-    key_notice(rt)
-    if not rt.is_current():
-        fail("The database is not migrated: run `parley db upgrade` first.")
-    check_keys(rt)
-    clock = SystemClock()
+    rt, clock = _started(db)
     transports = _transports()
     web_app = None
     socket = None
