@@ -28,7 +28,7 @@ MODAL = {"type": "modal", "callback_id": "bare", "title": {"type": "plain_text",
 
 
 def app(api: str) -> App:
-    bolt = App(client=WebClient(token="xoxb-bench", base_url=api), signing_secret=SECRET,
+    bolt = App(client=WebClient(token="xoxb-test", base_url=api), signing_secret=SECRET,
                token_verification_enabled=False, process_before_response=True)
 
     @bolt.action(re.compile(".*"))

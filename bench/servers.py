@@ -76,7 +76,7 @@ def parley_serve(db_url: str, slack_api: str, *, teams: bool = False, interval: 
     """``parley serve`` with Slack over HTTP against the stand-in at ``slack_api`` (and Teams, unauthenticated
     local traffic, under /teams, when ``teams``)."""
     port = free_port()
-    env = {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_BASE_URL": slack_api,
+    env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_BASE_URL": slack_api,
            "PARLEY_LOG_LEVEL": "WARNING"}
     if teams:
         env["PARLEY_TEAMS"] = "local"

@@ -35,8 +35,9 @@ def _serve(url_out: Any, counts: Any, last: Any, stop: Any) -> None:
     ThreadingHTTPServer.request_queue_size = 1024
 
     class Counting(MockSlack):
-        def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-            answer = super().answer(method, args)
+        def answer(self, method: str, args: dict[str, Any], authorization: str | None = None
+                   ) -> tuple[int, dict[str, Any], dict[str, str]]:
+            answer = super().answer(method, args, authorization)
             with counts.get_lock():
                 counts[len(COUNTED)] += 1
                 if method in COUNTED:
