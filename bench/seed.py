@@ -8,7 +8,9 @@ the services (``bot.cases.opening`` / ``bot.cases.services``) or a copy of one t
   its events *re-chained* for the new case (storage.chain computes each event's hash from the case id, so every
   copy's chain verifies and ``cases.event_chain_head`` is its last event's hash), its ``case_stage_results`` and
   its timers (keys name the case: rewritten for the copy, so each copy has exactly the timers ``timers.plan_case``
-  plans for it). Each chunk's commit writes its signed audit checkpoint (storage.checkpoints.touch), as any commit
+  plans for it) and its timer plan (``timer_plans``: the stored replay its timers were planned from, its ``head``
+  the copy's own hash at that event), so that a start finds every copy planned, as on a server that has run. Each
+  chunk's commit writes its signed audit checkpoint (storage.checkpoints.touch), as any commit
   adding cases does. Not copied: outbox rows and escalation prompts (a copy is as if its messages went long ago).
 - ``grow_history``: a case's history made longer by contacts appended through ``storage.repo.append_event`` (the
   helper every service uses, so the chain and checkpoints hold), then the projection and timers refreshed once
@@ -33,7 +35,7 @@ from bot.cases.opening import NewCase
 from bot.cases.services import Ctx
 from bot.runtime import Runtime
 from storage import chain, checkpoints, repo
-from storage.models import Case, CaseCounter, CaseEvent, CaseStageResult, SubjectDetails, Timer
+from storage.models import Case, CaseCounter, CaseEvent, CaseStageResult, SubjectDetails, Timer, TimerPlan
 
 BOARDS = ("swindon", "wolverhampton", "cardiff-and-vale", "mid-and-west-wales")
 # (raising, responding) practitioners of the demo directory: police, social care, health, education
@@ -80,6 +82,7 @@ def copy_cases(rt: Runtime, template_ids: Sequence[int], total: int) -> int:
     """Copy the templates round-robin until the database holds ``total`` cases; returns the copies made."""
     cases_t, events_t, stages_t = Case.__table__, CaseEvent.__table__, CaseStageResult.__table__
     subjects_t, timers_t, counters_t = SubjectDetails.__table__, Timer.__table__, CaseCounter.__table__
+    plans_t = TimerPlan.__table__
     with rt.factory() as s:
         have = len(s.scalars(select(Case.id)).all())
         cases = {r["id"]: dict(r) for r in s.execute(select(cases_t).where(cases_t.c.id.in_(template_ids)))
@@ -88,6 +91,7 @@ def copy_cases(rt: Runtime, template_ids: Sequence[int], total: int) -> int:
         stages = _rows(s, stages_t, stages_t.c.case_id, template_ids)
         subjects = _rows(s, subjects_t, subjects_t.c.case_id, template_ids)
         timers = _rows(s, timers_t, timers_t.c.case_id, template_ids)
+        plans = _rows(s, plans_t, plans_t.c.case_id, template_ids)
         counters = {(c.board_id, c.year): c.last for c in s.scalars(select(CaseCounter))}
     for evs in events.values():
         evs.sort(key=lambda e: e["seq"])
@@ -106,24 +110,26 @@ def copy_cases(rt: Runtime, template_ids: Sequence[int], total: int) -> int:
                 case["ref"] = f"{prefix}-{year}-{counters[key]:04d}"
                 rows.append(case)
             new_ids = s.scalars(insert(cases_t).returning(cases_t.c.id, sort_by_parameter_order=True), rows).all()
-            ev_rows, stage_rows, subject_rows, timer_rows, heads = [], [], [], [], []
+            ev_rows, stage_rows, subject_rows, timer_rows, plan_rows, heads = [], [], [], [], [], []
             for tid, cid in zip(batch, new_ids, strict=True):
                 prev = chain.GENESIS
+                hashes: dict[int, str] = {}
                 for e in events[tid]:
                     digest = chain.event_hash(prev_hash=prev, case_id=cid, seq=e["seq"], kind=e["kind"], at=e["at"],
                                               actor_id=e["actor_id"], actor_label=e["actor_label"], via=e["via"],
                                               digest=e["data_digest"])
                     ev_rows.append({**{k: v for k, v in e.items() if k != "id"}, "case_id": cid, "prev_hash": prev,
                                     "hash": digest})
-                    prev = digest
+                    prev = hashes[e["seq"]] = digest
                 heads.append({"b_id": cid, "head": prev if events[tid] else None})
                 stage_rows.extend({**r, "case_id": cid} for r in stages[tid])
                 subject_rows.extend({**r, "case_id": cid} for r in subjects[tid])
                 timer_rows.extend({**{k: v for k, v in t.items() if k != "id"}, "case_id": cid,
                                    "key": t["key"].replace(f"case:{tid}:", f"case:{cid}:", 1)} for t in timers[tid])
+                plan_rows.extend({**p, "case_id": cid, "head": hashes.get(p["seq"])} for p in plans[tid])
                 checkpoints.touch(s, case_id=cid)
             for table, payload in ((events_t, ev_rows), (stages_t, stage_rows), (subjects_t, subject_rows),
-                                   (timers_t, timer_rows)):
+                                   (timers_t, timer_rows), (plans_t, plan_rows)):
                 if payload:
                     s.execute(insert(table), payload)
             s.execute(update(cases_t).where(cases_t.c.id == bindparam("b_id"))

@@ -9,9 +9,9 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from bench import seed
-from bot.cases import projection, protocols, services, timers
+from bot.cases import plans, projection, protocols, services, timers
 from storage import chain, checkpoints, repo, subjects
-from storage.models import Case, CaseCounter, Timer
+from storage.models import Case, CaseCounter, CaseEvent, Timer, TimerPlan
 from tests.conftest import LONDON
 
 NOW = dt.datetime(2026, 4, 2, 14, 0, tzinfo=LONDON)
@@ -31,6 +31,12 @@ def test_copies_verify_and_have_the_timers_their_plan_asks_for(runtime) -> None:
         assert not chain.verify(s).problems
         assert not checkpoints.verify(s).problems
         assert projection.rebuild(s, cases=cases, check=True).wrong == {}
+        # every copy carries its own timer plan, so a start replans none of them
+        assert list(plans.stale_case_ids(session=s)) == []
+        for plan in s.scalars(select(TimerPlan)):
+            assert plan.head == s.scalar(select(CaseEvent.hash).where(CaseEvent.case_id == plan.case_id,
+                                                                      CaseEvent.seq == plan.seq))
+        assert s.scalar(select(func.count()).select_from(TimerPlan)) == 23
         for case in cases:
             template = cases[templates.index(case.id) if case.id in templates else
                              templates.index(templates[(case.id - len(templates) - 1) % len(templates)])]
