@@ -22,7 +22,7 @@ import aiohttp
 from tests.adapters.slack_mock import sign
 
 SECRET = "bench-signing-secret"
-COUNTED = ("views.open", "views.publish", "chat.postMessage", "conversations.open", "chat.postEphemeral")
+COUNTED = ("views.open", "views.update", "views.publish", "chat.postMessage", "conversations.open", "chat.postEphemeral")
 
 
 def _serve(url_out: Any, counts: Any, last: Any, stop: Any) -> None:

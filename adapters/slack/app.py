@@ -1,8 +1,8 @@
 """The Slack adapter: a thin translator between Slack (slack-bolt) and bot/'s conversation, forms and outbox.
 
-No deadline logic and no SQL here. Every listener acks at once (well inside Slack's 3 seconds) and does its
-work in a lazy listener; modals are opened first thing in that work, while the trigger_id is fresh.
-Retried events and double clicks are dropped by a middleware that remembers delivery keys in the database.
+No deadline logic and no SQL here. Every listener acks at once and hands its work to a pool that gives way to the
+acks (adapters/slack/ackfirst.py: a modal opens in the ack, fixed, and the work fills it in). Retried events, double
+clicks and resubmitted modals are dropped: their delivery keys are remembered in the database.
 """
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ import functools
 import re
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.ackfirst import MISSING, AckGate, AfterAcks, Openings, notice_view, opening_view, show
 from adapters.slack.block_text import action_of, truncate
 from adapters.slack.blocks import fallback_text, home_view, message_blocks
 from adapters.slack.modals import errors_response, form_values, modal_view
 from adapters.slack.oauth import OAuthConfig, register_uninstalls
-from adapters.slack.requests import delivery_keys, payload_problem, slack_error, team_of
+from adapters.slack.registration import register_here
+from adapters.slack.requests import delivery_keys, opens_modal, payload_problem, slack_error, team_of
 from adapters.slack.transport import SlackTransport, post_message
 from adapters.slack.workspaces import OneWorkspace, Workspaces, oauth_mode
 from bot.admin import channels
@@ -71,9 +72,10 @@ class SlackAdapter:
         self.transport = SlackTransport(client, clients=self.workspaces.for_message if oauth else None)
         self.deliverer = Deliverer(runtime.factory, {PLATFORM: self.transport}, clock, "slack-adapter")
         # Bolt runs each ack function on the request's own thread (process_before_response), and the work after it
-        # (a conversation turn, deliveries) on a bounded pool of its own: an ack never waits behind work (without
-        # this, Bolt runs the ack functions on the same pool as the work, and a burst of clicks made acks wait)
-        self.work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="parley-slack-work")
+        # (a conversation turn, deliveries) on a bounded pool of its own whose jobs give way to the acks being
+        # answered (adapters/slack/ackfirst.py): an ack never waits behind work
+        self.gate, self.openings = AckGate(), Openings()
+        self.work = AfterAcks(self.gate, WORK_THREADS, thread_name_prefix="parley-slack-work")
         self.app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
                        process_before_response=process_before_response, listener_executor=self.work,
                        before_authorize=self._well_formed_and_ours, **auth)
@@ -107,7 +109,7 @@ class SlackAdapter:
             seen["locale"] = user.get("locale")  # their Slack language, for Parley's on first link
             return (user.get("profile") or {}).get("email")
 
-        return self.rt.person_for(PLATFORM, user_id, email, lambda: seen.get("locale"))
+        return self.openings.seen(user_id, self.rt.person_for(PLATFORM, user_id, email, lambda: seen.get("locale")))
 
     def _speaker(self, body: dict, user: str) -> PersonInfo | None:
         """Who is acting, for work done after the ack: None (and nothing more to do) for a duplicate delivery,
@@ -156,6 +158,7 @@ class SlackAdapter:
             self.publish_home(user_id, self.rt.person(person.id) or person)
 
     def publish_home(self, user_id: str, person: PersonInfo) -> None:
+        self.openings.seen(user_id, person)  # read after what they did: a new language shows from their next click
         cards = self.rt.home_messages(person.id, self.clock.now())
         T = translator(person.language)
         self.workspaces.for_user(user_id).views_publish(user_id=user_id, view=home_view(T("Your cases"), cards, T=T))
@@ -171,9 +174,10 @@ class SlackAdapter:
         again, and it must then be done."""
         for key, _window in delivery_keys(body):
             self.rt.forget(PLATFORM, key)
+        self.openings.forget(delivery_keys(body))
 
     def _once(self, work: Callable[..., None]) -> Callable[..., None]:
-        """``work`` (a lazy listener) with its delivery key forgotten if it fails, so a retry is not dropped."""
+        """``work`` (done after the ack) with its delivery key forgotten if it fails, so a retry is not dropped."""
         @functools.wraps(work)
         def run(*args: Any, **kwargs: Any) -> None:
             body = kwargs.get("body") or {}
@@ -185,6 +189,18 @@ class SlackAdapter:
                 raise
 
         return run
+
+    def _later(self, work: Callable[..., None]) -> Callable[..., None]:
+        """A listener that acks at once (``_ack``: a modal opened first when the request asks for one) and hands
+        ``work(body=, respond=)`` to the pool after the acks. Not Bolt's lazy listeners: they deep-copy the request
+        and its context on the ack's thread, which cost more than all the rest of an ack."""
+        once = self._once(work)
+
+        def listener(ack: Callable[..., None], body: dict, respond: Any) -> None:
+            self._ack(ack, body)
+            self.work.submit(once, body=body, respond=respond)
+
+        return listener
 
     # -- listeners ----------------------------------------------------------------------------------
     def _well_formed_and_ours(self, body: dict, next: Callable[[], Any], logger: logging.Logger) -> Any:
@@ -208,7 +224,8 @@ class SlackAdapter:
                 return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}),
                                     headers={"content-type": "application/json"})
             return BoltResponse(status=200, body="")
-        return next()
+        with self.gate:  # the work after the acks waits while any request is being answered
+            return next()
 
     def _register(self) -> None:
         app = self.app
@@ -244,70 +261,57 @@ class SlackAdapter:
         def just_ack(ack: Callable[..., None]) -> None:
             ack()
 
-        def stale_action(ack: Callable[..., None], body: dict) -> None:
+        def stale_action(body: dict, respond: Any) -> None:
             """A button or menu Parley no longer has (an old card, an app update): told so, nothing done."""
-            ack()
             user = body["user"]["id"]
-            with self.workspaces.acting_for(body):
-                if self.person(user) is not None:
-                    self._ephemeral(body, user, translator()("That button is no longer available. Type `/parley` "
-                                                             "to see your cases."))
+            if self.person(user) is not None:
+                self._ephemeral(body, user, translator()("That button is no longer available. Type `/parley` "
+                                                         "to see your cases."))
 
-        app.command("/parley")(ack=self._ack, lazy=[self._once(self._command)])
-        app.shortcut("raise_from_message")(self._once(self._ack))
-        app.action(ACTIONS)(ack=self._ack, lazy=[self._once(self._lazy_action)])
+        app.command("/parley")(self._later(self._command))
+        app.shortcut("raise_from_message")(self._later(self._shortcut))
+        app.action(ACTIONS)(self._later(self._lazy_action))
         app.view(RISK_FORM)(self._once(self._risk_submitted))
         app.view(INTAKE_FORM)(self._once(self._form_submitted))
         app.view(OUTCOME_FORM)(self._once(self._form_submitted))
-        app.event("app_home_opened")(ack=just_ack, lazy=[self._once(self._home_opened)])
-        app.event("message")(ack=just_ack, lazy=[self._once(self._message)])
+        app.event("app_home_opened")(self._later(self._home_opened))
+        app.event("message")(self._later(self._message))
         # registered last: anything else Slack may send is acknowledged, so it is never retried
-        app.action(re.compile(".*"))(ack=just_ack, lazy=[stale_action])
+        app.action(re.compile(".*"))(self._later(stale_action))
         app.event(re.compile(".*"))(just_ack)
         app.view(re.compile(".*"))(just_ack)
-
-    @staticmethod
-    def _opens_modal(body: dict) -> bool:
-        """A request answered by opening a modal: '/parley' or '/parley new', the message shortcut, and a case's
-        "Record the outcome" button. Its trigger_id lasts 3 seconds, so the modal is opened in the ack itself, on
-        the request's own thread, never behind queued work."""
-        if body.get("command"):
-            words = (body.get("text") or "").split()
-            return not words or words[0] == "new"
-        if body.get("type") == "shortcut" or body.get("type") == "message_action":
-            return True
-        act = (body.get("actions") or [{}])[0]
-        return body.get("type") == "block_actions" and action_of(act.get("action_id", "")) == Route.RECORD_OUTCOME \
-            and bool(body.get("trigger_id"))
 
     def _ack(self, ack: Callable[..., None], body: dict) -> None:
         """Every request is acknowledged at once; the ones that open a modal open it first (within Slack's 3 s)."""
         try:
-            if self._opens_modal(body):
+            if opens_modal(body):
                 with self.workspaces.acting_for(body):
-                    self._open_now(body)
+                    self._open_first(body)
         finally:
             ack()
 
-    def _open_now(self, body: dict) -> None:
-        if body.get("command"):
-            user = body["user_id"]
-            if not self.fresh(body):
-                return
-            person = self.person(user)
-            if person is None:
-                self._dm(user, self._not_linked(user))
-                return
-            self._open(body, user, person, modal_view(self.forms.risk(person.id), T=translator(person.language)),
-                       lambda: self.conversation.handle(person.id, "new"))
-        elif body.get("type") in ("shortcut", "message_action"):
-            self._shortcut(body)
-        else:
-            self._action(body, (body.get("actions") or [{}])[0])
+    def _open_first(self, body: dict) -> None:
+        """In the ack: the modal opened with a fixed "Opening the form…" view, in the person's language (a read, no
+        write); a double click this process answered lately opens none. Any failure leaves the work to carry on."""
+        trigger = body.get("trigger_id") or ""
+        if not trigger or self.openings.again(delivery_keys(body)):
+            return
+        view_id = None
+        try:
+            user = body.get("user_id") or (body.get("user") or {}).get("id") or ""
+            language = self.openings.language(user, lambda: self.rt.person_for(PLATFORM, user))
+            view = opening_view(translator(language))
+            view_id = self.client.views_open(trigger_id=trigger, view=view)["view"]["id"]
+        except Exception as exc:  # the trigger expired, Slack failed, the database is away: the work carries on
+            log.warning("views.open failed in the ack (%s); the work carries on", slack_error(exc))
+        self.openings.opened(trigger, view_id)
 
     def _command(self, body: dict, respond: Callable[..., None]) -> None:
-        if self._opens_modal(body):
-            return  # done in the ack
+        if opens_modal(body):
+            user = body["user_id"]
+            self._fill(body, user, lambda p: modal_view(self.forms.risk(p.id), T=translator(p.language)),
+                       lambda p: self.conversation.handle(p.id, "new"))
+            return
         if not self.fresh(body):
             return
         user = body["user_id"]
@@ -330,7 +334,8 @@ class SlackAdapter:
         registration = channels.parse(text)
         if registration is not None:
             channel = body.get("channel_id") or ""
-            respond(response_type="ephemeral", text=self._register_channel(person, channel, registration))
+            respond(response_type="ephemeral", text=register_here(self.client, self.rt.factory, self.clock.now(),
+                                                                  person, channel, registration))
             return
         reply = self.conversation.handle(person.id, text)
         with_files = [m for m in reply.to_speaker if m.attachments]  # an ephemeral answer cannot carry files
@@ -339,33 +344,12 @@ class SlackAdapter:
                 respond(response_type="ephemeral", text=fallback_text(m), blocks=message_blocks(m))
         self._deliver(user, person, Reply(to_speaker=with_files, queued=reply.queued))
 
-    def _register_channel(self, person: PersonInfo, channel: str, registration: channels.Registration) -> str:
-        """``/parley register …`` typed in a channel: Parley must be in it to post there later."""
-        T = translator(person.language)
-        if not channel or channel.startswith("D"):
-            return T("Type this in the channel you want to register.")
-        try:
-            member = bool(self.client.conversations_info(channel=channel)["channel"].get("is_member"))
-        except SlackApiError:
-            member = False  # a private channel Parley is not in: Slack will not even show it
-        if not member:
-            return T("Invite Parley to this channel first (/invite @Parley), then register it.")
-        try:
-            return channels.register(self.rt.factory, person.id, PLATFORM, channel, registration, self.clock.now())
-        except ServiceError as exc:
-            return exc.message
-
-    def _shortcut(self, body: dict) -> None:
-        user = body["user"]["id"]
-        person = self._speaker(body, user)
-        if person is None:
-            return
-        form = self.forms.risk(person.id)
+    def _shortcut(self, body: dict, respond: Any) -> None:
         # Slack sends message text entity-escaped; the form shows it as typed
         text = truncate(html.unescape((body.get("message") or {}).get("text", "")), 2800)
-        self._open(body, user, person, modal_view(form, private_metadata=f"prefill={text}" if text else "",
-                                                  T=translator(person.language)),
-                   lambda: self.conversation.handle(person.id, "new"))
+        self._fill(body, body["user"]["id"], lambda p: modal_view(
+            self.forms.risk(p.id), private_metadata=f"prefill={text}" if text else "", T=translator(p.language)),
+            lambda p: self.conversation.handle(p.id, "new"))
 
     def _risk_submitted(self, ack: Callable[..., None], body: dict, view: dict) -> None:
         user = body["user"]["id"]
@@ -410,26 +394,18 @@ class SlackAdapter:
         except Exception:
             return None
 
-    def _lazy_action(self, body: dict, action: dict) -> None:
-        if not self._opens_modal(body):  # a modal was opened in the ack
-            self._action(body, action)
-
-    def _action(self, body: dict, action: dict) -> None:
+    def _lazy_action(self, body: dict, respond: Any) -> None:
+        action = body["actions"][0]
         user = body["user"]["id"]
+        value = action.get("value", "")
+        if opens_modal(body):  # the outcome form, in the modal opened in the ack
+            self._fill(body, user, lambda p: modal_view(self.forms.outcome(p.id, value), T=translator(p.language)),
+                       lambda p: self.conversation.handle(p.id, action=Route.RECORD_OUTCOME, value=value))
+            return
         person = self._speaker(body, user)
         if person is None:
             return
         action_id = action_of(action.get("action_id", ""))
-        value = action.get("value", "")
-        if action_id == Route.RECORD_OUTCOME and body.get("trigger_id"):
-            try:
-                form = self.forms.outcome(person.id, value)
-            except ServiceError as exc:
-                self._ephemeral(body, user, exc.message)
-                return
-            self._open(body, user, person, modal_view(form, T=translator(person.language)),
-                       lambda: self.conversation.handle(person.id, action=action_id, value=value))
-            return
         if action_id.startswith(Route.ANSWER):
             reply = self.conversation.handle(person.id, action=Route.ANSWER, value=value)
         else:
@@ -442,19 +418,46 @@ class SlackAdapter:
             return
         self._deliver(user, person, reply)
 
-    def _open(self, body: dict, user: str, person: PersonInfo, view: dict, instead: Callable[[], Reply]) -> None:
-        """Open a modal with the request's trigger_id (it lasts 3 seconds). When Slack cannot open it (the trigger
-        expired, Slack failed), the person is never left with nothing: the same questions carry on in their direct
+    def _fill(self, body: dict, user: str, build: Callable[[PersonInfo], dict],
+              instead: Callable[[PersonInfo], Reply]) -> None:
+        """After the ack: the modal it opened filled in with the form ``build`` makes (views.update), or with why
+        not (not linked, not allowed, already open elsewhere). When there is no modal (Slack would not open it, or
+        will not fill it), the person is never left with nothing: the same questions carry on in their direct
         messages, one at a time, through the outbox."""
+        view_id = self.openings.take(body.get("trigger_id"))
+        if view_id is MISSING:
+            return  # a double click or replay this process answered: the first fills the one modal
+        opened = view_id if isinstance(view_id, str) else None
+        if not self.fresh(body):  # a double click or replay another replica answered
+            known = self.rt.person_for(PLATFORM, user)
+            T = translator(known.language if known else None)
+            if opened:
+                show(self.client, opened, notice_view(T("This is already open in another window."), T))
+            return
+        person = self.person(user)
+        if person is None:
+            told = self._not_linked(user)
+            if not (opened and show(self.client, opened, notice_view(told.text, translator()))):
+                self._dm(user, told)
+            return
+        T = translator(person.language)
         try:
-            self.client.views_open(trigger_id=body["trigger_id"], view=view)
-        except (SlackApiError, KeyError) as exc:
-            log.warning("views.open failed (%s); carrying on in direct messages", slack_error(exc))
-            reply = instead()
-            T = translator(person.language)
-            note = Message(T("I couldn't open the form in Slack just now, so let's carry on here: answer each "
-                             "question in this conversation."), severity=Severity.WARNING)
-            self._deliver(user, person, Reply(to_speaker=[note, *reply.to_speaker], queued=reply.queued))
+            view = build(person)
+        except ServiceError as exc:  # not theirs to do, or no longer possible
+            if not (opened and show(self.client, opened, notice_view(exc.message, T))):
+                self._ephemeral(body, user, exc.message)
+            return
+        except Exception:
+            if opened:  # never left looking at "Opening the form…"
+                show(self.client, opened, notice_view(T("Something went wrong, and nothing was recorded. Please "
+                                                        "try again."), T))
+            raise
+        if opened and show(self.client, opened, view):
+            return
+        reply = instead(person)
+        note = Message(T("I couldn't open the form in Slack just now, so let's carry on here: answer each "
+                         "question in this conversation."), severity=Severity.WARNING)
+        self._deliver(user, person, Reply(to_speaker=[note, *reply.to_speaker], queued=reply.queued))
 
     def _ephemeral(self, body: dict, user: str, text: str) -> None:
         """A quiet answer to the clicker in the channel where they clicked; if Slack will not take it (or there is no
@@ -472,7 +475,8 @@ class SlackAdapter:
         else:
             self._dm(user, Message(text))
 
-    def _home_opened(self, event: dict, body: dict) -> None:
+    def _home_opened(self, body: dict, respond: Any) -> None:
+        event = body["event"]
         if event.get("tab") not in (None, "home") or not self.fresh(body):
             return
         person = self.person(event["user"])
@@ -482,7 +486,8 @@ class SlackAdapter:
             return
         self.publish_home(event["user"], person)
 
-    def _message(self, event: dict, body: dict) -> None:
+    def _message(self, body: dict, respond: Any) -> None:
+        event = body["event"]
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
         user = event.get("user")

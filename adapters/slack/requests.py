@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.block_text import action_of
+from bot.core.routes import Route
+
 CLICK_WINDOW_SECONDS = 10  # two clicks of the same button by the same person within this are one click
 
 
@@ -85,3 +88,18 @@ def slack_error(exc: Exception) -> str:
         code = resp.get("error", "") if hasattr(resp, "get") else ""
         return str(code or getattr(resp, "status_code", "?"))
     return type(exc).__name__
+
+
+def opens_modal(body: dict) -> bool:
+    """A request answered by opening a modal: '/parley' or '/parley new', the message shortcut, and a case's
+    "Record the outcome" button. Its trigger_id lasts 3 seconds, so the modal is opened in the ack itself, on the
+    request's own thread, with a fixed view (nothing read but the person's language); the work after the ack fills
+    it in (adapters/slack/app.py ``_fill``)."""
+    if body.get("command"):
+        words = (body.get("text") or "").split()
+        return not words or words[0] == "new"
+    if body.get("type") == "shortcut" or body.get("type") == "message_action":
+        return True
+    act = (body.get("actions") or [{}])[0]
+    return body.get("type") == "block_actions" and action_of(act.get("action_id", "")) == Route.RECORD_OUTCOME \
+        and bool(body.get("trigger_id"))

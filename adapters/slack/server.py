@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
+from adapters.slack.ackfirst import AckGate
 from adapters.slack.app import SlackAdapter
 from adapters.slack.oauth import INSTALL_PATH, REDIRECT_PATH, OAuthConfig
 from bot.core.clock import Clock
@@ -72,7 +74,7 @@ def from_environment(runtime: Runtime, clock: Clock, env: Mapping[str, str] = os
         if not secret:
             raise ValueError("SLACK_SIGNING_SECRET is needed to check Slack's requests.")
         adapter = build_adapter(runtime, clock, token=None, signing_secret=secret, base_url=base_url, oauth=oauth)
-        return Serving(adapter, http_app(adapter.app), None)
+        return Serving(adapter, http_app(adapter.app, gate=adapter.gate), None)
     if not token:
         return None
     if not secret and not app_token:
@@ -81,17 +83,22 @@ def from_environment(runtime: Runtime, clock: Clock, env: Mapping[str, str] = os
     adapter = build_adapter(runtime, clock, token=token, signing_secret=secret or "unused", base_url=base_url)
     if app_token:
         return Serving(adapter, None, socket_mode_handler(adapter, app_token))
-    return Serving(adapter, http_app(adapter.app), None)
+    return Serving(adapter, http_app(adapter.app, gate=adapter.gate), None)
 
 
-def http_app(bolt_app: App, path: str = EVENTS_PATH) -> web.Application:
+def http_app(bolt_app: App, path: str = EVENTS_PATH, gate: AckGate | None = None) -> web.Application:
     """Slack's requests go through Bolt's dispatch (signature and replay-window checks included) in a worker
-    thread; Bolt acks before any slow work, which runs in its lazy listeners."""
+    thread; Bolt acks before any slow work, which runs in its lazy listeners. With ``gate`` (the adapter's), each
+    request counts as being answered from its arrival, so the work after the acks waits for it."""
 
     # acks are answered on threads of their own: the work after them runs on the adapter's bounded pool
     acks = ThreadPoolExecutor(max_workers=ACK_THREADS, thread_name_prefix="parley-slack-ack")
 
     async def handle(request: web.Request) -> web.Response:
+        with gate if gate is not None else nullcontext():
+            return await answer(request)
+
+    async def answer(request: web.Request) -> web.Response:
         body = await request.text()
         try:
             bolt_request = BoltRequest(body=body, query=request.query_string, headers=dict(request.headers))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 import io
 import string
 from collections.abc import Callable, Sequence
@@ -66,12 +67,18 @@ def _translations(language: str) -> Translations:
 
 
 def available_languages() -> list[str]:
-    return sorted(p.name for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES" / f"{DOMAIN}.po").exists())
+    """The languages with a catalogue (read from the folder once a process: every Translator asks)."""
+    return list(_languages())
+
+
+@functools.cache
+def _languages() -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES" / f"{DOMAIN}.po").exists()))
 
 
 class Translator:
     def __init__(self, language: str = DEFAULT_LANGUAGE):
-        self.language = language if language in available_languages() else DEFAULT_LANGUAGE
+        self.language = language if language in _languages() else DEFAULT_LANGUAGE
         self.locale = Locale.parse(BABEL_LOCALES.get(self.language, self.language))
         self._t = _translations(self.language)
 

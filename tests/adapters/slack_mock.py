@@ -108,6 +108,7 @@ class MockSlack:
         self._files = itertools.count(1)
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
+        self.open_views: dict[str, str] = {}  # modals opened (views.open, views.push): id -> current hash
         self._issued = itertools.count(1)
         self._lock = threading.Lock()
         self.tokens: dict[str, Token] = {"xoxb-test": Token("T1"), "xapp-test": Token("T1", "app")}
@@ -374,9 +375,21 @@ class MockSlack:
                 return 200, {"ok": True, "channel": channel, "ts": ts, "message": msg}, {}
             if method == "chat.postEphemeral":
                 return 200, {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}, {}
-            if method in ("views.open", "views.update", "views.push", "views.publish"):
+            if method == "views.update":  # as Slack: only a view it opened, at its current hash when one is given
+                view_id = str(args.get("view_id") or "")
+                if view_id not in self.open_views:
+                    return 200, {"ok": False, "error": "not_found"}, {}
+                if args.get("hash") and args["hash"] != self.open_views[view_id]:
+                    return 200, {"ok": False, "error": "hash_conflict"}, {}
+                view = dict(args.get("view") or {})
+                view.update(id=view_id, hash=f"h{next(self._views)}")
+                self.open_views[view_id] = view["hash"]
+                return 200, {"ok": True, "view": view}, {}
+            if method in ("views.open", "views.push", "views.publish"):
                 view = dict(args.get("view") or {})
                 view.update(id=f"V{next(self._views)}", hash=f"h{next(self._views)}")
+                if method != "views.publish":
+                    self.open_views[view["id"]] = view["hash"]
                 return 200, {"ok": True, "view": view}, {}
             if method == "conversations.info":
                 channel = str(args.get("channel"))
@@ -454,6 +467,20 @@ class MockSlack:
     def of(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
+
+    def forms(self, predicate=lambda view: True, timeout: float = 10.0, count: int = 1) -> list[dict[str, Any]]:
+        """The forms shown in modals (a view with a callback_id, opened or filled in with views.open or
+        views.update), oldest first, once ``count`` match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [c.args["view"] for c in self.calls if c.method in ("views.open", "views.update")
+                         and (c.args.get("view") or {}).get("callback_id") and predicate(c.args["view"])]
+            if len(found) >= count or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        assert len(found) >= count, f"no form in a modal after {timeout}s; calls: {[c.method for c in self.calls]}"
+        return found
 
     def wait_for(self, method: str, predicate=lambda c: True, timeout: float = 10.0, count: int = 1
                  ) -> list[Call]:

@@ -179,7 +179,7 @@ def test_whole_case_over_http(slack_env) -> None:
     rt, mock, slack, clock, adapter = slack_env
     status, _, elapsed = slack.command(USERS["alice"], "new")
     assert status == 200 and elapsed < 3
-    risk_view = mock.wait_for("views.open")[0].args["view"]
+    risk_view = mock.forms()[0]
     assert risk_view["callback_id"] == "form.risk"
     status, body, _ = slack.submit(USERS["alice"], risk_view, _state(risk_view, {"risk": "no"}))
     answer = json.loads(body)
@@ -204,8 +204,8 @@ def test_whole_case_over_http(slack_env) -> None:
     assert "Jamie" not in json.dumps([c.args for c in mock.calls])  # the child's name never goes to Slack
     # the counterpart opens the outcome form from the DM's button
     slack.click(USERS["bob"], "case.record_outcome", "SWN-2026-0001")
-    outcome = mock.wait_for("views.open", lambda c: c.args["view"].get("callback_id") == "form.outcome")[0]
-    assert outcome.args["view"]["private_metadata"] == "SWN-2026-0001"
+    outcome = mock.forms(lambda v: v["callback_id"] == "form.outcome")[0]
+    assert outcome["private_metadata"] == "SWN-2026-0001"
     # the Stage 1 deadline lapses: the scheduler posts to both agencies' manager channels
     clock.set(dt.datetime(2026, 4, 9, 9, 30, tzinfo=LONDON))
     Sweeper(rt.factory, clock).fire_due()
@@ -291,7 +291,7 @@ def test_oversize_input_is_truncated_not_rejected(slack_env) -> None:
 def test_intake_errors_come_back_per_field_and_a_double_submission_opens_one_case(slack_env) -> None:
     rt, mock, slack, _clock, _adapter = slack_env
     slack.command(USERS["alice"], "new")
-    risk = mock.wait_for("views.open")[0].args["view"]
+    risk = mock.forms()[0]
     intake = json.loads(slack.submit(USERS["alice"], risk, _state(risk, {"risk": "no"}))[1])["view"]
     with rt.factory() as s:
         csc = repo.agency_by_key("swindon", "social-care", session=s).id

@@ -26,7 +26,7 @@ def _cases(rt) -> int:
 
 def _intake_view(rt, mock, slack, who: str = "alice") -> tuple[dict, dict]:
     slack.command(USERS[who], "new")
-    risk = mock.wait_for("views.open")[0].args["view"]
+    risk = mock.forms()[0]
     intake = json.loads(slack.submit(USERS[who], risk, _state(risk, {"risk": "no"}))[1])["view"]
     with rt.factory() as s:
         csc = repo.agency_by_key("swindon", "social-care", session=s).id

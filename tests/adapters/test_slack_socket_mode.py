@@ -114,7 +114,7 @@ def test_whole_case_over_socket_mode(sqlite_runtime) -> None:
             sock.send("slash_commands", {"command": "/parley", "text": "new", "user_id": USERS["alice"],
                                          "team_id": "T1", "trigger_id": "trig-1", "channel_id": "DUALICE",
                                          "response_url": mock.url.replace("/api/", "/respond/1")})
-            risk = mock.wait_for("views.open")[0].args["view"]
+            risk = mock.forms()[0]
             ack = sock.send("interactive", {"type": "view_submission", "user": {"id": USERS["alice"]},
                                             "team": {"id": "T1"}, "view": {**risk, "id": "V1", "hash": "h1",
                                             "state": {"values": _state(risk, {"risk": "no"})}}})
@@ -132,7 +132,7 @@ def test_whole_case_over_socket_mode(sqlite_runtime) -> None:
             sock.send("interactive", {"type": "block_actions", "user": {"id": USERS["bob"]}, "trigger_id": "trig-2",
                                       "actions": [{"action_id": "case.record_outcome", "value": "SWN-2026-0001",
                                                    "type": "button", "block_id": "b", "action_ts": "1"}]})
-            mock.wait_for("views.open", lambda c: c.args["view"].get("callback_id") == "form.outcome")
+            mock.forms(lambda v: v["callback_id"] == "form.outcome")
             # the deadline lapses; the manager acknowledges in the channel; the prompt is updated in place
             clock.set(dt.datetime(2026, 4, 9, 9, 30, tzinfo=LONDON))
             Sweeper(rt.factory, clock).fire_due()
