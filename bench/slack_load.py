@@ -4,7 +4,8 @@ Slack sends them; and a burst of them, all in flight at once, timed one by one f
 
 The stand-in counts the Web API calls it answers (by method) and when the last one came, so a benchmark can tell
 when the work behind a burst of clicks has finished (no call for a while) and check that it was done (one
-``views.open`` per click that opens a modal, a ``views.publish`` of the clicker's App Home per other click).
+``views.open`` and one ``views.update`` per click that opens a modal, a ``views.publish`` of the clicker's App
+Home per other click).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import aiohttp
 from tests.adapters.slack_mock import sign
 
 SECRET = "bench-signing-secret"
-COUNTED = ("views.open", "views.update", "views.publish", "chat.postMessage", "conversations.open", "chat.postEphemeral")
+COUNTED = ("views.open", "views.update", "views.publish", "chat.postMessage", "conversations.open",
+           "chat.postEphemeral")
 
 
 def _serve(url_out: Any, counts: Any, last: Any, stop: Any) -> None:
