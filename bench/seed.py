@@ -2,7 +2,8 @@
 the services (``bot.cases.opening`` / ``bot.cases.services``) or a copy of one that was.
 
 - ``open_templates``: cases opened through the services on every demo board, left open, opened shortly before
-  a given moment so that their timers lie ahead of it (as on a server whose scheduler keeps up).
+  a given moment, and what fell due by then fired by the scheduler's sweep (as on a server whose scheduler keeps
+  up), so that their pending timers lie ahead of it.
 - ``copy_cases``: copies of template cases, inserted in bulk (executemany, a transaction per chunk) until there
   are ``total``: the case row (a new reference from the board's counter, which is moved on), its subject details,
   its events *re-chained* for the new case (storage.chain computes each event's hash from the case id, so every
@@ -33,6 +34,8 @@ from sqlalchemy import bindparam, insert, select, update
 from bot.cases import opening, protocols, services
 from bot.cases.opening import NewCase
 from bot.cases.services import Ctx
+from bot.core.clock import FixedClock
+from bot.escalation.scheduler import Sweeper
 from bot.runtime import Runtime
 from storage import chain, checkpoints, repo
 from storage.models import Case, CaseCounter, CaseEvent, CaseStageResult, SubjectDetails, Timer, TimerPlan
@@ -61,13 +64,18 @@ def open_case(rt: Runtime, board: str, raiser: str, responder: str, at: dt.datet
 
 
 def open_templates(rt: Runtime, count: int, before: dt.datetime, boards: Sequence[str] = BOARDS) -> list[int]:
-    """``count`` open cases across ``boards`` (the four demo boards), opened in the two hours before ``before``."""
+    """``count`` open cases across ``boards`` (the four demo boards), opened in the two hours before ``before``;
+    then the timers due by ``before`` (a stage due the same day, say) are fired by the scheduler's own sweep, as on a
+    server whose scheduler keeps up, so that copies of them carry no timer already due."""
     ids = []
     for n in range(count):
         board = boards[n % len(boards)]
         raiser, responder = PAIRS[(n // len(boards)) % len(PAIRS)]
         at = before - dt.timedelta(minutes=120 - (n * 100 // max(count, 1)))
         ids.append(open_case(rt, board, raiser, responder, at, n))
+    sweeper = Sweeper(rt.factory, FixedClock(before))
+    while sweeper.fire_due():
+        pass
     return ids
 
 
