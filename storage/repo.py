@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage import chain, checkpoints
+from storage.db import keep_loaded
 from storage.models import (
     Agency,
     AuditEntry,
@@ -124,6 +125,9 @@ def current_snapshot(board: Board, *, session: Session) -> ProtocolSnapshot:
 
 
 # -- directory --------------------------------------------------------------------------------
+keep_loaded(Board, Agency, Person)  # read once per unit of work (storage.db.UnitOfWork)
+
+
 def agencies(board_id: str, *, session: Session) -> Sequence[Agency]:
     return session.scalars(select(Agency).where(Agency.board_id == board_id).order_by(Agency.name)).all()
 

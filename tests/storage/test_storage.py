@@ -141,3 +141,35 @@ def test_models_and_migrations_agree(runtime) -> None:
     # constraints to a later ALTER that 0001 and 0003 do not issue. Anything else is a real disagreement.
     diff = [d for d in diff if not (d[0] == "add_fk" and d[1].use_alter)]
     assert diff == []
+
+
+def test_directory_rows_are_read_once_per_unit_of_work(runtime) -> None:
+    """A board, agency or person looked up again by its key in the same unit of work is not another query, even
+    after nothing refers to it any more (SQLAlchemy's identity map alone holds rows weakly); a new unit of work
+    reads them afresh."""
+    import gc
+
+    from sqlalchemy import event
+
+    selects: list[str] = []
+
+    def count(conn, cursor, statement, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    board = loader.board_ids()[0]
+    with runtime.factory() as s:
+        alice = repo.person_by_key(board, "alice", session=s)
+        ids = (alice.id, alice.agency_id)
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        for _ in range(2):
+            with runtime.factory() as s:
+                for _ in range(3):
+                    assert repo.get_person(ids[0], session=s).key == "alice"
+                    assert repo.get_agency(ids[1], session=s) is not None
+                    assert repo.get_board(board, session=s) is not None
+                    gc.collect()
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+    assert len(selects) == 6  # person, agency and board once in each of the two units of work
