@@ -173,3 +173,33 @@ def test_directory_rows_are_read_once_per_unit_of_work(runtime) -> None:
     finally:
         event.remove(runtime.engine, "before_cursor_execute", count)
     assert len(selects) == 6  # person, agency and board once in each of the two units of work
+
+
+def test_a_delivery_key_is_claimed_in_one_statement(runtime) -> None:
+    """A new key is one INSERT (no savepoint around it); a repeat is refused, unless ``window`` has passed."""
+    from sqlalchemy import event
+
+    from bot.delivery import inbound
+
+    statements: list[str] = []
+    now = dt.datetime(2026, 4, 2, 9, 0, tzinfo=dt.timezone.utc)
+    later = now + dt.timedelta(minutes=2)
+
+    def count(conn, cursor, statement, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        with runtime.factory() as s:
+            assert inbound.first_time("teams", "activity:1", now, session=s)
+            s.commit()
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT")
+    with runtime.factory() as s:
+        assert not inbound.first_time("teams", "activity:1", now, session=s)
+        assert inbound.first_time("slack", "activity:1", now, session=s)  # another platform's key
+        assert not inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=5))
+        assert inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=1))
+        assert not inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=1))
+        s.commit()
