@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, event, func, or_, select
+from sqlalchemy import Row, delete, event, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -211,17 +211,21 @@ def find_people(board_id: str, text: str, *, session: Session) -> Sequence[Perso
 
 
 def managers_of(person: Person, *, session: Session) -> list[Person]:
-    """The person's line manager, their manager, and so on up the chain."""
+    """The person's line manager, their manager, and so on up the chain (read in one query; a loop in the chain
+    ends it)."""
+    if not person.line_manager_id:
+        return []
+    up = select(Person.id, Person.line_manager_id, literal(1).label("depth")).where(
+        Person.id == person.line_manager_id).cte("chain", recursive=True)
+    up = up.union_all(select(Person.id, Person.line_manager_id, up.c.depth + 1)
+                      .join(up, Person.id == up.c.line_manager_id).where(up.c.depth < 100))
     out: list[Person] = []
     seen = {person.id}
-    cur = person
-    while cur.line_manager_id and cur.line_manager_id not in seen:
-        mgr = session.get(Person, cur.line_manager_id)
-        if mgr is None:
+    for mgr in session.scalars(select(Person).join(up, Person.id == up.c.id).order_by(up.c.depth)):
+        if mgr.id in seen:
             break
         out.append(mgr)
         seen.add(mgr.id)
-        cur = mgr
     return out
 
 

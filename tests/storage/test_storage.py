@@ -203,3 +203,32 @@ def test_a_delivery_key_is_claimed_in_one_statement(runtime) -> None:
         assert inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=1))
         assert not inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=1))
         s.commit()
+
+
+def test_a_line_management_chain_is_read_in_one_query(runtime) -> None:
+    """managers_of: the chain up from someone, in order, in one SELECT; a loop in the chain ends it."""
+    from sqlalchemy import event
+
+    board = loader.board_ids()[0]
+    selects: list[str] = []
+
+    def count(conn, cursor, statement, *_: object) -> None:
+        selects.append(statement)
+
+    with runtime.factory() as s:
+        alice = repo.person_by_key(board, "alice", session=s)
+        event.listen(runtime.engine, "before_cursor_execute", count)
+        try:
+            chain = repo.managers_of(alice, session=s)
+        finally:
+            event.remove(runtime.engine, "before_cursor_execute", count)
+        assert [m.key for m in chain] == ["sam", "ian", "cara"] and len(selects) == 1
+        cara = chain[-1]
+        cara.line_manager_id = chain[0].id  # sam -> ian -> cara -> sam ...
+        s.flush()
+        assert [m.key for m in repo.managers_of(alice, session=s)] == ["sam", "ian", "cara"]
+        cara.line_manager_id = alice.id  # ... -> cara -> alice
+        s.flush()
+        assert [m.key for m in repo.managers_of(alice, session=s)] == ["sam", "ian", "cara"]
+        assert [m.key for m in repo.managers_of(cara, session=s)] == ["alice", "sam", "ian"]
+        s.rollback()
