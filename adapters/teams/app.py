@@ -335,11 +335,14 @@ class ParleyTeamsBot:
         T = translator(person.language)
         return dataclasses.replace(form, title=T("Record the outcome: {case}", case=headline))
 
-    def _people(self, person: PersonInfo, agency: str | None = None) -> list[tuple[str, str]]:
+    def _people(self, person: PersonInfo, agency: str | None = None,
+                everyone: list[PersonInfo] | None = None) -> list[tuple[str, str]]:
         """The people offered for the counterpart choice (1.5 has no people picker): everyone else in the board's
         directory while that list is small; in a bigger directory, agency first, then person: only the people of
-        the agency chosen (``agency``: its name), and none until one is. Keeps the intake under Teams' 28 KB."""
-        everyone = self.rt.colleagues(person.id)
+        the agency chosen (``agency``: its name), and none until one is. Keeps the intake under Teams' 28 KB.
+        ``everyone``: the person's colleagues, when the caller has them already."""
+        if everyone is None:
+            everyone = self.rt.colleagues(person.id)
         pairs = [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name) for p in everyone]
         if card_parts.nbytes(json.dumps(pairs)) <= PEOPLE_BUDGET:
             return pairs
@@ -355,9 +358,10 @@ class ParleyTeamsBot:
         """The intake form; in a big directory with "List its people" to fill the counterpart choice."""
         values = values or {}
         agencies = {c.value: c.label for f in form.fields if f.id == "agency" for c in f.choices}
-        people = self._people(person, agencies.get(values.get("agency", "")))
+        everyone = self.rt.colleagues(person.id)  # read once for the card (it was read twice)
+        people = self._people(person, agencies.get(values.get("agency", "")), everyone)
         extra = ()
-        if len(people) < len(self.rt.colleagues(person.id)):
+        if len(people) < len(everyone):
             extra = (card_parts.execute(translator(person.language)("List its people"), PEOPLE_VERB,
                                    {"context": form.context}),)
         return card_forms.form_card(form, errors=errors, values=values, people=people, extra_actions=extra)

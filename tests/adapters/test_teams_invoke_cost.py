@@ -44,3 +44,18 @@ def test_a_turn_makes_no_user_token_client_until_one_is_used() -> None:
     assert before == 0
     assert first == [("u", "msteams", "", 1)] and second == [("u", "msteams", "x", 1)] and inner.made == 1
 
+
+def test_the_intake_card_reads_the_directory_once(teams_env) -> None:
+    rt, _connector, teams, _clock, _server = teams_env
+    calls: list[int] = []
+    colleagues = rt.colleagues
+
+    def counting(person_id: int) -> Any:
+        calls.append(person_id)
+        return colleagues(person_id)
+
+    rt.colleagues = counting
+    intake = teams.invoke("alice", "form.risk", {"risk": "no", "context": ""})
+    assert "form.intake" in str(intake)
+    assert len(calls) == 1
+
