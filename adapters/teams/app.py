@@ -301,7 +301,7 @@ class ParleyTeamsBot:
             return cards.case_list_card(listed, int(value) if value.isdigit() else 0, translator(person.language))
         if verb == Route.RECORD_OUTCOME:
             try:
-                return card_forms.form_card(self._named(self.forms.outcome(person.id, value), person))
+                return card_forms.form_card(self.forms.outcome(person.id, value, named=True))
             except ServiceError as exc:
                 return self._card(Message(exc.message, severity=Severity.ERROR))
         if verb == card_parts.REPLY_ACTION:  # typed on the question's card (or its Cancel)

@@ -59,3 +59,65 @@ def test_the_intake_card_reads_the_directory_once(teams_env) -> None:
     assert "form.intake" in str(intake)
     assert len(calls) == 1
 
+
+def test_the_three_buttons_statement_budgets(teams_env) -> None:
+    """The statements one press of each button runs while it is answered (the benchmark's three: bench/bench_teams.py),
+    and its commits. Each budget is what the invoke needs now; before issue #17's work it was 19, 29 and 24
+    statements (directory rows read again and again in one unit of work, a line-management chain a row at a time,
+    the intake card's directory read twice and the risk answer's person and board read again for the intake, the
+    outcome form's case read again in a unit of work of its own, a savepoint around the delivery key)."""
+    from sqlalchemy import event
+
+    from storage import repo
+    from tests.bot.test_scheduler import open_case
+
+    rt, _connector, teams, clock, _server = teams_env
+    open_case(rt, "swindon", clock.now())
+    with rt.factory() as s:
+        ref = next(iter(repo.cases_involving(repo.person_by_key("swindon", "alice", session=s), session=s))).ref
+    seen: list[str] = []
+    counting = {"on": False}
+
+    def answering() -> bool:  # the turn itself, not the outbox delivered after it (an executor's thread)
+        return counting["on"] and not threading.current_thread().name.startswith("asyncio")
+
+    def statement(conn, cursor, text, *_: object) -> None:
+        if answering():
+            seen.append(text)
+
+    def commit(conn) -> None:
+        if answering():
+            seen.append("COMMIT")
+
+    event.listen(rt.engine, "before_cursor_execute", statement)
+    event.listen(rt.engine, "commit", commit)
+    try:
+        teams.invoke("alice", "case.view", {"value": ref})  # warm: the protocol parsed, references stored
+        costs = {}
+        for verb, data in (("form.risk", {"risk": "no", "context": ""}), ("case.view", {"value": ref}),
+                           ("case.record_outcome", {"value": ref})):
+            seen.clear()
+            counting["on"] = True
+            card = teams.invoke("alice", verb, data)
+            counting["on"] = False
+            assert card["type"] == "AdaptiveCard"
+            costs[verb] = (len([x for x in seen if x != "COMMIT"]), seen.count("COMMIT"))
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", statement)
+        event.remove(rt.engine, "commit", commit)
+    # (statements, commits): the delivery key's commit, and the risk answer's or the view's own unit of work
+    assert costs == {"form.risk": (11, 2), "case.view": (16, 2), "case.record_outcome": (14, 1)}
+
+
+def test_the_outcome_form_named_in_its_own_unit_of_work_is_the_same_form(teams_env) -> None:
+    """Record the outcome names the case in the form's own unit of work (not in a second one): the same form."""
+    from tests.bot.test_scheduler import open_case
+
+    rt, _connector, _teams, clock, server = teams_env
+    open_case(rt, "swindon", clock.now())
+    for key in ("alice", "bob"):
+        person = rt.person_by_key("swindon", key)
+        for value in ("SWN-2026-0001", "SWN-2026-0001 resolved"):
+            named = server.bot.forms.outcome(person.id, value, named=True)
+            assert named == server.bot._named(server.bot.forms.outcome(person.id, value), person)
+            assert named.title.startswith("Record the outcome: SWN-2026-0001")
