@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, event, func, literal, or_, select
+from sqlalchemy import Row, Select, bindparam, delete, event, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -215,18 +215,27 @@ def managers_of(person: Person, *, session: Session) -> list[Person]:
     ends it)."""
     if not person.line_manager_id:
         return []
-    up = select(Person.id, Person.line_manager_id, literal(1).label("depth")).where(
-        Person.id == person.line_manager_id).cte("chain", recursive=True)
-    up = up.union_all(select(Person.id, Person.line_manager_id, up.c.depth + 1)
-                      .join(up, Person.id == up.c.line_manager_id).where(up.c.depth < 100))
     out: list[Person] = []
     seen = {person.id}
-    for mgr in session.scalars(select(Person).join(up, Person.id == up.c.id).order_by(up.c.depth)):
+    for mgr in session.scalars(_CHAIN, {"start": person.line_manager_id}):
         if mgr.id in seen:
             break
         out.append(mgr)
         seen.add(mgr.id)
     return out
+
+
+def _chain() -> Select[Person]:
+    """The people up a line-management chain from ``:start``, nearest first (built once: building it costs more
+    than running it)."""
+    up = select(Person.id, Person.line_manager_id, literal(1).label("depth")).where(
+        Person.id == bindparam("start")).cte("chain", recursive=True)
+    up = up.union_all(select(Person.id, Person.line_manager_id, up.c.depth + 1)
+                      .join(up, Person.id == up.c.line_manager_id).where(up.c.depth < 100))
+    return select(Person).join(up, Person.id == up.c.id).order_by(up.c.depth)
+
+
+_CHAIN = _chain()
 
 
 # -- cases ------------------------------------------------------------------------------------
