@@ -67,7 +67,7 @@ class ParleyTeamsBot:
     # -- identity and references ---------------------------------------------------------------
     async def person(self, turn: TurnContext) -> PersonInfo | None:
         sender = turn.activity.from_property
-        aad = getattr(sender, "aad_object_id", None) or sender.id
+        aad = _aad(turn.activity)
         email: str | None = None
         known = self.rt.person_for(PLATFORM, aad)
         if known is not None:
@@ -247,26 +247,33 @@ class ParleyTeamsBot:
             status=200, body=AdaptiveCardInvokeResponse(status_code=200, type=CARD, value=card))))
 
     async def _handle_verb(self, turn: TurnContext, verb: str, data: dict[str, Any]) -> dict | None:
-        person = await self.person(turn)
-        if person is None:
-            return self._card(Message(not_linked_text(), severity=Severity.WARNING))
         # the same activity delivered again (Teams retries an invoke it thinks timed out; an Action.Submit
         # message posted twice), or the same form card submitted twice: done once, the repeat answered
-        keys = []
-        if turn.activity.id:
-            keys.append(f"activity:{turn.activity.id}")
-        card = data.get("card")
-        if verb in (INTAKE_FORM, OUTCOME_FORM) and isinstance(card, str) and card:
-            keys.append(f"card:{person.id}:{verb}:{card[:64]}")
+        def keys(person: PersonInfo) -> list[str]:
+            out = [f"activity:{turn.activity.id}"] if turn.activity.id else []
+            card = data.get("card")
+            if verb in (INTAKE_FORM, OUTCOME_FORM) and isinstance(card, str) and card:
+                out.append(f"card:{person.id}:{verb}:{card[:64]}")
+            return out
+
         now = self.clock.now()
-        claimed = []
-        for key in keys:
-            if not self.rt.first_time(PLATFORM, key, now):
-                for k in claimed:
-                    self.rt.forget(PLATFORM, k)
-                return self._card(Message(translator(person.language)(
-                    "Already done: this was sent before, so nothing was done again.")))
-            claimed.append(key)
+        # someone linked already: who they are and the keys claimed in one unit of work
+        person, claimed = self.rt.person_claiming(PLATFORM, _aad(turn.activity), keys, now)
+        if person is None:  # not linked yet: by the e-mail address Teams gives for them, then the keys
+            person = await self.person(turn)
+            if person is None:
+                return self._card(Message(not_linked_text(), severity=Severity.WARNING))
+            claimed = []
+            for key in keys(person):
+                if not self.rt.first_time(PLATFORM, key, now):
+                    for k in claimed:
+                        self.rt.forget(PLATFORM, k)
+                    claimed = None
+                    break
+                claimed.append(key)
+        if claimed is None:
+            return self._card(Message(translator(person.language)(
+                "Already done: this was sent before, so nothing was done again.")))
         committed = False
         try:
             result, committed = await self._act(turn, person, verb, data)
@@ -365,6 +372,12 @@ class ParleyTeamsBot:
             extra = (card_parts.execute(translator(person.language)("List its people"), PEOPLE_VERB,
                                    {"context": form.context}),)
         return card_forms.form_card(form, errors=errors, values=values, people=people, extra_actions=extra)
+
+
+def _aad(act: Activity) -> str:
+    """Who sent ``act``: their Entra ID object id (their id in Teams without one)."""
+    sender = act.from_property
+    return getattr(sender, "aad_object_id", None) or sender.id
 
 
 def _channel_id(act: Activity) -> str | None:

@@ -63,9 +63,9 @@ def test_the_intake_card_reads_the_directory_once(teams_env) -> None:
 def test_the_three_buttons_statement_budgets(teams_env) -> None:
     """The statements one press of each button runs while it is answered (the benchmark's three: bench/bench_teams.py),
     and its commits. Each budget is what the invoke needs now; before issue #17's work it was 19, 29 and 24
-    statements (directory rows read again and again in one unit of work, a line-management chain a row at a time,
+    statements on 5, 3 and 3 connections taken from the pool (directory rows read again and again in one unit of work, a line-management chain a row at a time,
     the intake card's directory read twice and the risk answer's person and board read again for the intake, the
-    outcome form's case read again in a unit of work of its own, a savepoint around the delivery key)."""
+    outcome form's case read again in a unit of work of its own, a savepoint around the delivery key, claimed in a unit of work of its own)."""
     from sqlalchemy import event
 
     from storage import repo
@@ -89,8 +89,13 @@ def test_the_three_buttons_statement_budgets(teams_env) -> None:
         if answering():
             seen.append("COMMIT")
 
+    def checkout(*_: object) -> None:
+        if answering():
+            seen.append("CHECKOUT")
+
     event.listen(rt.engine, "before_cursor_execute", statement)
     event.listen(rt.engine, "commit", commit)
+    event.listen(rt.engine, "checkout", checkout)
     try:
         teams.invoke("alice", "case.view", {"value": ref})  # warm: the protocol parsed, references stored
         costs = {}
@@ -101,12 +106,16 @@ def test_the_three_buttons_statement_budgets(teams_env) -> None:
             card = teams.invoke("alice", verb, data)
             counting["on"] = False
             assert card["type"] == "AdaptiveCard"
-            costs[verb] = (len([x for x in seen if x != "COMMIT"]), seen.count("COMMIT"))
+            costs[verb] = (len([x for x in seen if x not in ("COMMIT", "CHECKOUT")]), seen.count("COMMIT"),
+                           seen.count("CHECKOUT"))
     finally:
         event.remove(rt.engine, "before_cursor_execute", statement)
         event.remove(rt.engine, "commit", commit)
-    # (statements, commits): the delivery key's commit, and the risk answer's or the view's own unit of work
-    assert costs == {"form.risk": (11, 2), "case.view": (16, 2), "case.record_outcome": (14, 1)}
+        event.remove(rt.engine, "checkout", checkout)
+    # (statements, commits, connections taken from the pool): who is pressing and the delivery key in one unit of
+    # work, committed; then the button's own unit of work (the risk answer's and the view's commit: they may write;
+    # the intake is read after the risk answer's commit, on a connection taken again), and the intake card's people
+    assert costs == {"form.risk": (11, 2, 4), "case.view": (16, 2, 2), "case.record_outcome": (14, 1, 2)}
 
 
 def test_the_outcome_form_named_in_its_own_unit_of_work_is_the_same_form(teams_env) -> None:
@@ -121,3 +130,17 @@ def test_the_outcome_form_named_in_its_own_unit_of_work_is_the_same_form(teams_e
             named = server.bot.forms.outcome(person.id, value, named=True)
             assert named == server.bot._named(server.bot.forms.outcome(person.id, value), person)
             assert named.title.startswith("Record the outcome: SWN-2026-0001")
+
+
+def test_who_is_pressing_and_the_delivery_keys_in_one_unit_of_work(teams_env) -> None:
+    """Runtime.person_claiming: the person and their keys claimed together; a key seen before claims none (the
+    others are not kept, so their retry is not taken for a duplicate); someone not linked claims nothing."""
+    rt, _connector, _teams, clock, _server = teams_env
+    now = clock.now()
+    person, claimed = rt.person_claiming("teams", "aad-alice", lambda p: [f"card:{p.id}:x"], now)
+    assert person is not None and person.key == "alice" and claimed == [f"card:{person.id}:x"]
+    again, none = rt.person_claiming("teams", "aad-alice", lambda p: ["activity:new", f"card:{p.id}:x"], now)
+    assert again == person and none is None
+    assert rt.first_time("teams", "activity:new", now)  # not kept by the refused claim
+    assert rt.person_claiming("teams", "aad-nobody", lambda p: ["activity:other"], now) == (None, None)
+    assert rt.first_time("teams", "activity:other", now)
