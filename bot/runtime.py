@@ -245,6 +245,24 @@ class Runtime:
             s.commit()
             return queued
 
+    def person_claiming(self, platform: str, external_id: str, keys: Callable[[PersonInfo], list[str]],
+                        now: dt.datetime) -> tuple[PersonInfo | None, list[str] | None]:
+        """``person_for`` by stored identity alone and, when someone is found, ``first_time`` for each of
+        ``keys(them)``, in one unit of work: (the person, the keys claimed), or (the person, None) when one of the
+        keys was seen before (then none is kept), or (None, None) for someone not linked yet."""
+        with self.factory() as s:
+            p = inbound.person_for(platform, external_id, None, session=s)
+            if p is None:
+                return None, None
+            info = self._info(p, s)
+            wanted = keys(info)
+            for key in wanted:
+                if not inbound.first_time(platform, key, now, session=s):
+                    s.rollback()
+                    return info, None
+            s.commit()
+            return info, wanted
+
     def forget(self, platform: str, key: str) -> None:
         """Undo ``first_time`` for work that did not go through (refused, or failed), so a retry is not taken
         for a duplicate: a key is kept only for work that committed."""

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 DEFAULT_URL = "sqlite:///parley.db"
 SQLITE_BUSY_SECONDS = 30  # how long a SQLite transaction waits for another to finish before giving up
 IMMEDIATE = "parley_sqlite_immediate"
+_KEPT = "parley_kept_rows"
+_KEPT_CLASSES: list[type] = []
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -96,7 +98,14 @@ def keep_after_rollback(exc: BaseException, session: Session) -> bool:
 
 class UnitOfWork(Session):
     """A session whose ``with`` block, left by an exception that carries a record to keep (see
-    :func:`keep_after_rollback`), rolls back, writes that record and commits it before closing."""
+    :func:`keep_after_rollback`), rolls back, writes that record and commits it before closing.
+
+    Rows of the classes given to :func:`keep_loaded` stay in its identity map once loaded, until it closes, so
+    looking one up again by its key (``session.get``) is not another query."""
+
+    def close(self) -> None:
+        self.info.pop(_KEPT, None)
+        super().close()
 
     def __exit__(self, type_: object, value: BaseException | None, traceback: object) -> None:
         try:
@@ -104,6 +113,22 @@ class UnitOfWork(Session):
                 self.commit()
         finally:
             super().__exit__(type_, value, traceback)
+
+
+def keep_loaded(*classes: type) -> None:
+    """Keep rows of ``classes`` for the rest of the unit of work that loaded them (see :class:`UnitOfWork`).
+
+    SQLAlchemy's identity map holds rows weakly: a row nobody refers to any more (an agency whose name was
+    read) is dropped, and the next ``session.get`` of it is a query again (a case card read its two agencies
+    seven times). For small rows read again and again in one unit of work (boards, agencies, people). What a
+    unit of work sees does not change: a row still held is never re-read by ``session.get`` either."""
+    _KEPT_CLASSES.extend(c for c in classes if c not in _KEPT_CLASSES)
+
+
+@event.listens_for(UnitOfWork, "loaded_as_persistent")
+def _keep(session: Session, instance: object) -> None:
+    if isinstance(instance, tuple(_KEPT_CLASSES)):
+        session.info.setdefault(_KEPT, []).append(instance)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+import datetime as dt
+
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import Person, PersonIdentity
@@ -26,6 +29,15 @@ def identity(platform: str, external_id: str, *, session: Session) -> PersonIden
 
 
 # -- delivery keys (deduplication) ------------------------------------------------------------------------------
+def add_key(platform: str, key: str, seen_at: dt.datetime, *, session: Session) -> bool:
+    """Store a delivery key; False, and nothing written, when it is stored already. One statement (``INSERT ...
+    ON CONFLICT DO NOTHING``): no savepoint to catch the duplicate with, so nothing else in the session is undone."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(InboundKey).values(platform=platform, key=key, seen_at=seen_at).on_conflict_do_nothing(
+        index_elements=["platform", "key"]).returning(InboundKey.id)
+    return session.execute(stmt).scalar() is not None
+
+
 def delete_key(platform: str, key: str, *, session: Session) -> None:
     session.execute(delete(InboundKey).where(InboundKey.platform == platform, InboundKey.key == key))
 

@@ -16,11 +16,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, event, func, or_, select
+from sqlalchemy import Row, Select, bindparam, delete, event, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage import chain, checkpoints
+from storage.db import keep_loaded
 from storage.models import (
     Agency,
     AuditEntry,
@@ -124,6 +125,9 @@ def current_snapshot(board: Board, *, session: Session) -> ProtocolSnapshot:
 
 
 # -- directory --------------------------------------------------------------------------------
+keep_loaded(Board, Agency, Person)  # read once per unit of work (storage.db.UnitOfWork)
+
+
 def agencies(board_id: str, *, session: Session) -> Sequence[Agency]:
     return session.scalars(select(Agency).where(Agency.board_id == board_id).order_by(Agency.name)).all()
 
@@ -207,18 +211,31 @@ def find_people(board_id: str, text: str, *, session: Session) -> Sequence[Perso
 
 
 def managers_of(person: Person, *, session: Session) -> list[Person]:
-    """The person's line manager, their manager, and so on up the chain."""
+    """The person's line manager, their manager, and so on up the chain (read in one query; a loop in the chain
+    ends it)."""
+    if not person.line_manager_id:
+        return []
     out: list[Person] = []
     seen = {person.id}
-    cur = person
-    while cur.line_manager_id and cur.line_manager_id not in seen:
-        mgr = session.get(Person, cur.line_manager_id)
-        if mgr is None:
+    for mgr in session.scalars(_CHAIN, {"start": person.line_manager_id}):
+        if mgr.id in seen:
             break
         out.append(mgr)
         seen.add(mgr.id)
-        cur = mgr
     return out
+
+
+def _chain() -> Select[Person]:
+    """The people up a line-management chain from ``:start``, nearest first (built once: building it costs more
+    than running it)."""
+    up = select(Person.id, Person.line_manager_id, literal(1).label("depth")).where(
+        Person.id == bindparam("start")).cte("chain", recursive=True)
+    up = up.union_all(select(Person.id, Person.line_manager_id, up.c.depth + 1)
+                      .join(up, Person.id == up.c.line_manager_id).where(up.c.depth < 100))
+    return select(Person).join(up, Person.id == up.c.id).order_by(up.c.depth)
+
+
+_CHAIN = _chain()
 
 
 # -- cases ------------------------------------------------------------------------------------

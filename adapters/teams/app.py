@@ -67,7 +67,7 @@ class ParleyTeamsBot:
     # -- identity and references ---------------------------------------------------------------
     async def person(self, turn: TurnContext) -> PersonInfo | None:
         sender = turn.activity.from_property
-        aad = getattr(sender, "aad_object_id", None) or sender.id
+        aad = _aad(turn.activity)
         email: str | None = None
         known = self.rt.person_for(PLATFORM, aad)
         if known is not None:
@@ -247,26 +247,33 @@ class ParleyTeamsBot:
             status=200, body=AdaptiveCardInvokeResponse(status_code=200, type=CARD, value=card))))
 
     async def _handle_verb(self, turn: TurnContext, verb: str, data: dict[str, Any]) -> dict | None:
-        person = await self.person(turn)
-        if person is None:
-            return self._card(Message(not_linked_text(), severity=Severity.WARNING))
         # the same activity delivered again (Teams retries an invoke it thinks timed out; an Action.Submit
         # message posted twice), or the same form card submitted twice: done once, the repeat answered
-        keys = []
-        if turn.activity.id:
-            keys.append(f"activity:{turn.activity.id}")
-        card = data.get("card")
-        if verb in (INTAKE_FORM, OUTCOME_FORM) and isinstance(card, str) and card:
-            keys.append(f"card:{person.id}:{verb}:{card[:64]}")
+        def keys(person: PersonInfo) -> list[str]:
+            out = [f"activity:{turn.activity.id}"] if turn.activity.id else []
+            card = data.get("card")
+            if verb in (INTAKE_FORM, OUTCOME_FORM) and isinstance(card, str) and card:
+                out.append(f"card:{person.id}:{verb}:{card[:64]}")
+            return out
+
         now = self.clock.now()
-        claimed = []
-        for key in keys:
-            if not self.rt.first_time(PLATFORM, key, now):
-                for k in claimed:
-                    self.rt.forget(PLATFORM, k)
-                return self._card(Message(translator(person.language)(
-                    "Already done: this was sent before, so nothing was done again.")))
-            claimed.append(key)
+        # someone linked already: who they are and the keys claimed in one unit of work
+        person, claimed = self.rt.person_claiming(PLATFORM, _aad(turn.activity), keys, now)
+        if person is None:  # not linked yet: by the e-mail address Teams gives for them, then the keys
+            person = await self.person(turn)
+            if person is None:
+                return self._card(Message(not_linked_text(), severity=Severity.WARNING))
+            claimed = []
+            for key in keys(person):
+                if not self.rt.first_time(PLATFORM, key, now):
+                    for k in claimed:
+                        self.rt.forget(PLATFORM, k)
+                    claimed = None
+                    break
+                claimed.append(key)
+        if claimed is None:
+            return self._card(Message(translator(person.language)(
+                "Already done: this was sent before, so nothing was done again.")))
         committed = False
         try:
             result, committed = await self._act(turn, person, verb, data)
@@ -301,7 +308,7 @@ class ParleyTeamsBot:
             return cards.case_list_card(listed, int(value) if value.isdigit() else 0, translator(person.language))
         if verb == Route.RECORD_OUTCOME:
             try:
-                return card_forms.form_card(self._named(self.forms.outcome(person.id, value), person))
+                return card_forms.form_card(self.forms.outcome(person.id, value, named=True))
             except ServiceError as exc:
                 return self._card(Message(exc.message, severity=Severity.ERROR))
         if verb == card_parts.REPLY_ACTION:  # typed on the question's card (or its Cancel)
@@ -335,11 +342,14 @@ class ParleyTeamsBot:
         T = translator(person.language)
         return dataclasses.replace(form, title=T("Record the outcome: {case}", case=headline))
 
-    def _people(self, person: PersonInfo, agency: str | None = None) -> list[tuple[str, str]]:
+    def _people(self, person: PersonInfo, agency: str | None = None,
+                everyone: list[PersonInfo] | None = None) -> list[tuple[str, str]]:
         """The people offered for the counterpart choice (1.5 has no people picker): everyone else in the board's
         directory while that list is small; in a bigger directory, agency first, then person: only the people of
-        the agency chosen (``agency``: its name), and none until one is. Keeps the intake under Teams' 28 KB."""
-        everyone = self.rt.colleagues(person.id)
+        the agency chosen (``agency``: its name), and none until one is. Keeps the intake under Teams' 28 KB.
+        ``everyone``: the person's colleagues, when the caller has them already."""
+        if everyone is None:
+            everyone = self.rt.colleagues(person.id)
         pairs = [(str(p.id), f"{p.name} \u2014 {p.agency}" if p.agency else p.name) for p in everyone]
         if card_parts.nbytes(json.dumps(pairs)) <= PEOPLE_BUDGET:
             return pairs
@@ -355,12 +365,19 @@ class ParleyTeamsBot:
         """The intake form; in a big directory with "List its people" to fill the counterpart choice."""
         values = values or {}
         agencies = {c.value: c.label for f in form.fields if f.id == "agency" for c in f.choices}
-        people = self._people(person, agencies.get(values.get("agency", "")))
+        everyone = self.rt.colleagues(person.id)  # read once for the card (it was read twice)
+        people = self._people(person, agencies.get(values.get("agency", "")), everyone)
         extra = ()
-        if len(people) < len(self.rt.colleagues(person.id)):
+        if len(people) < len(everyone):
             extra = (card_parts.execute(translator(person.language)("List its people"), PEOPLE_VERB,
                                    {"context": form.context}),)
         return card_forms.form_card(form, errors=errors, values=values, people=people, extra_actions=extra)
+
+
+def _aad(act: Activity) -> str:
+    """Who sent ``act``: their Entra ID object id (their id in Teams without one)."""
+    sender = act.from_property
+    return getattr(sender, "aad_object_id", None) or sender.id
 
 
 def _channel_id(act: Activity) -> str | None:

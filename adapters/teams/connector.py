@@ -8,6 +8,10 @@ Retry-After, without holding up other conversations. So ``BoundedAuthentication`
 authentication the CloudAdapter is built with and sets, on every connector client it creates, the timeout
 (``PARLEY_TEAMS_TIMEOUT`` seconds, default 30) and, while ``proactive()`` is in effect, no retries at all: the
 Connector's answer (status and headers) reaches the transport as it came.
+
+botbuilder also makes, for every turn, a client of the Bot Framework token service (for OAuth sign-in, which
+Parley does not use); building one costs as much as a connector client (msrest's retry policy). The turn is given
+a stand-in that builds the real client only if one of its methods is ever called.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from botframework.connector import ConnectorClient
-from botframework.connector.auth import BotFrameworkAuthentication, ClaimsIdentity, ConnectorFactory
+from botframework.connector.auth import BotFrameworkAuthentication, ClaimsIdentity, ConnectorFactory, UserTokenClient
 from urllib3.util.retry import Retry
 
 DEFAULT_TIMEOUT = 30.0
@@ -86,7 +90,7 @@ class BoundedAuthentication(BotFrameworkAuthentication):
         return _Connectors(self.inner.create_connector_factory(claims_identity), self.timeout)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> Any:
-        return await self.inner.create_user_token_client(claims_identity)
+        return _LazyUserTokens(self.inner, claims_identity)  # made when first used: never, in Parley
 
     def create_bot_framework_client(self) -> Any:
         return self.inner.create_bot_framework_client()
@@ -96,3 +100,37 @@ class BoundedAuthentication(BotFrameworkAuthentication):
 
     async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
         return await self.inner.authenticate_channel_request(auth_header)
+
+
+class _LazyUserTokens(UserTokenClient):
+    """The turn's user token client, made by ``inner`` the first time one of its methods is called."""
+
+    def __init__(self, inner: BotFrameworkAuthentication, claims_identity: ClaimsIdentity):
+        self._inner = inner
+        self._claims_identity = claims_identity
+        self._client: UserTokenClient | None = None
+
+    async def _real(self) -> UserTokenClient:
+        if self._client is None:
+            self._client = await self._inner.create_user_token_client(self._claims_identity)
+        return self._client
+
+    async def get_user_token(self, user_id: str, connection_name: str, channel_id: str, magic_code: str) -> Any:
+        return await (await self._real()).get_user_token(user_id, connection_name, channel_id, magic_code)
+
+    async def get_sign_in_resource(self, connection_name: str, activity: Any, final_redirect: str) -> Any:
+        return await (await self._real()).get_sign_in_resource(connection_name, activity, final_redirect)
+
+    async def sign_out_user(self, user_id: str, connection_name: str, channel_id: str) -> Any:
+        return await (await self._real()).sign_out_user(user_id, connection_name, channel_id)
+
+    async def get_token_status(self, user_id: str, channel_id: str, include_filter: str) -> Any:
+        return await (await self._real()).get_token_status(user_id, channel_id, include_filter)
+
+    async def get_aad_tokens(self, user_id: str, connection_name: str, resource_urls: list[str],
+                             channel_id: str) -> Any:
+        return await (await self._real()).get_aad_tokens(user_id, connection_name, resource_urls, channel_id)
+
+    async def exchange_token(self, user_id: str, connection_name: str, channel_id: str, exchange_request: Any
+                             ) -> Any:
+        return await (await self._real()).exchange_token(user_id, connection_name, channel_id, exchange_request)

@@ -20,7 +20,6 @@ from bot.core.i18n import available_languages, translator
 from bot.delivery import addressing
 from storage import inbound_repo, repo
 from storage.models import Person, PersonIdentity
-from storage.platform_models import InboundKey
 
 LINKERS = {"admin", "business_unit"}
 
@@ -85,13 +84,10 @@ def first_time(platform: str, key: str, now: dt.datetime, *, session: Session,
                window: dt.timedelta | None = None) -> bool:
     """True the first time ``key`` is seen (or again after ``window``); False for a duplicate."""
     key = key[:300]
-    try:
-        with session.begin_nested():
-            session.add(InboundKey(platform=platform, key=key, seen_at=now))
+    if inbound_repo.add_key(platform, key, now, session=session):
         return True
-    except IntegrityError:
-        row = inbound_repo.key_for_update(platform, key, session=session)
-        if row is None or window is None or now - row.seen_at < window:
-            return False
-        row.seen_at = now
-        return True
+    row = inbound_repo.key_for_update(platform, key, session=session)
+    if row is None or window is None or now - row.seen_at < window:
+        return False
+    row.seen_at = now
+    return True

@@ -8,7 +8,7 @@ Reply the conversation would have produced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,7 @@ from bot.cases.services import Ctx
 from bot.conversation.engine import EXACT, Invalid, Step, Stop, Turn, parse_yes_no
 from bot.conversation.flows.common import flag_questions, person_choices
 from bot.conversation.registry import FLOWS
+from bot.core import views
 from bot.core.clock import Clock
 from bot.core.i18n import Translator
 from bot.core.messages import Choice, FieldKind, Form, FormField, Message, PromptKind, Reply, Severity
@@ -129,23 +130,31 @@ class Forms:
 
     def intake(self, person_id: int, *, risk_intro: Message | None = None, prefill_what: str | None = None) -> Form:
         with self.factory() as s:
-            ctx = self._ctx(s, person_id)
-            proto = protocols.board_protocol(ctx.actor.board_id, session=s)
-            agencies = [(a.id, a.name) for a in repo.agencies(ctx.actor.board_id, session=s)
-                        if a.id != ctx.actor.agency_id]
-            return intake_form(ctx.T, proto, agencies, risk_intro=risk_intro, prefill_what=prefill_what)
+            return self._intake(s, self._ctx(s, person_id), risk_intro=risk_intro, prefill_what=prefill_what)
 
-    def outcome(self, person_id: int, value: str) -> Form:
+    @staticmethod
+    def _intake(s: Session, ctx: Ctx, *, risk_intro: Message | None = None, prefill_what: str | None = None) -> Form:
+        proto = protocols.board_protocol(ctx.actor.board_id, session=s)
+        agencies = [(a.id, a.name) for a in repo.agencies(ctx.actor.board_id, session=s)
+                    if a.id != ctx.actor.agency_id]
+        return intake_form(ctx.T, proto, agencies, risk_intro=risk_intro, prefill_what=prefill_what)
+
+    def outcome(self, person_id: int, value: str, *, named: bool = False) -> Form:
         """The outcome form for a case; ``value`` is its reference, followed by ``resolved`` from an escalation
-        prompt's "Already resolved" button (the answer is then chosen already)."""
+        prompt's "Already resolved" button (the answer is then chosen already). ``named``: the case named in the
+        title (reference, agencies and stage: T9), read in the same unit of work."""
         ref, *rest = value.split() or [""]
         with self.factory() as s:
             ctx = self._ctx(s, person_id)
             case = services.find_case(ref, ctx, session=s)
             services.require_may_act(ctx, case, "record_outcome", session=s)
             turn = Turn(ctx.T, ctx, s, {"ref": case.ref}, [])
-            return outcome_form(ctx.T, case.ref, flag_questions(turn, None, True),
+            form = outcome_form(ctx.T, case.ref, flag_questions(turn, None, True),
                                 preset="resolved" if rest[:1] == ["resolved"] else None)
+            if not named:
+                return form
+            headline = views.case_headline(ctx.T, case, protocols.protocol_for(case, session=s), session=s)
+            return replace(form, title=ctx.T("Record the outcome: {case}", case=headline))
 
     def submit_risk(self, person_id: int, values: dict[str, str]) -> FormResult:
         """The first question. 'Yes' records the report at once and shows the route above the intake form."""
@@ -162,8 +171,8 @@ class Forms:
             except Invalid as exc:
                 return FormResult(errors={"risk": str(exc)})
             s.commit()
-        intro = next((n for n in turn.notes if n.severity is Severity.URGENT), None)
-        form = self.intake(person_id, risk_intro=intro)
+            intro = next((n for n in turn.notes if n.severity is Severity.URGENT), None)
+            form = self._intake(s, ctx, risk_intro=intro)  # the same unit of work: the person and board read once
         return FormResult(next_form=Form(form.id, form.title, form.submit_label, form.fields,
                                          context=_encode_risk(turn.data), intro=form.intro,
                                          intro_severity=form.intro_severity))

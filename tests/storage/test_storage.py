@@ -141,3 +141,94 @@ def test_models_and_migrations_agree(runtime) -> None:
     # constraints to a later ALTER that 0001 and 0003 do not issue. Anything else is a real disagreement.
     diff = [d for d in diff if not (d[0] == "add_fk" and d[1].use_alter)]
     assert diff == []
+
+
+def test_directory_rows_are_read_once_per_unit_of_work(runtime) -> None:
+    """A board, agency or person looked up again by its key in the same unit of work is not another query, even
+    after nothing refers to it any more (SQLAlchemy's identity map alone holds rows weakly); a new unit of work
+    reads them afresh."""
+    import gc
+
+    from sqlalchemy import event
+
+    selects: list[str] = []
+
+    def count(conn, cursor, statement, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    board = loader.board_ids()[0]
+    with runtime.factory() as s:
+        alice = repo.person_by_key(board, "alice", session=s)
+        ids = (alice.id, alice.agency_id)
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        for _ in range(2):
+            with runtime.factory() as s:
+                for _ in range(3):
+                    assert repo.get_person(ids[0], session=s).key == "alice"
+                    assert repo.get_agency(ids[1], session=s) is not None
+                    assert repo.get_board(board, session=s) is not None
+                    gc.collect()
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+    assert len(selects) == 6  # person, agency and board once in each of the two units of work
+
+
+def test_a_delivery_key_is_claimed_in_one_statement(runtime) -> None:
+    """A new key is one INSERT (no savepoint around it); a repeat is refused, unless ``window`` has passed."""
+    from sqlalchemy import event
+
+    from bot.delivery import inbound
+
+    statements: list[str] = []
+    now = dt.datetime(2026, 4, 2, 9, 0, tzinfo=dt.timezone.utc)
+    later = now + dt.timedelta(minutes=2)
+
+    def count(conn, cursor, statement, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        with runtime.factory() as s:
+            assert inbound.first_time("teams", "activity:1", now, session=s)
+            s.commit()
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT")
+    with runtime.factory() as s:
+        assert not inbound.first_time("teams", "activity:1", now, session=s)
+        assert inbound.first_time("slack", "activity:1", now, session=s)  # another platform's key
+        assert not inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=5))
+        assert inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=1))
+        assert not inbound.first_time("teams", "activity:1", later, session=s, window=dt.timedelta(minutes=1))
+        s.commit()
+
+
+def test_a_line_management_chain_is_read_in_one_query(runtime) -> None:
+    """managers_of: the chain up from someone, in order, in one SELECT; a loop in the chain ends it."""
+    from sqlalchemy import event
+
+    board = loader.board_ids()[0]
+    selects: list[str] = []
+
+    def count(conn, cursor, statement, *_: object) -> None:
+        selects.append(statement)
+
+    with runtime.factory() as s:
+        alice = repo.person_by_key(board, "alice", session=s)
+        event.listen(runtime.engine, "before_cursor_execute", count)
+        try:
+            chain = repo.managers_of(alice, session=s)
+        finally:
+            event.remove(runtime.engine, "before_cursor_execute", count)
+        assert [m.key for m in chain] == ["sam", "ian", "cara"] and len(selects) == 1
+        cara = chain[-1]
+        cara.line_manager_id = chain[0].id  # sam -> ian -> cara -> sam ...
+        s.flush()
+        assert [m.key for m in repo.managers_of(alice, session=s)] == ["sam", "ian", "cara"]
+        cara.line_manager_id = alice.id  # ... -> cara -> alice
+        s.flush()
+        assert [m.key for m in repo.managers_of(alice, session=s)] == ["sam", "ian", "cara"]
+        assert [m.key for m in repo.managers_of(cara, session=s)] == ["alice", "sam", "ian"]
+        s.rollback()
