@@ -27,13 +27,21 @@ an instant falls on and when close of business is.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import sys
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
 from dateutil.relativedelta import relativedelta
+
+# the library's module for the United Kingdom, loaded on its own (see _gb)
+GB_MODULE = "holidays.countries.united_kingdom"
+_gb_lock = threading.Lock()
 
 NATIONS: dict[str, str] = {
     "england-and-wales": "ENG",
@@ -48,9 +56,32 @@ class CalendarError(ValueError):
     """A calendar was asked for something it cannot do (unknown nation, bad hours)."""
 
 
+def _gb(subdiv: str, year: int) -> holidays.HolidayBase:
+    """``holidays.country_holidays("GB", subdiv=subdiv, years=year)``, without importing every other country: the
+    library imports a country's module by name, which runs the package ``holidays.countries``, whose ``__init__``
+    imports all 250 (some 8 MB a server kept for the life of the process, to use one). The UK's module is loaded
+    from its file under its own name instead; a later import of the package finds it in ``sys.modules``."""
+    with _gb_lock:
+        module = sys.modules.get(GB_MODULE)
+        if module is None:
+            path = Path(holidays.__file__).parent / "countries" / "united_kingdom.py"
+            spec = importlib.util.spec_from_file_location(GB_MODULE, path) if path.is_file() else None
+            if spec is None or spec.loader is None:  # pragma: no cover - the library changed its layout
+                return holidays.country_holidays("GB", subdiv=subdiv, years=year)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[GB_MODULE] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[GB_MODULE]
+                raise
+    gb: type[holidays.HolidayBase] = module.GB
+    return gb(years=year, subdiv=subdiv)
+
+
 @lru_cache(maxsize=512)
 def _bank_holidays(subdiv: str, year: int) -> frozenset[dt.date]:
-    return frozenset(holidays.country_holidays("GB", subdiv=subdiv, years=year).keys())
+    return frozenset(_gb(subdiv, year).keys())
 
 
 @lru_cache(maxsize=512)
@@ -64,7 +95,7 @@ def _working_ordinals(subdiv: str, extra: frozenset[dt.date], year: int) -> tupl
 
 @lru_cache(maxsize=512)
 def bank_holiday_names(subdiv: str, year: int) -> tuple[tuple[dt.date, str], ...]:
-    return tuple(sorted(holidays.country_holidays("GB", subdiv=subdiv, years=year).items()))
+    return tuple(sorted(_gb(subdiv, year).items()))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -90,7 +91,8 @@ class Openings:
 
     def __init__(self) -> None:
         self._views: dict[str, str | None] = {}
-        self._seen: dict[str, tuple[float, float | None]] = {}
+        # delivery key -> (when answered, its window), oldest first: what is past REMEMBERED is dropped as it ages
+        self._seen: OrderedDict[str, tuple[float, float | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._languages: dict[str, str] = {}  # Slack user -> their language, as last read
 
@@ -120,12 +122,14 @@ class Openings:
         minutes): a double click, a replay. The keys are remembered from now."""
         now = time.monotonic()
         with self._lock:
-            if len(self._seen) > 10_000:
-                for k in [k for k, (t, _w) in self._seen.items() if now - t > REMEMBERED]:
-                    del self._seen[k]
+            while self._seen:  # at most the last five minutes' clicks are kept (they were: 10,000 or more)
+                oldest, (answered, _w) = next(iter(self._seen.items()))
+                if now - answered <= REMEMBERED:
+                    break
+                del self._seen[oldest]
             seen = False
             for key, window in keys:
-                at, _ = self._seen.get(key, (None, None))
+                at, _ = self._seen.pop(key, (None, None))  # put back last: the dict stays in the order answered
                 seen = seen or (at is not None and now - at <= min(window or REMEMBERED, REMEMBERED))
                 self._seen[key] = (now, window)
             return seen

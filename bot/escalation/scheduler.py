@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cases import plans, protocols, replays, services, timers
-from bot.core import views
+from bot.core import memory, views
 from bot.core.clock import Clock, board_now, board_offsets, sent_time
 from bot.core.i18n import Translator, in_languages
 from bot.core.messages import Button, Message, Severity
@@ -396,6 +396,8 @@ class SchedulerService:
             sent = self.deliverer.deliver()
             if fired or sent:
                 log.info("sweep: %d timers fired, %d messages sent", fired, sent)
+            if fired + sent >= memory.BURST:  # the start-up sweep after a backlog, say: RSS not kept at its peak
+                memory.release()
             self._wake_for_next()
             now = self.sweeper.clock.now()
             if self._beaten_at is None or now - self._beaten_at >= BEAT_EVERY:

@@ -162,3 +162,24 @@ def test_openings_remember_a_click_for_its_window_and_forget_failed_work() -> No
     assert o.again([("click:U:case.x:R:5.1", 0.2)])  # within its window
     time.sleep(0.25)
     assert not o.again([("click:U:case.x:R:5.1", 0.2)])  # after it: a new click
+
+
+def test_openings_keep_only_the_last_five_minutes_of_clicks(monkeypatch) -> None:
+    """Issue #17: the clicks answered are kept only as long as they can matter (REMEMBERED), dropped as they age,
+    not left to pile up to 10,000 before a scan."""
+    from adapters.slack import ackfirst
+
+    clock = [1000.0]
+    monkeypatch.setattr(ackfirst.time, "monotonic", lambda: clock[0])
+    o = Openings()
+    for i in range(3000):  # ten clicks a second for five minutes, two keys each
+        clock[0] += 0.1
+        assert not o.again([(f"click-ts:U:{i}", None), (f"click:U:case.x:R:{i}", 2.0)])
+    assert len(o._seen) <= 2 * int(ackfirst.REMEMBERED / 0.1) + 2
+    assert o.again([("click-ts:U:2999", None)])  # a recent click is still a double
+    kept = len(o._seen)
+    clock[0] += ackfirst.REMEMBERED + 1  # quiet for five minutes: everything is forgotten at the next click
+    assert not o.again([("click-ts:U:2999", None)])
+    assert len(o._seen) == 1 < kept
+    clock[0] += 10
+    assert o.again([("click-ts:U:2999", None)])  # seen again: kept (moved to the newest)

@@ -106,6 +106,8 @@ def test_a_scheduler_run_loads_no_platform_and_no_renderer(tmp_path) -> None:
     done, modules = imported(["scheduler", "--db", db, "--until-idle", "--interval", "0.1"])
     assert done.returncode == 0, done.stderr[-2000:]
     assert {"adapters.cli_serve", "bot.escalation.scheduler", "apscheduler"} <= modules  # it did run
+    # bank holidays: the library's UK module, not the other 250 countries' (protocol/calendar.py)
+    assert loaded(modules, ("holidays.countries",)) <= {"holidays.countries.united_kingdom"}
     for absent in ("slack_bolt", "slack_sdk", "botbuilder", "botframework", "aiohttp", "matplotlib", "PIL",
                    "weasyprint", "openpyxl", "adapters.slack", "adapters.teams", "adapters.console",
                    "adapters.ops_http"):
@@ -150,3 +152,46 @@ def test_the_root_help_names_the_commands_from_the_table() -> None:
     for name, (_, _, summary) in cli.COMMANDS.items():
         assert name in result.output
         assert summary.split()[0] in result.output
+
+
+def test_serve_with_slack_and_teams_loads_neither_the_renderers_nor_every_country(tmp_path) -> None:
+    """`parley serve` as deployed (Slack over HTTP, Teams, the scheduler), stopped once ready: what it holds at
+    idle. Renderers load when a file is made, and of the holidays library only the UK's module (issue #17)."""
+    import socket
+    import time
+    import urllib.request
+
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    for args in (["db", "upgrade", "--db", db], ["demo", "load", "--db", db]):
+        done, _ = imported(args)
+        assert done.returncode == 0, done.stderr[-2000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_", "PARLEY_OPS_PORT"))}
+    env.update(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET="s" * 32, SLACK_API_BASE_URL="http://127.0.0.1:9/",
+               PARLEY_TEAMS="local", PARLEY_LOG_LEVEL="ERROR")
+    proc = subprocess.Popen([sys.executable, "-c", WRAPPER, "serve", "--db", db, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = [line for line in err.splitlines() if line.startswith("MODULES ")]
+    assert len(lines) == 1, err[-2000:]
+    modules = set(json.loads(lines[0].removeprefix("MODULES ")))
+    assert {"adapters.slack.server", "adapters.teams.server", "bot.escalation.scheduler", "aiohttp"} <= modules
+    for absent in ("matplotlib", "PIL", "numpy", "weasyprint", "openpyxl", "adapters.console"):
+        assert not loaded(modules, (absent,)), absent
+    assert loaded(modules, ("holidays.countries",)) == {"holidays.countries.united_kingdom"}

@@ -293,3 +293,31 @@ def test_custom_working_hours_move_close_of_business() -> None:
     assert cal.due_working_days(d("2026-03-02"), 1) == t("2026-03-03T16:30")
     assert cal.same_working_day(t("2026-03-02T16:45")) == t("2026-03-03T16:30")
     assert cal.next_working_time(t("2026-03-02T08:00")) == t("2026-03-02T08:30")
+
+
+# -- the bank holidays come from the library's UK module, loaded on its own (issue #17: memory) --------------------
+def test_the_uk_module_on_its_own_gives_what_the_library_gives_for_gb() -> None:
+    import holidays
+
+    from protocol import calendar
+
+    for subdiv in calendar.NATIONS.values():
+        for year in range(2000, 2041):
+            expected = holidays.country_holidays("GB", subdiv=subdiv, years=year)
+            assert calendar._bank_holidays(subdiv, year) == frozenset(expected.keys()), (subdiv, year)
+            assert calendar.bank_holiday_names(subdiv, year) == tuple(sorted(expected.items())), (subdiv, year)
+
+
+def test_the_calendar_does_not_import_the_other_countries() -> None:
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "from protocol.calendar import WorkingCalendar\n"
+              "assert WorkingCalendar('scotland').is_working_day(__import__('datetime').date(2026, 1, 2)) is False\n"
+              "print(sorted(m for m in sys.modules if m.startswith('holidays.countries')))\n"
+              "import holidays.countries\n"  # the whole package can still be imported afterwards
+              "print(holidays.countries.GB is sys.modules['holidays.countries.united_kingdom'].GB)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["['holidays.countries.united_kingdom']", "True"]
