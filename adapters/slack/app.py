@@ -334,7 +334,7 @@ class SlackAdapter:
         registration = channels.parse(text)
         if registration is not None:
             channel = body.get("channel_id") or ""
-            respond(response_type="ephemeral", text=register_here(self.client, self.rt.factory, self.clock.now(),
+            respond(response_type="ephemeral", text=register_here(self.client, self.rt, self.clock.now(),
                                                                   person, channel, registration))
             return
         reply = self.conversation.handle(person.id, text)

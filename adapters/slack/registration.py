@@ -7,17 +7,16 @@ import datetime as dt
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.admin import channels
 from bot.cases.errors import ServiceError
 from bot.core.i18n import translator
-from bot.runtime import PersonInfo
+from bot.runtime import PersonInfo, Runtime
 
 PLATFORM = "slack"
 
 
-def register_here(client: WebClient, factory: sessionmaker[Session], now: dt.datetime, person: PersonInfo, channel: str,
+def register_here(client: WebClient, rt: Runtime, now: dt.datetime, person: PersonInfo, channel: str,
                   registration: channels.Registration) -> str:
     """The answer to ``person`` typing a registration in ``channel``: Parley must be in it to post there later."""
     T = translator(person.language)
@@ -30,6 +29,6 @@ def register_here(client: WebClient, factory: sessionmaker[Session], now: dt.dat
     if not member:
         return T("Invite Parley to this channel first (/invite @Parley), then register it.")
     try:
-        return channels.register(factory, person.id, PLATFORM, channel, registration, now)
+        return channels.register(rt.factory, person.id, PLATFORM, channel, registration, now)
     except ServiceError as exc:
         return exc.message
