@@ -259,18 +259,11 @@ class ParleyTeamsBot:
         now = self.clock.now()
         # someone linked already: who they are and the keys claimed in one unit of work
         person, claimed = self.rt.person_claiming(PLATFORM, _aad(turn.activity), keys, now)
-        if person is None:  # not linked yet: by the e-mail address Teams gives for them, then the keys
-            person = await self.person(turn)
+        if person is None:  # not linked yet: linked by the e-mail address Teams gives for them, then the same claim
+            if await self.person(turn) is not None:
+                person, claimed = self.rt.person_claiming(PLATFORM, _aad(turn.activity), keys, now)
             if person is None:
                 return self._card(Message(not_linked_text(), severity=Severity.WARNING))
-            claimed = []
-            for key in keys(person):
-                if not self.rt.first_time(PLATFORM, key, now):
-                    for k in claimed:
-                        self.rt.forget(PLATFORM, k)
-                    claimed = None
-                    break
-                claimed.append(key)
         if claimed is None:
             return self._card(Message(translator(person.language)(
                 "Already done: this was sent before, so nothing was done again.")))
