@@ -3,9 +3,10 @@ only be opened within 3 seconds of the click (its trigger_id), so nothing that r
 runs before the answer.
 
 - :class:`AckGate` counts the requests being answered; :class:`AfterAcks` is the pool that runs the work after them
-  (Bolt's lazy listeners), and each piece of work waits, before it starts, until no request is being answered (at
-  most ``PARLEY_SLACK_ACK_PRIORITY`` seconds, 1 by default, so work is never starved). Work already running is not
-  stopped: it shares the interpreter with the acks, but a burst of clicks is answered before their work begins.
+  (Parley's own listener hands it over, adapters/slack/app.py ``_later``), and each piece of work waits, before it
+  starts, until no request is being answered (at most ``PARLEY_SLACK_ACK_PRIORITY`` seconds, 1 by default, so work
+  is never starved). Work already running is not stopped: it shares the interpreter with the acks, but a burst of
+  clicks is answered before their work begins.
 - :class:`Openings` keeps the modal opened in the ack (a fixed "Opening the form…" view, in the person's language
   as this process last read it) for the work that fills it in with ``views.update``; and the clicks this process
   answered in the last minutes, so that a double click opens one modal without a database write in the ack
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.slack")
 ACK_PRIORITY = float(os.environ.get("PARLEY_SLACK_ACK_PRIORITY", "1"))  # most seconds work waits for acks
 REMEMBERED = 300.0  # seconds a click is remembered in memory (Slack's signature window)
-MISSING = object()
-P = TypeVar("P", bound="PersonInfo | None")  # no modal was opened in the ack for this trigger
+MISSING = object()  # no modal was opened in the ack for this trigger
+P = TypeVar("P", bound="PersonInfo | None")
 
 
 class AckGate:
@@ -59,10 +60,6 @@ class AckGate:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.notify_all()
-
-    @property
-    def busy(self) -> int:
-        return self._busy
 
     def wait_idle(self, timeout: float) -> bool:
         """Until no request is being answered, or ``timeout`` seconds; True if idle."""

@@ -38,7 +38,7 @@ from bot.delivery.delivery import Deliverer
 from bot.escalation.escalation import ACK
 from bot.forms import answers
 from bot.forms.forms import INTAKE_FORM, OUTCOME_FORM, RISK_FORM, Forms
-from bot.core.i18n import translator
+from bot.core.i18n import Translator, translator
 from bot.core.messages import Message, Reply, Severity
 from bot.runtime import PersonInfo, Runtime
 from bot.cases.errors import ServiceError
@@ -296,15 +296,16 @@ class SlackAdapter:
         trigger = body.get("trigger_id") or ""
         if not trigger or self.openings.again(delivery_keys(body)):
             return
-        view_id = None
+        view_id, user = None, body.get("user_id") or (body.get("user") or {}).get("id") or ""
         try:
-            user = body.get("user_id") or (body.get("user") or {}).get("id") or ""
-            language = self.openings.language(user, lambda: self.rt.person_for(PLATFORM, user))
-            view = opening_view(translator(language))
-            view_id = self.client.views_open(trigger_id=trigger, view=view)["view"]["id"]
+            view_id = self.client.views_open(trigger_id=trigger, view=opening_view(self._T(user)))["view"]["id"]
         except Exception as exc:  # the trigger expired, Slack failed, the database is away: the work carries on
             log.warning("views.open failed in the ack (%s); the work carries on", slack_error(exc))
         self.openings.opened(trigger, view_id)
+
+    def _T(self, user: str) -> Translator:
+        """The Slack user's language as this process last read it (read now, without writing, if never)."""
+        return translator(self.openings.language(user, lambda: self.rt.person_for(PLATFORM, user)))
 
     def _command(self, body: dict, respond: Callable[..., None]) -> None:
         if opens_modal(body):
@@ -429,9 +430,8 @@ class SlackAdapter:
             return  # a double click or replay this process answered: the first fills the one modal
         opened = view_id if isinstance(view_id, str) else None
         if not self.fresh(body):  # a double click or replay another replica answered
-            known = self.rt.person_for(PLATFORM, user)
-            T = translator(known.language if known else None)
             if opened:
+                T = self._T(user)
                 show(self.client, opened, notice_view(T("This is already open in another window."), T))
             return
         person = self.person(user)

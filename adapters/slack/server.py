@@ -88,8 +88,8 @@ def from_environment(runtime: Runtime, clock: Clock, env: Mapping[str, str] = os
 
 def http_app(bolt_app: App, path: str = EVENTS_PATH, gate: AckGate | None = None) -> web.Application:
     """Slack's requests go through Bolt's dispatch (signature and replay-window checks included) in a worker
-    thread; Bolt acks before any slow work, which runs in its lazy listeners. With ``gate`` (the adapter's), each
-    request counts as being answered from its arrival, so the work after the acks waits for it."""
+    thread; the adapter acks before any slow work, which runs on its pool after the acks. With ``gate`` (the
+    adapter's), each request counts as being answered from its arrival, so the work after the acks waits for it."""
 
     # acks are answered on threads of their own: the work after them runs on the adapter's bounded pool
     acks = ThreadPoolExecutor(max_workers=ACK_THREADS, thread_name_prefix="parley-slack-ack")
